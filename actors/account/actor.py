@@ -1,0 +1,245 @@
+"""AccountActor: one user's devices, login policy decisions and durable stream."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, assert_never
+
+from ..errors import LoginRejectedByPolicy, NotLoggedIn, StorageUnavailable
+from ..outbound import Answer, DeviceEvent, DeviceSink, Disconnect, Outbound, Replay
+from ..runtime import Actor, Address, Reply
+from ..store.base import DeviceRecord, Store, StoredEvent
+from .messages import (
+    AccountMsg,
+    Acked,
+    DeviceGone,
+    DeviceInfo,
+    ForceOffline,
+    Login,
+    LoginAccepted,
+    Logout,
+    QueryDevices,
+)
+from .policy import LoginPolicy, OnlineDevice, plan_login
+
+log = logging.getLogger("hubbub.account")
+
+KICKED_CLOSE = 4000
+FORCED_OFFLINE_CLOSE = 4001
+
+
+class PolicyBox:
+    """The server's current login policy; replaced at run time by the admin API."""
+
+    def __init__(self, policy: LoginPolicy) -> None:
+        self.current = policy
+
+
+@dataclass(slots=True)
+class AccountContext:
+    """What every account actor shares: storage, the device sink, the policy."""
+
+    store: Store
+    devices: DeviceSink
+    policy: PolicyBox
+    node: str = "local"
+    stats: Counter[str] = field(default_factory=Counter)
+
+
+def session_address(login_id: str) -> Address:
+    """The address of the gateway session that serves one login."""
+    return Address("session", login_id)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(slots=True)
+class _Online:
+    info: DeviceInfo
+    session: Address
+    acked_seq: int = 0
+
+
+class AccountActor(Actor[AccountMsg]):
+    """One account: its online devices, the policy's kicks, its durable stream."""
+
+    def __init__(self, address: Address, ctx: AccountContext) -> None:
+        super().__init__(address)
+        self.user_id = address.key
+        self.ctx = ctx
+        self.devices: dict[str, _Online] = {}
+        self.head_seq = 0
+        self.oldest_seq = 1
+
+    async def start(self) -> None:
+        store = self.ctx.store
+        self.oldest_seq, self.head_seq = await store.stream_bounds(self.user_id)
+        self.devices = {}
+        for record in await store.online_devices(self.user_id):
+            session = session_address(record.login_id)
+            if self.ctx.devices.is_connected(session):
+                self.devices[record.login_id] = _Online(_info_of(record), session)
+            else:
+                await store.device_offline(self.user_id, record.login_id, now_ms(), "lost")
+
+    def idle(self) -> bool:
+        return not self.devices
+
+    async def handle(self, msg: AccountMsg, reply: Reply[Any] | None) -> None:
+        match msg:
+            case Login():
+                _answer(reply, await self._login(msg))
+            case Logout():
+                await self._logout(msg)
+                _answer(reply, None)
+            case DeviceGone():
+                await self._remove(msg.login_id, msg.reason)
+            case QueryDevices():
+                _answer(reply, self._device_list())
+            case ForceOffline():
+                _answer(reply, await self._force_offline(msg.login_id))
+            case Acked():
+                if (online := self.devices.get(msg.login_id)) is not None:
+                    online.acked_seq = max(online.acked_seq, min(msg.seq, self.head_seq))
+            case _:
+                assert_never(msg)
+
+    # ---- login and logout ---------------------------------------------------
+
+    async def _login(self, msg: Login) -> LoginAccepted:
+        new = msg.device
+        online = [
+            OnlineDevice(d.info.login_id, d.info.device_id, d.info.platform, d.info.login_time)
+            for d in self.devices.values()
+        ]
+        plan = plan_login(self.ctx.policy.current, online, OnlineDevice(new.login_id, new.device_id, new.platform, new.login_time))
+        if plan.rejected:
+            self.ctx.stats["logins_rejected"] += 1
+            raise LoginRejectedByPolicy(f"the login policy allows no more {new.platform} devices for this account")
+        store = self.ctx.store
+        await store.ensure_account(self.user_id, msg.user_name or None, now_ms())
+        for kick in plan.kicks:
+            event = _kicked_event(kick.reason, new.login_id, new.platform)
+            await self._disconnect(kick.login_id, KICKED_CLOSE, kick.reason, event)
+        await store.device_online(self.user_id, self.ctx.node, _record_of(new))
+        resume_gap, replay = self._resume_plan(msg.resume_from)
+        self.devices[new.login_id] = _Online(new, msg.session)
+        devices = self._device_list()
+        result = {
+            "loginID": new.login_id,
+            "serverTime": now_ms(),
+            "seq": self.head_seq,
+            "devices": [d.to_wire() for d in devices],
+            "resumeGap": resume_gap,
+        }
+        self._push(msg.session, Answer(msg.request_id, result))
+        if replay is not None:
+            self._push(msg.session, replay)
+        self._devices_changed(exclude=new.login_id)
+        self.ctx.stats["logins"] += 1
+        log.info("account=%s login=%s platform=%s device=%s logged in (%d online)", self.user_id, new.login_id, new.platform, new.device_id, len(self.devices))
+        return LoginAccepted(new.login_id, self.head_seq, resume_gap, tuple(devices))
+
+    def _resume_plan(self, resume_from: int | None) -> tuple[bool, Replay | None]:
+        """Whether the device missed events we no longer keep, and what to replay."""
+        if resume_from is None or resume_from == self.head_seq:
+            return False, None
+        if resume_from > self.head_seq or resume_from + 1 < self.oldest_seq:
+            return True, None
+        return False, Replay(self.user_id, resume_from, self.head_seq)
+
+    async def _logout(self, msg: Logout) -> None:
+        if msg.login_id not in self.devices:
+            raise NotLoggedIn("this device is no longer logged in")
+        await self._remove(msg.login_id, "logout")
+
+    async def _remove(self, login_id: str, reason: str) -> None:
+        if self.devices.pop(login_id, None) is None:
+            return
+        await self.ctx.store.device_offline(self.user_id, login_id, now_ms(), reason)
+        log.info("account=%s login=%s offline reason=%s (%d online)", self.user_id, login_id, reason, len(self.devices))
+        self._devices_changed()
+
+    async def _force_offline(self, login_id: str | None) -> int:
+        targets = list(self.devices) if login_id is None else [login_id] if login_id in self.devices else []
+        for target in targets:
+            event = _kicked_event("admin", None, None)
+            await self._disconnect(target, FORCED_OFFLINE_CLOSE, "admin", event)
+        if targets:
+            self._devices_changed()
+        return len(targets)
+
+    async def _disconnect(self, login_id: str, code: int, reason: str, event: DeviceEvent) -> None:
+        online = self.devices.pop(login_id)
+        self._push(online.session, Disconnect(code, reason, event))
+        self.ctx.stats[f"kicks_{reason}"] += 1
+        log.info("account=%s login=%s kicked reason=%s", self.user_id, login_id, reason)
+        await self.ctx.store.device_offline(self.user_id, login_id, now_ms(), f"kicked:{reason}")
+
+    # ---- delivery -----------------------------------------------------------
+
+    def _device_list(self) -> list[DeviceInfo]:
+        return [d.info for d in self.devices.values()]
+
+    def _devices_changed(self, exclude: str | None = None) -> None:
+        event = DeviceEvent("selfDevicesChanged", {"devices": [d.to_wire() for d in self._device_list()]})
+        self._broadcast(event, exclude=exclude)
+
+    def _broadcast(self, item: Outbound, exclude: str | None = None) -> None:
+        for login_id, online in list(self.devices.items()):
+            if login_id != exclude:
+                self._push(online.session, item)
+
+    def _push(self, session: Address, item: Outbound) -> None:
+        self.ctx.devices.push(session, item)
+
+    async def publish(self, events: list[tuple[str, dict[str, Any]]], *, exclude: str | None = None) -> list[DeviceEvent]:
+        """Append durable events to the stream, then push them to the devices.
+
+        Returns once the events are committed; they carry consecutive seqs.
+        """
+        stamped = []
+        for name, payload in events:
+            self.head_seq += 1
+            stamped.append(DeviceEvent(name, payload, self.head_seq))
+        stamp = now_ms()
+        try:
+            await self.ctx.store.append_events(
+                self.user_id, [StoredEvent(e.seq or 0, e.name, e.frame(), stamp) for e in stamped]
+            )
+        except StorageUnavailable:
+            # nothing was written; any other failure restarts the actor from storage
+            self.head_seq -= len(stamped)
+            raise
+        for event in stamped:
+            self._broadcast(event, exclude=exclude)
+        return stamped
+
+
+def _answer(reply: Reply[Any] | None, value: object) -> None:
+    if reply is not None:
+        reply.set(value)
+
+
+def _kicked_event(reason: str, by_login_id: str | None, by_platform: str | None) -> DeviceEvent:
+    return DeviceEvent(
+        "connectionStateChanged",
+        {
+            "state": 0,
+            "event": 4,
+            "extendedData": {"reason": reason, "byLoginID": by_login_id, "byPlatform": by_platform},
+        },
+    )
+
+
+def _record_of(info: DeviceInfo) -> DeviceRecord:
+    return DeviceRecord(info.login_id, info.device_id, info.platform, info.device_name, info.login_time)
+
+
+def _info_of(record: DeviceRecord) -> DeviceInfo:
+    return DeviceInfo(record.login_id, record.device_id, record.platform, record.device_name, record.login_time)

@@ -1,0 +1,13 @@
+"""Generic actor machinery; knows nothing about chat."""
+
+from .actor import Actor, CrashInjected
+from .address import Address
+from .errors import ActorCrashed, ActorError, ActorUnavailable, AskTimeout
+from .mailbox import Envelope, Reply
+from .ref import ActorRef, Transport
+from .registry import Registry
+
+__all__ = [
+    "Actor", "ActorCrashed", "ActorError", "ActorRef", "ActorUnavailable", "Address",
+    "AskTimeout", "CrashInjected", "Envelope", "Registry", "Reply", "Transport",
+]

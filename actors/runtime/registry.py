@@ -1,0 +1,222 @@
+"""Registry: spawn actors on demand, supervise and restart them, retire idle ones."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter, deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from ..errors import HubbubError, Internal
+from .actor import Actor
+from .address import Address
+from .errors import ActorCrashed, ActorUnavailable
+from .mailbox import Envelope, Reply
+from .ref import ActorRef
+
+log = logging.getLogger("hubbub.actors")
+
+Factory = Callable[[Address], Actor[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class CrashNext:
+    """Runtime message: the actor's next message raises (a test-only hook)."""
+
+
+@dataclass(slots=True)
+class _Slot:
+    send: trio.MemorySendChannel[Envelope[Any]]
+    receive: trio.MemoryReceiveChannel[Envelope[Any]]
+    actor: Actor[Any] | None = None
+    current: Envelope[Any] | None = None
+    crashes: deque[float] = field(default_factory=deque)
+
+
+class Registry:
+    """Local home of actors: one inbox per address, one supervised task per actor.
+
+    `deliver` spawns the actor on first use. An actor that raises is logged
+    and restarted from storage on the same inbox, so queued messages
+    survive; after `max_crashes` within `crash_window_s` it is given up on.
+    """
+
+    def __init__(
+        self,
+        nursery: trio.Nursery,
+        factories: Mapping[str, Factory],
+        *,
+        idle_after_s: float = 300.0,
+        inbox_size: int = 256,
+        max_crashes: int = 5,
+        crash_window_s: float = 30.0,
+        allow_crash_hook: bool = False,
+    ) -> None:
+        self._nursery = nursery
+        self._factories = dict(factories)
+        self._idle_after_s = idle_after_s
+        # 256 messages: enough to absorb a burst from many devices of one
+        # account; a fuller inbox blocks the senders (socket readers), which
+        # is the backpressure we want.
+        self._inbox_size = inbox_size
+        self._max_crashes = max_crashes
+        self._crash_window_s = crash_window_s
+        self._allow_crash_hook = allow_crash_hook
+        self._slots: dict[Address, _Slot] = {}
+        self.spawned = Counter[str]()
+        self.restarts = Counter[str]()
+        self._closed = False
+
+    def ref(self, address: Address) -> ActorRef[Any]:
+        return ActorRef(address, self)
+
+    def ref_of(self, kind: str, key: str) -> ActorRef[Any]:
+        return ActorRef(Address(kind, key), self)
+
+    async def deliver(self, address: Address, envelope: Envelope[Any]) -> None:
+        """Put `envelope` in the actor's inbox, spawning the actor if needed.
+
+        Blocks while the inbox is full. Raises ActorUnavailable after close().
+        """
+        while True:
+            if self._closed:
+                raise ActorUnavailable(address, "shutting down")
+            slot = self._slots.get(address) or self._spawn(address)
+            try:
+                await slot.send.send(envelope)
+                return
+            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                # retired between lookup and send: the next lookup spawns anew
+                await trio.lowlevel.checkpoint()
+
+    async def crash(self, address: Address) -> None:
+        """Test hook: make the actor at `address` crash on its next message."""
+        if not self._allow_crash_hook:
+            raise PermissionError("crash hook disabled")
+        reply: Reply[None] = Reply()
+        await self.deliver(address, Envelope(CrashNext(), reply))
+        await reply.wait()
+
+    def live(self) -> dict[str, int]:
+        """Number of live actors by kind."""
+        return dict(Counter(a.kind for a in self._slots))
+
+    def is_live(self, address: Address) -> bool:
+        return address in self._slots
+
+    def queued(self) -> int:
+        """Messages waiting in all inboxes (a metric)."""
+        return sum(s.receive.statistics().current_buffer_used for s in self._slots.values())
+
+    def close(self) -> None:
+        """Refuse new deliveries; the owner cancels the nursery afterwards."""
+        self._closed = True
+
+    def _spawn(self, address: Address) -> _Slot:
+        if address.kind not in self._factories:
+            raise ActorUnavailable(address, "unknown actor kind")
+        send, receive = trio.open_memory_channel[Envelope[Any]](self._inbox_size)
+        slot = _Slot(send, receive)
+        self._slots[address] = slot
+        self.spawned[address.kind] += 1
+        self._nursery.start_soon(self._supervise, address, slot, name=f"actor {address}")
+        return slot
+
+    def _retire(self, address: Address, slot: _Slot) -> None:
+        # No await in here: the caller checked the inbox is empty, and nothing
+        # can slip in between that check and the close.
+        if self._slots.get(address) is slot:
+            del self._slots[address]
+        slot.send.close()
+
+    async def _supervise(self, address: Address, slot: _Slot) -> None:
+        actor: Actor[Any] | None = None
+        try:
+            while True:
+                actor = self._factories[address.kind](address)
+                slot.actor = actor
+                try:
+                    await actor.start()
+                    await self._serve(address, slot, actor)
+                    return
+                except Exception:
+                    log.exception("actor=%s crashed", address)
+                    self._fail_current(address, slot)
+                    if self._too_many_crashes(slot):
+                        log.error("actor=%s crashed %d times in %ss: giving up", address, self._max_crashes, self._crash_window_s)
+                        self._give_up(address, slot)
+                        return
+                    self.restarts[address.kind] += 1
+                    await trio.sleep(min(0.05 * 2 ** len(slot.crashes), 2.0))
+                finally:
+                    if actor is not None:
+                        with trio.move_on_after(2, shield=True):
+                            await _stop_quietly(actor)
+        finally:
+            if self._slots.get(address) is slot:
+                self._retire(address, slot)
+
+    async def _serve(self, address: Address, slot: _Slot, actor: Actor[Any]) -> None:
+        idle_after = self._idle_after_s if self._idle_after_s > 0 else math.inf
+        while True:
+            with trio.move_on_after(idle_after) as waited:
+                envelope = await slot.receive.receive()
+            if waited.cancelled_caught:
+                if actor.idle() and slot.receive.statistics().current_buffer_used == 0:
+                    self._retire(address, slot)
+                    return
+                continue
+            slot.current = envelope
+            await self._handle(actor, envelope)
+            slot.current = None
+
+    async def _handle(self, actor: Actor[Any], envelope: Envelope[Any]) -> None:
+        reply = envelope.reply
+        if isinstance(envelope.msg, CrashNext):
+            actor.crash_next()
+            if reply is not None:
+                reply.set(None)
+            return
+        actor.check_crash_hook()
+        try:
+            await actor.handle(envelope.msg, reply)
+        except HubbubError as refusal:
+            if reply is None or reply.is_set:
+                raise
+            reply.fail(refusal)
+            return
+        if reply is not None and not reply.is_set:
+            reply.fail(Internal(f"{actor.address} did not answer {type(envelope.msg).__name__}"))
+
+    def _fail_current(self, address: Address, slot: _Slot) -> None:
+        current, slot.current = slot.current, None
+        if current is not None and current.reply is not None and not current.reply.is_set:
+            current.reply.fail(ActorCrashed(address))
+
+    def _too_many_crashes(self, slot: _Slot) -> bool:
+        now = trio.current_time()
+        slot.crashes.append(now)
+        while slot.crashes and slot.crashes[0] < now - self._crash_window_s:
+            slot.crashes.popleft()
+        return len(slot.crashes) >= self._max_crashes
+
+    def _give_up(self, address: Address, slot: _Slot) -> None:
+        self._retire(address, slot)
+        while True:
+            try:
+                envelope = slot.receive.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break
+            if envelope.reply is not None and not envelope.reply.is_set:
+                envelope.reply.fail(ActorUnavailable(address, "crashed repeatedly"))
+
+
+async def _stop_quietly(actor: Actor[Any]) -> None:
+    try:
+        await actor.stop()
+    except Exception:
+        log.exception("actor=%s failed to stop cleanly", actor.address)

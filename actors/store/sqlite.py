@@ -1,0 +1,576 @@
+"""SQLite, the embedded default store: WAL, one writer task, group commit.
+
+Writes: `write(fn)` puts a job on a bounded channel. One writer task takes
+every job already waiting (up to `max_batch`) and runs them in ONE
+transaction in a worker thread, each job in its own SAVEPOINT: a job that
+raises is rolled back alone and only its caller sees the error. After the
+COMMIT every caller is answered, so an answered write is durable
+(synchronous=FULL). If the database cannot be written, every job of that
+batch gets StorageUnavailable and nothing of it is applied.
+
+Reads: `read(fn)` runs on one of a few read-only connections, each call in
+its own snapshot; they never wait for the writer (WAL).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any, Generic, TypeVar, cast
+
+import trio
+
+from ..errors import HubbubError, StorageUnavailable
+from .base import DeviceRecord, StoredEvent
+
+T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
+
+DB_FILE_NAME = "hubbub.sqlite3"
+# Another process (a backup, the sqlite3 shell) may hold the lock briefly.
+_BUSY_TIMEOUT_MS = 5_000
+# Two readers: resume replays and queries overlap, but more threads only
+# contend for the same disk.
+_READ_CONNECTIONS = 2
+# Bound on flushing queued writes at close; then the rest fail.
+_FLUSH_TIMEOUT_S = 5.0
+_MIGRATIONS_PACKAGE = f"{__package__}.migrations.sqlite"
+_MIGRATION_FILE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+_SEQ_MIN = -(2**63)
+_SEQ_MAX = 2**63 - 1
+
+
+class _WriteJob(Generic[T]):
+    """One caller's write: its function, then its answer once the batch ended."""
+
+    __slots__ = ("fn", "done", "finished", "value", "error")
+
+    def __init__(self, fn: Callable[[sqlite3.Connection], T]) -> None:
+        self.fn = fn
+        self.done = trio.Event()  # set in the trio thread after the batch ended
+        self.finished = False  # set by the worker thread once value/error is final
+        self.value: T | None = None
+        self.error: BaseException | None = None
+
+    def result(self) -> T:
+        if self.error is not None:
+            raise self.error
+        return cast(T, self.value)
+
+
+def _means_unavailable(exc: BaseException) -> bool:
+    """Whether a sqlite3 error means the database cannot be used (vs. a bad statement)."""
+    return isinstance(exc, (sqlite3.OperationalError, sqlite3.InternalError)) or type(exc) is sqlite3.DatabaseError
+
+
+def _unavailable(exc: BaseException) -> HubbubError:
+    error = StorageUnavailable(f"sqlite: {exc}")
+    error.__cause__ = exc
+    return error
+
+
+def _run_job(conn: sqlite3.Connection, job: _WriteJob[Any]) -> None:
+    """Run one job inside its own savepoint; its error stays on the job."""
+    conn.execute("SAVEPOINT job")
+    try:
+        job.value = job.fn(conn)
+    except Exception as exc:
+        if not conn.in_transaction:  # sqlite rolled the whole batch back (disk full, I/O)
+            raise sqlite3.OperationalError(f"transaction lost: {exc}") from exc
+        conn.execute("ROLLBACK TO job")
+        job.value = None
+        job.error = _unavailable(exc) if _means_unavailable(exc) else exc
+    conn.execute("RELEASE job")
+
+
+def _commit_batch(conn: sqlite3.Connection, batch: list[_WriteJob[Any]]) -> bool:
+    """Run `batch` in one transaction and commit it; runs in the worker thread.
+
+    Returns whether it committed. If not, every job holds StorageUnavailable
+    and the transaction was rolled back.
+    """
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        for job in batch:
+            _run_job(conn, job)
+        conn.execute("COMMIT")
+        committed = True
+    except sqlite3.Error as exc:
+        logger.warning("store=sqlite batch failed jobs=%d error=%s", len(batch), exc)
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                logger.exception("store=sqlite rollback failed")
+        for job in batch:
+            job.value, job.error = None, _unavailable(exc)
+        committed = False
+    for job in batch:
+        job.finished = True
+    return committed
+
+
+class SqliteStore:
+    """The embedded Store; open it with `open_sqlite_store`, which owns its writer task."""
+
+    def __init__(self, write_conn: sqlite3.Connection, read_conns: list[sqlite3.Connection], max_batch: int) -> None:
+        self._write_conn = write_conn
+        self._idle_readers = list(read_conns)  # list.pop/append are atomic: safe across threads
+        self._read_count = len(read_conns)
+        self._read_limiter = trio.CapacityLimiter(len(read_conns))
+        # The writer's own limiter: never waits behind unrelated to_thread users.
+        self._write_limiter = trio.CapacityLimiter(1)
+        self._max_batch = max_batch
+        # Sized to one batch: while a batch commits the next one fills up; a
+        # deeper queue only adds latency and memory. A full queue blocks
+        # callers, which is the backpressure that should reach the socket.
+        self._send: trio.MemorySendChannel[_WriteJob[Any]]
+        self._receive: trio.MemoryReceiveChannel[_WriteJob[Any]]
+        self._send, self._receive = trio.open_memory_channel(max_batch)
+        # Shielded so an outer cancellation cannot stop the flush at close;
+        # `_flush` cancels it after _FLUSH_TIMEOUT_S instead.
+        self._writer_scope = trio.CancelScope(shield=True)
+        self._writer_done = trio.Event()
+        self._batch_ended = trio.lowlevel.ParkingLot()
+        self._closing = False  # set at exit: new writes are refused, queued ones flushed
+        self._closed = False
+        self._batches_committed = 0
+        self._batches_failed = 0
+        self._jobs_committed = 0
+        self._jobs_failed = 0
+        self._largest_batch = 0
+
+    # -- primitives -------------------------------------------------------
+
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn(conn)` inside the next group commit; return its result after COMMIT.
+
+        Blocks while the queue is full. `fn` runs in a worker thread inside a
+        savepoint and must not commit. Raises what `fn` raised (sqlite
+        OperationalError becomes StorageUnavailable), or StorageUnavailable
+        if the batch could not commit or the store is closed. If the caller
+        is cancelled after queueing, the write may still commit.
+        """
+        if self._closing:
+            raise StorageUnavailable("sqlite store is closed")
+        job = _WriteJob(fn)
+        try:
+            await self._send.send(job)
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            raise StorageUnavailable("sqlite store is closed") from None
+        await job.done.wait()
+        return job.result()
+
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn(conn)` on a read-only snapshot in a worker thread; return its result.
+
+        Waits for a free read connection. Raises what `fn` raised; sqlite
+        errors that mean the database is unusable become StorageUnavailable.
+        """
+        if self._closed:
+            raise StorageUnavailable("sqlite store is closed")
+        return await trio.to_thread.run_sync(self._read_in_thread, fn, limiter=self._read_limiter)
+
+    def _read_in_thread(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self._idle_readers.pop()  # the limiter guarantees one is idle
+        try:
+            conn.execute("BEGIN")
+            try:
+                return fn(conn)
+            finally:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            if _means_unavailable(exc):
+                raise _unavailable(exc) from exc
+            raise
+        finally:
+            self._idle_readers.append(conn)
+
+    def statistics(self) -> dict[str, int]:
+        """Writer counters for metrics: queue depth, batches and jobs, largest batch."""
+        return {
+            "queue_depth": self._send.statistics().current_buffer_used,
+            "batches_committed": self._batches_committed,
+            "batches_failed": self._batches_failed,
+            "jobs_committed": self._jobs_committed,
+            "jobs_failed": self._jobs_failed,
+            "largest_batch": self._largest_batch,
+        }
+
+    # -- the writer -------------------------------------------------------
+
+    async def _run_writer(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        batch: list[_WriteJob[Any]] = []
+        try:
+            with self._writer_scope:
+                task_status.started()
+                async for first in self._receive:  # ends once `_flush` closed the send side
+                    batch = [first]
+                    self._take_waiting(batch)
+                    await self._commit(batch)
+                    batch = []
+        finally:
+            self._fail_unanswered(batch)
+            self._writer_done.set()
+
+    def _take_waiting(self, batch: list[_WriteJob[Any]]) -> None:
+        while len(batch) < self._max_batch:
+            try:
+                batch.append(self._receive.receive_nowait())
+            except (trio.WouldBlock, trio.EndOfChannel):
+                return
+
+    async def _commit(self, batch: list[_WriteJob[Any]]) -> None:
+        # Not abandoned on cancel: the thread owns the connection until it returns.
+        committed = await trio.to_thread.run_sync(_commit_batch, self._write_conn, batch, limiter=self._write_limiter)
+        failed = sum(job.error is not None for job in batch)
+        self._largest_batch = max(self._largest_batch, len(batch))
+        self._jobs_failed += failed
+        if committed:
+            self._batches_committed += 1
+            self._jobs_committed += len(batch) - failed
+        else:
+            self._batches_failed += 1
+        for job in batch:
+            job.done.set()
+        self._batch_ended.unpark_all()
+
+    def _fail_unanswered(self, batch: list[_WriteJob[Any]]) -> None:
+        """Answer every job still held or queued, so no caller waits forever."""
+        pending = list(batch)
+        while True:
+            try:
+                pending.append(self._receive.receive_nowait())
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                break
+        self._receive.close()  # later senders get BrokenResourceError
+        for job in pending:
+            if not job.finished:
+                job.value, job.error = None, StorageUnavailable("sqlite store closed before the write ran")
+                self._jobs_failed += 1
+            job.done.set()
+        self._batch_ended.unpark_all()
+
+    async def _flush(self) -> None:
+        """Refuse new writes, commit every write already submitted, stop the writer (bounded).
+
+        Callers blocked on a full queue count as submitted: each batch the
+        writer takes lets them in, so the send side closes once none waits.
+        """
+        self._closing = True
+        with trio.move_on_after(_FLUSH_TIMEOUT_S, shield=True):
+            while self._send.statistics().tasks_waiting_send and not self._writer_done.is_set():
+                await self._batch_ended.park()
+            self._send.close()
+            await self._writer_done.wait()
+        self._send.close()  # if the deadline passed first: blocked callers fail
+        self._writer_scope.cancel()  # no-op once the writer ended
+
+    async def _close_connections(self) -> None:
+        """Close connections once no thread uses them; a reader still busy after the deadline is left to GC."""
+        self._closed = True
+        with trio.move_on_after(_FLUSH_TIMEOUT_S, shield=True):
+            for _ in range(self._read_count):
+                await self._read_limiter.acquire_on_behalf_of(object())
+        idle = [*self._idle_readers, self._write_conn]
+        with trio.CancelScope(shield=True):  # closing may checkpoint the WAL: disk I/O
+            await trio.to_thread.run_sync(_close_all, idle, limiter=self._write_limiter)
+
+    # -- AccountStore, DeviceStore, StreamStore ---------------------------
+
+    async def ensure_account(self, user_id: str, user_name: str | None, now_ms: int) -> None:
+        """Create the account if missing; a non-empty `user_name` replaces the stored one."""
+        await self.write(lambda conn: _ensure_account(conn, user_id, user_name, now_ms))
+
+    async def device_online(self, user_id: str, node: str, device: DeviceRecord) -> None:
+        """Upsert the online row by login_id and append a login-history row."""
+        await self.write(lambda conn: _device_online(conn, user_id, node, device))
+
+    async def device_offline(self, user_id: str, login_id: str, now_ms: int, reason: str) -> None:
+        """Remove the online row and close its history entry; unknown logins are a no-op."""
+        await self.write(lambda conn: _device_offline(conn, user_id, login_id, now_ms, reason))
+
+    async def online_devices(self, user_id: str) -> list[DeviceRecord]:
+        """The devices online now, by login_time then insertion order."""
+        return await self.read(lambda conn: _online_devices(conn, user_id))
+
+    async def clear_node_devices(self, node: str, now_ms: int) -> int:
+        """Mark every device online on `node` offline (reason 'restart'); return how many."""
+        return await self.write(lambda conn: _clear_node_devices(conn, node, now_ms))
+
+    async def login_history(self, user_id: str, limit: int) -> list[tuple[DeviceRecord, int | None, str | None]]:
+        """Up to `limit` logins, newest first, as (record, logout_time, logout_reason)."""
+        return await self.read(lambda conn: _login_history(conn, user_id, limit))
+
+    async def append_events(self, user_id: str, events: Sequence[StoredEvent]) -> None:
+        """Store `events` and set the head to the last seq in one transaction.
+
+        Raises ValueError (nothing stored) unless seqs strictly increase above the head.
+        """
+        if events:
+            await self.write(lambda conn: _append_events(conn, user_id, events))
+
+    async def events_after(self, user_id: str, after_seq: int, limit: int) -> list[StoredEvent]:
+        """Up to `limit` retained events with seq > `after_seq`, ascending."""
+        return await self.read(lambda conn: _events_after(conn, user_id, after_seq, limit))
+
+    async def stream_bounds(self, user_id: str) -> tuple[int, int]:
+        """(oldest retained seq or head + 1, head seq); head is 0 for an unknown account."""
+        return await self.read(lambda conn: _stream_bounds(conn, user_id))
+
+    async def trim_stream(self, user_id: str, keep_count: int, min_time_ms: int) -> int:
+        """Delete events beyond the newest `keep_count` or older than `min_time_ms`; return how many."""
+        if keep_count < 0:
+            raise ValueError(f"keep_count must be >= 0, got {keep_count}")
+        return await self.write(lambda conn: _trim_stream(conn, user_id, keep_count, min_time_ms))
+
+
+# -- domain SQL: each runs in a worker thread on a store connection ---------
+
+_DEVICE_COLUMNS = "login_id, user_id, node, device_id, platform, device_name, login_time"
+
+
+def _ensure_account(conn: sqlite3.Connection, user_id: str, user_name: str | None, now_ms: int) -> None:
+    conn.execute(
+        "INSERT INTO accounts (user_id, user_name, created_time) VALUES (?, ?, ?)"
+        " ON CONFLICT (user_id) DO UPDATE SET user_name = excluded.user_name"
+        " WHERE excluded.user_name IS NOT NULL",
+        (user_id, user_name or None, now_ms),
+    )
+
+
+def _device_online(conn: sqlite3.Connection, user_id: str, node: str, device: DeviceRecord) -> None:
+    _ensure_account(conn, user_id, None, device.login_time)
+    row = (device.login_id, user_id, node, device.device_id, device.platform, device.device_name, device.login_time)
+    conn.execute(
+        f"INSERT INTO online_devices ({_DEVICE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (login_id) DO UPDATE SET user_id = excluded.user_id, node = excluded.node,"
+        " device_id = excluded.device_id, platform = excluded.platform,"
+        " device_name = excluded.device_name, login_time = excluded.login_time",
+        row,
+    )
+    conn.execute(f"INSERT INTO login_history ({_DEVICE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+
+
+def _device_offline(conn: sqlite3.Connection, user_id: str, login_id: str, now_ms: int, reason: str) -> None:
+    conn.execute("DELETE FROM online_devices WHERE user_id = ? AND login_id = ?", (user_id, login_id))
+    conn.execute(
+        "UPDATE login_history SET logout_time = ?, logout_reason = ?"
+        " WHERE user_id = ? AND login_id = ? AND logout_time IS NULL",
+        (now_ms, reason, user_id, login_id),
+    )
+
+
+def _online_devices(conn: sqlite3.Connection, user_id: str) -> list[DeviceRecord]:
+    rows = conn.execute(
+        "SELECT login_id, device_id, platform, device_name, login_time FROM online_devices"
+        " WHERE user_id = ? ORDER BY login_time, id",
+        (user_id,),
+    )
+    return [DeviceRecord(*row) for row in rows]
+
+
+def _clear_node_devices(conn: sqlite3.Connection, node: str, now_ms: int) -> int:
+    conn.execute(
+        "UPDATE login_history SET logout_time = ?, logout_reason = 'restart' WHERE logout_time IS NULL"
+        " AND login_id IN (SELECT login_id FROM online_devices WHERE node = ?)",
+        (now_ms, node),
+    )
+    return conn.execute("DELETE FROM online_devices WHERE node = ?", (node,)).rowcount
+
+
+def _login_history(
+    conn: sqlite3.Connection, user_id: str, limit: int
+) -> list[tuple[DeviceRecord, int | None, str | None]]:
+    rows = conn.execute(
+        "SELECT login_id, device_id, platform, device_name, login_time, logout_time, logout_reason"
+        " FROM login_history WHERE user_id = ? ORDER BY login_time DESC, id DESC LIMIT ?",
+        (user_id, limit),
+    )
+    return [(DeviceRecord(*row[:5]), row[5], row[6]) for row in rows]
+
+
+def _head_seq(conn: sqlite3.Connection, user_id: str) -> int | None:
+    row = conn.execute("SELECT head_seq FROM accounts WHERE user_id = ?", (user_id,)).fetchone()
+    return None if row is None else int(row[0])
+
+
+def _append_events(conn: sqlite3.Connection, user_id: str, events: Sequence[StoredEvent]) -> None:
+    head = _head_seq(conn, user_id)
+    previous = 0 if head is None else head
+    for event in events:
+        if event.seq <= previous:
+            raise ValueError(f"account={user_id} seq {event.seq} is not above {previous}")
+        previous = event.seq
+    if head is None:
+        conn.execute("INSERT INTO accounts (user_id, created_time) VALUES (?, ?)", (user_id, events[0].time))
+    conn.executemany(
+        "INSERT INTO stream_events (user_id, seq, name, payload, time) VALUES (?, ?, ?, ?, ?)",
+        [(user_id, e.seq, e.name, e.payload, e.time) for e in events],
+    )
+    conn.execute("UPDATE accounts SET head_seq = ? WHERE user_id = ?", (previous, user_id))
+
+
+def _events_after(conn: sqlite3.Connection, user_id: str, after_seq: int, limit: int) -> list[StoredEvent]:
+    rows = conn.execute(
+        "SELECT seq, name, payload, time FROM stream_events WHERE user_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+        (user_id, after_seq, limit),
+    )
+    return [StoredEvent(*row) for row in rows]
+
+
+def _stream_bounds(conn: sqlite3.Connection, user_id: str) -> tuple[int, int]:
+    head = _head_seq(conn, user_id) or 0
+    (oldest,) = conn.execute("SELECT MIN(seq) FROM stream_events WHERE user_id = ?", (user_id,)).fetchone()
+    return (head + 1 if oldest is None else int(oldest), head)
+
+
+def _trim_stream(conn: sqlite3.Connection, user_id: str, keep_count: int, min_time_ms: int) -> int:
+    oldest_kept = _SEQ_MAX  # keep_count 0: nothing is kept by count
+    if keep_count > 0:
+        row = conn.execute(
+            "SELECT seq FROM stream_events WHERE user_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?",
+            (user_id, keep_count - 1),
+        ).fetchone()
+        oldest_kept = _SEQ_MIN if row is None else int(row[0])
+    cursor = conn.execute(
+        "DELETE FROM stream_events WHERE user_id = ? AND (seq < ? OR time < ?)",
+        (user_id, oldest_kept, min_time_ms),
+    )
+    return cursor.rowcount
+
+
+# -- opening and closing: connections and migrations -------------------------
+
+
+def _close_all(conns: list[sqlite3.Connection]) -> None:
+    for conn in conns:
+        conn.close()
+
+
+def _migrations() -> list[tuple[int, str, str]]:
+    """(version, file name, SQL) of every packaged migration, in order."""
+    found: list[tuple[int, str, str]] = []
+    for entry in resources.files(_MIGRATIONS_PACKAGE).iterdir():
+        match = _MIGRATION_FILE.match(entry.name)
+        if match:
+            found.append((int(match[1]), entry.name, entry.read_text(encoding="utf-8")))
+    found.sort()
+    if len({version for version, _, _ in found}) != len(found):
+        raise RuntimeError(f"duplicate migration numbers in {_MIGRATIONS_PACKAGE}")
+    return found
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Apply every migration not yet in schema_version, all in one transaction."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version"
+        " (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_time INTEGER NOT NULL)"
+    )
+    applied = {int(row[0]) for row in conn.execute("SELECT version FROM schema_version")}
+    known = _migrations()
+    if applied and max(applied) > max((v for v, _, _ in known), default=0):
+        raise StorageUnavailable(f"schema version {max(applied)} is newer than this build")
+    pending = [m for m in known if m[0] not in applied]
+    if not pending:
+        return
+    now_ms = int(time.time() * 1000)
+    # executescript() commits any open transaction first, so BEGIN goes in the script.
+    script = ["BEGIN IMMEDIATE;"]
+    for version, name, sql in pending:  # name matched _MIGRATION_FILE: safe to inline
+        script.append(f"{sql}\n;\nINSERT INTO schema_version VALUES ({version}, '{name}', {now_ms});")
+    script.append("COMMIT;")
+    try:
+        conn.executescript("\n".join(script))
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _connect_writer(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        (mode,) = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+        if mode != "wal":
+            raise sqlite3.OperationalError(f"journal_mode is {mode}, not wal")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        _migrate(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _connect_reader(path: Path) -> sqlite3.Connection:
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA query_only = ON")
+    return conn
+
+
+def _open_connections(path: Path) -> tuple[sqlite3.Connection, list[sqlite3.Connection]]:
+    """Open the writer (migrating the schema) and the readers; runs in a worker thread."""
+    opened: list[sqlite3.Connection] = []
+    try:
+        opened.append(_connect_writer(path))
+        for _ in range(_READ_CONNECTIONS):
+            opened.append(_connect_reader(path))
+    except BaseException as exc:
+        for conn in opened:
+            conn.close()
+        if isinstance(exc, sqlite3.Error):
+            raise StorageUnavailable(f"cannot open {path}: {exc}") from exc
+        raise
+    return opened[0], opened[1:]
+
+
+@asynccontextmanager
+async def open_sqlite_store(data_dir: Path, *, max_batch: int = 512) -> AsyncIterator[SqliteStore]:
+    """Open (creating and migrating) `data_dir/hubbub.sqlite3` and run its writer.
+
+    On exit, queued writes are committed (bounded by a few seconds, after
+    which they fail with StorageUnavailable), then the connections close.
+    Raises StorageUnavailable if the database cannot be opened.
+    """
+    if max_batch < 1:
+        raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageUnavailable(f"cannot create {data_dir}: {exc}") from exc
+    write_conn, read_conns = await trio.to_thread.run_sync(_open_connections, data_dir / DB_FILE_NAME)
+    store = SqliteStore(write_conn, read_conns, max_batch)
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(store._run_writer)
+            try:
+                yield store
+            finally:
+                await store._flush()
+    except BaseExceptionGroup as group:
+        if len(group.exceptions) != 1:
+            raise
+        _raise_alone(group.exceptions[0])
+    finally:
+        await store._close_connections()
+
+
+def _raise_alone(only: BaseException) -> None:
+    """Re-raise the one exception of a nursery's group as itself, so callers need no except*."""
+    context = only.__context__
+    try:
+        raise only
+    finally:
+        only.__context__ = context  # hide the group, keep the original chain

@@ -1,0 +1,5 @@
+"""The Python client library for hubbub (CBOR over WebSocket)."""
+
+from .client import Client, ClientError, Disconnected, open_client
+
+__all__ = ["Client", "ClientError", "Disconnected", "open_client"]

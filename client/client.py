@@ -1,0 +1,259 @@
+"""An async Trio client for hubbub: requests with replies, events, resume.
+
+    async with open_client(url) as client:
+        await client.login("alice", token, platform="iOS")
+        devices = await client.request("queryDevices")
+        event = await client.next_event("selfDevicesChanged")
+
+Events arrive as plain dicts, in order; `next_event(name)` takes the first
+waiting event of that name, `events()` iterates over all of them.
+`reconnect()` logs in again with `resumeFrom` = the newest durable seq seen.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import cbor2
+import trio
+from trio_websocket import ConnectionClosed, WebSocketConnection, connect_websocket_url
+
+
+class ClientError(Exception):
+    """The server answered a request with an error."""
+
+    def __init__(self, code: int, message: str, op: str = "") -> None:
+        super().__init__(f"{op or 'request'} failed with {code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class Disconnected(Exception):
+    """The connection closed before the answer came."""
+
+    def __init__(self, code: int | None) -> None:
+        super().__init__(f"connection closed (code {code})")
+        self.code = code
+
+
+@dataclass(slots=True)
+class _Pending:
+    done: trio.Event
+    frame: dict[str, Any] | None = None
+
+
+class Client:
+    """One device's connection. Create it with `open_client`."""
+
+    def __init__(self, url: str, nursery: trio.Nursery, *, max_frame_bytes: int = 1 << 20) -> None:
+        self.url = url
+        self._nursery = nursery
+        self._max_frame_bytes = max_frame_bytes
+        self._ids = itertools.count(1)
+        self._pending: dict[int, _Pending] = {}
+        self._events: deque[dict[str, Any]] = deque()
+        self._arrived = trio.Event()
+        self.orphan_replies: deque[dict[str, Any]] = deque()  # replies with re=None
+        self.ws: WebSocketConnection | None = None
+        self.closed_event = trio.Event()
+        self.close_code: int | None = None
+        self.last_seq = 0
+        self.login_reply: dict[str, Any] | None = None
+        self._login_args: dict[str, Any] | None = None
+
+    # ---- connection -------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Open the WebSocket and start reading. Raises on a refused handshake."""
+        self.closed_event = trio.Event()
+        self.close_code = None
+        self.ws = await connect_websocket_url(
+            self._nursery, self.url, message_queue_size=16, max_message_size=self._max_frame_bytes
+        )
+        self._nursery.start_soon(self._read, self.ws)
+
+    async def _read(self, ws: WebSocketConnection) -> None:
+        try:
+            while True:
+                message = await ws.get_message()
+                frame = cbor2.loads(message) if isinstance(message, bytes) else {"text": message}
+                self._dispatch(frame)
+        except ConnectionClosed as closed:
+            self.close_code = closed.reason.code
+        finally:
+            if ws is self.ws:
+                if self.close_code is None and ws.closed is not None:
+                    self.close_code = ws.closed.code
+                self.closed_event.set()
+                for pending in self._pending.values():
+                    pending.done.set()
+                self._arrived.set()
+
+    def _dispatch(self, frame: dict[str, Any]) -> None:
+        if "re" in frame:
+            pending = self._pending.get(frame["re"]) if isinstance(frame["re"], int) else None
+            if pending is None:
+                self.orphan_replies.append(frame)
+            else:
+                pending.frame = frame
+                pending.done.set()
+        else:
+            seq = frame.get("seq")
+            if isinstance(seq, int) and seq > self.last_seq:
+                self.last_seq = seq
+            self._events.append(frame)
+        self._arrived.set()
+        self._arrived = trio.Event()
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            with trio.move_on_after(5):
+                await self.ws.aclose()
+
+    async def closed(self, timeout: float = 10) -> int | None:
+        """Wait until the server closes the connection; return the close code."""
+        with trio.fail_after(timeout):
+            await self.closed_event.wait()
+        return self.close_code
+
+    # ---- requests -----------------------------------------------------------------
+
+    async def send_raw(self, data: bytes | str) -> None:
+        """Send bytes (or a text frame) as they are: for testing the server's limits."""
+        assert self.ws is not None, "connect() first"
+        await self.ws.send_message(data)
+
+    async def request(self, op: str, timeout: float = 10, **fields: Any) -> dict[str, Any]:
+        """Send a request and return its ok reply; raises ClientError or Disconnected."""
+        frame = await self.request_frame(op, timeout=timeout, **fields)
+        if not frame.get("ok"):
+            error = frame.get("error", {})
+            raise ClientError(error.get("code", -1), error.get("message", ""), op)
+        return frame
+
+    async def request_frame(self, op: str, timeout: float = 10, **fields: Any) -> dict[str, Any]:
+        """Send a request and return the raw reply frame, ok or not."""
+        assert self.ws is not None, "connect() first"
+        request_id = next(self._ids)
+        pending = _Pending(trio.Event())
+        self._pending[request_id] = pending
+        try:
+            try:
+                await self.ws.send_message(cbor2.dumps({"op": op, "id": request_id, **fields}))
+            except ConnectionClosed:
+                raise Disconnected(self.close_code) from None
+            with trio.fail_after(timeout):
+                await pending.done.wait()
+        finally:
+            del self._pending[request_id]
+        if pending.frame is None:
+            raise Disconnected(self.close_code)
+        return pending.frame
+
+    async def next_orphan_reply(self, timeout: float = 10) -> dict[str, Any]:
+        """The next reply that names no request (answers to undecodable frames)."""
+        with trio.fail_after(timeout):
+            while not self.orphan_replies:
+                if self.closed_event.is_set():
+                    raise Disconnected(self.close_code)
+                await self._arrived.wait()
+        return self.orphan_replies.popleft()
+
+    # ---- login ----------------------------------------------------------------------
+
+    async def login(
+        self,
+        user_id: str,
+        token: str,
+        *,
+        platform: str = "iOS",
+        device_id: str | None = None,
+        device_name: str = "",
+        resume_from: int | None = None,
+        timeout: float = 10,
+    ) -> dict[str, Any]:
+        """Log in; returns the login reply (loginID, seq, devices, resumeGap)."""
+        fields: dict[str, Any] = {"userID": user_id, "token": token, "platform": platform, "deviceName": device_name}
+        if device_id is not None:
+            fields["deviceID"] = device_id
+        if resume_from is not None:
+            fields["resumeFrom"] = resume_from
+        reply = await self.request("login", timeout=timeout, **fields)
+        self._login_args = fields
+        self.login_reply = reply
+        if resume_from is None:
+            self.last_seq = max(self.last_seq, reply.get("seq", 0))
+        return reply
+
+    @property
+    def login_id(self) -> str | None:
+        return None if self.login_reply is None else self.login_reply.get("loginID")
+
+    async def reconnect(self, token: str | None = None) -> dict[str, Any]:
+        """Open a new connection and log in again with resumeFrom = last seen seq."""
+        assert self._login_args is not None, "log in first"
+        await self.close()
+        await self.connect()
+        fields = dict(self._login_args)
+        if token is not None:
+            fields["token"] = token
+        fields["resumeFrom"] = self.last_seq
+        reply = await self.request("login", **fields)
+        self.login_reply = reply
+        if reply.get("resumeGap"):
+            self.last_seq = reply.get("seq", self.last_seq)
+        return reply
+
+    async def ack(self) -> None:
+        """Acknowledge every durable event seen so far."""
+        await self.request("ack", seq=self.last_seq)
+
+    # ---- events -----------------------------------------------------------------------
+
+    def pending_events(self, name: str | None = None) -> list[dict[str, Any]]:
+        """Events received and not yet taken (of one name, or all), without waiting."""
+        return [e for e in self._events if name is None or e.get("ev") == name]
+
+    async def next_event(self, name: str | None = None, timeout: float = 10) -> dict[str, Any]:
+        """Take the first waiting event named `name` (any event if None).
+
+        Raises TooSlowError after `timeout` s, Disconnected if the connection
+        closed with no such event left.
+        """
+        with trio.fail_after(timeout):
+            while True:
+                for index, event in enumerate(self._events):
+                    if name is None or event.get("ev") == name:
+                        del self._events[index]
+                        return event
+                if self.closed_event.is_set():
+                    raise Disconnected(self.close_code)
+                await self._arrived.wait()
+
+    async def events(self) -> AsyncIterator[dict[str, Any]]:
+        """Every event, in arrival order, until the connection closes."""
+        while True:
+            try:
+                yield await self.next_event(timeout=math.inf)
+            except Disconnected:
+                return
+
+
+@asynccontextmanager
+async def open_client(url: str, *, connect: bool = True) -> AsyncIterator[Client]:
+    """A client with its own nursery; connected unless `connect` is False."""
+    async with trio.open_nursery() as nursery:
+        client = Client(url, nursery)
+        if connect:
+            await client.connect()
+        try:
+            yield client
+        finally:
+            await client.close()
+            nursery.cancel_scope.cancel()

@@ -1,0 +1,153 @@
+"""Admin HTTP API (PROTOCOL.md §13): JSON over its own listener, bearer token.
+
+Runs starlette under hypercorn's trio worker inside the gateway's nursery.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import TYPE_CHECKING, Any
+
+import hypercorn.config
+import hypercorn.trio
+import trio
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from actors.account import messages as account
+from actors.account.policy import LoginPolicy
+from actors.runtime import ActorError, Address
+
+
+if TYPE_CHECKING:
+    from .server import Gateway
+
+_ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.@:-")
+_MAX_BODY_BYTES = 64 * 1024
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def build_app(gateway: Gateway) -> Starlette:
+    """The admin ASGI application for one gateway."""
+
+    def authorize(request: Request) -> None:
+        expected = gateway.config.admin_token
+        given = request.headers.get("authorization", "")
+        if not expected or not secrets.compare_digest(given.encode(), f"Bearer {expected}".encode()):
+            raise _Refused(401, "missing or wrong admin bearer token")
+
+    def user_id_of(request: Request) -> str:
+        user_id = str(request.path_params["user_id"])
+        if not 1 <= len(user_id) <= 128 or not set(user_id) <= _ID_CHARS:
+            raise _Refused(400, "userID must be 1-128 characters of [A-Za-z0-9_.@:-]")
+        return user_id
+
+    async def ask_account(user_id: str, msg: object) -> Any:
+        try:
+            return await gateway.account(user_id).ask(msg, timeout=gateway.config.ask_timeout_s)
+        except ActorError as exc:
+            raise _Refused(503, f"account unavailable: {exc}") from None
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "serving"})
+
+    async def metrics(request: Request) -> Response:
+        authorize(request)
+        return Response(gateway.metrics.exposition(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    async def devices(request: Request) -> Response:
+        authorize(request)
+        found = await ask_account(user_id_of(request), account.QueryDevices())
+        return JSONResponse({"devices": [d.to_wire() for d in found]})
+
+    async def force_one(request: Request) -> Response:
+        authorize(request)
+        login_id = str(request.path_params["login_id"])
+        count = await ask_account(user_id_of(request), account.ForceOffline(login_id))
+        if count == 0:
+            raise _Refused(404, "no such online device")
+        return JSONResponse({"forcedOffline": count})
+
+    async def force_all(request: Request) -> Response:
+        authorize(request)
+        count = await ask_account(user_id_of(request), account.ForceOffline(None))
+        return JSONResponse({"forcedOffline": count})
+
+    async def get_policy(request: Request) -> Response:
+        authorize(request)
+        return JSONResponse(gateway.policy.current.to_json())
+
+    async def put_policy(request: Request) -> Response:
+        authorize(request)
+        body = await request.body()
+        if len(body) > _MAX_BODY_BYTES:
+            raise _Refused(413, "policy body too large")
+        try:
+            policy = LoginPolicy.from_json(json.loads(body))
+        except (ValueError, json.JSONDecodeError) as exc:
+            raise _Refused(400, f"invalid policy: {exc}") from None
+        gateway.policy.current = policy
+        return JSONResponse(policy.to_json())
+
+    async def stats(request: Request) -> Response:
+        authorize(request)
+        live = gateway.registry.live()
+        return JSONResponse(
+            {
+                "connections": len(gateway.connections),
+                "devices": len(gateway.directory),
+                "accounts": live.get("account", 0),
+                "rooms": live.get("room", 0),
+                "calls": live.get("call", 0),
+                "groups": live.get("group", 0),
+                "uptimeSeconds": round(trio.current_time() - gateway.started_clock, 3),
+            }
+        )
+
+    async def crash(request: Request) -> Response:
+        authorize(request)
+        if not gateway.config.test_hooks:
+            raise _Refused(404, "test hooks are disabled")
+        address = Address(str(request.path_params["kind"]), str(request.path_params["key"]))
+        await gateway.registry.crash(address)
+        return JSONResponse({"armed": str(address)})
+
+    async def refused(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, _Refused)
+        return JSONResponse({"error": exc.message}, status_code=exc.status)
+
+    routes = [
+        Route("/healthz", healthz),
+        Route("/metrics", metrics),
+        Route("/v1/users/{user_id}/devices", devices, methods=["GET"]),
+        Route("/v1/users/{user_id}/devices", force_all, methods=["DELETE"]),
+        Route("/v1/users/{user_id}/devices/{login_id}", force_one, methods=["DELETE"]),
+        Route("/v1/policy", get_policy, methods=["GET"]),
+        Route("/v1/policy", put_policy, methods=["PUT"]),
+        Route("/v1/stats", stats),
+        Route("/v1/test/crash/{kind}/{key}", crash, methods=["POST"]),
+    ]
+    return Starlette(routes=routes, exception_handlers={_Refused: refused})
+
+
+async def serve_admin(gateway: Gateway, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+    """Serve the admin API until cancelled; `task_status` gets the bound port."""
+    config = hypercorn.config.Config()
+    config.bind = [f"{gateway.config.admin_host}:{gateway.config.admin_port or 0}"]
+    config.accesslog = None
+    config.errorlog = None
+    config.graceful_timeout = 1.0
+    async with trio.open_nursery() as nursery:
+        binds: list[str] = await nursery.start(hypercorn.trio.serve, build_app(gateway), config)
+        task_status.started(int(binds[0].rsplit(":", 1)[1]))
+
+

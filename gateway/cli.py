@@ -1,0 +1,152 @@
+"""`hubbub` command line: serve, token."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import secrets
+import signal
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import trio
+
+from actors.account.policy import LoginPolicy
+
+from .auth import mint_token, parse_ttl
+from .config import Config
+from .server import serve
+
+log = logging.getLogger("hubbub.cli")
+
+_SECRET_FILE = "auth-secret"
+_ADMIN_TOKEN_FILE = "admin-token"
+
+
+def _stored_secret(data_dir: Path, name: str, *, create: bool) -> str | None:
+    """Read DATA_DIR/name, creating it (mode 600) with a random value if asked."""
+    path = data_dir / name
+    if path.exists():
+        return path.read_text().strip()
+    if not create:
+        return None
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(value + "\n")
+    return value
+
+
+def load_policy(spec: str) -> LoginPolicy:
+    """A preset name, or a path to a JSON file with the §3 field names."""
+    if spec in ("single", "dual", "multi", "easemob"):
+        return LoginPolicy.preset(spec)
+    path = Path(spec)
+    if not path.is_file():
+        raise ValueError(f"--policy: {spec!r} is neither a preset (single, dual, multi, easemob) nor a file")
+    return LoginPolicy.from_json(json.loads(path.read_text()))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hubbub",
+        description="Self-hosted instant-messaging server: CBOR over WebSocket, multi-device login.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("serve", help="run the server on the embedded SQLite store")
+    run.add_argument("--host", default="127.0.0.1", help="WebSocket listen address (default %(default)s)")
+    run.add_argument("--port", type=int, default=8765, help="WebSocket port; 0 picks a free one (default %(default)s)")
+    run.add_argument("--admin-host", default="127.0.0.1", help="admin API listen address (default %(default)s)")
+    run.add_argument("--admin-port", type=int, default=8766, help="admin API port; 0 picks a free one (default %(default)s)")
+    run.add_argument("--data-dir", type=Path, default=Path("data"), help="where the SQLite store and secrets live (default %(default)s)")
+    run.add_argument("--auth-secret", default=os.environ.get("HUBBUB_AUTH_SECRET"), help="JWT HS256 secret (env HUBBUB_AUTH_SECRET; default: DATA_DIR/auth-secret, generated)")
+    run.add_argument("--admin-token", default=os.environ.get("HUBBUB_ADMIN_TOKEN"), help="admin API bearer token (env HUBBUB_ADMIN_TOKEN; default: DATA_DIR/admin-token, generated)")
+    run.add_argument("--policy", default="single", help="login policy: single, dual, multi, easemob, or a JSON file (default %(default)s)")
+    run.add_argument("--max-frame-bytes", type=int, default=64 * 1024, help="largest accepted frame (default %(default)s)")
+    run.add_argument("--rate", type=float, default=100.0, help="requests per second per connection (default %(default)s)")
+    run.add_argument("--burst", type=int, default=200, help="request burst per connection (default %(default)s)")
+    run.add_argument("--test-hooks", action="store_true", help="enable test-only admin routes (crash injection)")
+    run.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR (default %(default)s)")
+
+    token = commands.add_parser("token", help="mint a login token for a user")
+    token.add_argument("user_id", metavar="USER_ID")
+    token.add_argument("--ttl", default="1h", help="lifetime: 90s, 15m, 1h, 7d (default %(default)s)")
+    token.add_argument("--auth-secret", default=os.environ.get("HUBBUB_AUTH_SECRET"), help="secret (env HUBBUB_AUTH_SECRET; default: DATA_DIR/auth-secret)")
+    token.add_argument("--data-dir", type=Path, default=Path("data"), help="where `serve` keeps its secret (default %(default)s)")
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        policy = load_policy(args.policy)
+    except ValueError as exc:
+        print(f"hubbub: {exc}", file=sys.stderr)
+        return 2
+    secret = args.auth_secret or _stored_secret(args.data_dir, _SECRET_FILE, create=True)
+    admin_token = args.admin_token or _stored_secret(args.data_dir, _ADMIN_TOKEN_FILE, create=True)
+    assert secret and admin_token
+    config = replace(
+        Config(),
+        host=args.host,
+        port=args.port,
+        admin_host=args.admin_host,
+        admin_port=args.admin_port,
+        data_dir=args.data_dir,
+        auth_secret=secret,
+        admin_token=admin_token,
+        policy=policy,
+        max_frame_bytes=args.max_frame_bytes,
+        rate_per_s=args.rate,
+        rate_burst=args.burst,
+        test_hooks=args.test_hooks,
+    )
+    trio.run(_serve_until_signalled, config)
+    return 0
+
+
+async def _serve_until_signalled(config: Config) -> None:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with trio.open_nursery() as nursery:
+            gateway = await nursery.start(serve, config)
+            where = gateway.listening
+            print(f"hubbub listening {where.ws_url} admin {where.admin_url}", flush=True)
+            print(
+                f"hubbub: mint a login token with `hubbub token USER_ID --data-dir {config.data_dir}`",
+                file=sys.stderr,
+                flush=True,
+            )
+            async for signum in signals:
+                log.info("signal %s: shutting down", signal.Signals(signum).name)
+                gateway.stop()
+                break
+
+
+def _token(args: argparse.Namespace) -> int:
+    secret = args.auth_secret or _stored_secret(args.data_dir, _SECRET_FILE, create=False)
+    if not secret:
+        print(f"hubbub: no secret: pass --auth-secret, set HUBBUB_AUTH_SECRET, or run `hubbub serve --data-dir {args.data_dir}` once", file=sys.stderr)
+        return 2
+    try:
+        ttl = parse_ttl(args.ttl)
+    except ValueError:
+        print(f"hubbub: --ttl {args.ttl!r}: use a number of seconds or 90s, 15m, 1h, 7d", file=sys.stderr)
+        return 2
+    print(mint_token(secret, args.user_id, ttl))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    return _token(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""Server configuration: one frozen dataclass with every limit named and in its unit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from actors.account.policy import LoginPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    host: str = "127.0.0.1"
+    port: int = 0
+    admin_host: str = "127.0.0.1"
+    admin_port: int | None = 0  # None: no admin listener
+    data_dir: Path = Path("data")
+    auth_secret: str = ""
+    admin_token: str = ""
+    policy: LoginPolicy = field(default_factory=lambda: LoginPolicy.preset("single"))
+    node: str = "local"
+
+    # framing and abuse limits (PROTOCOL.md §12)
+    max_frame_bytes: int = 64 * 1024
+    rate_per_s: float = 100.0
+    rate_burst: int = 200
+    login_timeout_s: float = 10.0
+
+    # liveness and backpressure
+    outbound_queue: int = 512  # frames queued for one device before it counts as slow
+    ping_interval_s: float = 20.0
+    pong_timeout_s: float = 20.0
+    close_timeout_s: float = 2.0
+    token_warning_s: float = 30.0
+
+    # actors
+    ask_timeout_s: float = 10.0
+    actor_idle_s: float = 300.0
+    actor_inbox: int = 256
+
+    shutdown_grace_s: float = 3.0
+    test_hooks: bool = False  # enables the crash-injection admin route

@@ -1,0 +1,55 @@
+"""The gateway's device directory: session address -> live DeviceSession.
+
+It is how actors reach devices (it implements actors.outbound.DeviceSink):
+pushes never block, and a session whose queue is full is closed as slow.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import trio
+
+from actors.outbound import Outbound
+from actors.runtime import Address
+
+if TYPE_CHECKING:
+    from .session import DeviceSession
+
+
+class DeviceDirectory:
+    """Maps session addresses to the sessions of this gateway process."""
+
+    def __init__(self) -> None:
+        self._sessions: dict[Address, DeviceSession] = {}
+        self.slow_disconnects = 0
+
+    def register(self, address: Address, session: DeviceSession) -> None:
+        self._sessions[address] = session
+
+    def unregister(self, address: Address, session: DeviceSession) -> None:
+        if self._sessions.get(address) is session:
+            del self._sessions[address]
+
+    def push(self, session: Address, item: Outbound) -> bool:
+        target = self._sessions.get(session)
+        if target is None:
+            return False
+        try:
+            target.outbound_send.send_nowait(item)
+        except trio.WouldBlock:
+            self.slow_disconnects += 1
+            target.close_as_slow()
+            return False
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            return False
+        return True
+
+    def is_connected(self, session: Address) -> bool:
+        return session in self._sessions
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def sessions(self) -> list[DeviceSession]:
+        return list(self._sessions.values())

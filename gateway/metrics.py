@@ -1,0 +1,64 @@
+"""Prometheus metrics of one gateway (its own registry, so tests can run many)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+
+class _Live(Collector):
+    """Gauges read at scrape time from the running gateway."""
+
+    def __init__(self, read: Callable[[], dict[str, Any]]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterable[Metric]:
+        values = self._read()
+        yield GaugeMetricFamily("hubbub_connections_open", "open WebSocket connections", value=values["connections"])
+        yield GaugeMetricFamily("hubbub_devices_online", "logged-in devices", value=values["devices"])
+        actors = GaugeMetricFamily("hubbub_actors", "live actors by kind", labels=["kind"])
+        for kind, count in values["actors"].items():
+            actors.add_metric([kind], count)
+        yield actors
+        yield GaugeMetricFamily("hubbub_actor_inbox_queued", "messages waiting in actor inboxes", value=values["queued"])
+        yield GaugeMetricFamily("hubbub_store_queue", "writes waiting for the store writer", value=values["store_queue"])
+        kicks = GaugeMetricFamily("hubbub_account_events", "account counters (logins, kicks by reason)", labels=["what"])
+        for what, count in values["account_stats"].items():
+            kicks.add_metric([what], count)
+        yield kicks
+
+
+class Metrics:
+    """Counters and histograms the gateway updates as it serves."""
+
+    def __init__(self, read_live: Callable[[], dict[str, Any]]) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.connections = Counter("hubbub_connections_accepted", "WebSocket connections accepted", registry=self.registry)
+        self.logins = Counter("hubbub_logins", "successful logins", registry=self.registry)
+        self.frames_in = Counter("hubbub_frames_in", "frames received", registry=self.registry)
+        self.frames_out = Counter("hubbub_frames_out", "frames sent", registry=self.registry)
+        self.errors = Counter("hubbub_request_errors", "error replies by code", ["code"], registry=self.registry)
+        self.latency = Histogram(
+            "hubbub_request_seconds",
+            "request handling time by op",
+            ["op"],
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+            registry=self.registry,
+        )
+        self.registry.register(_Live(read_live))
+        self._known_ops: set[str] = set()
+
+    def observe_request(self, op: object, seconds: float) -> None:
+        # unknown ops are folded into one label so a client cannot grow the series
+        label = op if isinstance(op, str) and op in self._known_ops else "other"
+        self.latency.labels(label).observe(seconds)
+
+    def know_ops(self, ops: Iterable[str]) -> None:
+        self._known_ops.update(ops)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

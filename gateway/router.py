@@ -1,0 +1,127 @@
+"""Decoded request -> typed request -> the actor (or session step) that serves it."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Final
+
+from actors.account import messages as account
+from actors.account.actor import session_address
+from actors.errors import AlreadyLoggedIn, NotLoggedIn, UnknownOp
+from actors.outbound import Disconnect
+from actors.runtime import ActorError
+
+from . import protocol as p
+from .auth import verify_token
+from .codec import reply_ok
+
+if TYPE_CHECKING:
+    from .server import Gateway
+    from .session import DeviceSession
+
+
+class _NoReply:
+    """Marker: the handler already queued its reply."""
+
+
+NO_REPLY: Final = _NoReply()
+
+Result = dict[str, Any] | None | _NoReply
+Handler = Callable[["DeviceSession", Any], Awaitable[Result]]
+
+
+class Router:
+    """Maps each request type to the coroutine that serves it."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self.ops = p.known_ops()
+        self.routes: dict[type[p.Request], Handler] = {
+            p.Login: self._login,
+            p.Logout: self._logout,
+            p.RenewToken: self._renew_token,
+            p.QueryDevices: self._query_devices,
+            p.Ack: self._ack,
+        }
+
+    def add_routes(self, routes: dict[type[p.Request], Handler]) -> None:
+        """Let a feature module serve more ops."""
+        self.routes.update(routes)
+
+    async def dispatch(self, session: DeviceSession, frame: dict[str, Any]) -> Result:
+        """Validate `frame` and serve it. Raises HubbubError for refusals."""
+        request = p.parse_request(frame, self.ops)
+        if not session.logged_in and not isinstance(request, p.Login):
+            raise NotLoggedIn("log in first")
+        handler = self.routes.get(type(request))
+        if handler is None:
+            raise UnknownOp(f"op {frame['op']!r} is not served by this server")
+        return await handler(session, request)
+
+    # ---- session ops ----------------------------------------------------------
+
+    async def _login(self, session: DeviceSession, req: p.Login) -> Result:
+        if session.logged_in or session.address is not None:
+            raise AlreadyLoggedIn("this connection is already logged in")
+        gateway = self.gateway
+        claims = verify_token(gateway.config.auth_secret, req.token, req.user_id)
+        login_id = f"{gateway.config.node}-{secrets.token_hex(8)}"
+        device = account.DeviceInfo(
+            login_id=login_id,
+            device_id=req.device_id or f"auto-{secrets.token_hex(8)}",
+            platform=req.platform,
+            device_name=req.device_name,
+            login_time=int(time.time() * 1000),
+        )
+        address = session_address(login_id)
+        # Registered before asking, so the reply and replay the account queues reach us.
+        gateway.directory.register(address, session)
+        session.address = address
+        ref = gateway.account(req.user_id)
+        try:
+            await ref.ask(
+                account.Login(device, address, req.id, req.user_name, req.resume_from),
+                timeout=gateway.config.ask_timeout_s,
+            )
+        except BaseException as exc:
+            gateway.directory.unregister(address, session)
+            session.address = None
+            if isinstance(exc, ActorError):
+                # the account may have admitted the device before the ask failed
+                await ref.tell(account.DeviceGone(login_id, "loginFailed"))
+            raise
+        session.logged_in_as(req.user_id, login_id, req.platform, claims.expires_at)
+        gateway.metrics.logins.inc()
+        return NO_REPLY
+
+    async def _logout(self, session: DeviceSession, req: p.Logout) -> Result:
+        user_id, login_id = _identity(session)
+        await self.gateway.account(user_id).ask(account.Logout(login_id), timeout=self.gateway.config.ask_timeout_s)
+        session.logging_out()
+        await session.send(reply_ok(req.id))
+        await session.send(Disconnect(p.CloseCode.LOGOUT, "logout"))
+        return NO_REPLY
+
+    async def _renew_token(self, session: DeviceSession, req: p.RenewToken) -> Result:
+        user_id, _ = _identity(session)
+        claims = verify_token(self.gateway.config.auth_secret, req.token, user_id)
+        session.token_renewed(claims.expires_at)
+        return None
+
+    async def _query_devices(self, session: DeviceSession, req: p.QueryDevices) -> Result:
+        user_id, _ = _identity(session)
+        devices = await self.gateway.account(user_id).ask(account.QueryDevices(), timeout=self.gateway.config.ask_timeout_s)
+        return {"devices": [d.to_wire() for d in devices]}
+
+    async def _ack(self, session: DeviceSession, req: p.Ack) -> Result:
+        user_id, login_id = _identity(session)
+        await self.gateway.account(user_id).tell(account.Acked(login_id, req.seq))
+        return None
+
+
+def _identity(session: DeviceSession) -> tuple[str, str]:
+    if session.user_id is None or session.login_id is None:
+        raise NotLoggedIn("log in first")
+    return session.user_id, session.login_id

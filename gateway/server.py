@@ -1,0 +1,181 @@
+"""The gateway process: WebSocket listener, actors, admin API, bounded shutdown."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import trio
+from trio_websocket import WebSocketRequest, serve_websocket
+
+from actors.account.actor import AccountActor, AccountContext, PolicyBox
+from actors.runtime import ActorRef, Address, Registry
+from actors.store.base import Store
+from actors.store.sqlite import open_sqlite_store
+
+from .config import Config
+from .devices import DeviceDirectory
+from .metrics import Metrics
+from .protocol import CloseCode
+from .router import Router
+from .session import DeviceSession
+
+log = logging.getLogger("hubbub.server")
+
+WS_PATH = "/ws"
+
+
+@dataclass(frozen=True, slots=True)
+class Listening:
+    """Where a started server accepts connections."""
+
+    host: str
+    ws_port: int
+    admin_port: int | None
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.host}:{self.ws_port}{WS_PATH}"
+
+    @property
+    def admin_url(self) -> str | None:
+        return None if self.admin_port is None else f"http://{self.host}:{self.admin_port}"
+
+
+class Gateway:
+    """Everything one server process shares: config, store, actors, devices."""
+
+    def __init__(self, config: Config, store: Store, actor_nursery: trio.Nursery) -> None:
+        self.config = config
+        self.store = store
+        self.directory = DeviceDirectory()
+        self.policy = PolicyBox(config.policy)
+        self.account_context = AccountContext(store, self.directory, self.policy, node=config.node)
+        self.registry = Registry(
+            actor_nursery,
+            {"account": partial(AccountActor, ctx=self.account_context)},
+            idle_after_s=config.actor_idle_s,
+            inbox_size=config.actor_inbox,
+            allow_crash_hook=config.test_hooks,
+        )
+        self.connections: set[DeviceSession] = set()
+        self.metrics = Metrics(self._live_figures)
+        self.router = Router(self)
+        self.metrics.know_ops(self.router.ops)
+        self.started_at = time.time()
+        self.started_clock = trio.current_time()
+        self.stop_requested = trio.Event()
+        self.listening: Listening | None = None
+
+    def account(self, user_id: str) -> ActorRef[Any]:
+        return self.registry.ref(Address("account", user_id))
+
+    def stop(self) -> None:
+        """Ask the server to shut down cleanly (devices get close 4004)."""
+        self.stop_requested.set()
+
+    def _live_figures(self) -> dict[str, Any]:
+        statistics: Callable[[], dict[str, Any]] | None = getattr(self.store, "statistics", None)
+        store_stats = statistics() if statistics is not None else {}
+        return {
+            "connections": len(self.connections),
+            "devices": len(self.directory),
+            "actors": self.registry.live(),
+            "queued": self.registry.queued(),
+            "store_queue": store_stats.get("queue_depth", 0),
+            "account_stats": dict(self.account_context.stats),
+        }
+
+    async def handle_connection(self, request: WebSocketRequest) -> None:
+        """trio-websocket handler: one connection's whole life; never raises."""
+        if request.path.split("?", 1)[0] != WS_PATH:
+            await request.reject(404, body=b"hubbub serves WebSocket at /ws\n")
+            return
+        if self.stop_requested.is_set():
+            await request.reject(503, body=b"shutting down\n")
+            return
+        ws = await request.accept()
+        session = DeviceSession(ws, self)
+        self.connections.add(session)
+        self.metrics.connections.inc()
+        try:
+            await session.run()
+        finally:
+            self.connections.discard(session)
+
+    async def close_all(self, code: int, reason: str) -> None:
+        """Close every connection with `code` and wait for them, within the grace time."""
+        for session in list(self.connections):
+            session.request_close(code, reason)
+        with trio.move_on_after(self.config.shutdown_grace_s):
+            while self.connections:
+                await trio.sleep(0.01)
+
+
+async def serve(config: Config, *, task_status: trio.TaskStatus[Gateway] = trio.TASK_STATUS_IGNORED) -> None:
+    """Run a gateway until `Gateway.stop()` (clean) or cancellation (abrupt).
+
+    `task_status.started` hands over the Gateway once both listeners accept
+    connections; `gateway.listening` says where.
+    """
+    async with open_sqlite_store(config.data_dir) as store:
+        cleared = await store.clear_node_devices(config.node, int(time.time() * 1000))
+        if cleared:
+            log.info("marked %d devices offline that were online before the restart", cleared)
+        async with trio.open_nursery() as root:
+            actors = await root.start(_nursery_task)
+            gateway = Gateway(config, store, actors)
+            sessions = await root.start(_nursery_task)
+            listener_scope = trio.CancelScope()
+            ws_server = await root.start(_listen, gateway, sessions, listener_scope)
+            admin_port: int | None = None
+            if config.admin_port is not None:
+                from .admin import serve_admin
+
+                admin_port = await root.start(serve_admin, gateway)
+            gateway.listening = Listening(config.host, ws_server.port, admin_port)
+            task_status.started(gateway)
+            await gateway.stop_requested.wait()
+            log.info("shutting down: closing %d connections", len(gateway.connections))
+            listener_scope.cancel()
+            gateway.registry.close()
+            await gateway.close_all(CloseCode.SHUTTING_DOWN, "server shutting down")
+            root.cancel_scope.cancel()
+    log.info("stopped")
+
+
+async def _nursery_task(*, task_status: trio.TaskStatus[trio.Nursery] = trio.TASK_STATUS_IGNORED) -> None:
+    """A nursery of its own that lives until cancelled (actors, sessions)."""
+    async with trio.open_nursery() as nursery:
+        task_status.started(nursery)
+        await trio.sleep_forever()
+
+
+async def _listen(
+    gateway: Gateway,
+    sessions: trio.Nursery,
+    scope: trio.CancelScope,
+    *,
+    task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    config = gateway.config
+    with scope:
+        await serve_websocket(
+            gateway.handle_connection,
+            config.host,
+            config.port,
+            ssl_context=None,
+            handler_nursery=sessions,
+            # 4: the reader drains promptly; a little slack keeps pings flowing
+            message_queue_size=4,
+            # frames above our limit still arrive, so the client gets error 1004
+            # before the close; far larger ones are refused by the library (1009)
+            max_message_size=config.max_frame_bytes * 4,
+            connect_timeout=config.login_timeout_s,
+            disconnect_timeout=config.close_timeout_s,
+            task_status=task_status,
+        )

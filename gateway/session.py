@@ -1,0 +1,283 @@
+"""DeviceSession: one WebSocket connection, with its reader, writer and timers.
+
+    reader     frame -> codec -> rate limit -> router -> actor -> reply
+    writer     drains the bounded outbound channel (replies and events share
+               it, so ordering is decided in one place) into the socket
+    keepalive  ping every `ping_interval_s`; no pong in time closes
+    closer     closes the socket with the requested code, within a deadline
+    token      tokenWillExpire, then close 4002 unless renewed
+
+Actors reach the session through the DeviceDirectory with non-blocking
+pushes; a full outbound queue closes the session as a slow consumer.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from typing import TYPE_CHECKING
+
+import trio
+from trio_websocket import ConnectionClosed, WebSocketConnection
+
+from actors.account import messages as account
+from actors.errors import FrameTooLarge, HubbubError, InvalidFrame
+from actors.outbound import Answer, DeviceEvent, Disconnect, Outbound, Replay
+from actors.runtime import ActorError, Address
+
+from .codec import decode_frame, reply_error, reply_ok
+from .protocol import CloseCode, ConnectionEvent, request_id_of
+from .ratelimit import TokenBucket
+from .router import NO_REPLY
+
+if TYPE_CHECKING:
+    from .server import Gateway
+
+log = logging.getLogger("hubbub.session")
+
+_REPLAY_PAGE = 256  # events read from storage per replay query
+_session_ids = itertools.count(1)
+
+
+class DeviceSession:
+    """One connected device, logged in or not yet."""
+
+    def __init__(self, ws: WebSocketConnection, gateway: Gateway) -> None:
+        self.ws = ws
+        self.gateway = gateway
+        self.config = gateway.config
+        self.conn_id = next(_session_ids)
+        # Bounded: a device that stops reading must not grow server memory.
+        self.outbound_send, self._outbound_receive = trio.open_memory_channel[Outbound](self.config.outbound_queue)
+        self.user_id: str | None = None
+        self.login_id: str | None = None
+        self.address: Address | None = None
+        self.platform: str | None = None
+        self._account_knows_gone = False
+        self._gone_reason = "dropped"
+        self._close_requested = trio.Event()
+        self._close_code = CloseCode.LOGOUT
+        self._close_reason = ""
+        self._token_expires_at = 0.0
+        self._token_renewed = trio.Event()
+        self._bucket = TokenBucket(self.config.rate_per_s, self.config.rate_burst, trio.current_time())
+        self._nursery: trio.Nursery | None = None
+
+    @property
+    def logged_in(self) -> bool:
+        return self.login_id is not None
+
+    # ---- lifecycle ------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve the connection until it closes; never raises an Exception."""
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                nursery.start_soon(self._writer)
+                nursery.start_soon(self._keepalive)
+                nursery.start_soon(self._closer)
+                await self._reader()
+                nursery.cancel_scope.cancel()
+        except Exception:
+            log.exception("session=%s user=%s crashed; closing it", self.conn_id, self.user_id)
+        finally:
+            with trio.move_on_after(self.config.close_timeout_s, shield=True):
+                await self._leave()
+
+    async def _leave(self) -> None:
+        if self.address is not None:
+            self.gateway.directory.unregister(self.address, self)
+        if self.user_id is not None and self.login_id is not None and not self._account_knows_gone:
+            try:
+                await self.gateway.account(self.user_id).tell(account.DeviceGone(self.login_id, self._gone_reason))
+            except ActorError as exc:
+                log.warning("session=%s user=%s could not report the device gone: %s", self.conn_id, self.user_id, exc)
+        if not self.ws.closed:
+            await self.ws.aclose(self._close_code, self._close_reason)
+
+    def request_close(self, code: int, reason: str) -> None:
+        """Close the connection soon with `code`; the first request wins."""
+        if not self._close_requested.is_set():
+            self._close_code, self._close_reason = code, reason
+            self._close_requested.set()
+
+    def close_as_slow(self) -> None:
+        """The outbound queue is full: drop the device; it resumes with resumeFrom."""
+        log.warning("session=%s user=%s login=%s slow consumer: closing", self.conn_id, self.user_id, self.login_id)
+        self._gone_reason = "slow"
+        self.request_close(CloseCode.SLOW_CONSUMER, "slow consumer: reconnect with resumeFrom")
+
+    async def _closer(self) -> None:
+        await self._close_requested.wait()
+        with trio.move_on_after(self.config.close_timeout_s):
+            await self.ws.aclose(self._close_code, self._close_reason)
+        assert self._nursery is not None
+        self._nursery.cancel_scope.cancel()
+
+    # ---- reader ---------------------------------------------------------------
+
+    async def _reader(self) -> None:
+        login_deadline = trio.current_time() + self.config.login_timeout_s
+        try:
+            while not self._close_requested.is_set():
+                if self.logged_in:
+                    message = await self.ws.get_message()
+                else:
+                    with trio.move_on_at(login_deadline):
+                        message = await self.ws.get_message()
+                    if not self.logged_in and trio.current_time() >= login_deadline:
+                        log.info("session=%s no login within %ss: closing", self.conn_id, self.config.login_timeout_s)
+                        self.request_close(CloseCode.LOGIN_TIMEOUT, "login timeout")
+                        return
+                if self._close_requested.is_set():
+                    return
+                await self._on_message(message)
+        except ConnectionClosed:
+            return
+
+    async def _on_message(self, message: bytes | str) -> None:
+        metrics = self.gateway.metrics
+        metrics.frames_in.inc()
+        try:
+            frame = decode_frame(message, max_bytes=self.config.max_frame_bytes)
+        except FrameTooLarge as exc:
+            await self.send(reply_error(None, exc.code, exc.message))
+            self.request_close(CloseCode.FRAME_TOO_LARGE, "frame too large")
+            return
+        except InvalidFrame as exc:
+            metrics.errors.labels(str(exc.code)).inc()
+            await self.send(reply_error(None, exc.code, exc.message))
+            return
+        request_id = request_id_of(frame)
+        if not self._bucket.take(trio.current_time()):
+            metrics.errors.labels("1005").inc()
+            await self.send(reply_error(request_id, 1005, "rate limited: slow down"))
+            return
+        await self.send(await self._answer(request_id, frame))
+
+    async def _answer(self, request_id: int | None, frame: dict[str, object]) -> Outbound:
+        op = frame.get("op")
+        started = trio.current_time()
+        try:
+            result = await self.gateway.router.dispatch(self, frame)
+        except HubbubError as exc:
+            log.info("session=%s user=%s op=%.40s refused code=%d: %s", self.conn_id, self.user_id, op, exc.code, exc.message)
+            self.gateway.metrics.errors.labels(str(exc.code)).inc()
+            return reply_error(request_id, exc.code, exc.message)
+        except ActorError as exc:
+            log.warning("session=%s user=%s op=%.40s failed: %s", self.conn_id, self.user_id, op, exc)
+            self.gateway.metrics.errors.labels("9000").inc()
+            return reply_error(request_id, 9000, "internal error: the request was not completed, retry")
+        except Exception:
+            log.exception("session=%s user=%s op=%.40s crashed", self.conn_id, self.user_id, op)
+            self.gateway.metrics.errors.labels("9000").inc()
+            return reply_error(request_id, 9000, "internal error")
+        finally:
+            self.gateway.metrics.observe_request(op, trio.current_time() - started)
+        if result is NO_REPLY:
+            return b""
+        return reply_ok(request_id, result)
+
+    async def send(self, item: Outbound) -> None:
+        """Queue a frame from the reader; blocks while the outbound queue is full."""
+        if item == b"":
+            return
+        try:
+            await self.outbound_send.send(item)
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            pass  # the writer is gone: the connection is closing anyway
+
+    # ---- writer ---------------------------------------------------------------
+
+    async def _writer(self) -> None:
+        metrics = self.gateway.metrics
+        try:
+            async for item in self._outbound_receive:
+                if isinstance(item, bytes):
+                    await self.ws.send_message(item)
+                elif isinstance(item, DeviceEvent):
+                    await self.ws.send_message(item.frame())
+                elif isinstance(item, Answer):
+                    await self.ws.send_message(reply_ok(item.request_id, item.result))
+                elif isinstance(item, Replay):
+                    await self._replay(item)
+                else:
+                    await self._disconnect(item)
+                    return
+                metrics.frames_out.inc()
+        except ConnectionClosed:
+            return
+
+    async def _replay(self, replay: Replay) -> None:
+        """Send stored events (after, upto] before any live event queued behind."""
+        after = replay.after_seq
+        while after < replay.upto_seq:
+            events = await self.gateway.store.events_after(replay.user_id, after, _REPLAY_PAGE)
+            if not events:
+                break
+            for event in events:
+                if event.seq > replay.upto_seq:
+                    return
+                await self.ws.send_message(event.payload)
+                after = event.seq
+
+    async def _disconnect(self, item: Disconnect) -> None:
+        if item.by_account:
+            self._account_knows_gone = True
+        if item.event is not None:
+            await self.ws.send_message(item.event.frame())
+        self.request_close(item.code, item.reason)
+
+    # ---- keepalive and token expiry -------------------------------------------
+
+    async def _keepalive(self) -> None:
+        try:
+            while True:
+                await trio.sleep(self.config.ping_interval_s)
+                with trio.move_on_after(self.config.pong_timeout_s) as waited:
+                    await self.ws.ping()
+                if waited.cancelled_caught:
+                    log.info("session=%s user=%s no pong within %ss: closing", self.conn_id, self.user_id, self.config.pong_timeout_s)
+                    self._gone_reason = "timeout"
+                    self.request_close(1011, "no pong")
+                    return
+        except ConnectionClosed:
+            return
+
+    def logged_in_as(self, user_id: str, login_id: str, platform: str, token_expires_at: float) -> None:
+        """Called by the router once the account admitted this device."""
+        self.user_id, self.login_id, self.platform = user_id, login_id, platform
+        self._token_expires_at = token_expires_at
+        assert self._nursery is not None
+        self._nursery.start_soon(self._token_watch)
+
+    def token_renewed(self, expires_at: float) -> None:
+        self._token_expires_at = expires_at
+        self._token_renewed.set()
+
+    def logging_out(self) -> None:
+        self._account_knows_gone = True
+
+    async def _token_watch(self) -> None:
+        warning_s = self.config.token_warning_s
+        while True:
+            renewed = self._token_renewed = trio.Event()
+            expires_in = self._token_expires_at - time.time()
+            expires_at = trio.current_time() + expires_in
+            with trio.move_on_at(expires_at - warning_s):
+                await renewed.wait()
+            if renewed.is_set():
+                continue
+            second = max(0, round(expires_at - trio.current_time()))
+            await self.send(DeviceEvent("tokenWillExpire", {"second": second}))
+            with trio.move_on_at(expires_at):
+                await renewed.wait()
+            if renewed.is_set():
+                continue
+            log.info("session=%s user=%s login=%s token expired: closing", self.conn_id, self.user_id, self.login_id)
+            self._gone_reason = "tokenExpired"
+            event = DeviceEvent("connectionStateChanged", {"state": 0, "event": ConnectionEvent.TOKEN_EXPIRED, "extendedData": {}})
+            await self.send(Disconnect(CloseCode.TOKEN_EXPIRED, "token expired", event, by_account=False))
+            return
