@@ -72,6 +72,47 @@ class Ack(Request, tag="ack"):
     seq: UInt
 
 
+# ---- §6, §10: messages (peer, room, group share one op) --------------------
+
+
+class _Body(msgspec.Struct, rename=_wire_name, kw_only=True, frozen=True):
+    """Nested request objects share the wire naming."""
+
+
+class MessageBody(_Body):
+    type: Annotated[int, msgspec.Meta(ge=1, le=65535)]
+    message: Any  # text or bytes; msgspec cannot express `str | bytes`, so checked below
+    extended_data: Annotated[str, msgspec.Meta(max_length=4096)] = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.message, str | bytes):
+            raise TypeError("Expected `str` or `bytes` for `message.message`")
+
+
+class SendConfig(_Body):
+    has_receipt: bool = False
+
+
+class SendMessage(Request, tag="sendMessage"):
+    """Send to a user (0), a room (1) or a group (2); to own devices when the target is oneself."""
+
+    to_conversation_id: ID
+    conversation_type: Literal[0, 1, 2]
+    message: MessageBody
+    config: SendConfig = SendConfig()
+    client_message_id: ID | None = None
+    to_login_id: ID | None = None
+
+
+MAX_MESSAGE_BYTES = 32 * 1024
+
+
+def message_size(body: MessageBody) -> int:
+    """Bytes of a message body as the 32 KiB limit (error 6002) counts them."""
+    text = body.message
+    return len(text.encode()) if isinstance(text, str) else len(text)
+
+
 def _all_ops(base: type[Request]) -> dict[str, type[Request]]:
     ops: dict[str, type[Request]] = {}
     for cls in base.__subclasses__():

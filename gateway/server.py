@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -27,6 +27,10 @@ from .session import DeviceSession
 log = logging.getLogger("hubbub.server")
 
 WS_PATH = "/ws"
+
+# Each feature installs its actor kinds (gateway.registry.add_kind) and its
+# routes (gateway.router.add_routes) on a new Gateway.
+FEATURES: list[Callable[["Gateway"], None]] = []
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +67,12 @@ class Gateway:
             allow_crash_hook=config.test_hooks,
         )
         self.connections: set[DeviceSession] = set()
+        # Feature modules (rooms, calls, ...) add coroutines run when a session ends.
+        self.session_end_hooks: list[Callable[[DeviceSession], Awaitable[None]]] = []
         self.metrics = Metrics(self._live_figures)
         self.router = Router(self)
+        for install in FEATURES:
+            install(self)
         self.metrics.know_ops(self.router.ops)
         self.started_at = time.time()
         self.started_clock = trio.current_time()

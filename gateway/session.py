@@ -89,6 +89,11 @@ class DeviceSession:
     async def _leave(self) -> None:
         if self.address is not None:
             self.gateway.directory.unregister(self.address, self)
+        for hook in self.gateway.session_end_hooks:
+            try:
+                await hook(self)
+            except Exception:
+                log.exception("session=%s user=%s end hook %s failed", self.conn_id, self.user_id, hook)
         if self.user_id is not None and self.login_id is not None and not self._account_knows_gone:
             try:
                 await self.gateway.account(self.user_id).tell(account.DeviceGone(self.login_id, self._gone_reason))

@@ -363,3 +363,30 @@ async def test_unwritable_data_dir_is_storage_unavailable(tmp_path: Path) -> Non
         with pytest.raises(StorageUnavailable):
             async with open_sqlite_store(tmp_path / "file" / "data"):
                 pass
+
+
+async def test_disk_full_is_storage_unavailable_and_answered_writes_are_all_or_nothing(tmp_path: Path) -> None:
+    with trio.fail_after(10):
+        async with open_sqlite_store(tmp_path, max_batch=16) as store:
+            await store.write(lambda c: c.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)"))
+            # A real SQLITE_FULL: cap the database a few pages above its size.
+            await store.write(lambda c: c.execute(
+                "PRAGMA max_page_count = " + str(c.execute("PRAGMA page_count").fetchone()[0] + 4)
+            ))
+            answers: dict[int, BaseException | None] = {}
+
+            async def put(k: int, size: int) -> None:
+                try:
+                    await store.write(lambda c: c.execute("INSERT INTO t VALUES (?, ?)", (k, b"x" * size)))
+                    answers[k] = None
+                except StorageUnavailable as exc:
+                    answers[k] = exc
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(put, 1, 10)
+                nursery.start_soon(put, 2, 1_000_000)  # cannot fit
+                nursery.start_soon(put, 3, 10)
+            assert isinstance(answers[2], StorageUnavailable)
+            stored = await store.read(lambda c: {k for (k,) in c.execute("SELECT k FROM t")})
+            assert stored == {k for k, error in answers.items() if error is None}
+            assert 2 not in stored

@@ -71,6 +71,10 @@ class Registry:
         self.restarts = Counter[str]()
         self._closed = False
 
+    def add_kind(self, kind: str, factory: Factory) -> None:
+        """Teach the registry how to make actors of `kind`."""
+        self._factories[kind] = factory
+
     def ref(self, address: Address) -> ActorRef[Any]:
         return ActorRef(address, self)
 

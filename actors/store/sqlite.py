@@ -15,12 +15,10 @@ its own snapshot; they never wait for the writer (WAL).
 from __future__ import annotations
 
 import logging
-import re
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from importlib import resources
 from pathlib import Path
 from typing import Any, Generic, TypeVar, cast
 
@@ -28,6 +26,7 @@ import trio
 
 from ..errors import HubbubError, StorageUnavailable
 from .base import DeviceRecord, StoredEvent
+from .migrations import packaged
 
 T = TypeVar("T")
 
@@ -41,10 +40,6 @@ _BUSY_TIMEOUT_MS = 5_000
 _READ_CONNECTIONS = 2
 # Bound on flushing queued writes at close; then the rest fail.
 _FLUSH_TIMEOUT_S = 5.0
-_MIGRATIONS_PACKAGE = f"{__package__}.migrations.sqlite"
-_MIGRATION_FILE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
-_SEQ_MIN = -(2**63)
-_SEQ_MAX = 2**63 - 1
 
 
 class _WriteJob(Generic[T]):
@@ -434,16 +429,10 @@ def _stream_bounds(conn: sqlite3.Connection, user_id: str) -> tuple[int, int]:
 
 
 def _trim_stream(conn: sqlite3.Connection, user_id: str, keep_count: int, min_time_ms: int) -> int:
-    oldest_kept = _SEQ_MAX  # keep_count 0: nothing is kept by count
-    if keep_count > 0:
-        row = conn.execute(
-            "SELECT seq FROM stream_events WHERE user_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?",
-            (user_id, keep_count - 1),
-        ).fetchone()
-        oldest_kept = _SEQ_MIN if row is None else int(row[0])
     cursor = conn.execute(
-        "DELETE FROM stream_events WHERE user_id = ? AND (seq < ? OR time < ?)",
-        (user_id, oldest_kept, min_time_ms),
+        "DELETE FROM stream_events WHERE user_id = :user AND (time < :min_time OR seq NOT IN"
+        " (SELECT seq FROM stream_events WHERE user_id = :user ORDER BY seq DESC LIMIT :keep))",
+        {"user": user_id, "min_time": min_time_ms, "keep": keep_count},
     )
     return cursor.rowcount
 
@@ -456,37 +445,24 @@ def _close_all(conns: list[sqlite3.Connection]) -> None:
         conn.close()
 
 
-def _migrations() -> list[tuple[int, str, str]]:
-    """(version, file name, SQL) of every packaged migration, in order."""
-    found: list[tuple[int, str, str]] = []
-    for entry in resources.files(_MIGRATIONS_PACKAGE).iterdir():
-        match = _MIGRATION_FILE.match(entry.name)
-        if match:
-            found.append((int(match[1]), entry.name, entry.read_text(encoding="utf-8")))
-    found.sort()
-    if len({version for version, _, _ in found}) != len(found):
-        raise RuntimeError(f"duplicate migration numbers in {_MIGRATIONS_PACKAGE}")
-    return found
-
-
 def _migrate(conn: sqlite3.Connection) -> None:
-    """Apply every migration not yet in schema_version, all in one transaction."""
+    """Apply every packaged migration not yet in schema_version, all in one transaction."""
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_version"
         " (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_time INTEGER NOT NULL)"
     )
     applied = {int(row[0]) for row in conn.execute("SELECT version FROM schema_version")}
-    known = _migrations()
-    if applied and max(applied) > max((v for v, _, _ in known), default=0):
+    known = packaged("sqlite")
+    if applied and max(applied) > max((m.version for m in known), default=0):
         raise StorageUnavailable(f"schema version {max(applied)} is newer than this build")
-    pending = [m for m in known if m[0] not in applied]
+    pending = [m for m in known if m.version not in applied]
     if not pending:
         return
     now_ms = int(time.time() * 1000)
     # executescript() commits any open transaction first, so BEGIN goes in the script.
     script = ["BEGIN IMMEDIATE;"]
-    for version, name, sql in pending:  # name matched _MIGRATION_FILE: safe to inline
-        script.append(f"{sql}\n;\nINSERT INTO schema_version VALUES ({version}, '{name}', {now_ms});")
+    for m in pending:  # a migration's name is [a-z0-9_.]: safe to inline
+        script.append(f"{m.sql}\n;\nINSERT INTO schema_version VALUES ({m.version}, '{m.name}', {now_ms});")
     script.append("COMMIT;")
     try:
         conn.executescript("\n".join(script))

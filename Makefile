@@ -1,0 +1,41 @@
+# hubbub: `make serve` runs the server on the embedded store, `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
+DATA ?= data
+PORT ?= 8765
+ADMIN_PORT ?= 8766
+POLICY ?= single
+
+.PHONY: serve test install lint typecheck bench load protocol-doc clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml constraints.txt
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+install: $(STAMP)
+
+serve: $(STAMP)
+	$(BIN)/hubbub serve --data-dir $(DATA) --port $(PORT) --admin-port $(ADMIN_PORT) --policy $(POLICY)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+typecheck: $(STAMP)
+	$(BIN)/pip install --quiet -c constraints.txt mypy
+	$(BIN)/mypy actors gateway client
+
+protocol-doc: $(STAMP)
+	$(BIN)/python scripts/gen_protocol_doc.py > docs/protocol.md
+
+load: $(STAMP)
+	$(BIN)/python scripts/load.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info

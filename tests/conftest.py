@@ -1,0 +1,108 @@
+"""Shared fixtures: in-process servers on loopback, logged-in clients, clocks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+
+from actors.account.policy import LoginPolicy
+from client import Client
+from gateway.auth import mint_token
+from gateway.config import Config
+from gateway.server import Gateway, serve
+
+SECRET = "test-secret-that-is-long-enough-for-hs256!"
+ADMIN_TOKEN = "test-admin-token"
+
+logging.getLogger("hubbub").setLevel(logging.INFO)
+
+
+@pytest.fixture
+def autojump_clock() -> trio.testing.MockClock:
+    # A small non-zero threshold: with 0 the clock could jump past a timeout
+    # while a SQLite worker thread or a loopback socket is still busy.
+    return trio.testing.MockClock(autojump_threshold=0.02)
+
+
+def token(user_id: str, ttl_s: float = 3600, secret: str = SECRET) -> str:
+    return mint_token(secret, user_id, ttl_s)
+
+
+StartServer = Callable[..., Awaitable[Gateway]]
+
+
+@pytest.fixture
+def start_server(nursery: trio.Nursery, tmp_path: Path) -> StartServer:
+    """Start an in-process server; keyword arguments override Config fields."""
+    count = 0
+
+    async def start(policy: str | LoginPolicy = "multi", **overrides: Any) -> Gateway:
+        nonlocal count
+        count += 1
+        if isinstance(policy, str):
+            policy = LoginPolicy.preset(policy)
+        config = replace(
+            Config(),
+            data_dir=overrides.pop("data_dir", tmp_path / f"server{count}"),
+            auth_secret=SECRET,
+            admin_token=ADMIN_TOKEN,
+            policy=policy,
+            test_hooks=True,
+            **overrides,
+        )
+        gateway: Gateway = await nursery.start(serve, config)
+        return gateway
+
+    return start
+
+
+@pytest.fixture
+async def server(start_server: StartServer) -> Gateway:
+    """A server with the ZIM `multi` policy."""
+    return await start_server("multi")
+
+
+Connect = Callable[..., Awaitable[Client]]
+
+
+@pytest.fixture
+def connect(nursery: trio.Nursery) -> Connect:
+    """Open a connected (not logged-in) client to a server."""
+
+    async def open_one(gateway: Gateway) -> Client:
+        assert gateway.listening is not None
+        client = Client(gateway.listening.ws_url, nursery)
+        await client.connect()
+        return client
+
+    return open_one
+
+
+Login = Callable[..., Awaitable[Client]]
+
+
+@pytest.fixture
+def login(connect: Connect) -> Login:
+    """Connect and log in: `await login(server, "alice", device="A", platform="iOS")`."""
+
+    async def log_in(
+        gateway: Gateway,
+        user_id: str,
+        *,
+        device: str | None = None,
+        platform: str = "iOS",
+        resume_from: int | None = None,
+        ttl_s: float = 3600,
+    ) -> Client:
+        client = await connect(gateway)
+        await client.login(user_id, token(user_id, ttl_s), platform=platform, device_id=device, resume_from=resume_from)
+        return client
+
+    return log_in
