@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from actors.account import messages as account
 from actors.account.actor import session_address
-from actors.errors import AlreadyLoggedIn, NotLoggedIn, UnknownOp
+from actors.errors import AlreadyLoggedIn, InvalidArgument, MessageTooLarge, NotLoggedIn, UnknownOp
 from actors.outbound import Disconnect
 from actors.runtime import ActorError
 
@@ -44,7 +44,11 @@ class Router:
             p.RenewToken: self._renew_token,
             p.QueryDevices: self._query_devices,
             p.Ack: self._ack,
+            p.SendMessage: self._send_message,
         }
+        # sendMessage is one op for peer (0), room (1) and group (2) messages;
+        # each feature serves its conversation type.
+        self.send_handlers: dict[int, Handler] = {}
 
     def add_routes(self, routes: dict[type[p.Request], Handler]) -> None:
         """Let a feature module serve more ops."""
@@ -59,6 +63,14 @@ class Router:
         if handler is None:
             raise UnknownOp(f"op {frame['op']!r} is not served by this server")
         return await handler(session, request)
+
+    async def _send_message(self, session: DeviceSession, req: p.SendMessage) -> Result:
+        if p.message_size(req.message) > p.MAX_MESSAGE_BYTES:
+            raise MessageTooLarge(f"message body exceeds {p.MAX_MESSAGE_BYTES} bytes")
+        handler = self.send_handlers.get(req.conversation_type)
+        if handler is None:
+            raise InvalidArgument(f"conversationType {req.conversation_type} is not served by this server")
+        return await handler(session, req)
 
     # ---- session ops ----------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -327,13 +328,29 @@ async def test_queued_writes_are_flushed_at_close(tmp_path: Path) -> None:
             assert await store.read(lambda c: c.execute("SELECT COUNT(*) FROM accounts").fetchone()[0]) == 20
 
 
-async def test_cancelled_caller_does_not_stall_the_writer(tmp_path: Path) -> None:
+async def test_cancelled_callers_do_not_stall_the_writer_and_may_still_commit(tmp_path: Path) -> None:
+    release = threading.Event()
+
+    def slow(conn: sqlite3.Connection) -> None:
+        assert release.wait(5)
+        conn.execute("INSERT INTO accounts (user_id, created_time) VALUES ('running', 1)")
+
     with trio.fail_after(10):
         async with open_sqlite_store(tmp_path) as store:
             with trio.move_on_after(0):
-                await store.ensure_account("gone", None, 1)  # cancelled somewhere on its way
-            await store.ensure_account("u1", None, 1)
-            assert await store.read(lambda c: c.execute("SELECT COUNT(*) FROM accounts").fetchone()[0]) in (1, 2)
+                await store.ensure_account("never", None, 1)  # cancelled before it was queued
+            with trio.CancelScope() as callers:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(store.write, slow)
+                    await trio.testing.wait_all_tasks_blocked()  # `slow` holds the writer thread
+                    nursery.start_soon(store.ensure_account, "queued", None, 1)
+                    await trio.testing.wait_all_tasks_blocked()
+                    assert store.statistics()["queue_depth"] == 1
+                    callers.cancel()
+            release.set()
+            await store.ensure_account("after", None, 1)
+            users = await store.read(lambda c: {u for (u,) in c.execute("SELECT user_id FROM accounts")})
+            assert users == {"running", "queued", "after"}
 
 
 async def test_writes_after_close_are_storage_unavailable(tmp_path: Path) -> None:
