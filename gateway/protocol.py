@@ -8,6 +8,7 @@ module by `scripts/gen_protocol_doc.py`.
 
 from __future__ import annotations
 
+import importlib
 import re
 from typing import Annotated, Any, Literal
 
@@ -123,8 +124,14 @@ def _all_ops(base: type[Request]) -> dict[str, type[Request]]:
     return ops
 
 
+# Each feature keeps its request types in a schema module of its own.
+FEATURE_SCHEMAS: tuple[str, ...] = ()
+
+
 def known_ops() -> dict[str, type[Request]]:
-    """op name -> request type, for every Request subclass defined so far."""
+    """op name -> request type, for every op of this module and the feature schemas."""
+    for module in FEATURE_SCHEMAS:
+        importlib.import_module(module)
     return _all_ops(Request)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import trio.testing
 
 from actors.errors import StorageUnavailable
 from actors.store.base import DeviceRecord, Store, StoredEvent
+from actors.store.migrations import Migration, packaged
 from actors.store.sqlite import DB_FILE_NAME, SqliteStore, open_sqlite_store
 
 
@@ -24,7 +26,7 @@ def _device(login_id: str, login_time: int, device_id: str = "d1") -> DeviceReco
 
 
 def _versions(path: Path) -> list[tuple[int, str]]:
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn:
         return [(v, n) for v, n in conn.execute("SELECT version, name FROM schema_version ORDER BY version")]
 
 
@@ -407,3 +409,33 @@ async def test_disk_full_is_storage_unavailable_and_answered_writes_are_all_or_n
             stored = await store.read(lambda c: {k for (k,) in c.execute("SELECT k FROM t")})
             assert stored == {k for k, error in answers.items() if error is None}
             assert 2 not in stored
+
+
+async def test_later_migrations_apply_in_order_and_newer_schemas_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shipped = packaged("sqlite")
+    with trio.fail_after(10):
+        async with open_sqlite_store(tmp_path) as store:
+            await store.ensure_account("u1", "Ann", 1)
+        later = [
+            Migration(3, "0003_more.sql", "INSERT INTO extra VALUES ('three');"),
+            Migration(2, "0002_extra.sql", "CREATE TABLE extra (x TEXT);\n-- trailing comment"),
+        ]
+        monkeypatch.setattr("actors.store.sqlite.packaged", lambda engine: shipped + sorted(later, key=lambda m: m.version))
+        async with open_sqlite_store(tmp_path) as store:
+            assert await store.read(lambda c: c.execute("SELECT x FROM extra").fetchall()) == [("three",)]
+            assert await store.read(lambda c: c.execute("SELECT user_name FROM accounts").fetchone()) == ("Ann",)
+        assert [v for v, _ in _versions(tmp_path / DB_FILE_NAME)] == [1, 2, 3]
+        monkeypatch.setattr("actors.store.sqlite.packaged", lambda engine: shipped)
+        with pytest.raises(StorageUnavailable, match="newer"):
+            async with open_sqlite_store(tmp_path):
+                pass
+
+
+async def test_corrupt_data_file_is_storage_unavailable(tmp_path: Path) -> None:
+    with trio.fail_after(10):
+        (tmp_path / DB_FILE_NAME).write_bytes(b"this is not a sqlite database" * 100)
+        with pytest.raises(StorageUnavailable):
+            async with open_sqlite_store(tmp_path):
+                pass
