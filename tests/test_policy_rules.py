@@ -452,7 +452,9 @@ def test_plan_after_a_policy_change_fixes_the_new_slot_and_the_total(
     _check_plan(*scenario)
 
 
-def _check_plan(policy: LoginPolicy, online: list[OnlineDevice], new: OnlineDevice) -> list[OnlineDevice] | None:
+def _check_plan(
+    policy: LoginPolicy, online: list[OnlineDevice], new: OnlineDevice
+) -> list[OnlineDevice] | None:
     """Check `plan_login` against the rules worked out independently; return the devices kept."""
     plan = plan_login(policy, online, new)
 

@@ -20,7 +20,7 @@ PLATFORMS: tuple[str, ...] = (
 NATIVE_PLATFORMS: tuple[str, ...] = tuple(p for p in PLATFORMS if p not in ("Web", "MiniProgram"))
 ON_LIMIT_VALUES: tuple[str, ...] = ("kickOldest", "rejectNew")
 PRESETS: tuple[str, ...] = ("single", "dual", "multi", "easemob")
-DEFAULT_MODE = "single"  # the server default (PROTOCOL.md §3)
+DEFAULT_MODE = "single"  # the server's default policy, so a bare {} means it too
 
 _DEFAULT_KEY = "default"
 _JSON_FIELDS = ("mode", "maxDevices", "platformLimits", "kickGroups", "onLimit")

@@ -30,7 +30,7 @@ from .migrations import packaged
 
 T = TypeVar("T")
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger("hubbub.store")
 
 DB_FILE_NAME = "hubbub.sqlite3"
 # Another process (a backup, the sqlite3 shell) may hold the lock briefly.
@@ -98,12 +98,12 @@ def _commit_batch(conn: sqlite3.Connection, batch: list[_WriteJob[Any]]) -> bool
         conn.execute("COMMIT")
         committed = True
     except sqlite3.Error as exc:
-        logger.warning("store=sqlite batch failed jobs=%d error=%s", len(batch), exc)
+        log.warning("store=sqlite batch failed jobs=%d error=%s", len(batch), exc)
         if conn.in_transaction:
             try:
                 conn.execute("ROLLBACK")
             except sqlite3.Error:
-                logger.exception("store=sqlite rollback failed")
+                log.exception("store=sqlite rollback failed")
         for job in batch:
             job.value, job.error = None, _unavailable(exc)
         committed = False
