@@ -66,9 +66,35 @@ def decode_frame(frame: bytes | str, *, max_bytes: int) -> dict[str, Any]:
         raise InvalidFrame(f"{len(frame) - stream.tell()} trailing bytes after the CBOR item")
     if not isinstance(value, dict):
         raise InvalidFrame(f"a frame must be a CBOR map, got {type(value).__name__}")
+    if not _depth_within(value, MAX_DEPTH):
+        raise InvalidFrame(f"maximum container nesting depth ({MAX_DEPTH}) exceeded")
     if not all(isinstance(key, str) for key in value):
         raise InvalidFrame("map keys must be text strings")
     return value
+
+
+def _depth_within(value: dict[str, Any], limit: int) -> bool:
+    """Whether containers nest at most `limit` deep (the frame's map is level 1).
+
+    cbor2's max_depth counts the levels of decoded items, so it lets an empty
+    array or map through one level past the limit; this level-by-level walk
+    closes that gap. Empty containers end their branch, so the walk looks at
+    each item of a non-empty container once: cheap next to decoding it.
+    """
+    level: list[Any] = [value]
+    for depth in range(1, limit + 1):
+        children = [
+            child
+            for container in level
+            for child in (container.values() if type(container) is dict else container)
+            if type(child) is list or type(child) is dict
+        ]
+        if not children:
+            return True
+        if depth == limit:
+            return False  # a container inside a container at the limit
+        level = [child for child in children if child]
+    return True
 
 
 def encode_frame(value: dict[str, Any]) -> bytes:

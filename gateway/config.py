@@ -38,5 +38,9 @@ class Config:
     actor_idle_s: float = 300.0
     actor_inbox: int = 256
 
+    # durable account stream retention (resume beyond it gets resumeGap)
+    stream_keep_count: int = 10_000
+    stream_keep_s: float = 7 * 24 * 3600.0
+
     shutdown_grace_s: float = 3.0
     test_hooks: bool = False  # enables the crash-injection admin route

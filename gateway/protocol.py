@@ -125,7 +125,9 @@ def _all_ops(base: type[Request]) -> dict[str, type[Request]]:
 
 
 # Each feature keeps its request types in a schema module of its own.
-FEATURE_SCHEMAS: tuple[str, ...] = ()
+FEATURE_SCHEMAS: tuple[str, ...] = (
+    "gateway.protocol_messages",
+)
 
 
 def known_ops() -> dict[str, type[Request]]:

@@ -13,12 +13,14 @@ import trio
 from trio_websocket import WebSocketRequest, serve_websocket
 
 from actors.account.actor import AccountActor, AccountContext, PolicyBox
+from actors.account.messages import Wake
 from actors.runtime import ActorRef, Address, Registry
 from actors.store.base import Store
 from actors.store.sqlite import open_sqlite_store
 
 from .config import Config
 from .devices import DeviceDirectory
+from .messaging import install as install_messaging
 from .metrics import Metrics
 from .protocol import CloseCode
 from .router import Router
@@ -30,7 +32,9 @@ WS_PATH = "/ws"
 
 # Each feature installs its actor kinds (gateway.registry.add_kind) and its
 # routes (gateway.router.add_routes) on a new Gateway.
-FEATURES: list[Callable[["Gateway"], None]] = []
+FEATURES: list[Callable[["Gateway"], None]] = [
+    install_messaging,
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,14 +62,23 @@ class Gateway:
         self.store = store
         self.directory = DeviceDirectory()
         self.policy = PolicyBox(config.policy)
-        self.account_context = AccountContext(store, self.directory, self.policy, node=config.node)
         self.registry = Registry(
             actor_nursery,
-            {"account": partial(AccountActor, ctx=self.account_context)},
+            {},
             idle_after_s=config.actor_idle_s,
             inbox_size=config.actor_inbox,
             allow_crash_hook=config.test_hooks,
         )
+        self.account_context = AccountContext(
+            store,
+            self.directory,
+            self.policy,
+            post_account=lambda user_id, msg: self.registry.post(Address("account", user_id), msg),
+            node=config.node,
+            stream_keep_count=config.stream_keep_count,
+            stream_keep_s=config.stream_keep_s,
+        )
+        self.registry.add_kind("account", partial(AccountActor, ctx=self.account_context))
         self.connections: set[DeviceSession] = set()
         # Feature modules (rooms, calls, ...) add coroutines run when a session ends.
         self.session_end_hooks: list[Callable[[DeviceSession], Awaitable[None]]] = []
@@ -137,6 +150,8 @@ async def serve(config: Config, *, task_status: trio.TaskStatus[Gateway] = trio.
         async with trio.open_nursery() as root:
             actors = await root.start(_nursery_task)
             gateway = Gateway(config, store, actors)
+            for user_id in await store.users_with_pending_deliveries():
+                await gateway.registry.post(Address("account", user_id), Wake())
             sessions = await root.start(_nursery_task)
             listener_scope = trio.CancelScope()
             ws_server = await root.start(_listen, gateway, sessions, listener_scope)

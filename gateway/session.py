@@ -57,6 +57,7 @@ class DeviceSession:
         self._account_knows_gone = False
         self._gone_reason = "dropped"
         self._close_requested = trio.Event()
+        self._closing = False  # a Disconnect is queued behind the frames already sent: stop reading
         self._close_code = CloseCode.LOGOUT
         self._close_reason = ""
         self._token_expires_at = 0.0
@@ -79,6 +80,12 @@ class DeviceSession:
                 nursery.start_soon(self._keepalive)
                 nursery.start_soon(self._closer)
                 await self._reader()
+                if self._close_requested.is_set() or self._closing:
+                    # Let the writer drain (an error or kick event goes out
+                    # before the close frame) and the closer finish the close
+                    # handshake; the closer cancels this nursery when done.
+                    # Cancelling now would cut the close frame (client sees 1006).
+                    await trio.sleep(2 * self.config.close_timeout_s)
                 nursery.cancel_scope.cancel()
         except Exception:
             log.exception("session=%s user=%s crashed; closing it", self.conn_id, self.user_id)
@@ -126,7 +133,7 @@ class DeviceSession:
     async def _reader(self) -> None:
         login_deadline = trio.current_time() + self.config.login_timeout_s
         try:
-            while not self._close_requested.is_set():
+            while not self._close_requested.is_set() and not self._closing:
                 if self.logged_in:
                     message = await self.ws.get_message()
                 else:
@@ -136,7 +143,7 @@ class DeviceSession:
                         log.info("session=%s no login within %ss: closing", self.conn_id, self.config.login_timeout_s)
                         self.request_close(CloseCode.LOGIN_TIMEOUT, "login timeout")
                         return
-                if self._close_requested.is_set():
+                if self._close_requested.is_set() or self._closing:
                     return
                 await self._on_message(message)
         except ConnectionClosed:
@@ -148,8 +155,11 @@ class DeviceSession:
         try:
             frame = decode_frame(message, max_bytes=self.config.max_frame_bytes)
         except FrameTooLarge as exc:
+            metrics.errors.labels(str(exc.code)).inc()
+            # Queued behind the error frame, so the client gets 1004 before the 1009 close.
+            self._closing = True
             await self.send(reply_error(None, exc.code, exc.message))
-            self.request_close(CloseCode.FRAME_TOO_LARGE, "frame too large")
+            await self.send(Disconnect(CloseCode.FRAME_TOO_LARGE, "frame too large", None, by_account=False))
             return
         except InvalidFrame as exc:
             metrics.errors.labels(str(exc.code)).inc()

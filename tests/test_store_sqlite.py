@@ -35,7 +35,7 @@ async def test_migrations_apply_once_and_reopen_is_a_no_op(tmp_path: Path) -> No
         async with open_sqlite_store(tmp_path / "data") as store:
             await store.ensure_account("u1", "Ann", 1)
         db = tmp_path / "data" / DB_FILE_NAME
-        assert _versions(db) == [(1, "0001_init.sql")]
+        assert _versions(db) == [(m.version, m.name) for m in packaged("sqlite")]
         async with open_sqlite_store(tmp_path / "data") as store:
             assert await store.stream_bounds("u1") == (1, 0)
             pragmas = await store.read(
@@ -43,7 +43,7 @@ async def test_migrations_apply_once_and_reopen_is_a_no_op(tmp_path: Path) -> No
             )
             assert pragmas == ("wal", 1)
             assert await store.write(lambda c: c.execute("PRAGMA foreign_keys").fetchone()[0]) == 1
-        assert _versions(db) == [(1, "0001_init.sql")]
+        assert _versions(db) == [(m.version, m.name) for m in packaged("sqlite")]
 
 
 async def test_store_satisfies_the_protocol(tmp_path: Path) -> None:
@@ -418,15 +418,16 @@ async def test_later_migrations_apply_in_order_and_newer_schemas_are_refused(
     with trio.fail_after(10):
         async with open_sqlite_store(tmp_path) as store:
             await store.ensure_account("u1", "Ann", 1)
+        top = shipped[-1].version
         later = [
-            Migration(3, "0003_more.sql", "INSERT INTO extra VALUES ('three');"),
-            Migration(2, "0002_extra.sql", "CREATE TABLE extra (x TEXT);\n-- trailing comment"),
+            Migration(top + 2, "9998_more.sql", "INSERT INTO extra VALUES ('three');"),
+            Migration(top + 1, "9997_extra.sql", "CREATE TABLE extra (x TEXT);\n-- trailing comment"),
         ]
         monkeypatch.setattr("actors.store.sqlite.packaged", lambda engine: shipped + sorted(later, key=lambda m: m.version))
         async with open_sqlite_store(tmp_path) as store:
             assert await store.read(lambda c: c.execute("SELECT x FROM extra").fetchall()) == [("three",)]
             assert await store.read(lambda c: c.execute("SELECT user_name FROM accounts").fetchone()) == ("Ann",)
-        assert [v for v, _ in _versions(tmp_path / DB_FILE_NAME)] == [1, 2, 3]
+        assert [v for v, _ in _versions(tmp_path / DB_FILE_NAME)] == [*range(1, top + 1), top + 1, top + 2]
         monkeypatch.setattr("actors.store.sqlite.packaged", lambda engine: shipped)
         with pytest.raises(StorageUnavailable, match="newer"):
             async with open_sqlite_store(tmp_path):

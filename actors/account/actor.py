@@ -5,24 +5,40 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, assert_never
 
 from ..errors import LoginRejectedByPolicy, NotLoggedIn, StorageUnavailable
 from ..outbound import Answer, DeviceEvent, DeviceSink, Disconnect, Outbound, Replay
 from ..runtime import Actor, Address, Reply
-from ..store.base import DeviceRecord, Store, StoredEvent
+from ..store.base import AccountWrite, AlreadyDelivered, DeviceRecord, Store, StoredEvent
 from .messages import (
     AccountMsg,
     Acked,
+    ClearUnread,
+    DeleteAllMessages,
+    DeleteConversation,
+    DeleteMessages,
+    Deliver,
     DeviceGone,
     DeviceInfo,
     ForceOffline,
     Login,
     LoginAccepted,
     Logout,
+    QueryConversation,
+    QueryConversations,
     QueryDevices,
+    ReadReceipts,
+    ReceiptsChanged,
+    Revoke,
+    Revoked,
+    SendPeer,
+    UpdateConversation,
+    Wake,
 )
+from .messaging import Messaging
 from .policy import LoginPolicy, OnlineDevice, plan_login
 
 log = logging.getLogger("hubbub.account")
@@ -45,7 +61,10 @@ class AccountContext:
     store: Store
     devices: DeviceSink
     policy: PolicyBox
+    post_account: Callable[[str, object], Awaitable[None]]  # actor-to-actor tell that cannot deadlock
     node: str = "local"
+    stream_keep_count: int = 10_000  # durable events kept per account for resume
+    stream_keep_s: float = 7 * 24 * 3600.0
     stats: Counter[str] = field(default_factory=Counter)
 
 
@@ -65,7 +84,7 @@ class _Online:
     acked_seq: int = 0
 
 
-class AccountActor(Actor[AccountMsg]):
+class AccountActor(Messaging, Actor[AccountMsg]):
     """One account: its online devices, the policy's kicks, its durable stream."""
 
     def __init__(self, address: Address, ctx: AccountContext) -> None:
@@ -86,6 +105,7 @@ class AccountActor(Actor[AccountMsg]):
                 self.devices[record.login_id] = _Online(_info_of(record), session)
             else:
                 await store.device_offline(self.user_id, record.login_id, now_ms(), "lost")
+        await self.load_conversations()
 
     def idle(self) -> bool:
         return not self.devices
@@ -106,6 +126,38 @@ class AccountActor(Actor[AccountMsg]):
             case Acked():
                 if (online := self.devices.get(msg.login_id)) is not None:
                     online.acked_seq = max(online.acked_seq, min(msg.seq, self.head_seq))
+            case SendPeer():
+                _answer(reply, await self._send_peer(msg))
+            case Deliver():
+                await self._deliver(msg)
+            case Revoke():
+                _answer(reply, await self._revoke(msg))
+            case Revoked():
+                await self._revoked(msg)
+            case DeleteMessages():
+                await self._delete_messages(msg)
+                _answer(reply, None)
+            case DeleteAllMessages():
+                await self._delete_all_messages(msg)
+                _answer(reply, None)
+            case QueryConversations():
+                _answer(reply, self._query_conversations(msg))
+            case QueryConversation():
+                _answer(reply, self._query_conversation(msg))
+            case DeleteConversation():
+                _answer(reply, await self._delete_conversation(msg))
+            case ClearUnread():
+                await self._clear_unread(msg)
+                _answer(reply, None)
+            case UpdateConversation():
+                await self._update_conversation(msg)
+                _answer(reply, None)
+            case ReadReceipts():
+                _answer(reply, await self._read_receipts(msg))
+            case ReceiptsChanged():
+                await self._receipts_changed(msg)
+            case Wake():
+                pass
             case _:
                 assert_never(msg)
 
@@ -198,27 +250,49 @@ class AccountActor(Actor[AccountMsg]):
     def _push(self, session: Address, item: Outbound) -> None:
         self.ctx.devices.push(session, item)
 
-    async def publish(self, events: list[tuple[str, dict[str, Any]]], *, exclude: str | None = None) -> list[DeviceEvent]:
-        """Append durable events to the stream, then push them to the devices.
+    async def commit(
+        self,
+        events: list[tuple[str, dict[str, Any]]],
+        *,
+        exclude: str | None = None,
+        only: str | None = None,
+        **changes: Any,
+    ) -> list[DeviceEvent]:
+        """Commit durable events (with `changes`, see AccountWrite) then push them.
 
-        Returns once the events are committed; they carry consecutive seqs.
+        Events go to every online device but `exclude` (the acting one), or
+        only to `only`. Returns once committed; raises StorageUnavailable or
+        AlreadyDelivered with nothing applied.
         """
         stamped = []
         for name, payload in events:
             self.head_seq += 1
             stamped.append(DeviceEvent(name, payload, self.head_seq))
         stamp = now_ms()
+        stored = [StoredEvent(e.seq or 0, e.name, e.frame(), stamp) for e in stamped]
         try:
-            await self.ctx.store.append_events(
-                self.user_id, [StoredEvent(e.seq or 0, e.name, e.frame(), stamp) for e in stamped]
-            )
-        except StorageUnavailable:
+            await self.ctx.store.commit(AccountWrite(self.user_id, events=stored, **changes))
+        except (StorageUnavailable, AlreadyDelivered):
             # nothing was written; any other failure restarts the actor from storage
             self.head_seq -= len(stamped)
             raise
         for event in stamped:
-            self._broadcast(event, exclude=exclude)
+            if only is not None:
+                if (target := self.devices.get(only)) is not None:
+                    self._push(target.session, event)
+            else:
+                self._broadcast(event, exclude=exclude)
+        await self._trim_stream()
         return stamped
+
+    async def _trim_stream(self) -> None:
+        """Drop events past the retention limits, in steps rather than per event."""
+        keep = self.ctx.stream_keep_count
+        if self.head_seq - self.oldest_seq < keep + max(64, keep // 10):
+            return
+        min_time = now_ms() - int(self.ctx.stream_keep_s * 1000)
+        await self.ctx.store.trim_stream(self.user_id, keep, min_time)
+        self.oldest_seq, _ = await self.ctx.store.stream_bounds(self.user_id)
 
 
 def _answer(reply: Reply[Any] | None, value: object) -> None:

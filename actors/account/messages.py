@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..runtime import Address
+from ..store.base import MessageRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,4 +89,136 @@ class Acked:
     seq: int
 
 
-AccountMsg = Login | Logout | DeviceGone | QueryDevices | ForceOffline | Acked
+# ---- messaging (PROTOCOL.md §6, §7) ------------------------------------------
+# `login_id` names the acting device: it gets the reply, the others the event.
+
+
+@dataclass(frozen=True, slots=True)
+class SendPeer:
+    """Send a peer message (to another user, or to one's own devices); answers the Message."""
+
+    login_id: str
+    to_user: str
+    type: int
+    body: str | bytes
+    extended_data: str
+    has_receipt: bool
+    client_message_id: str | None
+    to_login_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Deliver:
+    """A message committed by its sender, for this account's view and stream."""
+
+    message: MessageRow
+
+
+@dataclass(frozen=True, slots=True)
+class Revoke:
+    login_id: str
+    conversation_type: int
+    conversation_id: str
+    message_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Revoked:
+    """The other party revoked a message this account also holds."""
+
+    message_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteMessages:
+    login_id: str
+    conversation_type: int
+    conversation_id: str
+    message_ids: tuple[str, ...]
+    on_server: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteAllMessages:
+    """All messages of one conversation (`conversation_id`), or of all (None)."""
+
+    login_id: str
+    conversation_type: int | None
+    conversation_id: str | None
+    on_server: bool
+
+
+@dataclass(frozen=True, slots=True)
+class QueryConversations:
+    count: int
+    after: tuple[bool, int, int, str] | None  # the sort key of the previous page's last one
+
+
+@dataclass(frozen=True, slots=True)
+class QueryConversation:
+    conversation_type: int
+    conversation_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteConversation:
+    """One conversation, or all of them (conversation_id None); answers the count."""
+
+    login_id: str
+    conversation_type: int | None
+    conversation_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ClearUnread:
+    """Mark one conversation read (or all of them, conversation_id None)."""
+
+    login_id: str
+    conversation_type: int | None
+    conversation_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateConversation:
+    """Change pin, notification status, draft or marks; None leaves a field alone."""
+
+    login_id: str
+    conversation_type: int
+    conversation_id: str
+    is_pinned: bool | None = None
+    notification_status: int | None = None
+    draft: str | None = None
+    marks: tuple[int, ...] | None = None
+    is_marked: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ReadReceipts:
+    """The account read these messages (or, with message_ids None, the whole conversation)."""
+
+    login_id: str
+    conversation_type: int
+    conversation_id: str
+    message_ids: tuple[str, ...] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptsChanged:
+    """The other party read messages this account sent (told by the reader's account)."""
+
+    reader: str
+    message_ids: tuple[str, ...]
+    whole_conversation: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Wake:
+    """Start the actor (which picks up pending deliveries); nothing else."""
+
+
+AccountMsg = (
+    Wake | Login | Logout | DeviceGone | QueryDevices | ForceOffline | Acked
+    | SendPeer | Deliver | Revoke | Revoked | DeleteMessages | DeleteAllMessages
+    | QueryConversations | QueryConversation | DeleteConversation | ClearUnread | UpdateConversation
+    | ReadReceipts | ReceiptsChanged
+)

@@ -67,6 +67,13 @@ class Registry:
         self._crash_window_s = crash_window_s
         self._allow_crash_hook = allow_crash_hook
         self._slots: dict[Address, _Slot] = {}
+        # Posts that met a full inbox wait here for the courier, so that an
+        # actor posting to another actor never blocks on it (two actors
+        # blocked on each other's full inbox would deadlock). 10,000 small
+        # envelopes at most; past that, posting blocks like tell().
+        self._courier_send, self._courier_receive = trio.open_memory_channel[tuple[Address, Envelope[Any]]](10_000)
+        self._couriered = Counter[Address]()
+        nursery.start_soon(self._courier, name="actor courier")
         self.spawned = Counter[str]()
         self.restarts = Counter[str]()
         self._closed = False
@@ -96,6 +103,38 @@ class Registry:
             except (trio.ClosedResourceError, trio.BrokenResourceError):
                 # retired between lookup and send: the next lookup spawns anew
                 await trio.lowlevel.checkpoint()
+
+    async def post(self, address: Address, msg: object) -> None:
+        """Tell `msg` from one actor to another without waiting on a full inbox.
+
+        Order between posts to one address is kept. Blocks only when the
+        courier's own queue is full.
+        """
+        envelope: Envelope[Any] = Envelope(msg)
+        if not self._couriered[address] and not self._closed:
+            slot = self._slots.get(address) or self._spawn(address)
+            try:
+                slot.send.send_nowait(envelope)
+                return
+            except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
+                pass
+        self._couriered[address] += 1
+        try:
+            self._courier_send.send_nowait((address, envelope))
+        except trio.WouldBlock:
+            log.warning("actor=%s courier queue full: posting blocks", address)
+            await self._courier_send.send((address, envelope))
+
+    async def _courier(self) -> None:
+        async for address, envelope in self._courier_receive:
+            try:
+                await self.deliver(address, envelope)
+            except ActorUnavailable as exc:
+                log.warning("actor=%s post dropped: %s", address, exc)
+            finally:
+                self._couriered[address] -= 1
+                if not self._couriered[address]:
+                    del self._couriered[address]
 
     async def crash(self, address: Address) -> None:
         """Test hook: make the actor at `address` crash on its next message."""

@@ -106,7 +106,129 @@ class StreamStore(Protocol):
         ...
 
 
-class Store(AccountStore, DeviceStore, StreamStore, Protocol):
+
+# ---- messages and conversations ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRow:
+    """A message as stored once; `target` is the receiving user or the group."""
+
+    message_id: str
+    conversation_type: int
+    sender: str
+    target: str
+    type: int
+    body: str | bytes
+    extended_data: str
+    timestamp: int
+    client_message_id: str | None
+    has_receipt: bool
+    receipt_status: int
+    is_revoked: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ViewedMessage:
+    """A message as one user sees it: in which conversation, at which seq."""
+
+    message: MessageRow
+    conversation_id: str
+    message_seq: int
+    direction: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRow:
+    """One user's conversation; unread counts received messages above `read_seq`."""
+
+    conversation_id: str
+    conversation_type: int
+    name: str = ""
+    last_seq: int = 0
+    read_seq: int = 0
+    unread: int = 0
+    last_message_id: str | None = None
+    order_key: int = 0
+    is_pinned: bool = False
+    notification_status: int = 1
+    draft: str = ""
+    marks: tuple[int, ...] = ()
+    deleted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ViewRow:
+    """Places a message in a user's conversation at `message_seq`."""
+
+    conversation_type: int
+    conversation_id: str
+    message_seq: int
+    message_id: str
+    direction: int
+
+
+@dataclass(frozen=True, slots=True)
+class AccountWrite:
+    """Everything one account-actor step changes, committed in one transaction."""
+
+    user_id: str
+    events: Sequence[StoredEvent] = ()
+    conversations: Sequence[ConversationRow] = ()
+    new_message: MessageRow | None = None
+    views: Sequence[ViewRow] = ()
+    hide: Sequence[tuple[int, str, str]] = ()  # (type, conversation, message_id) leave this user's view
+    hide_all: Sequence[tuple[int, str]] = ()  # every message of (type, conversation) leaves the view
+    deliveries: Sequence[tuple[str, str]] = ()  # (receiver, message_id) to deliver later
+    delivered: str | None = None  # this user's pending delivery of message_id is consumed
+    revoke: str | None = None
+    receipts_read: Sequence[str] = ()
+
+
+class AlreadyDelivered(Exception):
+    """The pending delivery named by AccountWrite.delivered was consumed before."""
+
+
+class MessageStore(Protocol):
+    """Messages, each user's view of them, conversations, pending deliveries."""
+
+    async def commit(self, change: AccountWrite) -> None:
+        """Apply `change` atomically. Raises AlreadyDelivered (nothing applied)."""
+        ...
+
+    async def load_conversations(self, user_id: str) -> list[tuple[ConversationRow, MessageRow | None]]:
+        """Every conversation of the user with its last message."""
+        ...
+
+    async def find_client_message(self, sender: str, client_message_id: str, since_ms: int) -> MessageRow | None:
+        ...
+
+    async def viewed(self, user_id: str, conversation_type: int, conversation_id: str, message_ids: Sequence[str]) -> list[ViewedMessage]:
+        """Those of `message_ids` that are in this user's view of the conversation."""
+        ...
+
+    async def view_of(self, user_id: str, message_id: str) -> ViewedMessage | None:
+        """Where a message sits in this user's view, if it does."""
+        ...
+
+    async def history(
+        self, user_id: str, conversation_type: int, conversation_id: str, count: int, next_seq: int | None, reverse: bool
+    ) -> list[ViewedMessage]:
+        """Newest first below `next_seq` (or oldest first above it when `reverse`)."""
+        ...
+
+    async def unread_receipts(self, user_id: str, conversation_type: int, conversation_id: str) -> list[ViewedMessage]:
+        """Received messages in the view that asked for a receipt and are not read yet."""
+        ...
+
+    async def pending_deliveries(self, user_id: str) -> list[MessageRow]:
+        ...
+
+    async def users_with_pending_deliveries(self) -> list[str]:
+        ...
+
+
+class Store(AccountStore, DeviceStore, StreamStore, MessageStore, Protocol):
     """Every concern in one object, plus the primitives later features build on.
 
     `write` and `read` run `fn` with an engine connection (a `sqlite3.Connection`

@@ -27,6 +27,7 @@ import trio
 from ..errors import HubbubError, StorageUnavailable
 from .base import DeviceRecord, StoredEvent
 from .migrations import packaged
+from .sqlite_messages import SqliteMessageStore
 
 T = TypeVar("T")
 
@@ -112,7 +113,7 @@ def _commit_batch(conn: sqlite3.Connection, batch: list[_WriteJob[Any]]) -> bool
     return committed
 
 
-class SqliteStore:
+class SqliteStore(SqliteMessageStore):
     """The embedded Store; open it with `open_sqlite_store`, which owns its writer task."""
 
     def __init__(self, write_conn: sqlite3.Connection, read_conns: list[sqlite3.Connection], max_batch: int) -> None:

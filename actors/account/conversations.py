@@ -1,0 +1,111 @@
+"""Pure rules of one account's conversations: counts, order, wire shapes.
+
+Unread counts follow a read watermark: a conversation's unread count is the
+number of received messages above `read_seq`. Every change below keeps that
+true, so all devices, which only ever see the server's numbers, agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any
+
+from ..store.base import ConversationRow, MessageRow
+
+SEND, RECEIVE = 0, 1
+RECEIPT_NONE, RECEIPT_PROCESSING, RECEIPT_DONE = 0, 1, 2
+
+Key = tuple[int, str]  # (conversation type, conversation ID)
+
+
+def key_of(row: ConversationRow) -> Key:
+    return (row.conversation_type, row.conversation_id)
+
+
+def with_message(row: ConversationRow, message: MessageRow, direction: int) -> ConversationRow:
+    """The conversation after a message took the next seq in it."""
+    return replace(
+        row,
+        last_seq=row.last_seq + 1,
+        unread=row.unread + (1 if direction == RECEIVE else 0),
+        last_message_id=message.message_id,
+        order_key=message.timestamp,
+        deleted=False,
+    )
+
+
+def read_all(row: ConversationRow) -> ConversationRow:
+    """Every message up to now is read."""
+    return replace(row, read_seq=row.last_seq, unread=0)
+
+
+def after_hiding(row: ConversationRow, hidden: Iterable[tuple[int, int]]) -> ConversationRow:
+    """Remove (seq, direction) messages from the view: unread drops for received ones above the watermark."""
+    unread_hidden = sum(1 for seq, direction in hidden if direction == RECEIVE and seq > row.read_seq)
+    return replace(row, unread=max(0, row.unread - unread_hidden))
+
+
+def total_unread(rows: Iterable[ConversationRow]) -> int:
+    return sum(r.unread for r in rows if not r.deleted)
+
+
+def list_key(row: ConversationRow) -> tuple[bool, int, int, str]:
+    """Sort key of the conversation list: pinned first, then newest last message."""
+    return (not row.is_pinned, -row.order_key, row.conversation_type, row.conversation_id)
+
+
+def page(rows: Iterable[ConversationRow], count: int, after: tuple[bool, int, int, str] | None) -> list[ConversationRow]:
+    ordered = sorted((r for r in rows if not r.deleted), key=list_key)
+    if after is not None:
+        ordered = [r for r in ordered if list_key(r) > after]
+    return ordered[:count]
+
+
+def message_wire(message: MessageRow, conversation_id: str, seq: int, direction: int) -> dict[str, Any]:
+    """The protocol's Message as one user sees it."""
+    return {
+        "messageID": message.message_id,
+        "clientMessageID": message.client_message_id,
+        "conversationID": conversation_id,
+        "conversationType": message.conversation_type,
+        "senderUserID": message.sender,
+        "type": message.type,
+        "message": message.body,
+        "extendedData": message.extended_data,
+        "timestamp": message.timestamp,
+        "messageSeq": seq,
+        "direction": direction,
+        "receiptStatus": message.receipt_status,
+        "isRevoked": message.is_revoked,
+    }
+
+
+def conversation_wire(row: ConversationRow, last_message: dict[str, Any] | None) -> dict[str, Any]:
+    """The protocol's Conversation."""
+    return {
+        "conversationID": row.conversation_id,
+        "conversationType": row.conversation_type,
+        "conversationName": row.name,
+        "unreadMessageCount": row.unread,
+        "lastMessage": last_message,
+        "orderKey": row.order_key,
+        "isPinned": row.is_pinned,
+        "notificationStatus": row.notification_status,
+        "draft": row.draft,
+        "marks": list(row.marks),
+    }
+
+
+def receipt_info(
+    conversation_id: str, conversation_type: int, message_id: str, *, status: int, read: int, unread: int, self_operated: bool
+) -> dict[str, Any]:
+    return {
+        "conversationID": conversation_id,
+        "conversationType": conversation_type,
+        "messageID": message_id,
+        "status": status,
+        "readMemberCount": read,
+        "unreadMemberCount": unread,
+        "isSelfOperated": self_operated,
+    }

@@ -1,0 +1,320 @@
+"""The account actor's messaging handlers (PROTOCOL.md §6, §7).
+
+A peer message is committed by the sender's account (message, the sender's
+view, conversation, stream events and a pending delivery, in one
+transaction) before the sender gets `ok`; the receiver's account then
+consumes the pending delivery exactly once, also in one transaction. After a
+crash, pending deliveries are picked up when the receiver's actor starts.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from ..errors import InvalidArgument, MessageNotFound, NoPermission
+from ..store.base import AlreadyDelivered, ConversationRow, MessageRow, ViewedMessage, ViewRow
+from . import conversations as conv
+from .messages import (
+    ClearUnread,
+    DeleteAllMessages,
+    DeleteConversation,
+    DeleteMessages,
+    Deliver,
+    QueryConversation,
+    QueryConversations,
+    ReadReceipts,
+    ReceiptsChanged,
+    Revoke,
+    Revoked,
+    SendPeer,
+    UpdateConversation,
+)
+
+if TYPE_CHECKING:
+    from .actor import AccountActor
+
+    _Base = AccountActor
+else:
+    _Base = object
+
+IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000
+Event = tuple[str, dict[str, Any]]
+
+
+def new_message_id() -> str:
+    """Unique server-wide and roughly time-ordered: ms timestamp + 64 random bits."""
+    return f"{int(time.time() * 1000):012x}{secrets.token_hex(8)}"
+
+
+class Messaging(_Base):
+    """Mixed into AccountActor: conversations live in `self.conversations`."""
+
+    conversations: dict[conv.Key, ConversationRow]
+    last_messages: dict[conv.Key, dict[str, Any] | None]
+
+    async def load_conversations(self) -> None:
+        self.conversations, self.last_messages = {}, {}
+        for row, last in await self.ctx.store.load_conversations(self.user_id):
+            key = conv.key_of(row)
+            self.conversations[key] = row
+            direction = conv.SEND if last is not None and last.sender == self.user_id else conv.RECEIVE
+            self.last_messages[key] = None if last is None else conv.message_wire(last, row.conversation_id, row.last_seq, direction)
+        for message in await self.ctx.store.pending_deliveries(self.user_id):
+            await self._deliver(Deliver(message))
+
+    # ---- sending and receiving ------------------------------------------------
+
+    async def _send_peer(self, msg: SendPeer) -> dict[str, Any]:
+        if msg.client_message_id is not None:
+            earlier = await self._earlier_send(msg.client_message_id)
+            if earlier is not None:
+                return earlier
+        message = MessageRow(
+            new_message_id(), 0, self.user_id, msg.to_user, msg.type, msg.body, msg.extended_data,
+            int(time.time() * 1000), msg.client_message_id, msg.has_receipt,
+            conv.RECEIPT_PROCESSING if msg.has_receipt else conv.RECEIPT_NONE,
+        )
+        to_self = msg.to_user == self.user_id
+        key = (0, msg.to_user)
+        before = self.conversations.get(key)
+        row = conv.with_message(before or ConversationRow(msg.to_user, 0), message, conv.SEND)
+        wire = conv.message_wire(message, msg.to_user, row.last_seq, conv.SEND)
+        events: list[Event] = [
+            ("peerMessageReceived", {"messageList": [wire], "fromConversationID": msg.to_user}),
+            _changed(row, wire, added=before is None or before.deleted),
+        ]
+        await self.commit(
+            events,
+            exclude=msg.login_id,
+            only=msg.to_login_id if to_self else None,
+            new_message=message,
+            views=[ViewRow(0, msg.to_user, row.last_seq, message.message_id, conv.SEND)],
+            conversations=[row],
+            deliveries=[] if to_self else [(msg.to_user, message.message_id)],
+        )
+        self._remember(row, wire)
+        if not to_self:
+            await self.ctx.post_account(msg.to_user, Deliver(message))
+        self.ctx.stats["messages_sent"] += 1
+        return wire
+
+    async def _earlier_send(self, client_message_id: str) -> dict[str, Any] | None:
+        since = int(time.time() * 1000) - IDEMPOTENCY_WINDOW_MS
+        earlier = await self.ctx.store.find_client_message(self.user_id, client_message_id, since)
+        if earlier is None:
+            return None
+        view = await self.ctx.store.view_of(self.user_id, earlier.message_id)
+        seq = 0 if view is None else view.message_seq
+        return conv.message_wire(earlier, earlier.target, seq, conv.SEND)
+
+    async def _deliver(self, msg: Deliver) -> None:
+        message = msg.message
+        key = (message.conversation_type, message.sender)
+        before = self.conversations.get(key)
+        row = conv.with_message(before or ConversationRow(message.sender, message.conversation_type), message, conv.RECEIVE)
+        wire = conv.message_wire(message, message.sender, row.last_seq, conv.RECEIVE)
+        events: list[Event] = [
+            ("peerMessageReceived", {"messageList": [wire], "fromConversationID": message.sender}),
+            _changed(row, wire, added=before is None or before.deleted),
+            self._total_unread_event({key: row}),
+        ]
+        try:
+            await self.commit(
+                events,
+                views=[ViewRow(key[0], key[1], row.last_seq, message.message_id, conv.RECEIVE)],
+                conversations=[row],
+                delivered=message.message_id,
+            )
+        except AlreadyDelivered:
+            return
+        self._remember(row, wire)
+        self.ctx.stats["messages_delivered"] += 1
+
+    # ---- revoke and delete ----------------------------------------------------
+
+    async def _revoke(self, msg: Revoke) -> dict[str, Any]:
+        viewed = await self._viewed_all(msg.conversation_type, msg.conversation_id, (msg.message_id,))
+        found = viewed[0]
+        if found.message.sender != self.user_id:
+            raise NoPermission("only the sender can revoke a message")
+        wire = _wire(found, revoked=True)
+        if not found.message.is_revoked:
+            await self.commit([("messageRevokeReceived", {"messageList": [wire]})], exclude=msg.login_id, revoke=msg.message_id)
+            if msg.conversation_id != self.user_id:
+                await self.ctx.post_account(msg.conversation_id, Revoked(msg.message_id))
+        return wire
+
+    async def _revoked(self, msg: Revoked) -> None:
+        found = await self.ctx.store.view_of(self.user_id, msg.message_id)
+        if found is not None:
+            await self.commit([("messageRevokeReceived", {"messageList": [_wire(found, revoked=True)]})])
+
+    async def _delete_messages(self, msg: DeleteMessages) -> None:
+        row = self._conversation(msg.conversation_type, msg.conversation_id)
+        found = await self._viewed_all(msg.conversation_type, msg.conversation_id, msg.message_ids)
+        if not msg.on_server:
+            return  # only the acting device's local view changes
+        after = conv.after_hiding(row, [(v.message_seq, v.direction) for v in found])
+        events: list[Event] = [
+            ("messageDeleted", {
+                "conversationID": msg.conversation_id, "conversationType": msg.conversation_type,
+                "messageDeleteType": 0, "isDeleteConversationAllMessage": False,
+                "messageList": [_wire(v) for v in found],
+            }),
+        ]
+        events += self._unread_events({conv.key_of(after): after}) if after.unread != row.unread else []
+        hidden = [(msg.conversation_type, msg.conversation_id, v.message.message_id) for v in found]
+        await self.commit(events, exclude=msg.login_id, hide=hidden, conversations=[after])
+        self.conversations[conv.key_of(after)] = after
+
+    async def _delete_all_messages(self, msg: DeleteAllMessages) -> None:
+        if msg.conversation_id is not None and msg.conversation_type is not None:
+            targets = [self._conversation(msg.conversation_type, msg.conversation_id)]
+        else:
+            targets = [r for r in self.conversations.values() if r.last_message_id is not None]
+        if not msg.on_server:
+            return
+        changed = {conv.key_of(r): replace(conv.read_all(r), last_message_id=None) for r in targets}
+        one = msg.conversation_id is not None
+        payload: dict[str, Any] = {
+            "messageDeleteType": 1 if one else 2, "isDeleteConversationAllMessage": True, "messageList": [],
+        }
+        if one:
+            payload.update(conversationID=msg.conversation_id, conversationType=msg.conversation_type)
+        events: list[Event] = [("messageDeleted", payload), self._total_unread_event(changed)]
+        await self.commit(events, exclude=msg.login_id, hide_all=list(changed), conversations=list(changed.values()))
+        for key, row in changed.items():
+            self.conversations[key] = row
+            self.last_messages[key] = None
+
+    # ---- conversations --------------------------------------------------------
+
+    def _query_conversations(self, msg: QueryConversations) -> list[dict[str, Any]]:
+        return [self._conversation_wire(r) for r in conv.page(self.conversations.values(), msg.count, msg.after)]
+
+    def _query_conversation(self, msg: QueryConversation) -> dict[str, Any]:
+        return self._conversation_wire(self._conversation(msg.conversation_type, msg.conversation_id))
+
+    async def _delete_conversation(self, msg: DeleteConversation) -> int:
+        if msg.conversation_id is not None and msg.conversation_type is not None:
+            targets = [self._conversation(msg.conversation_type, msg.conversation_id)]
+        else:
+            targets = [r for r in self.conversations.values() if not r.deleted]
+        changed = {conv.key_of(r): replace(conv.read_all(r), deleted=True, is_pinned=False) for r in targets}
+        if msg.conversation_id is not None:
+            row = next(iter(changed.values()))
+            first: Event = ("conversationChanged", {"infoList": [{"event": 3, "conversation": self._conversation_wire(row)}]})
+        else:
+            first = ("conversationsAllDeleted", {"count": len(changed)})
+        await self.commit([first, self._total_unread_event(changed)], exclude=msg.login_id, conversations=list(changed.values()))
+        self.conversations.update(changed)
+        return len(changed)
+
+    async def _clear_unread(self, msg: ClearUnread) -> None:
+        if msg.conversation_id is not None and msg.conversation_type is not None:
+            row = conv.read_all(self._conversation(msg.conversation_type, msg.conversation_id))
+            changed = {conv.key_of(row): row}
+            events = self._unread_events(changed)
+        else:
+            changed = {k: conv.read_all(r) for k, r in self.conversations.items() if r.unread or r.read_seq != r.last_seq}
+            events = [self._total_unread_event(changed)]
+        await self.commit(events, exclude=msg.login_id, conversations=list(changed.values()))
+        self.conversations.update(changed)
+
+    async def _update_conversation(self, msg: UpdateConversation) -> None:
+        row = self._conversation(msg.conversation_type, msg.conversation_id)
+        if msg.is_pinned is not None:
+            row = replace(row, is_pinned=msg.is_pinned)
+        if msg.notification_status is not None:
+            row = replace(row, notification_status=msg.notification_status)
+        if msg.draft is not None:
+            row = replace(row, draft=msg.draft)
+        if msg.marks is not None:
+            marks = set(row.marks) | set(msg.marks) if msg.is_marked else set(row.marks) - set(msg.marks)
+            row = replace(row, marks=tuple(sorted(marks)))
+        event = ("conversationChanged", {"infoList": [{"event": 1, "conversation": self._conversation_wire(row)}]})
+        await self.commit([event], exclude=msg.login_id, conversations=[row])
+        self.conversations[conv.key_of(row)] = row
+
+    # ---- receipts -------------------------------------------------------------
+
+    async def _read_receipts(self, msg: ReadReceipts) -> list[dict[str, Any]]:
+        ctype, cid = msg.conversation_type, msg.conversation_id
+        self._conversation(ctype, cid)
+        if msg.message_ids is None:
+            found = await self.ctx.store.unread_receipts(self.user_id, ctype, cid)
+        else:
+            found = await self._viewed_all(ctype, cid, msg.message_ids)
+            if any(v.direction != conv.RECEIVE or not v.message.has_receipt for v in found):
+                raise InvalidArgument("only received messages sent with hasReceipt can be marked read")
+        unread = [v.message.message_id for v in found if v.message.receipt_status == conv.RECEIPT_PROCESSING]
+        infos = [conv.receipt_info(cid, ctype, v.message.message_id, status=2, read=1, unread=0, self_operated=True) for v in found]
+        if msg.message_ids is None:
+            event: Event = ("conversationMessageReceiptChanged", {"infos": [_conversation_receipt(cid, ctype, True)]})
+        else:
+            event = ("messageReceiptChanged", {"infos": infos})
+        await self.commit([event], exclude=msg.login_id, receipts_read=unread)
+        if unread and cid != self.user_id:
+            await self.ctx.post_account(cid, ReceiptsChanged(self.user_id, tuple(unread), msg.message_ids is None))
+        return infos
+
+    async def _receipts_changed(self, msg: ReceiptsChanged) -> None:
+        if msg.whole_conversation:
+            event: Event = ("conversationMessageReceiptChanged", {"infos": [_conversation_receipt(msg.reader, 0, False)]})
+        else:
+            infos = [conv.receipt_info(msg.reader, 0, m, status=2, read=1, unread=0, self_operated=False) for m in msg.message_ids]
+            event = ("messageReceiptChanged", {"infos": infos})
+        await self.commit([event])
+
+    # ---- helpers --------------------------------------------------------------
+
+    def _conversation(self, conversation_type: int, conversation_id: str) -> ConversationRow:
+        row = self.conversations.get((conversation_type, conversation_id))
+        if row is None or row.deleted:
+            raise InvalidArgument(f"no conversation {conversation_id!r} of type {conversation_type}")
+        return row
+
+    async def _viewed_all(self, ctype: int, cid: str, message_ids: tuple[str, ...]) -> list[ViewedMessage]:
+        """The messages in this account's view of the conversation; MessageNotFound if any is not."""
+        found = await self.ctx.store.viewed(self.user_id, ctype, cid, message_ids)
+        missing = set(message_ids) - {v.message.message_id for v in found}
+        if missing:
+            raise MessageNotFound(f"not in this conversation: {', '.join(sorted(missing)[:5])}")
+        return found
+
+    def _remember(self, row: ConversationRow, wire: dict[str, Any]) -> None:
+        key = conv.key_of(row)
+        self.conversations[key] = row
+        self.last_messages[key] = wire
+
+    def _conversation_wire(self, row: ConversationRow) -> dict[str, Any]:
+        return conv.conversation_wire(row, self.last_messages.get(conv.key_of(row)))
+
+    def _total_unread_event(self, changed: dict[conv.Key, ConversationRow]) -> Event:
+        rows = {**self.conversations, **changed}
+        return ("conversationTotalUnreadMessageCountUpdated", {"totalUnreadMessageCount": conv.total_unread(rows.values())})
+
+    def _unread_events(self, changed: dict[conv.Key, ConversationRow]) -> list[Event]:
+        infos = [{"event": 1, "conversation": self._conversation_wire(r)} for r in changed.values()]
+        return [("conversationChanged", {"infoList": infos}), self._total_unread_event(changed)]
+
+
+def _changed(row: ConversationRow, last: dict[str, Any], *, added: bool) -> Event:
+    return ("conversationChanged", {"infoList": [{"event": 0 if added else 1, "conversation": conv.conversation_wire(row, last)}]})
+
+
+def _wire(viewed: ViewedMessage, *, revoked: bool = False) -> dict[str, Any]:
+    message = replace(viewed.message, is_revoked=True) if revoked else viewed.message
+    return conv.message_wire(message, viewed.conversation_id, viewed.message_seq, viewed.direction)
+
+
+def _conversation_receipt(conversation_id: str, conversation_type: int, self_operated: bool) -> dict[str, Any]:
+    return {
+        "conversationID": conversation_id,
+        "conversationType": conversation_type,
+        "readTime": int(time.time() * 1000),
+        "isSelfOperated": self_operated,
+    }

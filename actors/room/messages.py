@@ -1,0 +1,170 @@
+"""The room actor's inbox: one class per message (PROTOCOL.md §10).
+
+Every request names the acting device as a `Member` (user and login): rooms
+hold one device per user, so "is this device in the room" is a question about
+the pair, not the user alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """The device acting in a room: its user and its login (which names its session)."""
+
+    user_id: str
+    login_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoomInfo:
+    """A room's identity as the wire shows it (`roomInfo`)."""
+
+    room_id: str
+    room_name: str
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"roomID": self.room_id, "roomName": self.room_name}
+
+
+@dataclass(frozen=True, slots=True)
+class Create:
+    """Create the room and join it (3001 if it exists); `enter` creates only if absent.
+
+    Answers the RoomInfo. `attributes` and `destroy_delay_s` apply only when
+    this message creates the room.
+    """
+
+    member: Member
+    room_name: str
+    attributes: tuple[tuple[str, str], ...] = ()
+    destroy_delay_s: float = 0.0
+    enter: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    """Join an existing room (3002 if absent); answers the RoomInfo."""
+
+    member: Member
+
+
+@dataclass(frozen=True, slots=True)
+class Leave:
+    """The device leaves the room on purpose (3003 if it is not the user's device in it)."""
+
+    member: Member
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceGone:
+    """The device's connection ended: it leaves the room if it is in it. Told, not asked."""
+
+    member: Member
+
+
+@dataclass(frozen=True, slots=True)
+class Say:
+    """A room message from a member; answers the sender's Message (direction 0)."""
+
+    member: Member
+    type: int
+    message: str | bytes
+    extended_data: str = ""
+    client_message_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueryMembers:
+    """One page of members in join order; answers MemberPage."""
+
+    member: Member
+    count: int
+    next_flag: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MemberPage:
+    """Answer to QueryMembers: user IDs, and the flag of the next page ("" at the end)."""
+
+    user_ids: tuple[str, ...]
+    next_flag: str
+
+
+@dataclass(frozen=True, slots=True)
+class QueryOnlineCount:
+    """Answer with the number of members (all members are online devices)."""
+
+    member: Member
+
+
+@dataclass(frozen=True, slots=True)
+class SetAttributes:
+    """Set room attributes; answers the keys it could not set (owned by others, no force)."""
+
+    member: Member
+    attributes: tuple[tuple[str, str], ...]
+    is_force: bool = False
+    is_delete_after_owner_left: bool = False
+    is_update_owner: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteAttributes:
+    """Delete room attributes; answers the keys it could not delete."""
+
+    member: Member
+    keys: tuple[str, ...]
+    is_force: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class QueryAttributes:
+    """Answer with every room attribute as a dict."""
+
+    member: Member
+
+
+@dataclass(frozen=True, slots=True)
+class Inspect:
+    """Admin: answer a RoomSnapshot, or None when the room does not exist."""
+
+
+@dataclass(frozen=True, slots=True)
+class RoomSnapshot:
+    """What the admin API shows of one room."""
+
+    info: RoomInfo
+    members: tuple[Member, ...]
+    attributes: tuple[tuple[str, str], ...]
+    destroy_delay_s: float
+    destroy_in_s: float | None  # None unless the room is empty and waiting to be destroyed
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            **self.info.to_wire(),
+            "memberCount": len(self.members),
+            "members": [{"userID": m.user_id, "loginID": m.login_id} for m in self.members],
+            "roomAttributes": dict(self.attributes),
+            "roomDestroyDelayTime": self.destroy_delay_s,
+            "destroyInSeconds": self.destroy_in_s,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DestroyDue:
+    """The room's destruction timer ran out (told by the timer); ignored if disarmed since."""
+
+
+@dataclass(frozen=True, slots=True)
+class FlushDue:
+    """The member-event batching window ran out (told by the timer)."""
+
+
+RoomMsg = (
+    Create | Join | Leave | DeviceGone | Say | QueryMembers | QueryOnlineCount
+    | SetAttributes | DeleteAttributes | QueryAttributes | Inspect | DestroyDue | FlushDue
+)

@@ -1,0 +1,202 @@
+"""SQLite implementation of MessageStore (tables of migration 0002)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from .base import AccountWrite, AlreadyDelivered, ConversationRow, MessageRow, ViewedMessage
+
+T = TypeVar("T")
+
+_MESSAGE_COLUMNS = (
+    "m.message_id, m.conversation_type, m.sender, m.target, m.type, m.body, m.body_is_text, m.extended_data,"
+    " m.timestamp, m.client_message_id, m.has_receipt, m.receipt_status, m.is_revoked"
+)
+_VIEW_COLUMNS = f"{_MESSAGE_COLUMNS}, v.conversation_id, v.message_seq, v.direction"
+
+
+def _message(row: Sequence[Any]) -> MessageRow:
+    body = row[5].decode() if row[6] else bytes(row[5])
+    return MessageRow(row[0], row[1], row[2], row[3], row[4], body, row[7], row[8], row[9], bool(row[10]), row[11], bool(row[12]))
+
+
+def _viewed(row: Sequence[Any]) -> ViewedMessage:
+    return ViewedMessage(_message(row), row[13], row[14], row[15])
+
+
+def _insert_message(conn: sqlite3.Connection, m: MessageRow) -> None:
+    is_text = isinstance(m.body, str)
+    body = m.body.encode() if isinstance(m.body, str) else m.body
+    conn.execute(
+        "INSERT INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (m.message_id, m.conversation_type, m.sender, m.target, m.type, body, is_text, m.extended_data,
+         m.timestamp, m.client_message_id, m.has_receipt, m.receipt_status, m.is_revoked),
+    )
+
+
+def _save_conversation(conn: sqlite3.Connection, user_id: str, c: ConversationRow) -> None:
+    conn.execute(
+        "INSERT OR REPLACE INTO conversations VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (user_id, c.conversation_type, c.conversation_id, c.name, c.last_seq, c.read_seq, c.unread,
+         c.last_message_id, c.order_key, c.is_pinned, c.notification_status, c.draft, json.dumps(list(c.marks)), c.deleted),
+    )
+
+
+def _apply(conn: sqlite3.Connection, w: AccountWrite) -> None:
+    # The delivery check comes first: a repeat must change nothing at all.
+    if w.delivered is not None:
+        gone = conn.execute(
+            "DELETE FROM pending_deliveries WHERE user_id = ? AND message_id = ?", (w.user_id, w.delivered)
+        ).rowcount
+        if gone == 0:
+            raise AlreadyDelivered(w.delivered)
+    if w.new_message is not None:
+        _insert_message(conn, w.new_message)
+    conn.executemany(
+        "INSERT INTO message_views VALUES (?,?,?,?,?,?)",
+        [(w.user_id, v.conversation_type, v.conversation_id, v.message_seq, v.message_id, v.direction) for v in w.views],
+    )
+    conn.executemany(
+        "DELETE FROM message_views WHERE user_id = ? AND conversation_type = ? AND conversation_id = ? AND message_id = ?",
+        [(w.user_id, t, c, m) for t, c, m in w.hide],
+    )
+    conn.executemany(
+        "DELETE FROM message_views WHERE user_id = ? AND conversation_type = ? AND conversation_id = ?",
+        [(w.user_id, t, c) for t, c in w.hide_all],
+    )
+    for conversation in w.conversations:
+        _save_conversation(conn, w.user_id, conversation)
+    conn.executemany("INSERT OR IGNORE INTO pending_deliveries (user_id, message_id) VALUES (?, ?)", list(w.deliveries))
+    if w.revoke is not None:
+        conn.execute("UPDATE messages SET is_revoked = 1 WHERE message_id = ?", (w.revoke,))
+    conn.executemany("UPDATE messages SET receipt_status = 2 WHERE message_id = ?", [(m,) for m in w.receipts_read])
+    if w.events:
+        from .sqlite import _append_events  # the stream's own SQL, shared
+
+        _append_events(conn, w.user_id, w.events)
+
+
+def _load_conversations(conn: sqlite3.Connection, user_id: str) -> list[tuple[ConversationRow, MessageRow | None]]:
+    rows = conn.execute(
+        "SELECT conversation_type, conversation_id, name, last_seq, read_seq, unread, last_message_id, order_key,"
+        " is_pinned, notification_status, draft, marks, deleted FROM conversations WHERE user_id = ?",
+        (user_id,),
+    ).fetchall()
+    out = []
+    for r in rows:
+        row = ConversationRow(r[1], r[0], r[2], r[3], r[4], r[5], r[6], r[7], bool(r[8]), r[9], r[10], tuple(json.loads(r[11])), bool(r[12]))
+        last = None
+        if row.last_message_id is not None:
+            found = conn.execute(f"SELECT {_MESSAGE_COLUMNS} FROM messages m WHERE m.message_id = ?", (row.last_message_id,)).fetchone()
+            last = _message(found) if found else None
+        out.append((row, last))
+    return out
+
+
+def _history(
+    conn: sqlite3.Connection, user_id: str, ctype: int, cid: str, count: int, next_seq: int | None, reverse: bool
+) -> list[ViewedMessage]:
+    base = (
+        f"SELECT {_VIEW_COLUMNS} FROM message_views v JOIN messages m ON m.message_id = v.message_id"
+        " WHERE v.user_id = ? AND v.conversation_type = ? AND v.conversation_id = ?"
+    )
+    if reverse:
+        sql = base + " AND v.message_seq > ? ORDER BY v.message_seq ASC LIMIT ?"
+        bound = 0 if next_seq is None else next_seq
+    else:
+        sql = base + " AND v.message_seq < ? ORDER BY v.message_seq DESC LIMIT ?"
+        bound = 2**62 if next_seq is None else next_seq
+    return [_viewed(r) for r in conn.execute(sql, (user_id, ctype, cid, bound, count))]
+
+
+class SqliteMessageStore:
+    """MessageStore methods; mixed into SqliteStore, which provides read/write."""
+
+    write: Callable[..., Awaitable[Any]]
+    read: Callable[..., Awaitable[Any]]
+
+    async def commit(self, change: AccountWrite) -> None:
+        await self.write(lambda conn: _apply(conn, change))
+
+    async def load_conversations(self, user_id: str) -> list[tuple[ConversationRow, MessageRow | None]]:
+        result: list[tuple[ConversationRow, MessageRow | None]] = await self.read(lambda conn: _load_conversations(conn, user_id))
+        return result
+
+    async def find_client_message(self, sender: str, client_message_id: str, since_ms: int) -> MessageRow | None:
+        def find(conn: sqlite3.Connection) -> MessageRow | None:
+            row = conn.execute(
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages m WHERE m.sender = ? AND m.client_message_id = ? AND m.timestamp >= ?",
+                (sender, client_message_id, since_ms),
+            ).fetchone()
+            return _message(row) if row else None
+
+        found: MessageRow | None = await self.read(find)
+        return found
+
+    async def viewed(self, user_id: str, conversation_type: int, conversation_id: str, message_ids: Sequence[str]) -> list[ViewedMessage]:
+        def find(conn: sqlite3.Connection) -> list[ViewedMessage]:
+            marks = ",".join("?" * len(message_ids))
+            rows = conn.execute(
+                f"SELECT {_VIEW_COLUMNS} FROM message_views v JOIN messages m ON m.message_id = v.message_id"
+                f" WHERE v.user_id = ? AND v.conversation_type = ? AND v.conversation_id = ? AND v.message_id IN ({marks})"
+                " ORDER BY v.message_seq",
+                (user_id, conversation_type, conversation_id, *message_ids),
+            )
+            return [_viewed(r) for r in rows]
+
+        found: list[ViewedMessage] = await self.read(find) if message_ids else []
+        return found
+
+    async def view_of(self, user_id: str, message_id: str) -> ViewedMessage | None:
+        def find(conn: sqlite3.Connection) -> ViewedMessage | None:
+            row = conn.execute(
+                f"SELECT {_VIEW_COLUMNS} FROM message_views v JOIN messages m ON m.message_id = v.message_id"
+                " WHERE v.message_id = ? AND v.user_id = ?",
+                (message_id, user_id),
+            ).fetchone()
+            return _viewed(row) if row else None
+
+        found: ViewedMessage | None = await self.read(find)
+        return found
+
+    async def history(
+        self, user_id: str, conversation_type: int, conversation_id: str, count: int, next_seq: int | None, reverse: bool
+    ) -> list[ViewedMessage]:
+        found: list[ViewedMessage] = await self.read(
+            lambda conn: _history(conn, user_id, conversation_type, conversation_id, count, next_seq, reverse)
+        )
+        return found
+
+    async def unread_receipts(self, user_id: str, conversation_type: int, conversation_id: str) -> list[ViewedMessage]:
+        def find(conn: sqlite3.Connection) -> list[ViewedMessage]:
+            rows = conn.execute(
+                f"SELECT {_VIEW_COLUMNS} FROM message_views v JOIN messages m ON m.message_id = v.message_id"
+                " WHERE v.user_id = ? AND v.conversation_type = ? AND v.conversation_id = ? AND v.direction = 1"
+                " AND m.has_receipt = 1 AND m.receipt_status = 1 ORDER BY v.message_seq",
+                (user_id, conversation_type, conversation_id),
+            )
+            return [_viewed(r) for r in rows]
+
+        found: list[ViewedMessage] = await self.read(find)
+        return found
+
+    async def pending_deliveries(self, user_id: str) -> list[MessageRow]:
+        def find(conn: sqlite3.Connection) -> list[MessageRow]:
+            rows = conn.execute(
+                f"SELECT {_MESSAGE_COLUMNS} FROM pending_deliveries p JOIN messages m ON m.message_id = p.message_id"
+                " WHERE p.user_id = ? ORDER BY p.queued",
+                (user_id,),
+            )
+            return [_message(r) for r in rows]
+
+        found: list[MessageRow] = await self.read(find)
+        return found
+
+    async def users_with_pending_deliveries(self) -> list[str]:
+        found: list[str] = await self.read(
+            lambda conn: [r[0] for r in conn.execute("SELECT DISTINCT user_id FROM pending_deliveries")]
+        )
+        return found
