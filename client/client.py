@@ -22,7 +22,7 @@ from typing import Any
 
 import cbor2
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection, connect_websocket_url
+from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection, connect_websocket_url
 
 
 class ClientError(Exception):
@@ -42,6 +42,12 @@ class Disconnected(Exception):
         self.code = code
 
 
+# Close codes after which the server expects the device back with resumeFrom:
+# dropped (no close frame), going away, server error, restart, slow, shutdown.
+RESUMABLE_CLOSES = frozenset({None, 1001, 1006, 1011, 1012, 1013, 4004})
+RESUME_WITHIN_S = 30.0
+
+
 @dataclass(slots=True)
 class _Pending:
     done: trio.Event
@@ -51,8 +57,12 @@ class _Pending:
 class Client:
     """One device's connection. Create it with `open_client`."""
 
-    def __init__(self, url: str, nursery: trio.Nursery, *, max_frame_bytes: int = 1 << 20) -> None:
+    def __init__(
+        self, url: str, nursery: trio.Nursery, *, max_frame_bytes: int = 1 << 20, auto_resume: bool = False
+    ) -> None:
         self.url = url
+        self.auto_resume = auto_resume
+        self.resumes = 0
         self._nursery = nursery
         self._max_frame_bytes = max_frame_bytes
         self._ids = itertools.count(1)
@@ -71,7 +81,8 @@ class Client:
 
     async def connect(self) -> None:
         """Open the WebSocket and start reading. Raises on a refused handshake."""
-        self.closed_event = trio.Event()
+        if self.closed_event.is_set():
+            self.closed_event = trio.Event()
         self.close_code = None
         self.ws = await connect_websocket_url(
             self._nursery, self.url, message_queue_size=16, max_message_size=self._max_frame_bytes
@@ -90,10 +101,27 @@ class Client:
             if ws is self.ws:
                 if self.close_code is None and ws.closed is not None:
                     self.close_code = ws.closed.code
-                self.closed_event.set()
                 for pending in self._pending.values():
                     pending.done.set()
+                if self.auto_resume and self._login_args is not None and self.close_code in RESUMABLE_CLOSES:
+                    self._nursery.start_soon(self._resume)
+                else:
+                    self.closed_event.set()
                 self._arrived.set()
+
+    async def _resume(self) -> None:
+        """Reconnect with resumeFrom after a dropped connection, with backoff."""
+        delay = 0.05
+        with trio.move_on_after(RESUME_WITHIN_S):
+            while True:
+                await trio.sleep(delay)
+                try:
+                    await self.reconnect(close_first=False)
+                    self.resumes += 1
+                    return
+                except (OSError, ConnectionClosed, Disconnected, ClientError, trio.TooSlowError, HandshakeError):
+                    delay = min(delay * 2, 2.0)
+        self.closed_event.set()
 
     def _dispatch(self, frame: dict[str, Any]) -> None:
         if "re" in frame:
@@ -195,10 +223,11 @@ class Client:
     def login_id(self) -> str | None:
         return None if self.login_reply is None else self.login_reply.get("loginID")
 
-    async def reconnect(self, token: str | None = None) -> dict[str, Any]:
+    async def reconnect(self, token: str | None = None, *, close_first: bool = True) -> dict[str, Any]:
         """Open a new connection and log in again with resumeFrom = last seen seq."""
         assert self._login_args is not None, "log in first"
-        await self.close()
+        if close_first:
+            await self.close()
         await self.connect()
         fields = dict(self._login_args)
         if token is not None:
@@ -246,10 +275,10 @@ class Client:
 
 
 @asynccontextmanager
-async def open_client(url: str, *, connect: bool = True) -> AsyncIterator[Client]:
+async def open_client(url: str, *, connect: bool = True, auto_resume: bool = False) -> AsyncIterator[Client]:
     """A client with its own nursery; connected unless `connect` is False."""
     async with trio.open_nursery() as nursery:
-        client = Client(url, nursery)
+        client = Client(url, nursery, auto_resume=auto_resume)
         if connect:
             await client.connect()
         try:
