@@ -96,7 +96,7 @@ class Client:
                 frame = cbor2.loads(message) if isinstance(message, bytes) else {"text": message}
                 self._dispatch(frame)
         except ConnectionClosed as closed:
-            self.close_code = closed.reason.code
+            self.close_code = None if closed.reason is None else closed.reason.code
         finally:
             if ws is self.ws:
                 if self.close_code is None and ws.closed is not None:

@@ -32,7 +32,7 @@ Platform = Literal["Android", "iOS", "HarmonyOS", "Windows", "Mac", "Linux", "iP
 ShortText = Annotated[str, msgspec.Meta(max_length=256)]
 
 
-class Request(msgspec.Struct, tag_field="op", rename=_wire_name, kw_only=True, frozen=True):
+class Request(msgspec.Struct, tag_field="op", rename=_wire_name, kw_only=True):
     """Envelope fields every request carries."""
 
     id: UInt
@@ -80,7 +80,7 @@ class _Body(msgspec.Struct, rename=_wire_name, kw_only=True, frozen=True):
     """Nested request objects share the wire naming."""
 
 
-class MessageBody(_Body):
+class MessageBody(_Body, frozen=True):
     type: Annotated[int, msgspec.Meta(ge=1, le=65535)]
     message: Any  # text or bytes; msgspec cannot express `str | bytes`, so checked below
     extended_data: Annotated[str, msgspec.Meta(max_length=4096)] = ""
@@ -90,7 +90,7 @@ class MessageBody(_Body):
             raise TypeError("Expected `str` or `bytes` for `message.message`")
 
 
-class SendConfig(_Body):
+class SendConfig(_Body, frozen=True):
     has_receipt: bool = False
 
 

@@ -12,28 +12,28 @@ ConversationType = Literal[0, 1, 2]
 MessageIDs = Annotated[list[ID], msgspec.Meta(min_length=1, max_length=100)]
 
 
-class DeleteConfig(_Body):
+class DeleteConfig(_Body, frozen=True):
     is_also_delete_server_message: bool = False
 
 
-class ConversationDeleteConfig(_Body):
+class ConversationDeleteConfig(_Body, frozen=True):
     is_also_delete_server_conversation: bool = True
 
 
-class HistoryConfig(_Body):
+class HistoryConfig(_Body, frozen=True):
     count: Annotated[int, msgspec.Meta(ge=1, le=100)] = 20
     next_message_seq: UInt | None = None
     reverse: bool = False
 
 
-class NextConversation(_Body):
+class NextConversation(_Body, frozen=True):
     conversation_id: ID
     conversation_type: ConversationType
     order_key: int = 0
     is_pinned: bool = False
 
 
-class ConversationListConfig(_Body):
+class ConversationListConfig(_Body, frozen=True):
     count: Annotated[int, msgspec.Meta(ge=1, le=100)] = 20
     next_conversation: NextConversation | None = None
 

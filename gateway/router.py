@@ -22,13 +22,13 @@ if TYPE_CHECKING:
     from .session import DeviceSession
 
 
-class _NoReply:
+class NoReply:
     """Marker: the handler already queued its reply."""
 
 
-NO_REPLY: Final = _NoReply()
+NO_REPLY: Final = NoReply()
 
-Result = dict[str, Any] | None | _NoReply
+Result = dict[str, Any] | None | NoReply
 Handler = Callable[["DeviceSession", Any], Awaitable[Result]]
 
 

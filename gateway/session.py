@@ -29,7 +29,7 @@ from actors.runtime import ActorError, Address
 from .codec import decode_frame, reply_error, reply_ok
 from .protocol import CloseCode, ConnectionEvent, request_id_of
 from .ratelimit import TokenBucket
-from .router import NO_REPLY
+from .router import NoReply
 
 if TYPE_CHECKING:
     from .server import Gateway
@@ -191,7 +191,7 @@ class DeviceSession:
             return reply_error(request_id, 9000, "internal error")
         finally:
             self.gateway.metrics.observe_request(op, trio.current_time() - started)
-        if result is NO_REPLY:
+        if isinstance(result, NoReply):
             return b""
         return reply_ok(request_id, result)
 

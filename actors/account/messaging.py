@@ -34,11 +34,8 @@ from .messages import (
 )
 
 if TYPE_CHECKING:
-    from .actor import AccountActor
-
-    _Base = AccountActor
-else:
-    _Base = object
+    from ..outbound import DeviceEvent
+    from .actor import AccountContext
 
 IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000
 Event = tuple[str, dict[str, Any]]
@@ -49,11 +46,19 @@ def new_message_id() -> str:
     return f"{int(time.time() * 1000):012x}{secrets.token_hex(8)}"
 
 
-class Messaging(_Base):
+class Messaging:
     """Mixed into AccountActor: conversations live in `self.conversations`."""
 
+    user_id: str
+    ctx: AccountContext
     conversations: dict[conv.Key, ConversationRow]
     last_messages: dict[conv.Key, dict[str, Any] | None]
+
+    if TYPE_CHECKING:
+
+        async def commit(
+            self, events: list[Event], *, exclude: str | None = None, only: str | None = None, **changes: Any
+        ) -> list[DeviceEvent]: ...
 
     async def load_conversations(self) -> None:
         self.conversations, self.last_messages = {}, {}
@@ -279,7 +284,7 @@ class Messaging(_Base):
 
     async def _viewed_all(self, ctype: int, cid: str, message_ids: tuple[str, ...]) -> list[ViewedMessage]:
         """The messages in this account's view of the conversation; MessageNotFound if any is not."""
-        found = await self.ctx.store.viewed(self.user_id, ctype, cid, message_ids)
+        found: list[ViewedMessage] = await self.ctx.store.viewed(self.user_id, ctype, cid, message_ids)
         missing = set(message_ids) - {v.message.message_id for v in found}
         if missing:
             raise MessageNotFound(f"not in this conversation: {', '.join(sorted(missing)[:5])}")

@@ -1,0 +1,583 @@
+"""RoomActor: one live room (PROTOCOL.md §10) — members, attributes, timers.
+
+Rooms live in memory only. Members are devices, at most one per user: a user
+joining from a second device moves the seat there and the first device gets
+`roomStateChanged` event 10; the others see nothing.
+
+Fan-out never blocks. Each event is encoded once (DeviceEvent) and offered to
+every member's session through the RoomSink without waiting. A member whose
+outbound queue is already well filled is `SLOW`: the room drops it, tells it
+`roomStateChanged {state: 0, event: 8, extendedData: {reason: "slow"}}`
+(there is still room in its queue for that) and tells the others
+`roomMemberLeft`. A member whose session is gone is dropped the same way.
+Drops are applied after the event in hand reached everyone else.
+
+Member joins and leaves are announced in batches (`roomMemberJoined` /
+`roomMemberLeft` with up to MEMBER_BATCH members, or after MEMBER_BATCH_S),
+because announcing each join of a 10,000-member room to everyone is
+quadratic. Pending announcements are flushed before any other event of the
+room, so every member sees the room's events in the order they happened, and
+each member hears only of changes made after it joined.
+
+Timers (destruction delay, batching window) are small tasks in the nursery
+that runs the actor, each in a cancel scope the actor holds and cancels in
+`stop()`; they only ever `tell` the actor, which checks whether the reason to
+wake still holds.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import secrets
+from collections import Counter, deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from itertools import islice, takewhile
+from typing import Any, Protocol, assert_never
+
+import trio
+
+from ..account.actor import now_ms, session_address
+from ..errors import InvalidArgument, NotInRoom, RoomExists, RoomNotExist
+from ..outbound import DeviceEvent, Outbound
+from ..runtime import Actor, ActorRef, ActorUnavailable, Address, Reply, Transport
+from .messages import (
+    Create,
+    DeleteAttributes,
+    DestroyDue,
+    DeviceGone,
+    FlushDue,
+    Inspect,
+    Join,
+    Leave,
+    Member,
+    MemberPage,
+    QueryAttributes,
+    QueryMembers,
+    QueryOnlineCount,
+    RoomInfo,
+    RoomMsg,
+    RoomSnapshot,
+    Say,
+    SetAttributes,
+)
+
+log = logging.getLogger("hubbub.room")
+
+MAX_DESTROY_DELAY_S = 3 * 3600  # PROTOCOL.md §10: up to 3 hours
+MAX_ATTRIBUTES = 100  # keys per room: attributes ride in every attribute event and query
+MEMBER_BATCH = 100  # member changes named in one roomMemberJoined/Left event at most
+MEMBER_BATCH_S = 0.05  # longest a member change waits to share an event with others
+
+
+class RoomState(enum.IntEnum):
+    DISCONNECTED = 0
+    CONNECTED = 2
+
+
+class RoomEvent(enum.IntEnum):
+    SUCCESS = 0
+    ROOM_NOT_EXIST = 3
+    ACTIVE_CREATE = 4
+    ACTIVE_ENTER = 6
+    KICKED_OUT = 8
+    KICKED_OUT_BY_OTHER_DEVICE = 10
+
+
+class Delivery(enum.Enum):
+    """What became of one event offered to one member's session."""
+
+    SENT = "sent"
+    SLOW = "slow"  # the session's queue is too full for ephemeral room traffic
+    GONE = "gone"  # the session is closed or closing
+
+
+class RoomSink(Protocol):
+    """How a room reaches member sessions (the gateway implements it). Never blocks."""
+
+    def offer(self, session: Address, event: DeviceEvent) -> Delivery:
+        """Queue an ephemeral room event unless the session is gone or behind."""
+        ...
+
+    def push(self, session: Address, item: Outbound) -> bool:
+        """Queue a control event for one session (DeviceSink.push semantics)."""
+        ...
+
+
+class RoomIndex:
+    """Which rooms exist and which rooms each login sits in.
+
+    Room actors write it, synchronously, as their state changes; the gateway
+    only reads it (to leave a dropped device's rooms, to list rooms, and to
+    refuse joins of absent rooms without spawning an actor).
+    """
+
+    def __init__(self) -> None:
+        self._rooms: dict[str, set[str]] = {}
+        self._by_login: dict[str, set[str]] = {}
+
+    def created(self, room_id: str) -> None:
+        self._rooms.setdefault(room_id, set())
+
+    def destroyed(self, room_id: str) -> set[str]:
+        """Forget the room; returns the logins the index still had in it."""
+        logins = self._rooms.pop(room_id, set())
+        for login_id in logins:
+            self._unlink(login_id, room_id)
+        return logins
+
+    def joined(self, room_id: str, login_id: str) -> None:
+        self._rooms.setdefault(room_id, set()).add(login_id)
+        self._by_login.setdefault(login_id, set()).add(room_id)
+
+    def left(self, room_id: str, login_id: str) -> None:
+        self._rooms.get(room_id, set()).discard(login_id)
+        self._unlink(login_id, room_id)
+
+    def rooms_of(self, login_id: str) -> tuple[str, ...]:
+        return tuple(self._by_login.get(login_id, ()))
+
+    def member_counts(self) -> dict[str, int]:
+        """Room ID -> number of members, for every existing room."""
+        return {room_id: len(logins) for room_id, logins in self._rooms.items()}
+
+    def __contains__(self, room_id: object) -> bool:
+        return room_id in self._rooms
+
+    def __len__(self) -> int:
+        return len(self._rooms)
+
+    def _unlink(self, login_id: str, room_id: str) -> None:
+        rooms = self._by_login.get(login_id)
+        if rooms is not None:
+            rooms.discard(room_id)
+            if not rooms:
+                del self._by_login[login_id]
+
+
+@dataclass(slots=True)
+class RoomContext:
+    """What every room actor shares: the sink to devices, the index, the runtime."""
+
+    sink: RoomSink
+    index: RoomIndex
+    transport: Transport  # to tell a room itself when one of its timers runs out
+    node: str = "local"
+    stats: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(slots=True, eq=False)
+class _Seat:
+    """One member: the user and the device that currently holds its seat."""
+
+    user_id: str
+    login_id: str
+    session: Address
+    join_seq: int
+    dropped: Delivery | None = None  # set when a fan-out found it slow or gone
+
+
+@dataclass(slots=True)
+class _Attribute:
+    value: str
+    owner: str
+    delete_after_owner_left: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Change:
+    joined: bool
+    user_id: str
+    seq: int
+
+
+class _Timer:
+    """One pending wake-up: tell the actor `msg` at `deadline`, unless cancelled first.
+
+    The sleeping task runs in the nursery that runs the actor itself (the
+    registry's) inside a cancel scope kept here; the actor cancels it when
+    the reason to wake goes away and in `stop()`, so no timer outlives it.
+    """
+
+    __slots__ = ("_scope",)
+
+    def __init__(self) -> None:
+        self._scope: trio.CancelScope | None = None
+
+    def arm(self, deadline: float, ref: ActorRef[Any], msg: object) -> None:
+        """Replace any pending wake-up. Must be called from the actor's own task."""
+        self.cancel()
+        scope = self._scope = trio.CancelScope()
+        nursery = trio.lowlevel.current_task().parent_nursery
+        assert nursery is not None, "a timer is armed from an actor's task"
+        nursery.start_soon(_wake, scope, deadline, ref, msg)
+
+    def cancel(self) -> None:
+        if self._scope is not None:
+            self._scope.cancel()
+            self._scope = None
+
+
+async def _wake(scope: trio.CancelScope, deadline: float, ref: ActorRef[Any], msg: object) -> None:
+    with scope:
+        await trio.sleep_until(deadline)
+        try:
+            await ref.tell(msg)
+        except ActorUnavailable:
+            pass  # the runtime is shutting down: nothing left to wake
+
+
+class RoomActor(Actor[RoomMsg]):
+    """One live room: members (one device per user), attributes, destruction timer."""
+
+    def __init__(self, address: Address, ctx: RoomContext) -> None:
+        super().__init__(address)
+        self.room_id = address.key
+        self.ctx = ctx
+        self.info: RoomInfo | None = None  # None: the room does not exist
+        self.seats: dict[str, _Seat] = {}  # by user ID, in join order
+        self.attributes: dict[str, _Attribute] = {}
+        self.destroy_delay_s = 0.0
+        self.destroy_at: float | None = None
+        self._seq = 0  # numbers joins and leaves, so members hear only of later changes
+        self._message_seq = 0
+        self._pending: list[_Change] = []
+        self._to_drop: deque[_Seat] = deque()
+        self._destroy_timer = _Timer()
+        self._flush_timer = _Timer()
+        self._ref: ActorRef[RoomMsg] = ActorRef(address, ctx.transport)
+
+    async def start(self) -> None:
+        # A fresh actor knows no members. If an earlier one crashed with members
+        # in the room, their devices would wait forever: tell them it is gone.
+        for login_id in self.ctx.index.destroyed(self.room_id):
+            event = _state_event(self.room_id, RoomState.DISCONNECTED, RoomEvent.ROOM_NOT_EXIST)
+            self.ctx.sink.push(session_address(login_id), event)
+            log.warning("room=%s login=%s lost in a restart: told it the room is gone", self.room_id, login_id)
+
+    async def stop(self) -> None:
+        self._destroy_timer.cancel()
+        self._flush_timer.cancel()
+
+    def idle(self) -> bool:
+        return self.info is None
+
+    async def handle(self, msg: RoomMsg, reply: Reply[Any] | None) -> None:
+        try:
+            self._dispatch(msg, reply)
+        finally:
+            self._settle()
+
+    def _dispatch(self, msg: RoomMsg, reply: Reply[Any] | None) -> None:
+        match msg:
+            case Create():
+                _answer(reply, self._create(msg))
+            case Join():
+                _answer(reply, self._admit(msg.member, RoomEvent.SUCCESS))
+            case Leave():
+                self._remove(self._seat_of(msg.member), "leave")
+                _answer(reply, None)
+            case DeviceGone():
+                self._device_gone(msg.member)
+            case Say():
+                _answer(reply, self._say(msg))
+            case QueryMembers():
+                _answer(reply, self._query_members(msg))
+            case QueryOnlineCount():
+                self._seat_of(msg.member)
+                _answer(reply, len(self.seats))
+            case SetAttributes():
+                _answer(reply, self._set_attributes(msg))
+            case DeleteAttributes():
+                _answer(reply, self._delete_attributes(msg))
+            case QueryAttributes():
+                self._seat_of(msg.member)
+                _answer(reply, {key: a.value for key, a in self.attributes.items()})
+            case Inspect():
+                _answer(reply, self._snapshot())
+            case DestroyDue():
+                self._destroy_if_due()
+            case FlushDue():
+                self._flush_members()
+            case _:
+                assert_never(msg)
+
+    # ---- membership -----------------------------------------------------------
+
+    def _create(self, msg: Create) -> RoomInfo:
+        if self.info is not None:
+            if not msg.enter:
+                raise RoomExists(f"room {self.room_id} already exists")
+            return self._admit(msg.member, RoomEvent.ACTIVE_ENTER)
+        if not 0 <= msg.destroy_delay_s <= MAX_DESTROY_DELAY_S:
+            raise InvalidArgument(f"roomDestroyDelayTime must be 0-{MAX_DESTROY_DELAY_S} s")
+        if len(msg.attributes) > MAX_ATTRIBUTES:
+            raise InvalidArgument(f"a room holds at most {MAX_ATTRIBUTES} attributes")
+        self.info = RoomInfo(self.room_id, msg.room_name)
+        owner = msg.member.user_id
+        self.attributes = {key: _Attribute(value, owner, False) for key, value in msg.attributes}
+        self.destroy_delay_s = msg.destroy_delay_s
+        self.ctx.index.created(self.room_id)
+        self.ctx.stats["rooms_created"] += 1
+        log.info("room=%s user=%s login=%s created destroy_delay=%ss", self.room_id, owner, msg.member.login_id, msg.destroy_delay_s)
+        return self._admit(msg.member, RoomEvent.ACTIVE_ENTER if msg.enter else RoomEvent.ACTIVE_CREATE)
+
+    def _admit(self, member: Member, event: RoomEvent) -> RoomInfo:
+        if self.info is None:
+            raise RoomNotExist(f"room {self.room_id} does not exist")
+        seat = self.seats.get(member.user_id)
+        session = session_address(member.login_id)
+        if seat is None:
+            self._seq += 1
+            self.seats[member.user_id] = _Seat(member.user_id, member.login_id, session, self._seq)
+            self.ctx.index.joined(self.room_id, member.login_id)
+            self._note(_Change(True, member.user_id, self._seq))
+            log.debug("room=%s user=%s login=%s joined (%d members)", self.room_id, member.user_id, member.login_id, len(self.seats))
+        elif seat.login_id != member.login_id:
+            self._move_seat(seat, member.login_id, session)
+        self.destroy_at = None
+        self._destroy_timer.cancel()
+        self.ctx.sink.push(session, _state_event(self.room_id, RoomState.CONNECTED, event))
+        return self.info
+
+    def _move_seat(self, seat: _Seat, login_id: str, session: Address) -> None:
+        """One device per user per room: the new device takes the seat, silently for others."""
+        old_login, old_session = seat.login_id, seat.session
+        seat.login_id, seat.session, seat.dropped = login_id, session, None
+        self.ctx.index.left(self.room_id, old_login)
+        self.ctx.index.joined(self.room_id, login_id)
+        evicted = _state_event(self.room_id, RoomState.DISCONNECTED, RoomEvent.KICKED_OUT_BY_OTHER_DEVICE)
+        self.ctx.sink.push(old_session, evicted)
+        self.ctx.stats["room_seat_moves"] += 1
+        log.info("room=%s user=%s login=%s took the seat of login=%s", self.room_id, seat.user_id, login_id, old_login)
+
+    def _seat_of(self, member: Member) -> _Seat:
+        """The member's seat if this very device holds it; else 3002 or 3003."""
+        if self.info is None:
+            raise RoomNotExist(f"room {self.room_id} does not exist")
+        seat = self.seats.get(member.user_id)
+        if seat is None or seat.login_id != member.login_id or seat.dropped is not None:
+            raise NotInRoom(f"this device is not in room {self.room_id}")
+        return seat
+
+    def _device_gone(self, member: Member) -> None:
+        seat = self.seats.get(member.user_id)
+        if seat is not None and seat.login_id == member.login_id:
+            self._remove(seat, "dropped")
+
+    def _remove(self, seat: _Seat, reason: str) -> None:
+        del self.seats[seat.user_id]
+        self.ctx.index.left(self.room_id, seat.login_id)
+        self._seq += 1
+        self._note(_Change(False, seat.user_id, self._seq))
+        log.debug("room=%s user=%s login=%s left reason=%s (%d members)", self.room_id, seat.user_id, seat.login_id, reason, len(self.seats))
+        self._owner_left(seat.user_id)
+        if not self.seats:
+            self._emptied()
+
+    def _settle(self) -> None:
+        """Drop the members a fan-out found slow or gone (which may find more)."""
+        while self._to_drop:
+            seat = self._to_drop.popleft()
+            if self.seats.get(seat.user_id) is not seat:
+                continue
+            if seat.dropped is Delivery.SLOW:
+                kicked = _state_event(self.room_id, RoomState.DISCONNECTED, RoomEvent.KICKED_OUT, reason="slow")
+                self.ctx.sink.push(seat.session, kicked)
+                self.ctx.stats["room_slow_drops"] += 1
+                log.warning("room=%s user=%s login=%s too slow for the room: dropped", self.room_id, seat.user_id, seat.login_id)
+            self._remove(seat, "slow" if seat.dropped is Delivery.SLOW else "gone")
+
+    # ---- destruction ----------------------------------------------------------
+
+    def _emptied(self) -> None:
+        self._pending.clear()
+        self._flush_timer.cancel()
+        if self.destroy_delay_s <= 0:
+            self._destroy()
+            return
+        self.destroy_at = trio.current_time() + self.destroy_delay_s
+        self._destroy_timer.arm(self.destroy_at, self._ref, DestroyDue())
+        log.info("room=%s empty: destroyed in %ss unless someone joins", self.room_id, self.destroy_delay_s)
+
+    def _destroy_if_due(self) -> None:
+        due = self.destroy_at is not None and trio.current_time() >= self.destroy_at
+        if self.info is not None and not self.seats and due:
+            self._destroy()
+
+    def _destroy(self) -> None:
+        self.ctx.index.destroyed(self.room_id)
+        self.ctx.stats["rooms_destroyed"] += 1
+        self.info, self.attributes, self.destroy_at = None, {}, None
+        self._message_seq = 0
+        self._destroy_timer.cancel()
+        log.info("room=%s destroyed", self.room_id)
+
+    # ---- messages and queries -------------------------------------------------
+
+    def _say(self, msg: Say) -> dict[str, Any]:
+        seat = self._seat_of(msg.member)
+        self._message_seq += 1
+        message = {
+            "messageID": f"{self.ctx.node}-{secrets.token_hex(8)}",
+            "clientMessageID": msg.client_message_id,
+            "conversationID": self.room_id,
+            "conversationType": 1,
+            "senderUserID": seat.user_id,
+            "type": msg.type,
+            "message": msg.message,
+            "extendedData": msg.extended_data,
+            "timestamp": now_ms(),
+            "messageSeq": self._message_seq,
+            "direction": 1,
+            "receiptStatus": 0,
+            "isRevoked": False,
+        }
+        payload = {"messageList": [message], "fromConversationID": self.room_id}
+        self._broadcast("roomMessageReceived", payload, skip=seat)
+        self.ctx.stats["room_messages"] += 1
+        return {**message, "direction": 0}
+
+    def _query_members(self, msg: QueryMembers) -> MemberPage:
+        self._seat_of(msg.member)
+        if msg.next_flag and not msg.next_flag.isdigit():
+            raise InvalidArgument("nextFlag must be one a previous page returned")
+        after = int(msg.next_flag or 0)
+        later = (seat for seat in self.seats.values() if seat.join_seq > after)
+        page = list(islice(later, msg.count + 1))
+        more = len(page) > msg.count
+        page = page[: msg.count]
+        next_flag = str(page[-1].join_seq) if more else ""
+        return MemberPage(tuple(seat.user_id for seat in page), next_flag)
+
+    def _snapshot(self) -> RoomSnapshot | None:
+        if self.info is None:
+            return None
+        members = tuple(Member(s.user_id, s.login_id) for s in self.seats.values())
+        attributes = tuple((key, a.value) for key, a in self.attributes.items())
+        destroy_in = None if self.destroy_at is None else max(0.0, self.destroy_at - trio.current_time())
+        return RoomSnapshot(self.info, members, attributes, self.destroy_delay_s, destroy_in)
+
+    # ---- attributes -----------------------------------------------------------
+
+    def _set_attributes(self, msg: SetAttributes) -> tuple[str, ...]:
+        seat = self._seat_of(msg.member)
+        new_keys = {key for key, _ in msg.attributes if key not in self.attributes}
+        if len(self.attributes) + len(new_keys) > MAX_ATTRIBUTES:
+            raise InvalidArgument(f"a room holds at most {MAX_ATTRIBUTES} attributes")
+        refused: list[str] = []
+        changed: dict[str, str] = {}
+        for key, value in msg.attributes:
+            current = self.attributes.get(key)
+            if current is not None and current.owner != seat.user_id and not msg.is_force:
+                refused.append(key)
+                continue
+            keep_owner = current is not None and not msg.is_update_owner
+            owner = current.owner if keep_owner and current is not None else seat.user_id
+            self.attributes[key] = _Attribute(value, owner, msg.is_delete_after_owner_left)
+            changed[key] = value
+        if changed:
+            self._attributes_updated(0, changed)
+        return tuple(refused)
+
+    def _delete_attributes(self, msg: DeleteAttributes) -> tuple[str, ...]:
+        seat = self._seat_of(msg.member)
+        refused: list[str] = []
+        deleted: dict[str, str] = {}
+        for key in msg.keys:
+            current = self.attributes.get(key)
+            if current is None or (current.owner != seat.user_id and not msg.is_force):
+                refused.append(key)
+                continue
+            del self.attributes[key]
+            deleted[key] = ""
+        if deleted:
+            self._attributes_updated(1, deleted)
+        return tuple(refused)
+
+    def _owner_left(self, user_id: str) -> None:
+        gone = [key for key, a in self.attributes.items() if a.owner == user_id and a.delete_after_owner_left]
+        for key in gone:
+            del self.attributes[key]
+        if gone and self.seats:
+            self._attributes_updated(1, dict.fromkeys(gone, ""))
+
+    def _attributes_updated(self, action: int, attributes: dict[str, str]) -> None:
+        info = {"action": action, "roomAttributes": attributes}
+        self._broadcast("roomAttributesUpdated", {"roomID": self.room_id, "infos": [info]})
+
+    # ---- fan-out --------------------------------------------------------------
+
+    def _broadcast(self, name: str, payload: dict[str, Any], skip: _Seat | None = None) -> None:
+        """One event to every member but `skip`, after the pending member changes."""
+        self._flush_members()
+        event = DeviceEvent(name, payload)
+        seats: Iterable[_Seat] = self.seats.values()
+        if skip is not None:
+            seats = (seat for seat in seats if seat is not skip)
+        self._deliver(event, seats)
+
+    def _deliver(self, event: DeviceEvent, seats: Iterable[_Seat]) -> None:
+        """Offer `event` to each seat without blocking; slow or gone seats are marked to drop."""
+        offer = self.ctx.sink.offer
+        sent = 0
+        for seat in seats:
+            if seat.dropped is not None:
+                continue
+            outcome = offer(seat.session, event)
+            if outcome is Delivery.SENT:
+                sent += 1
+            else:
+                seat.dropped = outcome
+                self._to_drop.append(seat)
+        self.ctx.stats["room_deliveries"] += sent
+
+    def _note(self, change: _Change) -> None:
+        self._pending.append(change)
+        if len(self._pending) >= MEMBER_BATCH:
+            self._flush_members()
+        elif len(self._pending) == 1:
+            self._flush_timer.arm(trio.current_time() + MEMBER_BATCH_S, self._ref, FlushDue())
+
+    def _flush_members(self) -> None:
+        """Announce the pending joins and leaves, one event per run of the same kind."""
+        if not self._pending:
+            return
+        self._flush_timer.cancel()
+        pending, self._pending = self._pending, []
+        start = 0
+        for end in range(1, len(pending) + 1):
+            if end == len(pending) or pending[end].joined != pending[start].joined:
+                self._announce(pending[start:end])
+                start = end
+
+    def _announce(self, run: list[_Change]) -> None:
+        """One run of joins (or leaves): members older than the run hear all of it,
+        members who joined during or after it hear only the later part."""
+        name = "roomMemberJoined" if run[0].joined else "roomMemberLeft"
+        first_seq = run[0].seq
+        newer = list(takewhile(lambda seat: seat.join_seq >= first_seq, reversed(self.seats.values())))
+        older = takewhile(lambda seat: seat.join_seq < first_seq, self.seats.values())
+        self._deliver(self._member_event(name, run), older)
+        for seat in reversed(newer):
+            tail = [change for change in run if change.seq > seat.join_seq]
+            if tail:
+                self._deliver(self._member_event(name, tail), (seat,))
+
+    def _member_event(self, name: str, changes: list[_Change]) -> DeviceEvent:
+        members = [{"userID": change.user_id} for change in changes]
+        return DeviceEvent(name, {"roomID": self.room_id, "memberList": members})
+
+
+def _state_event(room_id: str, state: RoomState, event: RoomEvent, *, reason: str | None = None) -> DeviceEvent:
+    extended: dict[str, Any] = {} if reason is None else {"reason": reason}
+    return DeviceEvent(
+        "roomStateChanged",
+        {"roomID": room_id, "state": int(state), "event": int(event), "extendedData": extended},
+    )
+
+
+def _answer(reply: Reply[Any] | None, value: object) -> None:
+    if reply is not None:
+        reply.set(value)
