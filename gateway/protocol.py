@@ -127,6 +127,9 @@ def _all_ops(base: type[Request]) -> dict[str, type[Request]]:
 # Each feature keeps its request types in a schema module of its own.
 FEATURE_SCHEMAS: tuple[str, ...] = (
     "gateway.protocol_messages",
+    "gateway.protocol_rooms",
+    "gateway.protocol_calls",
+    "gateway.protocol_social",
 )
 
 

@@ -20,9 +20,12 @@ from actors.store.sqlite import open_sqlite_store
 
 from .config import Config
 from .devices import DeviceDirectory
+from .calls import install as install_calls
 from .messaging import install as install_messaging
+from .social import install as install_social
 from .metrics import Metrics
 from .protocol import CloseCode
+from .rooms import install as install_rooms
 from .router import Router
 from .session import DeviceSession
 
@@ -34,6 +37,9 @@ WS_PATH = "/ws"
 # routes (gateway.router.add_routes) on a new Gateway.
 FEATURES: list[Callable[["Gateway"], None]] = [
     install_messaging,
+    install_rooms,
+    install_calls,
+    install_social,
 ]
 
 

@@ -37,8 +37,14 @@ from .messages import (
     SendPeer,
     UpdateConversation,
     Wake,
+    AccountEvents,
+    UpdateProfile,
+    AddFriend,
+    AnswerFriend,
+    DeleteFriends,
 )
 from .messaging import Messaging
+from .social import Social
 from .policy import LoginPolicy, OnlineDevice, plan_login
 
 log = logging.getLogger("hubbub.account")
@@ -84,7 +90,7 @@ class _Online:
     acked_seq: int = 0
 
 
-class AccountActor(Messaging, Actor[AccountMsg]):
+class AccountActor(Messaging, Social, Actor[AccountMsg]):
     """One account: its online devices, the policy's kicks, its durable stream."""
 
     def __init__(self, address: Address, ctx: AccountContext) -> None:
@@ -156,6 +162,16 @@ class AccountActor(Messaging, Actor[AccountMsg]):
                 _answer(reply, await self._read_receipts(msg))
             case ReceiptsChanged():
                 await self._receipts_changed(msg)
+            case AccountEvents():
+                await self.commit(list(msg.events), exclude=msg.exclude_login)
+            case UpdateProfile():
+                _answer(reply, await self._update_profile(msg))
+            case AddFriend():
+                _answer(reply, await self._add_friend(msg))
+            case AnswerFriend():
+                _answer(reply, await self._answer_friend(msg))
+            case DeleteFriends():
+                _answer(reply, await self._delete_friends(msg))
             case Wake():
                 pass
             case _:

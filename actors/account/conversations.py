@@ -23,11 +23,11 @@ def key_of(row: ConversationRow) -> Key:
     return (row.conversation_type, row.conversation_id)
 
 
-def with_message(row: ConversationRow, message: MessageRow, direction: int) -> ConversationRow:
-    """The conversation after a message took the next seq in it."""
+def with_message(row: ConversationRow, message: MessageRow, direction: int, seq: int | None = None) -> ConversationRow:
+    """The conversation after a message took the next seq in it (or `seq`, a group's own order)."""
     return replace(
         row,
-        last_seq=row.last_seq + 1,
+        last_seq=row.last_seq + 1 if seq is None else max(seq, row.last_seq),
         unread=row.unread + (1 if direction == RECEIVE else 0),
         last_message_id=message.message_id,
         order_key=message.timestamp,

@@ -109,9 +109,15 @@ class SendPeer:
 
 @dataclass(frozen=True, slots=True)
 class Deliver:
-    """A message committed by its sender, for this account's view and stream."""
+    """A message committed by its sender, for this account's view and stream.
+
+    Group messages carry their group messageSeq, and the sending device
+    (`exclude_login`) when this account is the sender's.
+    """
 
     message: MessageRow
+    group_seq: int | None = None
+    exclude_login: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +215,50 @@ class ReceiptsChanged:
     reader: str
     message_ids: tuple[str, ...]
     whole_conversation: bool
+    group_id: str | None = None  # set for group messages
+
+
+# ---- events from other actors, profiles, friends (§8, §9) ----------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AccountEvents:
+    """Durable events another actor (a group, a friend's account) has for this account."""
+
+    events: tuple[tuple[str, dict[str, Any]], ...]
+    exclude_login: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateProfile:
+    """Change the user's name, avatar URL or extended data (None leaves it); answers userFullInfo."""
+
+    login_id: str
+    user_name: str | None = None
+    avatar_url: str | None = None
+    extended_data: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AddFriend:
+    login_id: str
+    user_id: str
+    wording: str
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerFriend:
+    """Accept or reject the friend application `applicant` sent to this user."""
+
+    login_id: str
+    applicant: str
+    accept: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteFriends:
+    login_id: str
+    user_ids: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,4 +271,5 @@ AccountMsg = (
     | SendPeer | Deliver | Revoke | Revoked | DeleteMessages | DeleteAllMessages
     | QueryConversations | QueryConversation | DeleteConversation | ClearUnread | UpdateConversation
     | ReadReceipts | ReceiptsChanged
+    | AccountEvents | UpdateProfile | AddFriend | AnswerFriend | DeleteFriends
 )

@@ -67,8 +67,8 @@ class Messaging:
             self.conversations[key] = row
             direction = conv.SEND if last is not None and last.sender == self.user_id else conv.RECEIVE
             self.last_messages[key] = None if last is None else conv.message_wire(last, row.conversation_id, row.last_seq, direction)
-        for message in await self.ctx.store.pending_deliveries(self.user_id):
-            await self._deliver(Deliver(message))
+        for message, group_seq in await self.ctx.store.pending_deliveries(self.user_id):
+            await self._deliver(Deliver(message, group_seq))
 
     # ---- sending and receiving ------------------------------------------------
 
@@ -117,19 +117,26 @@ class Messaging:
 
     async def _deliver(self, msg: Deliver) -> None:
         message = msg.message
-        key = (message.conversation_type, message.sender)
+        group = message.conversation_type == 2
+        cid = message.target if group else message.sender
+        direction = conv.SEND if message.sender == self.user_id else conv.RECEIVE
+        key = (message.conversation_type, cid)
         before = self.conversations.get(key)
-        row = conv.with_message(before or ConversationRow(message.sender, message.conversation_type), message, conv.RECEIVE)
-        wire = conv.message_wire(message, message.sender, row.last_seq, conv.RECEIVE)
+        row = conv.with_message(before or ConversationRow(cid, message.conversation_type), message, direction, msg.group_seq)
+        seq = row.last_seq if msg.group_seq is None else msg.group_seq
+        wire = conv.message_wire(message, cid, seq, direction)
+        name = "groupMessageReceived" if group else "peerMessageReceived"
         events: list[Event] = [
-            ("peerMessageReceived", {"messageList": [wire], "fromConversationID": message.sender}),
+            (name, {"messageList": [wire], "fromConversationID": cid}),
             _changed(row, wire, added=before is None or before.deleted),
-            self._total_unread_event({key: row}),
         ]
+        if direction == conv.RECEIVE:
+            events.append(self._total_unread_event({key: row}))
         try:
             await self.commit(
                 events,
-                views=[ViewRow(key[0], key[1], row.last_seq, message.message_id, conv.RECEIVE)],
+                exclude=msg.exclude_login,
+                views=[ViewRow(key[0], key[1], seq, message.message_id, direction)],
                 conversations=[row],
                 delivered=message.message_id,
             )
@@ -141,6 +148,8 @@ class Messaging:
     # ---- revoke and delete ----------------------------------------------------
 
     async def _revoke(self, msg: Revoke) -> dict[str, Any]:
+        if (msg.conversation_type, msg.conversation_id) not in self.conversations:
+            raise InvalidArgument(f"no conversation {msg.conversation_id!r} of type {msg.conversation_type}")
         viewed = await self._viewed_all(msg.conversation_type, msg.conversation_id, (msg.message_id,))
         found = viewed[0]
         if found.message.sender != self.user_id:
@@ -148,14 +157,24 @@ class Messaging:
         wire = _wire(found, revoked=True)
         if not found.message.is_revoked:
             await self.commit([("messageRevokeReceived", {"messageList": [wire]})], exclude=msg.login_id, revoke=msg.message_id)
-            if msg.conversation_id != self.user_id:
-                await self.ctx.post_account(msg.conversation_id, Revoked(msg.message_id))
+            self._revoke_last(found, wire)
+            for party in await self._other_parties(msg.conversation_type, msg.conversation_id):
+                await self.ctx.post_account(party, Revoked(msg.message_id))
         return wire
 
     async def _revoked(self, msg: Revoked) -> None:
         found = await self.ctx.store.view_of(self.user_id, msg.message_id)
         if found is not None:
-            await self.commit([("messageRevokeReceived", {"messageList": [_wire(found, revoked=True)]})])
+            wire = _wire(found, revoked=True)
+            await self.commit([("messageRevokeReceived", {"messageList": [wire]})])
+            self._revoke_last(found, wire)
+
+    def _revoke_last(self, found: ViewedMessage, wire: dict[str, Any]) -> None:
+        """A revoked last message shows as revoked in the conversation, as it does after a restart."""
+        key = (found.message.conversation_type, found.conversation_id)
+        last = self.last_messages.get(key)
+        if last is not None and last["messageID"] == found.message.message_id:
+            self.last_messages[key] = wire
 
     async def _delete_messages(self, msg: DeleteMessages) -> None:
         row = self._conversation(msg.conversation_type, msg.conversation_id)
@@ -256,23 +275,52 @@ class Messaging:
             if any(v.direction != conv.RECEIVE or not v.message.has_receipt for v in found):
                 raise InvalidArgument("only received messages sent with hasReceipt can be marked read")
         unread = [v.message.message_id for v in found if v.message.receipt_status == conv.RECEIPT_PROCESSING]
-        infos = [conv.receipt_info(cid, ctype, v.message.message_id, status=2, read=1, unread=0, self_operated=True) for v in found]
-        if msg.message_ids is None:
+        whole = msg.message_ids is None
+        if ctype == 2:
+            await self.commit([], group_reads=unread)
+            infos = await self._group_receipt_infos(cid, unread, self_operated=True)
+        else:
+            infos = [conv.receipt_info(cid, ctype, m, status=2, read=1, unread=0, self_operated=True) for m in unread]
+        if whole:
             event: Event = ("conversationMessageReceiptChanged", {"infos": [_conversation_receipt(cid, ctype, True)]})
         else:
             event = ("messageReceiptChanged", {"infos": infos})
-        await self.commit([event], exclude=msg.login_id, receipts_read=unread)
-        if unread and cid != self.user_id:
-            await self.ctx.post_account(cid, ReceiptsChanged(self.user_id, tuple(unread), msg.message_ids is None))
+        await self.commit([event], exclude=msg.login_id, receipts_read=[] if ctype == 2 else unread)
+        senders: dict[str, list[str]] = {}
+        for v in found:
+            if v.message.message_id in unread and v.message.sender != self.user_id:
+                senders.setdefault(v.message.sender, []).append(v.message.message_id)
+        for sender, ids in senders.items():
+            group_id = cid if ctype == 2 else None
+            await self.ctx.post_account(sender, ReceiptsChanged(self.user_id, tuple(ids), whole, group_id))
         return infos
 
     async def _receipts_changed(self, msg: ReceiptsChanged) -> None:
+        if msg.group_id is not None:
+            infos = await self._group_receipt_infos(msg.group_id, list(msg.message_ids), self_operated=False)
+            done = [i["messageID"] for i in infos if i["status"] == conv.RECEIPT_DONE]
+            await self.commit([("messageReceiptChanged", {"infos": infos})], receipts_read=done)
+            return
         if msg.whole_conversation:
             event: Event = ("conversationMessageReceiptChanged", {"infos": [_conversation_receipt(msg.reader, 0, False)]})
         else:
             infos = [conv.receipt_info(msg.reader, 0, m, status=2, read=1, unread=0, self_operated=False) for m in msg.message_ids]
             event = ("messageReceiptChanged", {"infos": infos})
         await self.commit([event])
+
+    async def _group_receipt_infos(self, group_id: str, message_ids: list[str], *, self_operated: bool) -> list[dict[str, Any]]:
+        """Read and unread member counts of group messages; Done once every other member read."""
+        group = await self.ctx.store.load_group(group_id)
+        others = max(0, (len(group.members) if group is not None else 1) - 1)
+        counts = await self.ctx.store.group_read_counts(message_ids)
+        infos = []
+        for message_id in message_ids:
+            read = counts.get(message_id, 0)
+            status = conv.RECEIPT_DONE if read >= others else conv.RECEIPT_PROCESSING
+            infos.append(
+                conv.receipt_info(group_id, 2, message_id, status=status, read=read, unread=max(0, others - read), self_operated=self_operated)
+            )
+        return infos
 
     # ---- helpers --------------------------------------------------------------
 
@@ -289,6 +337,13 @@ class Messaging:
         if missing:
             raise MessageNotFound(f"not in this conversation: {', '.join(sorted(missing)[:5])}")
         return found
+
+    async def _other_parties(self, conversation_type: int, conversation_id: str) -> list[str]:
+        """Who else holds this conversation's messages: the peer, or the group's members."""
+        if conversation_type != 2:
+            return [] if conversation_id == self.user_id else [conversation_id]
+        group = await self.ctx.store.load_group(conversation_id)
+        return [] if group is None else [u for u in group.members if u != self.user_id]
 
     def _remember(self, row: ConversationRow, wire: dict[str, Any]) -> None:
         key = conv.key_of(row)

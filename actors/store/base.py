@@ -183,6 +183,11 @@ class AccountWrite:
     delivered: str | None = None  # this user's pending delivery of message_id is consumed
     revoke: str | None = None
     receipts_read: Sequence[str] = ()
+    group_reads: Sequence[str] = ()  # group messages this user has read
+    profile: tuple[str, str, str] | None = None  # (user_name, avatar_url, extended_data)
+    friend_application: tuple[str, str, str, int, int] | None = None  # (from, to, wording, state, time)
+    friends_add: Sequence[tuple[str, str, str, int]] = ()  # (user, friend, wording, time)
+    friends_remove: Sequence[tuple[str, str]] = ()
 
 
 class AlreadyDelivered(Exception):
@@ -221,14 +226,77 @@ class MessageStore(Protocol):
         """Received messages in the view that asked for a receipt and are not read yet."""
         ...
 
-    async def pending_deliveries(self, user_id: str) -> list[MessageRow]:
+    async def pending_deliveries(self, user_id: str) -> list[tuple[MessageRow, int | None]]:
+        """Messages waiting for this user, with the group messageSeq of group messages."""
         ...
 
     async def users_with_pending_deliveries(self) -> list[str]:
         ...
 
 
-class Store(AccountStore, DeviceStore, StreamStore, MessageStore, Protocol):
+
+# ---- groups, friends, profiles ----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRecord:
+    """A group's stored state; `members` maps userID -> (role, joined_time)."""
+
+    group_id: str
+    name: str
+    notice: str
+    attributes: dict[str, str]
+    created_time: int
+    last_seq: int
+    members: dict[str, tuple[int, int]]
+    dismissed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class GroupWrite:
+    """What one group-actor step changes, committed in one transaction."""
+
+    group: GroupRecord  # the group row (members below are applied separately)
+    upsert_members: Sequence[tuple[str, int, int]] = ()  # (user, role, joined_time)
+    remove_members: Sequence[str] = ()
+    new_message: MessageRow | None = None
+    message_seq: int = 0
+    deliveries: Sequence[tuple[str, str]] = ()  # (member, message_id)
+
+
+@dataclass(frozen=True, slots=True)
+class UserProfile:
+    user_id: str
+    user_name: str
+    avatar_url: str
+    extended_data: str
+
+
+class SocialStore(Protocol):
+    """Groups, friends and profiles."""
+
+    async def load_group(self, group_id: str) -> GroupRecord | None: ...
+
+    async def commit_group(self, change: GroupWrite) -> None: ...
+
+    async def user_groups(self, user_id: str) -> list[tuple[GroupRecord, int]]:
+        """Groups the user is a member of (without member lists) and the user's role."""
+        ...
+
+    async def group_read_counts(self, message_ids: Sequence[str]) -> dict[str, int]: ...
+
+    async def profiles(self, user_ids: Sequence[str]) -> list[UserProfile]: ...
+
+    async def friends(self, user_id: str) -> list[tuple[str, str, int]]:
+        """(friend, wording, since) of the user."""
+        ...
+
+    async def friend_applications(self, user_id: str) -> list[tuple[str, str, str, int, int]]:
+        """(from, to, wording, state, time) sent or received by the user."""
+        ...
+
+
+class Store(AccountStore, DeviceStore, StreamStore, MessageStore, SocialStore, Protocol):
     """Every concern in one object, plus the primitives later features build on.
 
     `write` and `read` run `fn` with an engine connection (a `sqlite3.Connection`

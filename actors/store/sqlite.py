@@ -28,6 +28,7 @@ from ..errors import HubbubError, StorageUnavailable
 from .base import DeviceRecord, StoredEvent
 from .migrations import packaged
 from .sqlite_messages import SqliteMessageStore
+from .sqlite_social import SqliteSocialStore
 
 T = TypeVar("T")
 
@@ -113,7 +114,7 @@ def _commit_batch(conn: sqlite3.Connection, batch: list[_WriteJob[Any]]) -> bool
     return committed
 
 
-class SqliteStore(SqliteMessageStore):
+class SqliteStore(SqliteMessageStore, SqliteSocialStore):
     """The embedded Store; open it with `open_sqlite_store`, which owns its writer task."""
 
     def __init__(self, write_conn: sqlite3.Connection, read_conns: list[sqlite3.Connection], max_batch: int) -> None:

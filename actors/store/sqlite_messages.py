@@ -73,6 +73,15 @@ def _apply(conn: sqlite3.Connection, w: AccountWrite) -> None:
     if w.revoke is not None:
         conn.execute("UPDATE messages SET is_revoked = 1 WHERE message_id = ?", (w.revoke,))
     conn.executemany("UPDATE messages SET receipt_status = 2 WHERE message_id = ?", [(m,) for m in w.receipts_read])
+    conn.executemany("INSERT OR IGNORE INTO message_reads VALUES (?, ?)", [(m, w.user_id) for m in w.group_reads])
+    if w.profile is not None:
+        conn.execute(
+            "UPDATE accounts SET user_name = ?, avatar_url = ?, extended_data = ? WHERE user_id = ?", (*w.profile, w.user_id)
+        )
+    if w.friend_application is not None:
+        conn.execute("INSERT OR REPLACE INTO friend_applications VALUES (?, ?, ?, ?, ?)", w.friend_application)
+    conn.executemany("INSERT OR REPLACE INTO friends VALUES (?, ?, ?, ?)", list(w.friends_add))
+    conn.executemany("DELETE FROM friends WHERE user_id = ? AND friend_id = ?", list(w.friends_remove))
     if w.events:
         from .sqlite import _append_events  # the stream's own SQL, shared
 
@@ -183,16 +192,18 @@ class SqliteMessageStore:
         found: list[ViewedMessage] = await self.read(find)
         return found
 
-    async def pending_deliveries(self, user_id: str) -> list[MessageRow]:
-        def find(conn: sqlite3.Connection) -> list[MessageRow]:
+    async def pending_deliveries(self, user_id: str) -> list[tuple[MessageRow, int | None]]:
+        def find(conn: sqlite3.Connection) -> list[tuple[MessageRow, int | None]]:
             rows = conn.execute(
-                f"SELECT {_MESSAGE_COLUMNS} FROM pending_deliveries p JOIN messages m ON m.message_id = p.message_id"
+                f"SELECT {_MESSAGE_COLUMNS}, g.message_seq FROM pending_deliveries p"
+                " JOIN messages m ON m.message_id = p.message_id"
+                " LEFT JOIN group_messages g ON g.message_id = p.message_id"
                 " WHERE p.user_id = ? ORDER BY p.queued",
                 (user_id,),
             )
-            return [_message(r) for r in rows]
+            return [(_message(r), r[13]) for r in rows]
 
-        found: list[MessageRow] = await self.read(find)
+        found: list[tuple[MessageRow, int | None]] = await self.read(find)
         return found
 
     async def users_with_pending_deliveries(self) -> list[str]:

@@ -1,0 +1,1 @@
+"""Group actors: persistent member sets with roles, and group messages."""

@@ -1,0 +1,316 @@
+"""GroupActor: one group's members, roles, info and message order.
+
+Every change is stored first, then told to each member's account actor as
+durable events (AccountEvents), so members' devices see it live or on
+resume. Group messages are stored once, with a pending delivery per member
+in the same transaction; each member's account consumes its delivery.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any, assert_never
+
+from ..account import conversations as conv
+from ..account.messages import AccountEvents, Deliver
+from ..account.messaging import IDEMPOTENCY_WINDOW_MS, new_message_id
+from ..errors import AlreadyExists, GroupNotExist, InvalidArgument, NoPermission, NotGroupMember
+from ..runtime import Actor, Address, Reply
+from ..store.base import GroupRecord, GroupWrite, MessageRow, Store
+from . import rules
+from .messages import (
+    CreateGroup,
+    DismissGroup,
+    GroupMsg,
+    InviteUsers,
+    JoinGroup,
+    KickMembers,
+    LeaveGroup,
+    QueryGroupInfo,
+    QueryMembers,
+    SendGroupMessage,
+    SetRole,
+    UpdateGroupInfo,
+)
+
+log = logging.getLogger("hubbub.group")
+
+Event = tuple[str, dict[str, Any]]
+
+
+@dataclass(slots=True)
+class GroupContext:
+    store: Store
+    post_account: Callable[[str, object], Awaitable[None]]
+    stats: Counter[str] = field(default_factory=Counter)
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
+
+
+class GroupActor(Actor[GroupMsg]):
+    """One group; its state is loaded from storage and written back on every change."""
+
+    def __init__(self, address: Address, ctx: GroupContext) -> None:
+        super().__init__(address)
+        self.group_id = address.key
+        self.ctx = ctx
+        self.record: GroupRecord | None = None
+
+    async def start(self) -> None:
+        self.record = await self.ctx.store.load_group(self.group_id)
+
+    async def handle(self, msg: GroupMsg, reply: Reply[Any] | None) -> None:
+        result: Any
+        match msg:
+            case CreateGroup():
+                result = await self._create(msg)
+            case JoinGroup():
+                result = await self._join(msg)
+            case LeaveGroup():
+                result = await self._leave(msg)
+            case InviteUsers():
+                result = await self._invite(msg)
+            case KickMembers():
+                result = await self._kick(msg)
+            case DismissGroup():
+                result = await self._dismiss(msg)
+            case SetRole():
+                result = await self._set_role(msg)
+            case UpdateGroupInfo():
+                result = await self._update_info(msg)
+            case QueryGroupInfo():
+                self._role_of(msg.user)
+                result = {"groupInfo": self._wire()}
+            case QueryMembers():
+                result = self._query_members(msg)
+            case SendGroupMessage():
+                result = await self._send(msg)
+            case _:
+                assert_never(msg)
+        if reply is not None:
+            reply.set(result)
+
+    # ---- membership -----------------------------------------------------------
+
+    async def _create(self, msg: CreateGroup) -> dict[str, Any]:
+        if self.record is not None:
+            raise AlreadyExists(f"group {self.group_id!r} already exists")
+        now = _now()
+        members = {msg.user: (rules.OWNER, now)}
+        members.update({u: (rules.MEMBER, now) for u in msg.member_ids if u != msg.user})
+        record = GroupRecord(self.group_id, msg.name, "", {}, now, 0, members)
+        await self._save(record, upsert=members.keys())
+        log.info("group=%s created by user=%s members=%d", self.group_id, msg.user, len(members))
+        event = ("groupStateChanged", {"state": rules.STATE_ENTER, "event": rules.EVENT_CREATED, "groupInfo": self._wire()})
+        await self._tell([event], members, msg)
+        return {"groupInfo": self._wire(), "userList": self._member_wires(members), "errorUserList": []}
+
+    async def _join(self, msg: JoinGroup) -> dict[str, Any]:
+        record = self._group()
+        if msg.user in record.members:
+            raise AlreadyExists("already a member of this group")
+        others = list(record.members)
+        await self._save(replace(record, members={**record.members, msg.user: (rules.MEMBER, _now())}), upsert=[msg.user])
+        await self._member_change(others, [msg.user], rules.STATE_ENTER, rules.MEMBER_JOINED, msg)
+        own = ("groupStateChanged", {"state": rules.STATE_ENTER, "event": rules.EVENT_JOINED, "groupInfo": self._wire()})
+        await self._tell([own], [msg.user], msg)
+        return {"groupInfo": self._wire()}
+
+    async def _leave(self, msg: LeaveGroup) -> dict[str, Any]:
+        record = self._group()
+        role = self._role_of(msg.user)
+        if role == rules.OWNER and len(record.members) > 1:
+            raise NoPermission("the owner must transfer ownership or dismiss the group before leaving")
+        members = {u: r for u, r in record.members.items() if u != msg.user}
+        await self._save(replace(record, members=members, dismissed=not members), remove=[msg.user])
+        await self._member_change(members, [msg.user], rules.STATE_QUIT, rules.MEMBER_LEFT, msg)
+        own = ("groupStateChanged", {"state": rules.STATE_QUIT, "event": rules.EVENT_LEFT, "groupInfo": self._wire()})
+        await self._tell([own], [msg.user], msg)
+        return {"groupID": self.group_id}
+
+    async def _invite(self, msg: InviteUsers) -> dict[str, Any]:
+        record = self._group()
+        self._require_manager(msg.user)
+        added = [u for u in dict.fromkeys(msg.user_ids) if u not in record.members]
+        already = [u for u in msg.user_ids if u in record.members]
+        now = _now()
+        others = list(record.members)
+        await self._save(replace(record, members={**record.members, **{u: (rules.MEMBER, now) for u in added}}), upsert=added)
+        if added:
+            await self._member_change(others, added, rules.STATE_ENTER, rules.MEMBER_INVITED, msg)
+            invited = ("groupStateChanged", {"state": rules.STATE_ENTER, "event": rules.EVENT_INVITED, "groupInfo": self._wire()})
+            await self._tell([invited], added, msg)
+        return {"userList": self._member_wires(added), "errorUserList": [{"userID": u, "reason": 4004} for u in already]}
+
+    async def _kick(self, msg: KickMembers) -> dict[str, Any]:
+        record = self._group()
+        actor_role = self._require_manager(msg.user)
+        targets = list(dict.fromkeys(msg.user_ids))
+        for target in targets:
+            if target not in record.members:
+                raise NotGroupMember(f"{target!r} is not a member of this group")
+            if target == msg.user or not rules.can_kick(actor_role, record.members[target][0]):
+                raise NoPermission(f"your role may not kick {target!r}")
+        members = {u: r for u, r in record.members.items() if u not in targets}
+        await self._save(replace(record, members=members), remove=targets)
+        await self._member_change(members, targets, rules.STATE_QUIT, rules.MEMBER_KICKED_OUT, msg)
+        kicked = ("groupStateChanged", {"state": rules.STATE_QUIT, "event": rules.EVENT_KICKED_OUT, "groupInfo": self._wire()})
+        await self._tell([kicked], targets, msg)
+        return {"kickedUserIDs": targets, "errorUserList": []}
+
+    async def _dismiss(self, msg: DismissGroup) -> dict[str, Any]:
+        record = self._group()
+        if self._role_of(msg.user) != rules.OWNER:
+            raise NoPermission("only the owner may dismiss the group")
+        await self._save(replace(record, dismissed=True))
+        log.info("group=%s dismissed by user=%s", self.group_id, msg.user)
+        event = ("groupStateChanged", {"state": rules.STATE_QUIT, "event": rules.EVENT_DISMISSED, "groupInfo": self._wire()})
+        await self._tell([event], record.members, msg)
+        return {"groupID": self.group_id}
+
+    async def _set_role(self, msg: SetRole) -> dict[str, Any]:
+        record = self._group()
+        if self._role_of(msg.user) != rules.OWNER:
+            raise NoPermission("only the owner may change roles")
+        if msg.target == msg.user:
+            raise InvalidArgument("the owner's own role changes only by transferring ownership")
+        target_joined = record.members.get(msg.target)
+        if target_joined is None:
+            raise NotGroupMember(f"{msg.target!r} is not a member of this group")
+        changed = {msg.target: (msg.role, target_joined[1])}
+        if msg.role == rules.OWNER:
+            changed[msg.user] = (rules.MEMBER, record.members[msg.user][1])
+        await self._save(replace(record, members={**record.members, **changed}), upsert=changed.keys())
+        infos = [{"userID": u, "memberRole": role} for u, (role, _) in changed.items()]
+        event = ("groupMemberInfoUpdated", {"groupID": self.group_id, "userInfo": infos, "operatedInfo": {"userID": msg.user}})
+        await self._tell([event], record.members, msg)
+        return {"groupID": self.group_id, "userInfo": infos}
+
+    async def _update_info(self, msg: UpdateGroupInfo) -> dict[str, Any]:
+        record = self._group()
+        self._require_manager(msg.user)
+        operated = {"userID": msg.user}
+        events: list[Event] = []
+        if msg.name is not None:
+            record = replace(record, name=msg.name)
+            events.append(("groupNameUpdated", {"groupID": self.group_id, "groupName": msg.name, "operatedInfo": operated}))
+        if msg.notice is not None:
+            record = replace(record, notice=msg.notice)
+            events.append(("groupNoticeUpdated", {"groupID": self.group_id, "groupNotice": msg.notice, "operatedInfo": operated}))
+        if msg.set_attributes or msg.delete_keys:
+            attributes = {**record.attributes, **dict(msg.set_attributes)}
+            for key in msg.delete_keys:
+                attributes.pop(key, None)
+            if len(attributes) > 100:
+                raise InvalidArgument("a group has at most 100 attributes")
+            record = replace(record, attributes=attributes)
+            infos = []
+            if msg.set_attributes:
+                infos.append({"action": 0, "groupAttributes": dict(msg.set_attributes)})
+            if msg.delete_keys:
+                infos.append({"action": 1, "groupAttributes": {k: "" for k in msg.delete_keys}})
+            events.append(("groupAttributesUpdated", {"groupID": self.group_id, "infos": infos, "operatedInfo": operated}))
+        await self._save(record)
+        await self._tell(events, record.members, msg)
+        return {"groupInfo": self._wire()}
+
+    def _query_members(self, msg: QueryMembers) -> dict[str, Any]:
+        record = self._group()
+        self._role_of(msg.user)
+        ordered = sorted(record.members.items(), key=lambda item: (item[1][0], item[1][1], item[0]))
+        page = ordered[msg.next_flag : msg.next_flag + msg.count]
+        following = msg.next_flag + len(page)
+        return {
+            "groupID": self.group_id,
+            "userList": self._member_wires(u for u, _ in page),
+            "nextFlag": following if following < len(ordered) else 0,
+        }
+
+    # ---- messages -------------------------------------------------------------
+
+    async def _send(self, msg: SendGroupMessage) -> dict[str, Any]:
+        record = self._group()
+        self._role_of(msg.user)
+        if msg.client_message_id is not None:
+            since = _now() - IDEMPOTENCY_WINDOW_MS
+            earlier = await self.ctx.store.find_client_message(msg.user, msg.client_message_id, since)
+            if earlier is not None and earlier.target == self.group_id:
+                view = await self.ctx.store.view_of(msg.user, earlier.message_id)
+                return conv.message_wire(earlier, self.group_id, 0 if view is None else view.message_seq, conv.SEND)
+        seq = record.last_seq + 1
+        message = MessageRow(
+            new_message_id(), 2, msg.user, self.group_id, msg.type, msg.body, msg.extended_data, _now(),
+            msg.client_message_id, msg.has_receipt, conv.RECEIPT_PROCESSING if msg.has_receipt else conv.RECEIPT_NONE,
+        )
+        record = replace(record, last_seq=seq)
+        deliveries = [(member, message.message_id) for member in record.members]
+        await self.ctx.store.commit_group(GroupWrite(record, new_message=message, message_seq=seq, deliveries=deliveries))
+        self.record = record
+        for member in record.members:
+            exclude = msg.login_id if member == msg.user else None
+            await self.ctx.post_account(member, Deliver(message, seq, exclude))
+        self.ctx.stats["group_messages"] += 1
+        self.ctx.stats["group_deliveries"] += len(deliveries)
+        return conv.message_wire(message, self.group_id, seq, conv.SEND)
+
+    # ---- helpers --------------------------------------------------------------
+
+    def _group(self) -> GroupRecord:
+        if self.record is None or self.record.dismissed:
+            raise GroupNotExist(f"no group {self.group_id!r}")
+        return self.record
+
+    def _role_of(self, user: str) -> int:
+        found = self._group().members.get(user)
+        if found is None:
+            raise NotGroupMember("not a member of this group")
+        return found[0]
+
+    def _require_manager(self, user: str) -> int:
+        role = self._role_of(user)
+        if not rules.can_manage(role):
+            raise NoPermission("only the owner or an admin may do this")
+        return role
+
+    async def _save(self, record: GroupRecord, *, upsert: Iterable[str] = (), remove: Iterable[str] = ()) -> None:
+        rows = [(u, *record.members[u]) for u in upsert]
+        await self.ctx.store.commit_group(GroupWrite(record, upsert_members=rows, remove_members=list(remove)))
+        self.record = record
+
+    def _wire(self) -> dict[str, Any]:
+        record = self.record
+        assert record is not None
+        owner = next((u for u, (role, _) in record.members.items() if role == rules.OWNER), None)
+        return {
+            "groupID": record.group_id,
+            "groupName": record.name,
+            "groupNotice": record.notice,
+            "groupAttributes": dict(record.attributes),
+            "ownerUserID": owner,
+            "memberCount": len(record.members),
+            "createdTime": record.created_time,
+        }
+
+    def _member_wires(self, users: Iterable[str]) -> list[dict[str, Any]]:
+        members = self.record.members if self.record is not None else {}
+        return [{"userID": u, "memberRole": members[u][0], "joinTime": members[u][1]} for u in users if u in members]
+
+    async def _member_change(self, audience: Iterable[str], users: list[str], state: int, event: int, msg: Any) -> None:
+        """Tell `audience` that `users` entered or left, with the member list event."""
+        wires = [{"userID": u, "memberRole": rules.MEMBER} for u in users]
+        payload = {"groupID": self.group_id, "state": state, "event": event, "userList": wires, "operatedInfo": {"userID": msg.user}}
+        await self._tell([("groupMemberStateChanged", payload)], audience, msg)
+
+    async def _tell(self, events: list[Event], users: Iterable[str], msg: Any) -> None:
+        """Durable events to each user's account; the acting device is left out (it has the reply)."""
+        if not events:
+            return
+        for user in users:
+            exclude = msg.login_id if user == msg.user else None
+            await self.ctx.post_account(user, AccountEvents(tuple(events), exclude))

@@ -1,0 +1,114 @@
+"""SQLite implementation of SocialStore: groups, friends, profiles (migration 0003)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from .base import GroupRecord, GroupWrite, UserProfile
+from .sqlite_messages import _insert_message
+
+
+def _load_group(conn: sqlite3.Connection, group_id: str) -> GroupRecord | None:
+    row = conn.execute(
+        "SELECT name, notice, attributes, created_time, last_seq, dismissed FROM groups WHERE group_id = ?", (group_id,)
+    ).fetchone()
+    if row is None:
+        return None
+    members = {
+        user: (role, joined)
+        for user, role, joined in conn.execute(
+            "SELECT user_id, role, joined_time FROM group_members WHERE group_id = ? ORDER BY joined_time, user_id", (group_id,)
+        )
+    }
+    return GroupRecord(group_id, row[0], row[1], json.loads(row[2]), row[3], row[4], members, bool(row[5]))
+
+
+def _commit_group(conn: sqlite3.Connection, w: GroupWrite) -> None:
+    g = w.group
+    conn.execute(
+        "INSERT OR REPLACE INTO groups VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (g.group_id, g.name, g.notice, json.dumps(g.attributes), g.created_time, g.last_seq, g.dismissed),
+    )
+    conn.executemany(
+        "INSERT OR REPLACE INTO group_members VALUES (?, ?, ?, ?)",
+        [(g.group_id, user, role, joined) for user, role, joined in w.upsert_members],
+    )
+    conn.executemany("DELETE FROM group_members WHERE group_id = ? AND user_id = ?", [(g.group_id, u) for u in w.remove_members])
+    if w.new_message is not None:
+        _insert_message(conn, w.new_message)
+        conn.execute("INSERT INTO group_messages VALUES (?, ?, ?)", (g.group_id, w.message_seq, w.new_message.message_id))
+    conn.executemany("INSERT OR IGNORE INTO pending_deliveries (user_id, message_id) VALUES (?, ?)", list(w.deliveries))
+
+
+def _user_groups(conn: sqlite3.Connection, user_id: str) -> list[tuple[GroupRecord, int]]:
+    rows = conn.execute(
+        "SELECT g.group_id, g.name, g.notice, g.attributes, g.created_time, g.last_seq, m.role"
+        " FROM group_members m JOIN groups g ON g.group_id = m.group_id"
+        " WHERE m.user_id = ? AND g.dismissed = 0 ORDER BY m.joined_time, g.group_id",
+        (user_id,),
+    )
+    return [(GroupRecord(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], {}), r[6]) for r in rows]
+
+
+class SqliteSocialStore:
+    """SocialStore methods; mixed into SqliteStore, which provides read/write."""
+
+    write: Callable[..., Awaitable[Any]]
+    read: Callable[..., Awaitable[Any]]
+
+    async def load_group(self, group_id: str) -> GroupRecord | None:
+        found: GroupRecord | None = await self.read(lambda conn: _load_group(conn, group_id))
+        return found
+
+    async def commit_group(self, change: GroupWrite) -> None:
+        await self.write(lambda conn: _commit_group(conn, change))
+
+    async def user_groups(self, user_id: str) -> list[tuple[GroupRecord, int]]:
+        found: list[tuple[GroupRecord, int]] = await self.read(lambda conn: _user_groups(conn, user_id))
+        return found
+
+    async def group_read_counts(self, message_ids: Sequence[str]) -> dict[str, int]:
+        def count(conn: sqlite3.Connection) -> dict[str, int]:
+            marks = ",".join("?" * len(message_ids))
+            rows = conn.execute(
+                f"SELECT message_id, COUNT(*) FROM message_reads WHERE message_id IN ({marks}) GROUP BY message_id",
+                tuple(message_ids),
+            )
+            return {mid: 0 for mid in message_ids} | {mid: n for mid, n in rows}
+
+        found: dict[str, int] = await self.read(count) if message_ids else {}
+        return found
+
+    async def profiles(self, user_ids: Sequence[str]) -> list[UserProfile]:
+        def find(conn: sqlite3.Connection) -> list[UserProfile]:
+            marks = ",".join("?" * len(user_ids))
+            rows = conn.execute(
+                f"SELECT user_id, COALESCE(user_name, ''), avatar_url, extended_data FROM accounts WHERE user_id IN ({marks})",
+                tuple(user_ids),
+            )
+            return [UserProfile(*r) for r in rows]
+
+        found: list[UserProfile] = await self.read(find) if user_ids else []
+        return found
+
+    async def friends(self, user_id: str) -> list[tuple[str, str, int]]:
+        found: list[tuple[str, str, int]] = await self.read(
+            lambda conn: conn.execute(
+                "SELECT friend_id, wording, created_time FROM friends WHERE user_id = ? ORDER BY created_time, friend_id",
+                (user_id,),
+            ).fetchall()
+        )
+        return found
+
+    async def friend_applications(self, user_id: str) -> list[tuple[str, str, str, int, int]]:
+        found: list[tuple[str, str, str, int, int]] = await self.read(
+            lambda conn: conn.execute(
+                "SELECT from_user, to_user, wording, state, updated_time FROM friend_applications"
+                " WHERE from_user = ? OR to_user = ? ORDER BY updated_time DESC",
+                (user_id, user_id),
+            ).fetchall()
+        )
+        return found
