@@ -171,8 +171,9 @@ async def serve(config: Config, *, task_status: trio.TaskStatus[Gateway] = trio.
             await gateway.stop_requested.wait()
             log.info("shutting down: closing %d connections", len(gateway.connections))
             listener_scope.cancel()
-            gateway.registry.close()
+            # Sessions first, so their accounts still hear which devices left.
             await gateway.close_all(CloseCode.SHUTTING_DOWN, "server shutting down")
+            gateway.registry.close()
             root.cancel_scope.cancel()
     log.info("stopped")
 
