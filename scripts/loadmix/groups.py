@@ -1,0 +1,165 @@
+"""The group mix: fan-out of group messages to every online member device.
+
+One pool of accounts logs in (the first half on two devices when --devices
+is 2 or more, the rest on one). For each size in --group-sizes a group of
+that many pool accounts is created, then its owner sends
+--group-messages messages at --group-rate per second. A message is
+delivered once per member device that receives it as
+`groupMessageReceived` (every member device but the sending one).
+
+Figures per size: fan-out deliveries/s (ratio to the echo's round trips/s)
+and delivery latency p50/p99 from the send to the arrival on a device.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import trio
+from trio_websocket import ConnectionClosed, HandshakeError
+
+from client import Client, ClientError, Disconnected
+
+from . import PLATFORMS, Figure, MixResult, Progress, Target, latency_figures
+
+DESCRIPTION = "group messages to groups of 10, 100 and 1,000 members; fan-out deliveries/s and latency"
+
+_STAMP = "g="
+
+
+@dataclass(slots=True)
+class _Tally:
+    delivered: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
+    latencies: defaultdict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    last_arrival: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    errors: list[str] = field(default_factory=list)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("groups mix")
+    group.add_argument("--group-sizes", default="10,100,1000", help="member counts, comma-separated (default %(default)s)")
+    group.add_argument("--group-messages", type=int, default=20, help="messages sent to each group (default %(default)s)")
+    group.add_argument("--group-rate", type=float, default=5.0, help="messages per second to one group (default %(default)s)")
+
+
+def _sizes(args: argparse.Namespace) -> list[int]:
+    return [int(s) for s in str(args.group_sizes).split(",") if s.strip()]
+
+
+def connections(args: argparse.Namespace) -> int:
+    sizes = _sizes(args)
+    if not sizes or min(sizes) < 2:
+        raise ValueError("--group-sizes needs sizes of at least 2")
+    pool = max(sizes)
+    return pool + (pool // 2 if args.devices >= 2 else 0)
+
+
+def _device_count(index: int, pool: int, args: argparse.Namespace) -> int:
+    return 2 if args.devices >= 2 and index < pool // 2 else 1
+
+
+async def run(target: Target, args: argparse.Namespace, progress: Progress) -> MixResult:
+    tag = secrets.token_hex(3)
+    pool = max(_sizes(args))
+    users = [f"grp{tag}-{i}" for i in range(pool)]
+    result = MixResult("groups")
+    tally = _Tally()
+    async with trio.open_nursery() as held:
+        devices = await _log_in_all(target, users, args, held, progress)
+        if len(devices) != sum(_device_count(i, pool, args) for i in range(pool)):
+            result.problems.append(f"only {len(devices)} devices logged in")
+        for client in devices.values():
+            held.start_soon(_receive, client, tally)
+        started = time.monotonic()
+        for size in _sizes(args):
+            await _one_group(f"grp{tag}-g{size}", users[:size], devices, args, tally, result, progress)
+        result.elapsed_s = time.monotonic() - started
+        progress.done()
+        async with trio.open_nursery() as closing:
+            for client in devices.values():
+                closing.start_soon(client.close)
+        held.cancel_scope.cancel()
+    result.problems.extend(tally.errors)
+    return result
+
+
+async def _one_group(
+    group_id: str,
+    members: list[str],
+    devices: dict[tuple[str, int], Client],
+    args: argparse.Namespace,
+    tally: _Tally,
+    result: MixResult,
+    progress: Progress,
+) -> None:
+    owner = devices[(members[0], 0)]
+    await owner.request("createGroup", groupInfo={"groupID": group_id, "groupName": group_id}, userIDs=members[1:100])
+    for start in range(100, len(members), 100):
+        await owner.request("inviteUsersIntoGroup", groupID=group_id, userIDs=members[start : start + 100])
+    receivers = sum(1 for (user, _), _c in devices.items() if user in set(members)) - 1
+    expected = receivers * args.group_messages
+    await trio.sleep(0.5)  # membership events settle before timing starts
+    started = time.monotonic()
+    for count in range(args.group_messages):
+        next_at = started + count / args.group_rate
+        if (delay := next_at - time.monotonic()) > 0:
+            await trio.sleep(delay)
+        body = f"{_STAMP}{group_id}|{time.monotonic():.6f}"
+        try:
+            await owner.request("sendMessage", toConversationID=group_id, conversationType=2, message={"type": 1, "message": body})
+        except (ClientError, Disconnected, trio.TooSlowError) as exc:
+            tally.errors.append(f"{group_id}: {type(exc).__name__}: {exc}"[:200])
+        progress.update(f"group {len(members)}", tally.delivered[group_id], expected)
+    with trio.move_on_after(args.settle_s):
+        while tally.delivered[group_id] < expected:
+            await trio.sleep(0.05)
+    spread_s = max(tally.last_arrival[group_id] - started, 1e-9)
+    size = len(members)
+    result.add(Figure(f"g{size}_deliveries", tally.delivered[group_id], expected=expected, note=f"{receivers} member devices x {args.group_messages}"))
+    result.add(Figure(f"g{size}_deliveries_per_s", tally.delivered[group_id] / spread_s, "/s", "round_trips_per_s", note="first send to last arrival"))
+    for figure in latency_figures(f"g{size}_delivery", tally.latencies[group_id], "rtt", "send to arrival on a device"):
+        result.add(figure)
+
+
+async def _log_in_all(
+    target: Target, users: list[str], args: argparse.Namespace, held: trio.Nursery, progress: Progress
+) -> dict[tuple[str, int], Client]:
+    devices: dict[tuple[str, int], Client] = {}
+    limiter = trio.CapacityLimiter(args.concurrency)
+    wanted = [(u, d) for i, u in enumerate(users) for d in range(_device_count(i, len(users), args))]
+
+    async def one(user: str, index: int) -> None:
+        async with limiter:
+            client = Client(target.url, held)
+            try:
+                with trio.fail_after(args.request_timeout_s):
+                    await client.connect()
+                    await client.login(user, target.token(user), platform=PLATFORMS[index], device_id=f"{user}-{index}")
+            except (OSError, HandshakeError, ConnectionClosed, trio.TooSlowError, ClientError, Disconnected):
+                await client.close()
+                return
+            devices[(user, index)] = client
+            progress.update("login", len(devices), len(wanted))
+
+    async with trio.open_nursery() as nursery:
+        for user, index in wanted:
+            nursery.start_soon(one, user, index)
+    return devices
+
+
+async def _receive(client: Client, tally: _Tally) -> None:
+    async for event in client.events():
+        if event.get("ev") != "groupMessageReceived":
+            continue
+        arrived = time.monotonic()
+        for message in event.get("messageList", []):
+            text = message.get("message")
+            if isinstance(text, str) and text.startswith(_STAMP):
+                group_id, _, sent = text[len(_STAMP) :].partition("|")
+                tally.delivered[group_id] += 1
+                tally.latencies[group_id].append(arrived - float(sent))
+                tally.last_arrival[group_id] = max(tally.last_arrival[group_id], arrived)
