@@ -213,6 +213,11 @@ class Client:
         if resume_from is not None:
             fields["resumeFrom"] = resume_from
         reply = await self.request("login", timeout=timeout, **fields)
+        if device_id is None:
+            # keep the deviceID the server made: a reconnect is the same installation
+            mine = [d for d in reply.get("devices", []) if d.get("loginID") == reply.get("loginID")]
+            if mine and mine[0].get("deviceID"):
+                fields["deviceID"] = mine[0]["deviceID"]
         self._login_args = fields
         self.login_reply = reply
         if resume_from is None:

@@ -21,6 +21,8 @@ from actors.account import messages as account
 from actors.account.policy import LoginPolicy
 from actors.runtime import ActorError, Address
 
+from .rooms import describe_room, list_rooms
+
 
 if TYPE_CHECKING:
     from .server import Gateway
@@ -93,7 +95,8 @@ def build_app(gateway: Gateway) -> Starlette:
             raise _Refused(413, "policy body too large")
         try:
             policy = LoginPolicy.from_json(json.loads(body))
-        except (ValueError, json.JSONDecodeError) as exc:
+        except (ValueError, RecursionError) as exc:
+            # ValueError covers bad JSON and bad UTF-8; RecursionError, JSON nested too deep
             raise _Refused(400, f"invalid policy: {exc}") from None
         gateway.policy.current = policy
         return JSONResponse(policy.to_json())
@@ -118,8 +121,25 @@ def build_app(gateway: Gateway) -> Starlette:
         if not gateway.config.test_hooks:
             raise _Refused(404, "test hooks are disabled")
         address = Address(str(request.path_params["kind"]), str(request.path_params["key"]))
-        await gateway.registry.crash(address)
+        try:
+            await gateway.registry.crash(address)
+        except ActorError as exc:
+            raise _Refused(404, f"cannot arm a crash: {exc}") from None
         return JSONResponse({"armed": str(address)})
+
+    async def rooms(request: Request) -> Response:
+        authorize(request)
+        return JSONResponse({"rooms": list_rooms(gateway)})
+
+    async def one_room(request: Request) -> Response:
+        authorize(request)
+        try:
+            found = await describe_room(gateway, str(request.path_params["room_id"]))
+        except ActorError as exc:
+            raise _Refused(503, f"room unavailable: {exc}") from None
+        if found is None:
+            raise _Refused(404, "no such room")
+        return JSONResponse(found)
 
     async def refused(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, _Refused)
@@ -134,6 +154,8 @@ def build_app(gateway: Gateway) -> Starlette:
         Route("/v1/policy", get_policy, methods=["GET"]),
         Route("/v1/policy", put_policy, methods=["PUT"]),
         Route("/v1/stats", stats),
+        Route("/v1/rooms", rooms, methods=["GET"]),
+        Route("/v1/rooms/{room_id}", one_room, methods=["GET"]),
         Route("/v1/test/crash/{kind}/{key}", crash, methods=["POST"]),
     ]
     return Starlette(routes=routes, exception_handlers={_Refused: refused})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -73,16 +73,29 @@ Connect = Callable[..., Awaitable[Client]]
 
 
 @pytest.fixture
-def connect(nursery: trio.Nursery) -> Connect:
-    """Open a connected (not logged-in) client to a server."""
+async def connect(nursery: trio.Nursery, start_server: StartServer) -> AsyncIterator[Connect]:
+    """Open a connected (not logged-in) client to a server.
+
+    The clients are closed when the test ends, while the servers still run
+    (depending on `start_server` makes pytest-trio tear the servers down
+    after this): a client that is merely cancelled leaves its socket open,
+    and each server session would then wait its close timeout for a close
+    handshake that never comes.
+    """
+    clients: list[Client] = []
 
     async def open_one(gateway: Gateway) -> Client:
         assert gateway.listening is not None
         client = Client(gateway.listening.ws_url, nursery)
         await client.connect()
+        clients.append(client)
         return client
 
-    return open_one
+    yield open_one
+    with trio.move_on_after(5):
+        async with trio.open_nursery() as closing:
+            for client in clients:
+                closing.start_soon(client.close)
 
 
 Login = Callable[..., Awaitable[Client]]

@@ -240,9 +240,9 @@ class GroupActor(Actor[GroupMsg]):
         if msg.client_message_id is not None:
             since = _now() - IDEMPOTENCY_WINDOW_MS
             earlier = await self.ctx.store.find_client_message(msg.user, msg.client_message_id, since)
-            if earlier is not None and earlier.target == self.group_id:
-                view = await self.ctx.store.view_of(msg.user, earlier.message_id)
-                return conv.message_wire(earlier, self.group_id, 0 if view is None else view.message_seq, conv.SEND)
+            if earlier is not None:
+                # the key is the user's (PROTOCOL.md §4), whichever conversation it was used in
+                return await self._original(msg.user, earlier)
         seq = record.last_seq + 1
         message = MessageRow(
             new_message_id(), 2, msg.user, self.group_id, msg.type, msg.body, msg.extended_data, _now(),
@@ -258,6 +258,20 @@ class GroupActor(Actor[GroupMsg]):
         self.ctx.stats["group_messages"] += 1
         self.ctx.stats["group_deliveries"] += len(deliveries)
         return conv.message_wire(message, self.group_id, seq, conv.SEND)
+
+    async def _original(self, user: str, earlier: MessageRow) -> dict[str, Any]:
+        """A message `user` sent before, as its reply showed it.
+
+        The sender's own delivery of a group message may still be pending
+        (its account consumes it after this actor replied), so its messageSeq
+        comes from the pending delivery, else from the sender's view.
+        """
+        pending = await self.ctx.store.pending_deliveries(user)
+        seq = next((s for m, s in pending if m.message_id == earlier.message_id and s is not None), None)
+        if seq is None:
+            view = await self.ctx.store.view_of(user, earlier.message_id)
+            seq = 0 if view is None else view.message_seq
+        return conv.message_wire(earlier, earlier.target, seq, conv.SEND)
 
     # ---- helpers --------------------------------------------------------------
 

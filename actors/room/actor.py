@@ -138,6 +138,10 @@ class RoomIndex:
     def rooms_of(self, login_id: str) -> tuple[str, ...]:
         return tuple(self._by_login.get(login_id, ()))
 
+    def has(self, room_id: str, login_id: str) -> bool:
+        """Whether the login holds a seat in the room."""
+        return login_id in self._rooms.get(room_id, ())
+
     def member_counts(self) -> dict[str, int]:
         """Room ID -> number of members, for every existing room."""
         return {room_id: len(logins) for room_id, logins in self._rooms.items()}

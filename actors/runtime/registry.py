@@ -164,9 +164,15 @@ class Registry:
             raise ActorUnavailable(address, "unknown actor kind")
         send, receive = trio.open_memory_channel[Envelope[Any]](self._inbox_size)
         slot = _Slot(send, receive)
+        try:
+            self._nursery.start_soon(self._supervise, address, slot, name=f"actor {address}")
+        except RuntimeError:
+            # The actor nursery is closed (the process is being torn down). Not
+            # registering the slot matters: a slot without a task would take
+            # messages that nobody ever answers.
+            raise ActorUnavailable(address, "shutting down") from None
         self._slots[address] = slot
         self.spawned[address.kind] += 1
-        self._nursery.start_soon(self._supervise, address, slot, name=f"actor {address}")
         return slot
 
     def _retire(self, address: Address, slot: _Slot) -> None:

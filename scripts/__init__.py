@@ -1,0 +1,1 @@
+"""Developer scripts: load test, echo baseline, protocol doc generator, terminal client."""

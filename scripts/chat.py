@@ -1,0 +1,140 @@
+"""A tiny terminal client for the README demo: log in, print every event, print the close code.
+
+    python scripts/chat.py alice --platform iOS                  # secret from ./data/auth-secret
+    python scripts/chat.py alice --platform Android --secret S --url ws://127.0.0.1:8765/ws
+
+Each event is printed as one line, `event NAME {json}`; when the server
+closes the connection it prints `closed CODE` and exits. A line typed on
+stdin is sent as a request, `OP {json fields}` (e.g. `queryDevices` or
+`sendMessage {"toConversationID": "bob", "conversationType": 0,
+"message": {"type": 1, "message": "hi"}}`), and its reply is printed as
+`reply {json}`. Ctrl-C (or `logout`) leaves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import trio  # noqa: E402
+from trio_websocket import HandshakeError  # noqa: E402
+
+from client import Client, ClientError, Disconnected  # noqa: E402
+from gateway.auth import mint_token, parse_ttl  # noqa: E402
+
+_SECRET_FILE = "auth-secret"  # what `hubbub serve` writes into its data dir
+
+
+def _json(value: Any) -> str:
+    """One line of JSON; bytes are shown as base64 text."""
+
+    def fallback(item: object) -> object:
+        if isinstance(item, bytes):
+            return {"base64": base64.b64encode(item).decode()}
+        return repr(item)
+
+    return json.dumps(value, default=fallback, ensure_ascii=False, separators=(",", ":"))
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def read_secret(args: argparse.Namespace) -> str:
+    """The server's auth secret: --secret, HUBBUB_AUTH_SECRET, or DATA_DIR/auth-secret.
+
+    Raises SystemExit with a hint when none is found.
+    """
+    if args.secret:
+        return str(args.secret)
+    if os.environ.get("HUBBUB_AUTH_SECRET"):
+        return os.environ["HUBBUB_AUTH_SECRET"]
+    path = args.data_dir / _SECRET_FILE
+    if not path.is_file():
+        raise SystemExit(f"chat.py: no secret: pass --secret, set HUBBUB_AUTH_SECRET, or run `hubbub serve --data-dir {args.data_dir}` first")
+    return path.read_text().strip()
+
+
+async def _print_events(client: Client) -> None:
+    """Print each event as one line until the connection closes."""
+    async for event in client.events():
+        _say(f"event {event.get('ev')} {_json(event)}")
+
+
+async def _send_lines(client: Client) -> None:
+    """Send each stdin line `OP {json}` as a request; stops at end of input."""
+    while True:
+        line = await trio.to_thread.run_sync(sys.stdin.readline, abandon_on_cancel=True)
+        if not line:
+            return
+        op, _, rest = line.strip().partition(" ")
+        if not op:
+            continue
+        try:
+            fields = json.loads(rest) if rest.strip() else {}
+            if not isinstance(fields, dict):
+                raise ValueError("fields must be a JSON object")
+        except ValueError as exc:
+            _say(f"error: {exc}; type `OP {{json fields}}`")
+            continue
+        try:
+            _say(f"reply {_json(await client.request_frame(op, **fields))}")
+        except (Disconnected, trio.TooSlowError) as exc:
+            _say(f"error: {op}: {exc}")
+
+
+async def chat(args: argparse.Namespace, secret: str) -> int:
+    """Log in and print until the server closes; returns the exit status."""
+    async with trio.open_nursery() as nursery:
+        client = Client(args.url, nursery)
+        try:
+            await client.connect()
+            token = mint_token(secret, args.user_id, parse_ttl(args.ttl))
+            reply = await client.login(args.user_id, token, platform=args.platform, device_id=args.device_id, device_name=args.device_name)
+        except (OSError, HandshakeError) as exc:
+            _say(f"error: cannot connect to {args.url}: {exc}")
+            return 1
+        except (ClientError, Disconnected) as exc:
+            _say(f"error: login failed: {exc}")
+            await client.close()
+            return 1
+        _say(f"logged in {_json(reply)}")
+        if not args.no_input:
+            nursery.start_soon(_send_lines, client)
+        await _print_events(client)  # returns once closed and every event is printed
+        _say(f"closed {client.close_code}")
+        nursery.cancel_scope.cancel()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and chat until the server closes or Ctrl-C."""
+    parser = argparse.ArgumentParser(description="hubbub terminal client: log in, print events and the close code")
+    parser.add_argument("user_id", metavar="USER_ID")
+    parser.add_argument("--platform", default="iOS", help="Android, iOS, HarmonyOS, Windows, Mac, Linux, iPad, Web, MiniProgram (default %(default)s)")
+    parser.add_argument("--url", default="ws://127.0.0.1:8765/ws", help="server WebSocket URL (default %(default)s)")
+    parser.add_argument("--data-dir", type=Path, default=Path("data"), help="the server's data dir, to read its auth-secret (default %(default)s)")
+    parser.add_argument("--secret", help="the server's auth secret (instead of --data-dir)")
+    parser.add_argument("--device-id", help="stable device ID (default: the server makes one)")
+    parser.add_argument("--device-name", default="chat.py", help="device name shown to other devices (default %(default)s)")
+    parser.add_argument("--ttl", default="1h", help="token lifetime: 90s, 15m, 1h (default %(default)s)")
+    parser.add_argument("--no-input", action="store_true", help="do not read requests from stdin")
+    args = parser.parse_args(argv)
+    secret = read_secret(args)
+    try:
+        return trio.run(chat, args, secret)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

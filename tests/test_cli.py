@@ -1,0 +1,187 @@
+"""The `hubbub` command line as a real subprocess (PROTOCOL.md §2, §14).
+
+These run in real time (a subprocess has no mock clock), so there are few of
+them and every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import trio
+
+from client import ClientError, open_client
+
+REPO = Path(__file__).resolve().parent.parent
+SECRET = "cli-test-secret-that-is-long-enough-for-hs256"
+ADMIN_TOKEN = "cli-admin-token"
+LISTENING = re.compile(r"^hubbub listening (ws://127\.0\.0\.1:(\d+)/ws) admin (http://127\.0\.0\.1:(\d+))$")
+JWT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
+
+
+def _env() -> dict[str, str]:
+    """The test's environment without any HUBBUB_* setting that could leak in."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("HUBBUB_")}
+
+
+def _hubbub(*args: str) -> list[str]:
+    return [sys.executable, "-m", "gateway.cli", *args]
+
+
+class _Lines:
+    """Reads lines from a subprocess pipe, each within a timeout."""
+
+    def __init__(self, stream: trio.abc.ReceiveStream) -> None:
+        self._stream = stream
+        self._buffer = b""
+
+    async def next(self, timeout: float) -> str:
+        with trio.fail_after(timeout):
+            while b"\n" not in self._buffer:
+                chunk = await self._stream.receive_some(4096)
+                if not chunk:
+                    raise EOFError(f"stdout closed; unread: {self._buffer!r}")
+                self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return line.decode()
+
+
+@dataclass
+class _Running:
+    process: trio.Process
+    ws_url: str
+    admin_url: str
+    stderr_path: Path
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+
+@asynccontextmanager
+async def _serve(tmp_path: Path, *extra: str) -> AsyncIterator[_Running]:
+    """Run `hubbub serve` on free ports until the block ends; killed if it outlives it."""
+    stderr_path = tmp_path / "serve.stderr"
+    with open(stderr_path, "wb") as stderr:
+        process = await trio.lowlevel.open_process(
+            _hubbub(
+                "serve", "--port", "0", "--admin-port", "0", "--data-dir", str(tmp_path / "data"),
+                "--auth-secret", SECRET, "--admin-token", ADMIN_TOKEN, *extra,
+            ),
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            cwd=REPO,
+            env=_env(),
+        )
+    try:
+        assert process.stdout is not None
+        try:
+            line = await _Lines(process.stdout).next(timeout=20)
+        except (EOFError, trio.TooSlowError):
+            raise AssertionError(f"no listening line; stderr:\n{stderr_path.read_text(errors='replace')}") from None
+        match = LISTENING.match(line)
+        assert match, line
+        yield _Running(process, match.group(1), match.group(3), stderr_path)
+    finally:
+        if process.returncode is None:
+            process.kill()
+        with trio.move_on_after(5, shield=True):
+            await process.wait()
+
+
+async def _mint(user_id: str, *args: str) -> subprocess.CompletedProcess[bytes]:
+    return await trio.run_process(
+        _hubbub("token", user_id, *args), capture_stdout=True, capture_stderr=True, check=False, cwd=REPO, env=_env()
+    )
+
+
+async def test_serve_token_login_and_sigterm_shutdown(tmp_path: Path) -> None:
+    with trio.fail_after(60):
+        async with _serve(tmp_path, "--policy", "multi") as server:
+            minted = await _mint("alice", "--ttl", "1h", "--auth-secret", SECRET)
+            assert minted.returncode == 0, minted.stderr
+            alice_token = minted.stdout.decode().strip()
+            assert JWT.match(alice_token), alice_token
+            forged = (await _mint("alice", "--ttl", "1h", "--auth-secret", "some-other-secret-also-long-enough")).stdout
+
+            async with open_client(server.ws_url) as alice, open_client(server.ws_url) as mallory:
+                reply = await alice.login("alice", alice_token, platform="Mac", device_id="laptop")
+                assert [d["deviceID"] for d in reply["devices"]] == ["laptop"]
+                with pytest.raises(ClientError) as refused:
+                    await mallory.login("alice", forged.decode().strip(), platform="Web")
+                assert refused.value.code == 2002
+
+                async with httpx.AsyncClient(base_url=server.admin_url, timeout=10) as admin:
+                    assert (await admin.get("/healthz")).status_code == 200
+                    response = await admin.get(
+                        "/v1/users/alice/devices", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+                    )
+                    assert [d["loginID"] for d in response.json()["devices"]] == [alice.login_id]
+
+                server.process.send_signal(signal.SIGTERM)
+                signalled_at = trio.current_time()
+                assert await alice.closed(timeout=5) == 4004
+                with trio.fail_after(5):
+                    await server.process.wait()
+                assert trio.current_time() - signalled_at < 5
+                assert server.process.returncode == 0, server.stderr()
+
+
+async def test_sigint_shuts_down_cleanly_and_secrets_are_kept_in_the_data_dir(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data2"
+    with trio.fail_after(60):
+        stderr_path = tmp_path / "serve2.stderr"
+        with open(stderr_path, "wb") as stderr:
+            process = await trio.lowlevel.open_process(
+                _hubbub("serve", "--port", "0", "--admin-port", "0", "--data-dir", str(data_dir)),
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                cwd=REPO,
+                env=_env(),
+            )
+        try:
+            assert process.stdout is not None
+            line = await _Lines(process.stdout).next(timeout=20)
+            match = LISTENING.match(line)
+            assert match, (line, stderr_path.read_text())
+            # no secret given: serve made one (mode 600), and `token` finds it there
+            secret_file = data_dir / "auth-secret"
+            assert secret_file.stat().st_mode & 0o777 == 0o600
+            minted = await _mint("bob", "--ttl", "90s", "--data-dir", str(data_dir))
+            assert minted.returncode == 0, minted.stderr
+            async with open_client(match.group(1)) as bob:
+                await bob.login("bob", minted.stdout.decode().strip(), platform="Linux")
+                process.send_signal(signal.SIGINT)
+                assert await bob.closed(timeout=5) == 4004
+            with trio.fail_after(5):
+                await process.wait()
+            assert process.returncode == 0, stderr_path.read_text()
+        finally:
+            if process.returncode is None:
+                process.kill()
+                with trio.move_on_after(5, shield=True):
+                    await process.wait()
+
+
+async def test_help_and_token_errors() -> None:
+    with trio.fail_after(30):
+        shown = await trio.run_process(_hubbub("--help"), capture_stdout=True, cwd=REPO, env=_env())
+        text = shown.stdout.decode()
+        assert shown.returncode == 0
+        assert "serve" in text and "token" in text
+        shown = await trio.run_process(_hubbub("serve", "--help"), capture_stdout=True, cwd=REPO, env=_env())
+        for option in ("--port", "--admin-port", "--data-dir", "--auth-secret", "--admin-token", "--policy"):
+            assert option in shown.stdout.decode()
+        bad_ttl = await _mint("carol", "--ttl", "soon", "--auth-secret", SECRET)
+        assert bad_ttl.returncode == 2 and b"--ttl" in bad_ttl.stderr
+        no_secret = await _mint("carol", "--data-dir", "/nonexistent/hubbub-test")
+        assert no_secret.returncode == 2 and b"secret" in no_secret.stderr

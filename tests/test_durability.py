@@ -1,0 +1,139 @@
+"""A message is durable once its sendMessage reply is ok (PROTOCOL.md §4).
+
+Runs the real `hubbub serve` in a subprocess, kills it with SIGKILL right
+after the last acknowledged send (while more sends are in flight), restarts
+it on the same data directory and checks that nothing acknowledged is lost:
+the sender's history holds every message, and the receiver, offline the whole
+time, gets every one of them on resume (pending deliveries are recovered
+after the restart) and in its history.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from client import Client, ClientError, Disconnected
+
+from .conftest import SECRET, token
+from .messaging_support import assert_consecutive, durable, history, message_ids, send, until
+
+ROOT = Path(__file__).resolve().parent.parent
+ADMIN = "durability-admin-token"
+ACKED_BEFORE_KILL = 200
+
+
+async def _start(data_dir: Path, log: Path) -> tuple[trio.Process, str]:
+    """Start `hubbub serve` and return it with its WebSocket URL (from its stdout line)."""
+    command = [
+        sys.executable, "-m", "gateway.cli", "serve", "--port", "0", "--admin-port", "0",
+        "--data-dir", str(data_dir), "--auth-secret", SECRET, "--admin-token", ADMIN,
+        "--policy", "multi", "--log-level", "WARNING",
+    ]
+    with log.open("ab") as stderr:
+        process = await trio.lowlevel.open_process(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr)
+    assert process.stdout is not None
+    output = b""
+    with trio.fail_after(20):
+        while b"\n" not in output:
+            chunk = await process.stdout.receive_some(4096)
+            assert chunk, f"the server exited before listening: {log.read_text()}"
+            output += chunk
+    line = output.split(b"\n", 1)[0].decode()
+    assert line.startswith("hubbub listening ws://"), line
+    return process, line.split()[2]
+
+
+async def _kill(process: trio.Process) -> None:
+    process.kill()  # SIGKILL: no shutdown, no flush
+    with trio.fail_after(10):
+        await process.wait()
+
+
+async def _client(nursery: trio.Nursery, url: str, user_id: str, platform: str, **login: Any) -> Client:
+    client = Client(url, nursery)
+    await client.connect()
+    await client.login(user_id, token(user_id), platform=platform, device_id=f"{user_id}-{platform}", **login)
+    return client
+
+
+async def _whole_history(client: Client, peer: str) -> list[dict[str, Any]]:
+    """Every message of the conversation, oldest first, in pages of 100."""
+    found: list[dict[str, Any]] = []
+    while True:
+        config: dict[str, Any] = {"count": 100, "reverse": True}
+        if found:
+            config["nextMessageSeq"] = found[-1]["messageSeq"]
+        page = await history(client, peer, **config)
+        if not page:
+            return found
+        found += page
+
+
+async def test_acknowledged_messages_survive_kill_9_and_reach_the_offline_receiver(nursery: trio.Nursery, tmp_path: Path) -> None:
+    data_dir, log = tmp_path / "data", tmp_path / "server.log"
+    with trio.fail_after(60):
+        process, url = await _start(data_dir, log)
+        acked: list[str] = []
+        killed = False
+        async with trio.open_nursery() as clients:
+            senders = [await _client(clients, url, "alice", platform) for platform in ("iOS", "Windows")]
+
+            async def keep_sending(client: Client, name: str) -> None:
+                nonlocal killed
+                n = 0
+                while not killed:
+                    try:
+                        message = await send(client, "bob", f"{name}-{n}")
+                    except (Disconnected, ClientError):
+                        assert killed
+                        return
+                    n += 1
+                    if killed:
+                        return  # acknowledged after the kill was decided: not counted
+                    acked.append(message["messageID"])
+                    if len(acked) == ACKED_BEFORE_KILL:
+                        killed = True
+                        process.kill()  # at once, with the other device's send in flight
+
+            async with trio.open_nursery() as sending:
+                for index, client in enumerate(senders):
+                    sending.start_soon(keep_sending, client, f"d{index}")
+            clients.cancel_scope.cancel()
+        with trio.fail_after(10):
+            await process.wait()
+        assert len(acked) == ACKED_BEFORE_KILL
+
+        process, url = await _start(data_dir, log)
+        try:
+            alice = await _client(nursery, url, "alice", "Mac")
+            sent = await _whole_history(alice, "bob")
+            ids = [m["messageID"] for m in sent]
+            assert set(acked) <= set(ids)
+            assert len(ids) <= ACKED_BEFORE_KILL + 1  # at most the one send in flight at the kill
+            assert [m["messageSeq"] for m in sent] == list(range(1, len(sent) + 1))
+            assert all(m["direction"] == 0 and m["senderUserID"] == "alice" for m in sent)
+
+            # bob was never online: everything reaches him on his first resume
+            bob = await _client(nursery, url, "bob", "Web", resume_from=0)
+            assert bob.login_reply is not None and bob.login_reply["resumeGap"] is False
+            assert bob.login_reply["seq"] == 3 * len(ids)
+            events = durable(await until(bob, lambda e: e.get("seq") == 3 * len(ids), timeout=20))
+            assert_consecutive(events, 1)
+            assert message_ids(events) == ids
+            assert events[-1]["totalUnreadMessageCount"] == len(ids)
+            received = await _whole_history(bob, "alice")
+            assert [m["messageID"] for m in received] == ids
+            assert all(m["direction"] == 1 for m in received)
+            assert (await bob.request("queryConversation", conversationID="alice", conversationType=0))["conversation"]["unreadMessageCount"] == len(ids)
+            # and the restarted server carries on with the next seq in both views
+            after = await send(alice, "bob", "after the restart")
+            assert after["messageSeq"] == len(ids) + 1
+            got = await until(bob, lambda e: message_ids([e]) == [after["messageID"]])
+            assert got[-1]["messageList"][0]["messageSeq"] == len(ids) + 1
+        finally:
+            await _kill(process)

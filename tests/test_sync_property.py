@@ -1,0 +1,265 @@
+"""Property: every device's view, rebuilt from what it received, equals the server's (PROTOCOL.md §4, §6).
+
+Three users with two devices each run random batches of concurrent sends,
+clears, deletions (on the server), conversation deletions and pins. Each
+device keeps a local view the way a client would: from the events it
+received, plus the effect of its own requests when their ok reply arrives
+(the acting device gets a reply, not an event), applied in arrival order.
+At the end every view must equal `queryConversationList` (existence, unread
+counts, pins), the total unread count, and each conversation's history.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import hypothesis.strategies as st
+import trio
+from hypothesis import HealthCheck, given, settings
+
+from actors.account.policy import LoginPolicy
+from client import Client, ClientError
+from gateway.config import Config
+from gateway.server import serve
+
+from .conftest import SECRET, token
+from .messaging_support import assert_consecutive, conversation_list, history, until
+
+USERS = ("u0", "u1", "u2")
+PLATFORMS = ("iOS", "Windows")
+TOLERATED = {1003, 6001}  # the conversation or message went away in a concurrent step
+
+
+class RecordingClient(Client):
+    """A client that logs every frame (events and replies) in arrival order."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.log: list[dict[str, Any]] = []
+
+    def _dispatch(self, frame: dict[str, Any]) -> None:
+        self.log.append(frame)
+        super()._dispatch(frame)
+
+
+@dataclass
+class View:
+    """One device's idea of its account: conversations, counts, messages."""
+
+    user_id: str
+    conversations: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> {unread, pinned}
+    total: int = 0
+    last_seq: dict[str, int] = field(default_factory=dict)  # newest messageSeq seen per conversation
+    read_seq: dict[str, int] = field(default_factory=dict)  # read watermark per conversation
+    messages: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)  # id -> message -> (seq, direction)
+
+    # -- what a client learns -------------------------------------------------
+
+    def _message(self, message: dict[str, Any]) -> None:
+        cid = message["conversationID"]
+        self.messages.setdefault(cid, {})[message["messageID"]] = (message["messageSeq"], message["direction"])
+        self.last_seq[cid] = max(self.last_seq.get(cid, 0), message["messageSeq"])
+
+    def _read(self, cid: str) -> None:
+        self.read_seq[cid] = self.last_seq.get(cid, 0)
+        if cid in self.conversations:
+            self.conversations[cid]["unread"] = 0
+
+    def _read_everything(self) -> None:
+        for cid in set(self.last_seq) | set(self.conversations):
+            self._read(cid)
+
+    def _recount(self) -> None:
+        self.total = sum(c["unread"] for c in self.conversations.values())
+
+    def event(self, event: dict[str, Any]) -> None:
+        name = event["ev"]
+        if name == "peerMessageReceived":
+            for message in event["messageList"]:
+                self._message(message)
+        elif name == "conversationChanged":
+            for info in event["infoList"]:
+                conversation = info["conversation"]
+                cid = conversation["conversationID"]
+                if info["event"] == 3:
+                    self.conversations.pop(cid, None)
+                    self._read(cid)
+                else:
+                    self.conversations[cid] = {"unread": conversation["unreadMessageCount"], "pinned": conversation["isPinned"]}
+                    if conversation["unreadMessageCount"] == 0:
+                        self._read(cid)
+        elif name == "conversationTotalUnreadMessageCountUpdated":
+            self.total = event["totalUnreadMessageCount"]
+            if self.total == 0:
+                self._read_everything()
+        elif name == "conversationsAllDeleted":
+            self._read_everything()
+            self.conversations.clear()
+        elif name == "messageDeleted":
+            kind = event["messageDeleteType"]
+            if kind == 0:
+                for message in event["messageList"]:
+                    self.messages.get(event["conversationID"], {}).pop(message["messageID"], None)
+            elif kind == 1:
+                self.messages[event["conversationID"]] = {}
+                self._read(event["conversationID"])
+            else:
+                self.messages = {}
+                self._read_everything()
+
+    def own(self, op: tuple[Any, ...], reply: dict[str, Any]) -> None:
+        """The effect of this device's own request, known from the request and its ok reply."""
+        kind = op[0]
+        if kind == "send":
+            message = reply["message"]
+            self._message(message)
+            self.conversations.setdefault(message["conversationID"], {"unread": 0, "pinned": False})
+        elif kind == "clear":
+            self._read(op[3])
+        elif kind == "clear_total":
+            self._read_everything()
+        elif kind == "pin":
+            self.conversations[op[3]]["pinned"] = op[4]
+        elif kind == "delete_conversation":
+            self.conversations.pop(op[3], None)
+            self._read(op[3])
+        elif kind == "delete_all_conversations":
+            self._read_everything()
+            self.conversations.clear()
+        elif kind == "delete_messages":
+            cid, ids = op[3], op[5]
+            known = self.messages.get(cid, {})
+            for message_id in ids:
+                seq, direction = known.pop(message_id)
+                if direction == 1 and seq > self.read_seq.get(cid, 0) and cid in self.conversations:
+                    self.conversations[cid]["unread"] -= 1
+        elif kind == "delete_all_message":
+            self.messages[op[3]] = {}
+            self._read(op[3])
+        elif kind == "delete_all_conversation_messages":
+            self.messages = {}
+            self._read_everything()
+        self._recount()
+
+
+# ---- the random program ---------------------------------------------------------
+
+user = st.sampled_from(USERS)
+device = st.integers(0, 1)
+OPS = st.one_of(
+    st.tuples(st.just("send"), user, device, user),
+    st.tuples(st.just("send"), user, device, user),
+    st.tuples(st.just("send"), user, device, user),
+    st.tuples(st.just("clear"), user, device, user),
+    st.tuples(st.just("clear_total"), user, device),
+    st.tuples(st.just("pin"), user, device, user, st.booleans()),
+    st.tuples(st.just("delete_conversation"), user, device, user),
+    st.tuples(st.just("delete_all_conversations"), user, device),
+    st.tuples(st.just("delete_messages"), user, device, user, st.integers(0, 2**16)),
+    st.tuples(st.just("delete_all_message"), user, device, user),
+    st.tuples(st.just("delete_all_conversation_messages"), user, device),
+)
+PROGRAMS = st.lists(st.lists(OPS, min_size=1, max_size=4), min_size=1, max_size=8)
+
+
+async def _run(client: Client, op: tuple[Any, ...], replies: list[tuple[dict[str, Any], tuple[Any, ...]]]) -> None:
+    kind, _, _, *args = op
+    peer = {"conversationID": args[0], "conversationType": 0} if args else {}
+    on_server = {"isAlsoDeleteServerMessage": True}
+    if kind == "delete_messages":
+        found = await history(client, args[0])
+        if not found:
+            return
+        picked = [m["messageID"] for i, m in enumerate(found) if (args[1] >> (i % 16)) & 1] or [found[0]["messageID"]]
+        op = (*op, picked)
+    requests: dict[str, tuple[str, dict[str, Any]]] = {
+        "send": ("sendMessage", {"toConversationID": op[3], "conversationType": 0, "message": {"type": 1, "message": "x"}}),
+        "clear": ("clearConversationUnreadMessageCount", peer),
+        "clear_total": ("clearConversationTotalUnreadMessageCount", {}),
+        "pin": ("updateConversationPinnedState", {**peer, "isPinned": op[-1]}),
+        "delete_conversation": ("deleteConversation", peer),
+        "delete_all_conversations": ("deleteAllConversations", {}),
+        "delete_messages": ("deleteMessages", {**peer, "messageIDs": op[-1], "config": on_server}),
+        "delete_all_message": ("deleteAllMessage", {**peer, "config": on_server}),
+        "delete_all_conversation_messages": ("deleteAllConversationMessages", {"config": on_server}),
+    }
+    name, fields = requests[kind]
+    try:
+        reply = await client.request(name, **fields)
+    except ClientError as exc:
+        assert exc.code in TOLERATED, (op, exc)
+        return
+    replies.append((reply, op))
+
+
+async def _settle(clients: dict[str, list[RecordingClient]], replies: list[tuple[dict[str, Any], tuple[Any, ...]]]) -> None:
+    """Each device sends a note to its own account; the other device waits for it.
+
+    Every delivery from another account was queued before the sender's
+    reply, so by then each device has every durable event of its account.
+    """
+    for user_id, (first, second) in clients.items():
+        for actor, watcher in ((first, second), (second, first)):
+            op = ("send", user_id, 0, user_id)
+            reply = await actor.request("sendMessage", toConversationID=user_id, conversationType=0, message={"type": 1, "message": "marker"})
+            replies.append((reply, op))
+            message_id = reply["message"]["messageID"]
+            await until(watcher, lambda e: e["ev"] == "conversationChanged"
+                        and (e["infoList"][0]["conversation"]["lastMessage"] or {}).get("messageID") == message_id)
+
+
+def _rebuild(client: RecordingClient, user_id: str, own: dict[int, tuple[Any, ...]]) -> View:
+    view = View(user_id)
+    events = []
+    for frame in client.log:
+        if "ev" in frame:
+            if "seq" in frame:
+                events.append(frame)
+                view.event(frame)
+        elif id(frame) in own and frame.get("ok"):
+            view.own(own[id(frame)], frame)
+    if events:
+        assert_consecutive(events, events[0]["seq"])
+    return view
+
+
+@settings(max_examples=15, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(program=PROGRAMS)
+async def test_every_device_view_rebuilt_from_events_matches_the_server(program: list[list[tuple[Any, ...]]]) -> None:
+    with tempfile.TemporaryDirectory() as data_dir, trio.fail_after(60):
+        config = replace(Config(), data_dir=Path(data_dir), auth_secret=SECRET, admin_port=None, policy=LoginPolicy.preset("multi"))
+        async with trio.open_nursery() as nursery:
+            server = await nursery.start(serve, config)
+            assert server.listening is not None
+            clients: dict[str, list[RecordingClient]] = {}
+            for user_id in USERS:
+                clients[user_id] = []
+                for platform in PLATFORMS:
+                    client = RecordingClient(server.listening.ws_url, nursery)
+                    await client.connect()
+                    await client.login(user_id, token(user_id), platform=platform, device_id=f"{user_id}-{platform}")
+                    clients[user_id].append(client)
+
+            replies: list[tuple[dict[str, Any], tuple[Any, ...]]] = []
+            for batch in program:
+                async with trio.open_nursery() as steps:
+                    for op in batch:
+                        steps.start_soon(_run, clients[op[1]][op[2]], op, replies)
+            await _settle(clients, replies)
+            own = {id(reply): op for reply, op in replies}
+
+            for user_id, devices in clients.items():
+                server_list = await conversation_list(devices[0])
+                expected = {c["conversationID"]: {"unread": c["unreadMessageCount"], "pinned": c["isPinned"]} for c in server_list}
+                for index, client in enumerate(devices):
+                    view = _rebuild(client, user_id, own)
+                    where = f"{user_id} device {index}"
+                    assert view.conversations == expected, where
+                    assert view.total == sum(c["unread"] for c in expected.values()), where
+                    for cid in set(view.messages) | set(expected):
+                        stored = {m["messageID"] for m in await history(client, cid)}
+                        assert set(view.messages.get(cid, {})) == stored, (where, cid)
+            nursery.cancel_scope.cancel()
