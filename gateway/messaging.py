@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from actors.account import conversations as conv
 from actors.account import messages as account
+from actors.account.messaging import group_receipt_infos
 from actors.errors import InvalidArgument, MessageNotFound
 
 from . import protocol as p
@@ -175,6 +176,9 @@ class _Routes:
         missing = set(req.message_ids) - {v.message.message_id for v in found}
         if missing:
             raise MessageNotFound(f"not in this conversation: {', '.join(sorted(missing)[:5])}")
+        if req.conversation_type == 2:
+            ids = [v.message.message_id for v in found]
+            return {"infos": await group_receipt_infos(self.gateway.store, req.conversation_id, ids, self_operated=False)}
         infos = []
         for v in found:
             read = 1 if v.message.receipt_status == conv.RECEIPT_DONE else 0

@@ -36,6 +36,7 @@ from .messages import (
     Revoked,
     SendPeer,
     UpdateConversation,
+    RecoverDeliveries,
     Wake,
     AccountEvents,
     UpdateProfile,
@@ -172,6 +173,8 @@ class AccountActor(Messaging, Social, Actor[AccountMsg]):
                 _answer(reply, await self._answer_friend(msg))
             case DeleteFriends():
                 _answer(reply, await self._delete_friends(msg))
+            case RecoverDeliveries():
+                await self._recover_deliveries()
             case Wake():
                 pass
             case _:
@@ -282,6 +285,9 @@ class AccountActor(Messaging, Social, Actor[AccountMsg]):
         """
         stamped = []
         for name, payload in events:
+            if exclude is not None and "fromUserID" not in payload:
+                # the sync rule: what one device did shows on the others as from this user
+                payload = {**payload, "fromUserID": self.user_id}
             self.head_seq += 1
             stamped.append(DeviceEvent(name, payload, self.head_seq))
         stamp = now_ms()

@@ -262,12 +262,17 @@ class DeleteFriends:
 
 
 @dataclass(frozen=True, slots=True)
+class RecoverDeliveries:
+    """Deliver what is still pending in storage (after a restart); posted to oneself."""
+
+
+@dataclass(frozen=True, slots=True)
 class Wake:
     """Start the actor (which picks up pending deliveries); nothing else."""
 
 
 AccountMsg = (
-    Wake | Login | Logout | DeviceGone | QueryDevices | ForceOffline | Acked
+    Wake | RecoverDeliveries | Login | Logout | DeviceGone | QueryDevices | ForceOffline | Acked
     | SendPeer | Deliver | Revoke | Revoked | DeleteMessages | DeleteAllMessages
     | QueryConversations | QueryConversation | DeleteConversation | ClearUnread | UpdateConversation
     | ReadReceipts | ReceiptsChanged

@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidArgument, MessageNotFound, NoPermission
-from ..store.base import AlreadyDelivered, ConversationRow, MessageRow, ViewedMessage, ViewRow
+from ..store.base import AlreadyDelivered, ConversationRow, MessageRow, Store, ViewedMessage, ViewRow
 from . import conversations as conv
 from .messages import (
     ClearUnread,
@@ -27,6 +27,7 @@ from .messages import (
     QueryConversations,
     ReadReceipts,
     ReceiptsChanged,
+    RecoverDeliveries,
     Revoke,
     Revoked,
     SendPeer,
@@ -67,6 +68,12 @@ class Messaging:
             self.conversations[key] = row
             direction = conv.SEND if last is not None and last.sender == self.user_id else conv.RECEIVE
             self.last_messages[key] = None if last is None else conv.message_wire(last, row.conversation_id, row.last_seq, direction)
+        if await self.ctx.store.pending_deliveries(self.user_id):
+            # Deliveries left over from before this start: taken behind the
+            # messages already queued (which came first), never ahead of them.
+            await self.ctx.post_account(self.user_id, RecoverDeliveries())
+
+    async def _recover_deliveries(self) -> None:
         for message, group_seq in await self.ctx.store.pending_deliveries(self.user_id):
             await self._deliver(Deliver(message, group_seq))
 
@@ -278,7 +285,7 @@ class Messaging:
         whole = msg.message_ids is None
         if ctype == 2:
             await self.commit([], group_reads=unread)
-            infos = await self._group_receipt_infos(cid, unread, self_operated=True)
+            infos = await group_receipt_infos(self.ctx.store, cid, unread, self_operated=True)
         else:
             infos = [conv.receipt_info(cid, ctype, m, status=2, read=1, unread=0, self_operated=True) for m in unread]
         if whole:
@@ -297,7 +304,7 @@ class Messaging:
 
     async def _receipts_changed(self, msg: ReceiptsChanged) -> None:
         if msg.group_id is not None:
-            infos = await self._group_receipt_infos(msg.group_id, list(msg.message_ids), self_operated=False)
+            infos = await group_receipt_infos(self.ctx.store, msg.group_id, list(msg.message_ids), self_operated=False)
             done = [i["messageID"] for i in infos if i["status"] == conv.RECEIPT_DONE]
             await self.commit([("messageReceiptChanged", {"infos": infos})], receipts_read=done)
             return
@@ -307,20 +314,6 @@ class Messaging:
             infos = [conv.receipt_info(msg.reader, 0, m, status=2, read=1, unread=0, self_operated=False) for m in msg.message_ids]
             event = ("messageReceiptChanged", {"infos": infos})
         await self.commit([event])
-
-    async def _group_receipt_infos(self, group_id: str, message_ids: list[str], *, self_operated: bool) -> list[dict[str, Any]]:
-        """Read and unread member counts of group messages; Done once every other member read."""
-        group = await self.ctx.store.load_group(group_id)
-        others = max(0, (len(group.members) if group is not None else 1) - 1)
-        counts = await self.ctx.store.group_read_counts(message_ids)
-        infos = []
-        for message_id in message_ids:
-            read = counts.get(message_id, 0)
-            status = conv.RECEIPT_DONE if read >= others else conv.RECEIPT_PROCESSING
-            infos.append(
-                conv.receipt_info(group_id, 2, message_id, status=status, read=read, unread=max(0, others - read), self_operated=self_operated)
-            )
-        return infos
 
     # ---- helpers --------------------------------------------------------------
 
@@ -378,3 +371,20 @@ def _conversation_receipt(conversation_id: str, conversation_type: int, self_ope
         "readTime": int(time.time() * 1000),
         "isSelfOperated": self_operated,
     }
+
+
+async def group_receipt_infos(
+    store: Store, group_id: str, message_ids: list[str], *, self_operated: bool
+) -> list[dict[str, Any]]:
+    """Read and unread member counts of group messages; Done once every other member read."""
+    group = await store.load_group(group_id)
+    others = max(0, (len(group.members) if group is not None else 1) - 1)
+    counts = await store.group_read_counts(message_ids)
+    infos = []
+    for message_id in message_ids:
+        read = counts.get(message_id, 0)
+        status = conv.RECEIPT_DONE if read >= others else conv.RECEIPT_PROCESSING
+        infos.append(
+            conv.receipt_info(group_id, 2, message_id, status=status, read=read, unread=max(0, others - read), self_operated=self_operated)
+        )
+    return infos

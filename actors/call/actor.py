@@ -225,6 +225,7 @@ class CallActor(Actor[CallMsg]):
     def _invite(self, msg: Invite) -> None:
         if self.parties:
             raise CallStateInvalid(f"call {self.call_id} already exists")
+        self._check_connected(msg.inviter)
         inviter = msg.inviter
         self.inviter, self.extended_data = inviter.user_id, msg.extended_data
         rung = (session_address(inviter.login_id),)
@@ -265,6 +266,7 @@ class CallActor(Actor[CallMsg]):
 
     def _accept(self, msg: Accept) -> None:
         party = self._pending_party(msg.device)
+        self._check_connected(msg.device)
         self._transition([party], CallUserState.ACCEPTED, msg.extended_data)
         party.bound = msg.device.login_id
         self.ctx.index.bind(self.call_id, msg.device.login_id)
@@ -367,6 +369,15 @@ class CallActor(Actor[CallMsg]):
         if party.bound != device.login_id:
             raise NotCallParticipant("another device of this user is the one in the call")
         return party
+
+    def _check_connected(self, device: Device) -> None:
+        """Refuse to bind a device whose session already ended.
+
+        Its end hook ran after the session left the directory and found no
+        call to quit; binding it now would leave a device in the call forever.
+        """
+        if not self.ctx.sink.is_connected(session_address(device.login_id)):
+            raise CallStateInvalid("this device is no longer connected")
 
     def _invitees(self) -> list[_Party]:
         return [p for p in self.parties.values() if p.user_id != self.inviter]

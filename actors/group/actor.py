@@ -117,7 +117,7 @@ class GroupActor(Actor[GroupMsg]):
             raise AlreadyExists("already a member of this group")
         others = list(record.members)
         await self._save(replace(record, members={**record.members, msg.user: (rules.MEMBER, _now())}), upsert=[msg.user])
-        await self._member_change(others, [msg.user], rules.STATE_ENTER, rules.MEMBER_JOINED, msg)
+        await self._member_change(others, {msg.user: rules.MEMBER}, rules.STATE_ENTER, rules.MEMBER_JOINED, msg)
         own = ("groupStateChanged", {"state": rules.STATE_ENTER, "event": rules.EVENT_JOINED, "groupInfo": self._wire()})
         await self._tell([own], [msg.user], msg)
         return {"groupInfo": self._wire()}
@@ -129,7 +129,7 @@ class GroupActor(Actor[GroupMsg]):
             raise NoPermission("the owner must transfer ownership or dismiss the group before leaving")
         members = {u: r for u, r in record.members.items() if u != msg.user}
         await self._save(replace(record, members=members, dismissed=not members), remove=[msg.user])
-        await self._member_change(members, [msg.user], rules.STATE_QUIT, rules.MEMBER_LEFT, msg)
+        await self._member_change(members, {msg.user: role}, rules.STATE_QUIT, rules.MEMBER_LEFT, msg)
         own = ("groupStateChanged", {"state": rules.STATE_QUIT, "event": rules.EVENT_LEFT, "groupInfo": self._wire()})
         await self._tell([own], [msg.user], msg)
         return {"groupID": self.group_id}
@@ -143,7 +143,7 @@ class GroupActor(Actor[GroupMsg]):
         others = list(record.members)
         await self._save(replace(record, members={**record.members, **{u: (rules.MEMBER, now) for u in added}}), upsert=added)
         if added:
-            await self._member_change(others, added, rules.STATE_ENTER, rules.MEMBER_INVITED, msg)
+            await self._member_change(others, dict.fromkeys(added, rules.MEMBER), rules.STATE_ENTER, rules.MEMBER_INVITED, msg)
             invited = ("groupStateChanged", {"state": rules.STATE_ENTER, "event": rules.EVENT_INVITED, "groupInfo": self._wire()})
             await self._tell([invited], added, msg)
         return {"userList": self._member_wires(added), "errorUserList": [{"userID": u, "reason": 4004} for u in already]}
@@ -159,7 +159,8 @@ class GroupActor(Actor[GroupMsg]):
                 raise NoPermission(f"your role may not kick {target!r}")
         members = {u: r for u, r in record.members.items() if u not in targets}
         await self._save(replace(record, members=members), remove=targets)
-        await self._member_change(members, targets, rules.STATE_QUIT, rules.MEMBER_KICKED_OUT, msg)
+        roles = {t: record.members[t][0] for t in targets}
+        await self._member_change(members, roles, rules.STATE_QUIT, rules.MEMBER_KICKED_OUT, msg)
         kicked = ("groupStateChanged", {"state": rules.STATE_QUIT, "event": rules.EVENT_KICKED_OUT, "groupInfo": self._wire()})
         await self._tell([kicked], targets, msg)
         return {"kickedUserIDs": targets, "errorUserList": []}
@@ -315,9 +316,9 @@ class GroupActor(Actor[GroupMsg]):
         members = self.record.members if self.record is not None else {}
         return [{"userID": u, "memberRole": members[u][0], "joinTime": members[u][1]} for u in users if u in members]
 
-    async def _member_change(self, audience: Iterable[str], users: list[str], state: int, event: int, msg: Any) -> None:
-        """Tell `audience` that `users` entered or left, with the member list event."""
-        wires = [{"userID": u, "memberRole": rules.MEMBER} for u in users]
+    async def _member_change(self, audience: Iterable[str], users: dict[str, int], state: int, event: int, msg: Any) -> None:
+        """Tell `audience` that `users` (userID -> role they have or had) entered or left."""
+        wires = [{"userID": u, "memberRole": role} for u, role in users.items()]
         payload = {"groupID": self.group_id, "state": state, "event": event, "userList": wires, "operatedInfo": {"userID": msg.user}}
         await self._tell([("groupMemberStateChanged", payload)], audience, msg)
 

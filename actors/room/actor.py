@@ -342,7 +342,10 @@ class RoomActor(Actor[RoomMsg]):
             self._move_seat(seat, member.login_id, session)
         self.destroy_at = None
         self._destroy_timer.cancel()
-        self.ctx.sink.push(session, _state_event(self.room_id, RoomState.CONNECTED, event))
+        if not self.ctx.sink.push(session, _state_event(self.room_id, RoomState.CONNECTED, event)):
+            # The session ended while its join waited in the inbox, after its
+            # end hook looked for rooms to leave: leave for it.
+            self._mark_dropped(self.seats[member.user_id], Delivery.GONE)
         return self.info
 
     def _move_seat(self, seat: _Seat, login_id: str, session: Address) -> None:
@@ -533,9 +536,13 @@ class RoomActor(Actor[RoomMsg]):
             if outcome is Delivery.SENT:
                 sent += 1
             else:
-                seat.dropped = outcome
-                self._to_drop.append(seat)
+                self._mark_dropped(seat, outcome)
         self.ctx.stats["room_deliveries"] += sent
+
+    def _mark_dropped(self, seat: _Seat, why: Delivery) -> None:
+        """The seat goes once the event in hand reached everyone else (see _settle)."""
+        seat.dropped = why
+        self._to_drop.append(seat)
 
     def _note(self, change: _Change) -> None:
         self._pending.append(change)

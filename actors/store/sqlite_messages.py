@@ -137,7 +137,8 @@ class SqliteMessageStore:
     async def find_client_message(self, sender: str, client_message_id: str, since_ms: int) -> MessageRow | None:
         def find(conn: sqlite3.Connection) -> MessageRow | None:
             row = conn.execute(
-                f"SELECT {_MESSAGE_COLUMNS} FROM messages m WHERE m.sender = ? AND m.client_message_id = ? AND m.timestamp >= ?",
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages m WHERE m.sender = ? AND m.client_message_id = ? AND m.timestamp >= ?"
+                " ORDER BY m.timestamp DESC LIMIT 1",
                 (sender, client_message_id, since_ms),
             ).fetchone()
             return _message(row) if row else None

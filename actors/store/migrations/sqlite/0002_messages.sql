@@ -17,7 +17,8 @@ CREATE TABLE messages (
     receipt_status    INTEGER NOT NULL,
     is_revoked        INTEGER NOT NULL DEFAULT 0
 );
-CREATE UNIQUE INDEX messages_by_client_id ON messages (sender, client_message_id) WHERE client_message_id IS NOT NULL;
+-- Not unique: a key may be reused once its 24 h idempotency window has passed.
+CREATE INDEX messages_by_client_id ON messages (sender, client_message_id, timestamp) WHERE client_message_id IS NOT NULL;
 
 -- Each user's own view of a conversation: deleting from it changes that user's
 -- history only. `message_seq` is per (user, conversation), gap-free as assigned.
