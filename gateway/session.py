@@ -152,6 +152,8 @@ class DeviceSession:
     async def _on_message(self, message: bytes | str) -> None:
         metrics = self.gateway.metrics
         metrics.frames_in.inc()
+        # Every frame spends budget, undecodable ones too: garbage must not be free.
+        within_budget = self._bucket.take(trio.current_time())
         try:
             frame = decode_frame(message, max_bytes=self.config.max_frame_bytes)
         except FrameTooLarge as exc:
@@ -162,11 +164,12 @@ class DeviceSession:
             await self.send(Disconnect(CloseCode.FRAME_TOO_LARGE, "frame too large", None, by_account=False))
             return
         except InvalidFrame as exc:
-            metrics.errors.labels(str(exc.code)).inc()
-            await self.send(reply_error(None, exc.code, exc.message))
+            code, text = (exc.code, exc.message) if within_budget else (1005, "rate limited: slow down")
+            metrics.errors.labels(str(code)).inc()
+            await self.send(reply_error(None, code, text))
             return
         request_id = request_id_of(frame)
-        if not self._bucket.take(trio.current_time()):
+        if not within_budget:
             metrics.errors.labels("1005").inc()
             await self.send(reply_error(request_id, 1005, "rate limited: slow down"))
             return
