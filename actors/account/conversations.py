@@ -42,7 +42,7 @@ def read_all(row: ConversationRow) -> ConversationRow:
 
 def after_hiding(row: ConversationRow, hidden: Iterable[tuple[int, int]]) -> ConversationRow:
     """Remove (seq, direction) messages from the view: unread drops for received ones above the watermark."""
-    unread_hidden = sum(1 for seq, direction in hidden if direction == RECEIVE and seq >= row.read_seq)
+    unread_hidden = sum(1 for seq, direction in hidden if direction == RECEIVE and seq > row.read_seq)
     return replace(row, unread=max(0, row.unread - unread_hidden))
 
 
