@@ -465,13 +465,13 @@ async def test_unknown_kind_is_unavailable(make_registry: Any) -> None:
 
 async def test_delivery_after_the_actor_nursery_closed_is_unavailable() -> None:
     journal = Journal()
-    async with trio.open_nursery() as actors:
-        registry = Registry(actors, {"probe": lambda address: Probe(address, journal)})
-        assert await registry.ref(_probe()).ask(("echo", 1), timeout=5) == 1
-        actors.cancel_scope.cancel()
-    # the nursery is closed: no actor can be started, and no inbox may be left
-    # behind that would take messages nobody answers
     with trio.fail_after(10):
+        async with trio.open_nursery() as actors:
+            registry = Registry(actors, {"probe": lambda address: Probe(address, journal)})
+            assert await registry.ref(_probe()).ask(("echo", 1), timeout=5) == 1
+            actors.cancel_scope.cancel()
+        # the nursery is closed (as while a server is torn down): no actor can be
+        # started, and no inbox may be left behind to take messages nobody answers
         for _ in range(2):
             with pytest.raises(ActorUnavailable):
                 await registry.ref(_probe("fresh")).tell(("note", 1))

@@ -232,16 +232,16 @@ INVALID_POLICIES: dict[str, bytes] = {
 }
 
 
-@pytest.mark.parametrize("body", list(INVALID_POLICIES.values()), ids=list(INVALID_POLICIES))
 async def test_invalid_policy_is_refused_and_changes_nothing(
-    admin: httpx.AsyncClient, server: Gateway, login: Login, body: bytes
+    admin: httpx.AsyncClient, server: Gateway, login: Login
 ) -> None:
-    with trio.fail_after(20):
+    with trio.fail_after(30):
         before = (await admin.get("/v1/policy", headers=AUTH)).json()
-        response = await admin.put("/v1/policy", headers=AUTH, content=body)
-        assert response.status_code == 400, response.text
-        assert "error" in response.json()
-        assert (await admin.get("/v1/policy", headers=AUTH)).json() == before
+        for name, body in INVALID_POLICIES.items():
+            response = await admin.put("/v1/policy", headers=AUTH, content=body)
+            assert response.status_code == 400, (name, response.text)
+            assert "error" in response.json(), name
+            assert (await admin.get("/v1/policy", headers=AUTH)).json() == before, name
         # logins still follow the old (multi) policy: two iOS devices live side by side
         a = await login(server, "u1", device="a")
         b = await login(server, "u1", device="b")

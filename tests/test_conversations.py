@@ -259,7 +259,7 @@ async def test_pin_notification_status_draft_and_marks_sync(start_server: StartS
         for device in (a2, a3):
             await _delivered(device, hi)
             await _changed(device)
-        peer = {"conversationID": "bob", "conversationType": PEER}
+        peer: dict[str, Any] = {"conversationID": "bob", "conversationType": PEER}
         steps: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
             ("updateConversationPinnedState", {"isPinned": True}, {"isPinned": True}),
             ("setConversationNotificationStatus", {"status": 2}, {"notificationStatus": 2}),
@@ -336,8 +336,8 @@ async def test_deleting_messages_on_the_server_leaves_the_other_party_alone(star
         await _delivered(a2, m5)
         await a2.request("deleteAllMessage", conversationID="bob", conversationType=PEER, config=on_server)
         for device in (a1, a3):
-            deleted = await until(device, lambda e: e["ev"] == "messageDeleted")
-            assert (deleted[-1]["messageDeleteType"], deleted[-1]["conversationID"], deleted[-1]["isDeleteConversationAllMessage"]) == (1, "bob", True)
+            last = (await until(device, lambda e: e["ev"] == "messageDeleted"))[-1]
+            assert (last["messageDeleteType"], last["conversationID"], last["isDeleteConversationAllMessage"]) == (1, "bob", True)
             assert await _total(device) == 1
         assert await history(a3, "bob") == []
         bob_now = await conversation(a3, "bob")
@@ -350,8 +350,8 @@ async def test_deleting_messages_on_the_server_leaves_the_other_party_alone(star
         await _delivered(a3, m6)
         await a3.request("deleteAllConversationMessages", config=on_server)
         for device in (a1, a2):
-            deleted = await until(device, lambda e: e["ev"] == "messageDeleted")
-            assert (deleted[-1]["messageDeleteType"], deleted[-1]["isDeleteConversationAllMessage"]) == (2, True)
+            last = (await until(device, lambda e: e["ev"] == "messageDeleted"))[-1]
+            assert (last["messageDeleteType"], last["isDeleteConversationAllMessage"]) == (2, True)
             assert await _total(device) == 0
         assert await history(a1, "bob") == [] and await history(a1, "carol") == []
         assert [(c["unreadMessageCount"], c["lastMessage"]) for c in await conversation_list(a1)] == [(0, None), (0, None)]

@@ -52,6 +52,8 @@ async def _kill(process: trio.Process) -> None:
     process.kill()  # SIGKILL: no shutdown, no flush
     with trio.fail_after(10):
         await process.wait()
+    assert process.stdout is not None
+    await process.stdout.aclose()
 
 
 async def _client(nursery: trio.Nursery, url: str, user_id: str, platform: str, **login: Any) -> Client:
@@ -106,6 +108,8 @@ async def test_acknowledged_messages_survive_kill_9_and_reach_the_offline_receiv
             clients.cancel_scope.cancel()
         with trio.fail_after(10):
             await process.wait()
+        assert process.stdout is not None
+        await process.stdout.aclose()
         assert len(acked) == ACKED_BEFORE_KILL
 
         process, url = await _start(data_dir, log)

@@ -33,8 +33,12 @@ async def _kicked(client: Client, *, by: Client | None, reason: str = "policy", 
     assert len(events) == 1, events
     event = events[0]
     assert (event["state"], event["event"]) == (0, KICKED_OUT)
-    expected_by = (by.login_id, by.login_reply["devices"][-1]["platform"]) if by is not None else (None, None)
-    assert event["extendedData"] == {"reason": reason, "byLoginID": expected_by[0], "byPlatform": expected_by[1]}
+    by_login_id = by_platform = None
+    if by is not None:
+        assert by.login_reply is not None
+        by_login_id = by.login_id
+        by_platform = next(d["platform"] for d in by.login_reply["devices"] if d["loginID"] == by_login_id)
+    assert event["extendedData"] == {"reason": reason, "byLoginID": by_login_id, "byPlatform": by_platform}
     assert "seq" not in event  # ephemeral
 
 
@@ -58,10 +62,14 @@ async def test_dual_second_native_kicks_the_first_and_web_stays(start_server: St
         assert _ids((await ios.next_event("selfDevicesChanged"))["devices"]) == [ios.login_id, web.login_id]
         android = await login(server, "u1", device="tablet", platform="Android")
         await _kicked(ios, by=android)
+        assert android.login_reply is not None
         assert _ids(android.login_reply["devices"]) == [web.login_id, android.login_id]
         assert _ids((await web.next_event("selfDevicesChanged"))["devices"]) == [web.login_id, android.login_id]
         assert web.close_code is None
         assert await _devices_now(web) == [web.login_id, android.login_id]
+        # the device that logged in is not told about its own arrival
+        assert await _devices_now(android) == [web.login_id, android.login_id]
+        assert android.pending_events("selfDevicesChanged") == []
         # the kicked device heard nothing after the kick
         assert ios.pending_events("selfDevicesChanged") == []
 

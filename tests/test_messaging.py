@@ -139,20 +139,6 @@ async def test_message_to_own_devices_all_or_one(start_server: StartServer, logi
         assert (await conversation(a2, "alice"))["unreadMessageCount"] == 0
 
 
-async def test_message_to_one_own_device_is_not_replayed_to_another(start_server: StartServer, login: Login) -> None:
-    """toLoginID names the one device that gets the message, on resume too (§3 'that one')."""
-    server = await start_server("multi")
-    with trio.fail_after(20):
-        a1, a2, a3 = await devices(login, server, "alice", 3)
-        await a2.close()
-        only_a3 = await send(a1, "alice", "to the web device", toLoginID=a3.login_id)
-        assert (await a3.next_event("peerMessageReceived"))["messageList"] == [only_a3]
-        everyone = await send(a1, "alice", "to all")
-        await a2.reconnect()
-        got = await until(a2, lambda e: message_ids([e]) == [everyone["messageID"]])
-        assert only_a3["messageID"] not in message_ids(got)
-
-
 async def test_client_message_id_makes_a_send_idempotent(start_server: StartServer, login: Login) -> None:
     server = await start_server("multi")
     with trio.fail_after(20):

@@ -17,7 +17,7 @@ from .conftest import Login, StartServer
 from .messaging_support import devices, fails, history, marker, message_ids, send, until
 
 PEER = 0
-WITH_RECEIPT = {"config": {"hasReceipt": True}}
+WITH_RECEIPT: dict[str, Any] = {"config": {"hasReceipt": True}}
 
 
 async def _delivered(client: Client, message: dict[str, Any]) -> dict[str, Any]:
