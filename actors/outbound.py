@@ -49,11 +49,15 @@ class Answer:
 
 @dataclass(frozen=True, slots=True)
 class Replay:
-    """Send the account's stored events with after_seq < seq <= upto_seq, in order."""
+    """Send the account's stored events with after_seq < seq <= upto_seq, in order.
+
+    Events meant for one device only are skipped unless this is that device.
+    """
 
     user_id: str
     after_seq: int
     upto_seq: int
+    device_id: str
 
 
 @dataclass(frozen=True, slots=True)

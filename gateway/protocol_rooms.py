@@ -133,8 +133,11 @@ EVENTS: dict[str, str] = {
         "events (state 0, event 8, extendedData.reason \"slow\"), or lost the room in a server restart "
         "(state 0, event 3). Ephemeral."
     ),
-    "roomMemberJoined": "roomID, memberList [{userID}]: members who joined since this device did; batched. Ephemeral.",
-    "roomMemberLeft": "roomID, memberList [{userID}]: members who left, dropped or disconnected; batched. Ephemeral.",
+    "roomMemberJoined": (
+        "roomID, memberList [{userID}]: members who joined since this device did. Batched: within 50 ms in "
+        "small rooms, up to 3 s in rooms of thousands. Ephemeral."
+    ),
+    "roomMemberLeft": "roomID, memberList [{userID}]: members who left, dropped or disconnected; batched likewise. Ephemeral.",
     "roomMessageReceived": "messageList [Message], fromConversationID: a room message from another member. Ephemeral.",
     "roomAttributesUpdated": "roomID, infos [{action: 0 set / 1 delete, roomAttributes}]: to every member. Ephemeral.",
 }

@@ -238,7 +238,8 @@ class DeviceSession:
             for event in events:
                 if event.seq > replay.upto_seq:
                     return
-                await self.ws.send_message(event.payload)
+                if event.only_device is None or event.only_device == replay.device_id:
+                    await self.ws.send_message(event.payload)
                 after = event.seq
 
     async def _disconnect(self, item: Disconnect) -> None:

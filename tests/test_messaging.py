@@ -14,6 +14,7 @@ from typing import Any
 import trio
 
 from client import Client
+from gateway.server import Gateway
 
 from .conftest import Login, StartServer
 from .messaging_support import (
@@ -396,3 +397,35 @@ async def test_bad_requests_get_their_code_and_change_nothing(start_server: Star
         reply = await send(b1, "alice", "and you?")
         for device in (a1, a2):
             assert (await _received(device, reply["messageID"]))["messageSeq"] == 3
+
+
+async def test_message_to_one_own_device_reaches_that_device_only_live_and_on_resume(
+    server: Gateway, login: Login
+) -> None:
+    with trio.fail_after(30):
+        a = await login(server, "solo", device="A", platform="iOS")
+        b = await login(server, "solo", device="B", platform="Windows")
+        c = await login(server, "solo", device="C", platform="Web")
+        before = c.last_seq
+        await c.close()
+        body = {"type": 1, "message": "for B only"}
+        await a.request("sendMessage", toConversationID="solo", conversationType=0, message=body, toLoginID=b.login_id)
+        live = await b.next_event("peerMessageReceived")
+        assert live["messageList"][0]["message"] == "for B only"
+        marker = {"type": 1, "message": "for everyone"}
+        await a.request("sendMessage", toConversationID="solo", conversationType=0, message=marker)
+        # C comes back: the marker is replayed, the message for B is not
+        await c.reconnect()
+        replayed = await c.next_event("peerMessageReceived")
+        assert replayed["messageList"][0]["message"] == "for everyone"
+        assert replayed["seq"] > before
+        # B comes back from before both: it gets its own message again, then the marker
+        b_before = live["seq"] - 1
+        await b.close()
+        b.last_seq = b_before
+        await b.reconnect()
+        texts = []
+        while len(texts) < 2:
+            event = await b.next_event("peerMessageReceived")
+            texts.append(event["messageList"][0]["message"])
+        assert "for B only" in texts and "for everyone" in texts

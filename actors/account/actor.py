@@ -198,7 +198,7 @@ class AccountActor(Messaging, Social, Actor[AccountMsg]):
             event = _kicked_event(kick.reason, new.login_id, new.platform)
             await self._disconnect(kick.login_id, KICKED_CLOSE, kick.reason, event)
         await store.device_online(self.user_id, self.ctx.node, _record_of(new))
-        resume_gap, replay = self._resume_plan(msg.resume_from)
+        resume_gap, replay = self._resume_plan(msg.resume_from, new.device_id)
         self.devices[new.login_id] = _Online(new, msg.session)
         devices = self._device_list()
         result = {
@@ -216,13 +216,13 @@ class AccountActor(Messaging, Social, Actor[AccountMsg]):
         log.info("account=%s login=%s platform=%s device=%s logged in (%d online)", self.user_id, new.login_id, new.platform, new.device_id, len(self.devices))
         return LoginAccepted(new.login_id, self.head_seq, resume_gap, tuple(devices))
 
-    def _resume_plan(self, resume_from: int | None) -> tuple[bool, Replay | None]:
+    def _resume_plan(self, resume_from: int | None, device_id: str) -> tuple[bool, Replay | None]:
         """Whether the device missed events we no longer keep, and what to replay."""
         if resume_from is None or resume_from == self.head_seq:
             return False, None
         if resume_from > self.head_seq or resume_from + 1 < self.oldest_seq:
             return True, None
-        return False, Replay(self.user_id, resume_from, self.head_seq)
+        return False, Replay(self.user_id, resume_from, self.head_seq, device_id)
 
     async def _logout(self, msg: Logout) -> None:
         if msg.login_id not in self.devices:
@@ -291,7 +291,8 @@ class AccountActor(Messaging, Social, Actor[AccountMsg]):
             self.head_seq += 1
             stamped.append(DeviceEvent(name, payload, self.head_seq))
         stamp = now_ms()
-        stored = [StoredEvent(e.seq or 0, e.name, e.frame(), stamp) for e in stamped]
+        only_device = None if only is None or only not in self.devices else self.devices[only].info.device_id
+        stored = [StoredEvent(e.seq or 0, e.name, e.frame(), stamp, only_device) for e in stamped]
         try:
             await self.ctx.store.commit(AccountWrite(self.user_id, events=stored, **changes))
         except (StorageUnavailable, AlreadyDelivered):

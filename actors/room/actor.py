@@ -12,12 +12,15 @@ outbound queue is already well filled is `SLOW`: the room drops it, tells it
 `roomMemberLeft`. A member whose session is gone is dropped the same way.
 Drops are applied after the event in hand reached everyone else.
 
-Member joins and leaves are announced in batches (`roomMemberJoined` /
-`roomMemberLeft` with up to MEMBER_BATCH members, or after MEMBER_BATCH_S),
-because announcing each join of a 10,000-member room to everyone is
-quadratic. Pending announcements are flushed before any other event of the
-room, so every member sees the room's events in the order they happened, and
-each member hears only of changes made after it joined.
+Member joins and leaves are announced in batches: every member must hear of
+every join, so a join storm in a room of N members costs N frames per
+announcement. The batching window grows with the room (N /
+MEMBER_EVENT_FRAMES_PER_S seconds, from MEMBER_BATCH_S up to
+MEMBER_BATCH_MAX_S), which keeps member-event frames near that many per
+second per room whatever its size; big rooms get fewer, longer
+`memberList`s. Pending announcements are flushed before any other event of
+the room, so every member sees the room's events in the order they happened,
+and each member hears only of changes made after it joined.
 
 Timers (destruction delay, batching window) are small tasks in the nursery
 that runs the actor, each in a cancel scope the actor holds and cancels in
@@ -67,8 +70,10 @@ log = logging.getLogger("hubbub.room")
 
 MAX_DESTROY_DELAY_S = 3 * 3600  # PROTOCOL.md §10: up to 3 hours
 MAX_ATTRIBUTES = 100  # keys per room: attributes ride in every attribute event and query
-MEMBER_BATCH = 100  # member changes named in one roomMemberJoined/Left event at most
-MEMBER_BATCH_S = 0.05  # longest a member change waits to share an event with others
+MEMBER_BATCH = 1000  # member changes named in one event at most (about 25 KB of CBOR)
+MEMBER_BATCH_S = 0.05  # batching window of small rooms
+MEMBER_BATCH_MAX_S = 3.0  # batching window of the biggest rooms
+MEMBER_EVENT_FRAMES_PER_S = 2000  # member-event frames per second one room aims to stay under
 
 
 class RoomState(enum.IntEnum):
@@ -549,7 +554,8 @@ class RoomActor(Actor[RoomMsg]):
         if len(self._pending) >= MEMBER_BATCH:
             self._flush_members()
         elif len(self._pending) == 1:
-            self._flush_timer.arm(trio.current_time() + MEMBER_BATCH_S, self._ref, FlushDue())
+            window_s = min(MEMBER_BATCH_MAX_S, max(MEMBER_BATCH_S, len(self.seats) / MEMBER_EVENT_FRAMES_PER_S))
+            self._flush_timer.arm(trio.current_time() + window_s, self._ref, FlushDue())
 
     def _flush_members(self) -> None:
         """Announce the pending joins and leaves, one event per run of the same kind."""

@@ -34,6 +34,7 @@ class StoredEvent:
     name: str
     payload: bytes
     time: int  # ms since epoch
+    only_device: str | None = None  # meant for this deviceID alone (None: every device)
 
 
 class AccountStore(Protocol):

@@ -410,15 +410,15 @@ def _append_events(conn: sqlite3.Connection, user_id: str, events: Sequence[Stor
     if head is None:
         conn.execute("INSERT INTO accounts (user_id, created_time) VALUES (?, ?)", (user_id, events[0].time))
     conn.executemany(
-        "INSERT INTO stream_events (user_id, seq, name, payload, time) VALUES (?, ?, ?, ?, ?)",
-        [(user_id, e.seq, e.name, e.payload, e.time) for e in events],
+        "INSERT INTO stream_events (user_id, seq, name, payload, time, only_device) VALUES (?, ?, ?, ?, ?, ?)",
+        [(user_id, e.seq, e.name, e.payload, e.time, e.only_device) for e in events],
     )
     conn.execute("UPDATE accounts SET head_seq = ? WHERE user_id = ?", (previous, user_id))
 
 
 def _events_after(conn: sqlite3.Connection, user_id: str, after_seq: int, limit: int) -> list[StoredEvent]:
     rows = conn.execute(
-        "SELECT seq, name, payload, time FROM stream_events WHERE user_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+        "SELECT seq, name, payload, time, only_device FROM stream_events WHERE user_id = ? AND seq > ? ORDER BY seq LIMIT ?",
         (user_id, after_seq, limit),
     )
     return [StoredEvent(*row) for row in rows]
