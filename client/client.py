@@ -22,6 +22,7 @@ from typing import Any
 
 import cbor2
 import trio
+from . import wsfix  # imported for its effect: drops pings after close (trio-websocket#184)
 from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection, connect_websocket_url
 
 

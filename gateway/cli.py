@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import os
@@ -114,6 +115,7 @@ async def _serve_until_signalled(config: Config) -> None:
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
             gateway = await nursery.start(serve, config)
+            _tune_gc()
             where = gateway.listening
             print(f"hubbub listening {where.ws_url} admin {where.admin_url}", flush=True)
             print(
@@ -125,6 +127,18 @@ async def _serve_until_signalled(config: Config) -> None:
                 log.info("signal %s: shutting down", signal.Signals(signum).name)
                 gateway.stop()
                 break
+
+
+def _tune_gc() -> None:
+    """Fewer, cheaper collections for a long-running server.
+
+    Profiling the login load (BENCHMARKS.md) put a third of the CPU in full
+    collections walking long-lived objects: freeze what start-up made, and
+    let the young generation grow before it is collected.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 def _token(args: argparse.Namespace) -> int:

@@ -10,7 +10,9 @@ from functools import partial
 from typing import Any
 
 import trio
-from trio_websocket import WebSocketRequest, serve_websocket
+from trio_websocket import WebSocketRequest, WebSocketServer
+
+import client.wsfix  # imported for its effect: drops pings after close (trio-websocket#184)
 
 from actors.account.actor import AccountActor, AccountContext, PolicyBox
 from actors.account.messages import Wake
@@ -185,6 +187,20 @@ async def _nursery_task(*, task_status: trio.TaskStatus[trio.Nursery] = trio.TAS
         await trio.sleep_forever()
 
 
+class _GuardedServer(WebSocketServer):
+    """A WebSocketServer whose every connection is a boundary: an exception
+    inside the library's per-connection tasks ends that connection only,
+    never the listener and every other connection with it."""
+
+    async def _handle_connection(self, stream: trio.abc.Stream) -> None:
+        try:
+            await super()._handle_connection(stream)
+        except Exception:
+            log.exception("connection failed inside the WebSocket library; closing it")
+            with trio.move_on_after(1, shield=True):
+                await stream.aclose()
+
+
 async def _listen(
     gateway: Gateway,
     sessions: trio.Nursery,
@@ -194,11 +210,10 @@ async def _listen(
 ) -> None:
     config = gateway.config
     with scope:
-        await serve_websocket(
+        listeners = await trio.open_tcp_listeners(config.port, host=config.host)
+        server = _GuardedServer(
             gateway.handle_connection,
-            config.host,
-            config.port,
-            ssl_context=None,
+            listeners,
             handler_nursery=sessions,
             # 4: the reader drains promptly; a little slack keeps pings flowing
             message_queue_size=4,
@@ -207,5 +222,5 @@ async def _listen(
             max_message_size=config.max_frame_bytes * 4,
             connect_timeout=config.login_timeout_s,
             disconnect_timeout=config.close_timeout_s,
-            task_status=task_status,
         )
+        await server.run(task_status=task_status)

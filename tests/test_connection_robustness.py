@@ -1,0 +1,47 @@
+"""A misbehaving peer at the WebSocket level never disturbs the server or others."""
+
+from __future__ import annotations
+
+import trio
+import wsproto
+from wsproto.events import AcceptConnection, CloseConnection, Request
+
+from gateway.server import Gateway
+
+from .conftest import Login
+
+_MASKED_EMPTY_PING = bytes([0x89, 0x80, 0, 0, 0, 0])
+
+
+async def _raw_connection(server: Gateway) -> tuple[trio.SocketStream, wsproto.WSConnection]:
+    assert server.listening is not None
+    stream = await trio.open_tcp_stream(server.listening.host, server.listening.ws_port)
+    ws = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
+    await stream.send_all(ws.send(Request(host="localhost", target="/ws")))
+    while True:
+        ws.receive_data(await stream.receive_some(65536))
+        if any(isinstance(e, AcceptConnection) for e in ws.events()):
+            return stream, ws
+
+
+async def test_ping_after_the_server_closed_does_not_take_the_server_down(server: Gateway, login: Login) -> None:
+    with trio.fail_after(20):
+        bystander = await login(server, "bystander")
+        stream, ws = await _raw_connection(server)
+        # a frame over the limit: the server answers 1004 and sends its close frame
+        await stream.send_all(ws.send(wsproto.events.BytesMessage(b"\xa0" + b"x" * (server.config.max_frame_bytes + 10))))
+        closed = False
+        while not closed:
+            data = await stream.receive_some(65536)
+            if not data:
+                break
+            ws.receive_data(data)
+            closed = any(isinstance(e, CloseConnection) for e in ws.events())
+        assert closed
+        # instead of answering the close, ping (raw bytes: wsproto would refuse)
+        await stream.send_all(_MASKED_EMPTY_PING)
+        await trio.sleep(0.2)
+        await stream.aclose()
+        assert (await bystander.request("queryDevices"))["ok"]
+        other = await login(server, "newcomer")
+        assert (await other.request("queryDevices"))["ok"]
