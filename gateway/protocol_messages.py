@@ -169,3 +169,21 @@ class QueryMessageReceiptsInfo(Request, tag="queryMessageReceiptsInfo"):
     conversation_id: ID
     conversation_type: ConversationType
     message_ids: MessageIDs
+
+
+EVENTS: dict[str, str] = {
+    "peerMessageReceived": (
+        "messageList, fromConversationID: to every device of the receiver (direction 1) and the sender's other "
+        "devices (direction 0). Durable."
+    ),
+    "conversationChanged": "infoList [{event: 0 added, 1 updated, 3 deleted, conversation}]. Durable.",
+    "conversationTotalUnreadMessageCountUpdated": "totalUnreadMessageCount: whenever the account's total changes. Durable.",
+    "conversationsAllDeleted": "count: deleteAllConversations on another device. Durable.",
+    "messageRevokeReceived": "messageList: every party's devices. Durable.",
+    "messageDeleted": (
+        "conversationID?, conversationType?, messageDeleteType (0 list, 1 conversation, 2 all), "
+        "isDeleteConversationAllMessage, messageList: own other devices, for server deletions. Durable."
+    ),
+    "messageReceiptChanged": "infos [{conversationID, conversationType, messageID, status, readMemberCount, unreadMemberCount, isSelfOperated}]. Durable.",
+    "conversationMessageReceiptChanged": "infos [{conversationID, conversationType, readTime, isSelfOperated}]. Durable.",
+}

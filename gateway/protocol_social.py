@@ -184,3 +184,17 @@ class QueryGroupMemberList(Request, tag="queryGroupMemberList"):
 
     group_id: ID
     config: GroupMemberListConfig = GroupMemberListConfig()
+
+
+EVENTS: dict[str, str] = {
+    "userInfoUpdated": "info {baseInfo {userID, userName}, userAvatarUrl, extendedData}: own other devices. Durable.",
+    "friendApplicationListChanged": "action (0 added, 1 changed), applicationList: both users' devices. Durable.",
+    "friendListChanged": "action (0 added, 1 deleted), friendInfoList: both users' devices. Durable.",
+    "groupStateChanged": "state (0 quit, 1 enter), event (1 created, 2 dismissed, 3 joined, 4 invited, 5 left, 6 kicked out), groupInfo. Durable.",
+    "groupMemberStateChanged": "groupID, state, event (1 joined, 2 left, 4 kicked out, 5 invited), userList, operatedInfo. Durable.",
+    "groupMemberInfoUpdated": "groupID, userInfo [{userID, memberRole}], operatedInfo. Durable.",
+    "groupNameUpdated": "groupID, groupName, operatedInfo. Durable.",
+    "groupNoticeUpdated": "groupID, groupNotice, operatedInfo. Durable.",
+    "groupAttributesUpdated": "groupID, infos [{action (0 set, 1 deleted), groupAttributes}], operatedInfo. Durable.",
+    "groupMessageReceived": "messageList, fromConversationID (the groupID): every member device but the sending one. Durable.",
+}

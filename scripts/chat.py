@@ -58,7 +58,7 @@ def read_secret(args: argparse.Namespace) -> str:
         return str(args.secret)
     if os.environ.get("HUBBUB_AUTH_SECRET"):
         return os.environ["HUBBUB_AUTH_SECRET"]
-    path = args.data_dir / _SECRET_FILE
+    path: Path = args.data_dir / _SECRET_FILE
     if not path.is_file():
         raise SystemExit(f"chat.py: no secret: pass --secret, set HUBBUB_AUTH_SECRET, or run `hubbub serve --data-dir {args.data_dir}` first")
     return path.read_text().strip()

@@ -263,6 +263,10 @@ def echo_frame() -> dict[str, Any]:
     return {"op": "login", "id": 0, "userID": "load000000-0000", "token": token, "platform": "Android", "deviceName": "load Android"}
 
 
+class EchoMismatch(Exception):
+    """The echo answered something other than the frame it was sent."""
+
+
 @dataclass(slots=True)
 class _EchoRun:
     """State of one baseline measurement (one Trio thread: no locks)."""
@@ -287,7 +291,8 @@ class _EchoRun:
         with trio.fail_after(self.timeout_s):
             await ws.send_message(cbor2.dumps({**self.frame, "id": request_id}))
             reply = await ws.get_message()
-        cbor2.loads(reply)
+        if not isinstance(reply, bytes) or cbor2.loads(reply).get("id") != request_id:
+            raise EchoMismatch(f"round trip {request_id} came back as {reply!r:.80}")
         return time.monotonic() - started
 
     async def open_one(self) -> None:
@@ -298,7 +303,7 @@ class _EchoRun:
                 with trio.fail_after(self.timeout_s):
                     ws = await connect_websocket_url(self.held, self.url, message_queue_size=_CLIENT_QUEUE)
                 rtt = await self.round_trip(ws, 1)
-            except (OSError, HandshakeError, ConnectionClosed, trio.TooSlowError) as exc:
+            except (OSError, HandshakeError, ConnectionClosed, trio.TooSlowError, EchoMismatch) as exc:
                 self.failures[type(exc).__name__] += 1
                 return
             self.session_s.append(time.monotonic() - started)
@@ -311,7 +316,7 @@ class _EchoRun:
         try:
             for request_id in range(2, round_trips + 2):
                 self.rtt_s.append(await self.round_trip(ws, request_id))
-        except (ConnectionClosed, trio.TooSlowError) as exc:
+        except (ConnectionClosed, trio.TooSlowError, EchoMismatch) as exc:
             self.failures[type(exc).__name__] += 1
         self.busy_done += 1
         self.progress.update("echo round trips", self.busy_done, len(self.opened))
@@ -462,9 +467,10 @@ def _number(value: float) -> str:
 
 
 def _ratio(figure: Figure, baseline: dict[str, float]) -> float | None:
-    if figure.baseline is None or not baseline.get(figure.baseline):
+    base = baseline.get(figure.baseline or "")
+    if not base or math.isnan(base):
         return None
-    return figure.value / baseline[figure.baseline]
+    return figure.value / base
 
 
 def _figure_line(figure: Figure, baseline: dict[str, float]) -> str:
@@ -519,17 +525,22 @@ def render(report: Report) -> str:
     return "\n".join(lines)
 
 
+def _finite(row: dict[str, Any]) -> dict[str, Any]:
+    """NaN (a figure that could not be measured) as null, so the file is strict JSON."""
+    return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
+
+
 def to_json(report: Report) -> dict[str, Any]:
     """The report as plain data, ratios included."""
     baseline = mean_baseline([run for _, run in report.baselines]) if report.baselines else {}
 
     def figures(result: MixResult) -> list[dict[str, Any]]:
-        return [{**asdict(f), "ratio": _ratio(f, baseline)} for f in result.figures]
+        return [_finite({**asdict(f), "ratio": _ratio(f, baseline)}) for f in result.figures]
 
     return {
         "args": report.args,
         "machine": report.machine,
-        "baseline": {"runs": {when: figures(run) for when, run in report.baselines}, "mean": baseline},
+        "baseline": {"runs": {when: figures(run) for when, run in report.baselines}, "mean": _finite(baseline)},
         "mix": None if report.result is None else {"name": report.result.mix, "elapsed_s": report.result.elapsed_s, "figures": figures(report.result)},
         "ok": report.ok,
     }

@@ -11,7 +11,11 @@ are spread over the run rather than bunched together.
 Figures: logins/s (ratio to the echo's sessions/s: both open a connection
 and complete one request), login latency (the login request alone, ratio to
 the echo's first round trip in its connect storm), connect + login latency
-(ratio to the echo's session latency), and kicks observed vs expected.
+(ratio to the echo's session latency), the server's CPU time per login
+(ratio to the echo's CPU per session; the figure least moved by other load
+on the machine), kicks and selfDevicesChanged observed vs expected, the
+server's memory with every device connected, and how long the server takes
+to become idle once every client has closed.
 """
 
 from __future__ import annotations
@@ -31,10 +35,12 @@ from gateway.protocol import CloseCode, ConnectionEvent
 
 from . import (
     PLATFORMS,
+    ClientErrors,
     Figure,
     MixResult,
     Progress,
     Target,
+    client_nursery,
     fetch_metrics,
     latency_figures,
     process_cpu_s,
@@ -77,6 +83,7 @@ class _Tally:
     cpu_s: float | None = None  # the server's CPU time over the login phase
     rss_mb: float | None = None  # the server's memory with every device connected
     drain_s: float | None = None  # closing every client until the server is idle
+    client_errors: ClientErrors = field(default_factory=ClientErrors)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -103,8 +110,8 @@ def expected_devices_changed(policy: str, accounts: int, devices: int) -> int | 
     """selfDevicesChanged events the connected devices hold at the end.
 
     With every device kept, the k-th login of an account tells the k - 1
-    already online, whatever the order; with one kept, a kicked device is
-    dropped before the new one is told about nobody.
+    already online, whatever the order; with one kept, the kicked device is
+    dropped first, so the broadcast reaches nobody.
     """
     if policy in _ONE_ONLINE:
         return 0
@@ -161,7 +168,7 @@ async def _log_in(
 ) -> None:
     """Connect and log one device in; on success leave it connected and watched."""
     async with limiter:
-        client = Client(url, held)
+        client = Client(url, await held.start(client_nursery, tally.client_errors))
         started = time.monotonic()
         try:
             with trio.fail_after(args.request_timeout_s):
@@ -275,6 +282,7 @@ def _report(result: MixResult, devices: list[_Device], tally: _Tally, events_see
         add(Figure("server_cpu_ms_per_login", 1000 * tally.cpu_s / tally.ok, "ms", "cpu_ms_per_session", note="server CPU over the login phase"))
     if tally.rss_mb is not None:
         add(Figure("server_rss_mb", tally.rss_mb, "MiB", note=f"{tally.ok - tally.kicked} devices connected"))
+    add(Figure("client_protocol_errors", tally.client_errors.protocol_errors, note="server ping during our close: trio-websocket#184"))
     add(Figure("login_phase_s", result.elapsed_s, "s"))
     add(Figure("drain_s", math.nan if tally.drain_s is None else tally.drain_s, "s", note="close all until the server is idle"))
     errors = Counter(d.error.split(":")[0] for d in devices if d.error)
