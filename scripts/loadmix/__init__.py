@@ -54,6 +54,9 @@ from types import ModuleType
 from typing import Protocol, cast
 
 import trio
+from trio_websocket import ConnectionClosed, HandshakeError
+
+from client import Client, ClientError, Disconnected
 from wsproto.utilities import LocalProtocolError
 
 from gateway.auth import mint_token
@@ -217,6 +220,40 @@ class Mix(Protocol):
     def connections(self, args: argparse.Namespace) -> int: ...
 
     async def run(self, target: Target, args: argparse.Namespace, progress: Progress) -> MixResult: ...
+
+
+async def log_in_devices(
+    target: Target,
+    wanted: Sequence[tuple[str, int]],
+    args: argparse.Namespace,
+    held: trio.Nursery,
+    progress: Progress,
+) -> dict[tuple[str, int], Client]:
+    """Connect and log in each (user, device index) on platform PLATFORMS[index].
+
+    At most `args.concurrency` at a time, each within `args.request_timeout_s`;
+    clients live in `held`. Returns those that logged in; the rest are closed.
+    """
+    devices: dict[tuple[str, int], Client] = {}
+    limiter = trio.CapacityLimiter(args.concurrency)
+
+    async def one(user: str, index: int) -> None:
+        async with limiter:
+            client = Client(target.url, held)
+            try:
+                with trio.fail_after(args.request_timeout_s):
+                    await client.connect()
+                    await client.login(user, target.token(user), platform=PLATFORMS[index], device_id=f"{user}-{index}")
+            except (OSError, HandshakeError, ConnectionClosed, trio.TooSlowError, ClientError, Disconnected):
+                await client.close()
+                return
+            devices[(user, index)] = client
+            progress.update("login", len(devices), len(wanted))
+
+    async with trio.open_nursery() as nursery:
+        for user, index in wanted:
+            nursery.start_soon(one, user, index)
+    return devices
 
 
 def available_mixes() -> list[str]:

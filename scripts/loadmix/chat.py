@@ -21,11 +21,10 @@ import time
 from dataclasses import dataclass, field
 
 import trio
-from trio_websocket import ConnectionClosed, HandshakeError
 
 from client import Client, ClientError, Disconnected
 
-from . import PLATFORMS, Figure, MixResult, Progress, Target, latency_figures
+from . import PLATFORMS, Figure, MixResult, Progress, Target, latency_figures, log_in_devices
 
 DESCRIPTION = "peer messages around a ring of accounts; deliveries/s and end-to-end latency"
 
@@ -61,7 +60,7 @@ async def run(target: Target, args: argparse.Namespace, progress: Progress) -> M
     result = MixResult("chat")
     tally = _Tally()
     async with trio.open_nursery() as held:
-        devices = await _log_in_all(target, users, args, held, progress)
+        devices = await log_in_devices(target, [(user, index) for index in range(args.devices) for user in users], args, held, progress)
         if len(devices) != len(users) * args.devices:
             result.problems.append(f"only {len(devices)} of {len(users) * args.devices} devices logged in")
         for client in devices.values():
@@ -87,33 +86,6 @@ async def run(target: Target, args: argparse.Namespace, progress: Progress) -> M
         held.cancel_scope.cancel()
     _report(result, tally, sending_s, expected, args)
     return result
-
-
-async def _log_in_all(
-    target: Target, users: list[str], args: argparse.Namespace, held: trio.Nursery, progress: Progress
-) -> dict[tuple[str, int], Client]:
-    devices: dict[tuple[str, int], Client] = {}
-    limiter = trio.CapacityLimiter(args.concurrency)
-    total = len(users) * args.devices
-
-    async def one(user: str, index: int) -> None:
-        async with limiter:
-            client = Client(target.url, held)
-            try:
-                with trio.fail_after(args.request_timeout_s):
-                    await client.connect()
-                    await client.login(user, target.token(user), platform=PLATFORMS[index], device_id=f"{user}-{index}")
-            except (OSError, HandshakeError, ConnectionClosed, trio.TooSlowError, ClientError, Disconnected):
-                await client.close()
-                return
-            devices[(user, index)] = client
-            progress.update("login", len(devices), total)
-
-    async with trio.open_nursery() as nursery:
-        for index in range(args.devices):
-            for user in users:
-                nursery.start_soon(one, user, index)
-    return devices
 
 
 async def _send_loop(

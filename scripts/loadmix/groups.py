@@ -20,11 +20,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 import trio
-from trio_websocket import ConnectionClosed, HandshakeError
 
 from client import Client, ClientError, Disconnected
 
-from . import PLATFORMS, Figure, MixResult, Progress, Target, latency_figures
+from . import PLATFORMS, Figure, MixResult, Progress, Target, latency_figures, log_in_devices
 
 DESCRIPTION = "group messages to groups of 10, 100 and 1,000 members; fan-out deliveries/s and latency"
 
@@ -69,7 +68,7 @@ async def run(target: Target, args: argparse.Namespace, progress: Progress) -> M
     result = MixResult("groups")
     tally = _Tally()
     async with trio.open_nursery() as held:
-        devices = await _log_in_all(target, users, args, held, progress)
+        devices = await log_in_devices(target, [(u, d) for i, u in enumerate(users) for d in range(_device_count(i, len(users), args))], args, held, progress)
         if len(devices) != sum(_device_count(i, pool, args) for i in range(pool)):
             result.problems.append(f"only {len(devices)} devices logged in")
         for client in devices.values():
@@ -123,32 +122,6 @@ async def _one_group(
     result.add(Figure(f"g{size}_deliveries_per_s", tally.delivered[group_id] / spread_s, "/s", "round_trips_per_s", note="first send to last arrival"))
     for figure in latency_figures(f"g{size}_delivery", tally.latencies[group_id], "rtt", "send to arrival on a device"):
         result.add(figure)
-
-
-async def _log_in_all(
-    target: Target, users: list[str], args: argparse.Namespace, held: trio.Nursery, progress: Progress
-) -> dict[tuple[str, int], Client]:
-    devices: dict[tuple[str, int], Client] = {}
-    limiter = trio.CapacityLimiter(args.concurrency)
-    wanted = [(u, d) for i, u in enumerate(users) for d in range(_device_count(i, len(users), args))]
-
-    async def one(user: str, index: int) -> None:
-        async with limiter:
-            client = Client(target.url, held)
-            try:
-                with trio.fail_after(args.request_timeout_s):
-                    await client.connect()
-                    await client.login(user, target.token(user), platform=PLATFORMS[index], device_id=f"{user}-{index}")
-            except (OSError, HandshakeError, ConnectionClosed, trio.TooSlowError, ClientError, Disconnected):
-                await client.close()
-                return
-            devices[(user, index)] = client
-            progress.update("login", len(devices), len(wanted))
-
-    async with trio.open_nursery() as nursery:
-        for user, index in wanted:
-            nursery.start_soon(one, user, index)
-    return devices
 
 
 async def _receive(client: Client, tally: _Tally) -> None:
