@@ -20,6 +20,7 @@ Mixes live in scripts/loadmix/ (see its docstring for the interface).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import math
 import os
@@ -552,6 +553,10 @@ def main(argv: list[str] | None = None) -> int:
     # Each process (driver, server, echo) holds one descriptor per connection.
     raise_fd_limit(mix.connections(args) + 1024)
     progress = Progress(enabled=args.progress or sys.stderr.isatty())
+    # The driver holds thousands of connections too: the same GC settings as
+    # the server (gateway/cli.py), so its pauses do not show up as latency.
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
     report = trio.run(run_load, args, mix, progress)
     print(render(report), flush=True)
     if args.json is not None:

@@ -72,7 +72,9 @@ async def run(target: Target, args: argparse.Namespace, progress: Progress) -> M
                 sender = devices.get((user, 0))
                 if sender is not None:
                     peer = users[(index + 1) % len(users)]
-                    senders.start_soon(_send_loop, sender, peer, started, interval, args, tally, progress)
+                    # phases spread evenly: the total rate is steady, not 1 burst per interval
+                    offset = index * interval / len(users)
+                    senders.start_soon(_send_loop, sender, peer, started + offset, interval, args, tally, progress)
         sending_s = time.monotonic() - started
         expected = tally.sent * (2 * args.devices - 1)
         with trio.move_on_after(args.settle_s):
@@ -89,10 +91,11 @@ async def run(target: Target, args: argparse.Namespace, progress: Progress) -> M
 
 
 async def _send_loop(
-    client: Client, peer: str, started: float, interval: float, args: argparse.Namespace, tally: _Tally, progress: Progress
+    client: Client, peer: str, first_at: float, interval: float, args: argparse.Namespace, tally: _Tally, progress: Progress
 ) -> None:
     padding = "x" * max(0, args.chat_body_bytes - 24)
     count = 0
+    started = first_at
     while (now := time.monotonic()) < started + args.chat_seconds:
         if interval:
             next_at = started + count * interval
