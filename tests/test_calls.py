@@ -7,13 +7,19 @@ queued for that connection before it.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import pytest
 import trio
 import trio.testing
 
-from actors.runtime import Address
+from actors.account.actor import session_address
+from actors.call import CallActor, CallContext, CallIndex
+from actors.call import messages as call
+from actors.errors import HubbubError
+from actors.outbound import Outbound
+from actors.runtime import Address, Registry
 from client import Client, ClientError
 from gateway.calls import calls_of
 from gateway.server import Gateway
@@ -360,3 +366,44 @@ async def test_every_call_error_code(server: Gateway, login: Login) -> None:
         await bob_a.request("callQuit", callID=call_id)
         assert (await alice.next_event("callUserStateChanged")) is not None
         await _refused(5001, alice, "callEnd", callID=call_id)
+
+
+# ---- the call actor alone ---------------------------------------------------------------------
+
+
+class _Sink:
+    """A DeviceSink where only `connected` sessions exist."""
+
+    def __init__(self, *connected: str) -> None:
+        self.connected = {session_address(login_id) for login_id in connected}
+        self.got: list[tuple[Address, Outbound]] = []
+
+    def push(self, session: Address, item: Outbound) -> bool:
+        if session not in self.connected:
+            return False
+        self.got.append((session, item))
+        return True
+
+    def is_connected(self, session: Address) -> bool:
+        return session in self.connected
+
+
+async def test_a_device_that_already_left_cannot_join_a_call(nursery: trio.Nursery) -> None:
+    sink = _Sink("La", "Lb1")
+    registry = Registry(nursery, {})
+    context = CallContext(sink, CallIndex(), registry)
+    registry.add_kind("call", partial(CallActor, ctx=context))
+    ref = registry.ref(Address("call", "c1"))
+    with trio.fail_after(10):
+        invite = call.Invite(call.Device("a", "La"), (call.Invitee("b", ("Lb1", "Lb2")),), 30)
+        await ref.ask(invite, timeout=5)
+        # Lb2's session ended after its end hook ran: binding it would leave a ghost in the call
+        with pytest.raises(HubbubError) as refused:
+            await ref.ask(call.Accept(call.Device("b", "Lb2")), timeout=5)
+        assert refused.value.code == 5003
+        await ref.ask(call.Accept(call.Device("b", "Lb1")), timeout=5)
+        assert context.index.calls_of("Lb1") == ("c1",) and context.index.calls_of("Lb2") == ()
+        # an inviter whose session is gone starts nothing
+        with pytest.raises(HubbubError):
+            await registry.ref(Address("call", "c2")).ask(call.Invite(call.Device("x", "Lx"), invite.invitees, 30), timeout=5)
+        assert "c2" not in context.index

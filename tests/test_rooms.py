@@ -661,3 +661,18 @@ async def test_timers_never_outlive_the_room(autojump_clock: trio.testing.MockCl
             # no actor and no timer left behind: only the registry's own courier
             assert [task.name for task in actors.child_tasks] == ["actor courier"]
             actors.cancel_scope.cancel()
+
+
+async def test_a_join_from_a_session_that_already_ended_leaves_no_ghost(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    ref, sink, context = _room_runtime(nursery)
+    with trio.fail_after(30):
+        await _fill(ref, 3)
+        sink.gone.add(session_address("L9"))  # its end hook ran before the join was handled
+        await ref.ask(room.Join(_m(9)), timeout=10)
+        await trio.sleep(1)
+        assert await ref.ask(room.QueryOnlineCount(_m(0)), timeout=10) == 3
+        assert not context.index.has("big", "L9")
+        (joined, names), left = sink.member_lists("L0")[-2:]
+        assert (joined, names[-1], left) == ("roomMemberJoined", "u9", ("roomMemberLeft", ["u9"]))

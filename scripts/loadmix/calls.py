@@ -29,7 +29,7 @@ from trio_websocket import ConnectionClosed, HandshakeError
 
 from client import Client, ClientError, Disconnected
 
-from . import PLATFORMS, Figure, MixResult, Progress, Target, latency_figures
+from . import PLATFORMS, Figure, MixResult, Progress, Target, latency_figures, process_cpu_s
 
 DESCRIPTION = "call invite / accept / quit cycles between pairs of accounts; cycles/s and latency"
 
@@ -77,11 +77,16 @@ async def run(target: Target, args: argparse.Namespace, progress: Progress) -> M
         for pair in pairs:
             for device in pair.callee[1:]:
                 held.start_soon(_listen, device, tally)
+        cpu_before = process_cpu_s(target.server_pid)
         started = time.monotonic()
         async with trio.open_nursery() as callers:
             for pair in pairs:
                 callers.start_soon(_call_loop, pair, started, args, tally, progress)
         calling_s = time.monotonic() - started
+        cpu_after = process_cpu_s(target.server_pid)
+        if cpu_before is not None and cpu_after is not None and tally.cycles:
+            cpu_us = (cpu_after - cpu_before) * 1e6 / tally.cycles
+            result.add(Figure("cpu_us_per_cycle", cpu_us, "us", "cpu_us_per_round_trip", note="server CPU while calling"))
         # the listeners have heard every Accepted once the last cycle's Quit reached its inviter
         await trio.sleep(min(1.0, args.settle_s))
         result.elapsed_s = time.monotonic() - started

@@ -32,7 +32,7 @@ from trio_websocket import ConnectionClosed, HandshakeError
 
 from client import Client, ClientError, Disconnected
 
-from . import Figure, MixResult, Progress, Target, latency_figures
+from . import Figure, MixResult, Progress, Target, latency_figures, process_cpu_s
 
 DESCRIPTION = "room messages to rooms of 1,000 and 5,000 members at a steady rate; deliveries/s and p99 latency"
 
@@ -87,7 +87,7 @@ async def run(target: Target, args: argparse.Namespace, progress: Progress) -> M
         for size in _sizes(args):
             room_id = f"room{tag}-r{size}"
             clients = [members[u] for u in users[:size] if u in members]
-            await _one_room(room_id, clients, args, tally, result, progress)
+            await _one_room(room_id, clients, args, tally, result, progress, target.server_pid)
         result.elapsed_s = time.monotonic() - started
         progress.done()
         async with trio.open_nursery() as closing:
@@ -99,7 +99,13 @@ async def run(target: Target, args: argparse.Namespace, progress: Progress) -> M
 
 
 async def _one_room(
-    room_id: str, clients: list[Client], args: argparse.Namespace, tally: _Tally, result: MixResult, progress: Progress
+    room_id: str,
+    clients: list[Client],
+    args: argparse.Namespace,
+    tally: _Tally,
+    result: MixResult,
+    progress: Progress,
+    server_pid: int | None,
 ) -> None:
     size = len(clients)
     joined_s = await _enter_all(room_id, clients, args, tally, progress)
@@ -110,6 +116,7 @@ async def _one_room(
     sender = clients[0]
     padding = "x" * max(0, args.room_body_bytes - 40)
     failed = 0
+    cpu_before = process_cpu_s(server_pid)
     started = time.monotonic()
     for n in range(args.room_messages):
         next_at = started + n / args.room_rate
@@ -132,7 +139,11 @@ async def _one_room(
         while tally.delivered[room_id] < expected:
             await trio.sleep(0.05)
     spread_s = max(tally.last_arrival[room_id] - started, 1e-9)
+    cpu_after = process_cpu_s(server_pid)
     add = result.add
+    if cpu_before is not None and cpu_after is not None and tally.delivered[room_id]:
+        cpu_us = (cpu_after - cpu_before) * 1e6 / tally.delivered[room_id]
+        add(Figure(f"r{size}_cpu_us_per_delivery", cpu_us, "us", "cpu_us_per_round_trip", note="server CPU while sending"))
     add(Figure(f"r{size}_sends_failed", failed, expected=0))
     add(Figure(f"r{size}_deliveries", tally.delivered[room_id], expected=expected, note=f"{size - 1} members x {args.room_messages}"))
     add(Figure(f"r{size}_deliveries_per_s", tally.delivered[room_id] / spread_s, "/s", "round_trips_per_s", note="first send to last arrival"))
