@@ -109,7 +109,7 @@ def build_app(gateway: Gateway) -> Starlette:
                 "connections": len(gateway.connections),
                 "devices": len(gateway.directory),
                 "accounts": live.get("account", 0),
-                "rooms": live.get("room", 0),
+                "rooms": len(list_rooms(gateway)),  # live rooms only, not ones retiring
                 "calls": live.get("call", 0),
                 "groups": live.get("group", 0),
                 "uptimeSeconds": round(trio.current_time() - gateway.started_clock, 3),

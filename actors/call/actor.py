@@ -34,7 +34,7 @@ import trio
 from ..account.actor import session_address
 from ..errors import CallNotExist, CallStateInvalid, InvalidArgument, NoPermission, NotCallParticipant
 from ..outbound import DeviceEvent, DeviceSink
-from ..runtime import Actor, ActorRef, ActorUnavailable, Address, Reply, Transport
+from ..runtime import Actor, ActorRef, Address, Reply, Timer, Transport
 from .messages import (
     Accept,
     CallMsg,
@@ -141,42 +141,6 @@ class _Party:
         return CallUser(self.user_id, int(self.state), self.extended_data)
 
 
-class _Timer:
-    """One pending wake-up: tell the actor `msg` at `deadline`, unless cancelled first.
-
-    The sleeping task runs in the nursery that runs the actor itself (the
-    registry's) inside a cancel scope kept here; the actor cancels it when
-    the reason to wake goes away and in `stop()`, so no timer outlives it.
-    """
-
-    __slots__ = ("_scope",)
-
-    def __init__(self) -> None:
-        self._scope: trio.CancelScope | None = None
-
-    def arm(self, deadline: float, ref: ActorRef[Any], msg: object) -> None:
-        """Replace any pending wake-up. Must be called from the actor's own task."""
-        self.cancel()
-        scope = self._scope = trio.CancelScope()
-        nursery = trio.lowlevel.current_task().parent_nursery
-        assert nursery is not None, "a timer is armed from an actor's task"
-        nursery.start_soon(_wake, scope, deadline, ref, msg)
-
-    def cancel(self) -> None:
-        if self._scope is not None:
-            self._scope.cancel()
-            self._scope = None
-
-
-async def _wake(scope: trio.CancelScope, deadline: float, ref: ActorRef[Any], msg: object) -> None:
-    with scope:
-        await trio.sleep_until(deadline)
-        try:
-            await ref.tell(msg)
-        except ActorUnavailable:
-            pass  # the runtime is shutting down: nothing left to wake
-
-
 class CallActor(Actor[CallMsg]):
     """One call: its inviter, invitees and their states, and the invitation timeout."""
 
@@ -188,7 +152,7 @@ class CallActor(Actor[CallMsg]):
         self.inviter = ""
         self.extended_data = ""
         self.deadline: float | None = None
-        self._timer = _Timer()
+        self._timer = Timer()
         self._ref: ActorRef[CallMsg] = ActorRef(address, ctx.transport)
 
     async def stop(self) -> None:

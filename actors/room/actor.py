@@ -44,7 +44,7 @@ import trio
 from ..account.actor import now_ms, session_address
 from ..errors import InvalidArgument, NotInRoom, RoomExists, RoomNotExist
 from ..outbound import DeviceEvent, Outbound
-from ..runtime import Actor, ActorRef, ActorUnavailable, Address, Reply, Transport
+from ..runtime import Actor, ActorRef, Address, Reply, Timer, Transport
 from .messages import (
     Create,
     DeleteAttributes,
@@ -201,42 +201,6 @@ class _Change:
     seq: int
 
 
-class _Timer:
-    """One pending wake-up: tell the actor `msg` at `deadline`, unless cancelled first.
-
-    The sleeping task runs in the nursery that runs the actor itself (the
-    registry's) inside a cancel scope kept here; the actor cancels it when
-    the reason to wake goes away and in `stop()`, so no timer outlives it.
-    """
-
-    __slots__ = ("_scope",)
-
-    def __init__(self) -> None:
-        self._scope: trio.CancelScope | None = None
-
-    def arm(self, deadline: float, ref: ActorRef[Any], msg: object) -> None:
-        """Replace any pending wake-up. Must be called from the actor's own task."""
-        self.cancel()
-        scope = self._scope = trio.CancelScope()
-        nursery = trio.lowlevel.current_task().parent_nursery
-        assert nursery is not None, "a timer is armed from an actor's task"
-        nursery.start_soon(_wake, scope, deadline, ref, msg)
-
-    def cancel(self) -> None:
-        if self._scope is not None:
-            self._scope.cancel()
-            self._scope = None
-
-
-async def _wake(scope: trio.CancelScope, deadline: float, ref: ActorRef[Any], msg: object) -> None:
-    with scope:
-        await trio.sleep_until(deadline)
-        try:
-            await ref.tell(msg)
-        except ActorUnavailable:
-            pass  # the runtime is shutting down: nothing left to wake
-
-
 class RoomActor(Actor[RoomMsg]):
     """One live room: members (one device per user), attributes, destruction timer."""
 
@@ -253,8 +217,8 @@ class RoomActor(Actor[RoomMsg]):
         self._message_seq = 0
         self._pending: list[_Change] = []
         self._to_drop: deque[_Seat] = deque()
-        self._destroy_timer = _Timer()
-        self._flush_timer = _Timer()
+        self._destroy_timer = Timer()
+        self._flush_timer = Timer()
         self._ref: ActorRef[RoomMsg] = ActorRef(address, ctx.transport)
 
     async def start(self) -> None:

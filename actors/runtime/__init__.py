@@ -6,8 +6,9 @@ from .errors import ActorCrashed, ActorError, ActorUnavailable, AskTimeout
 from .mailbox import Envelope, Reply
 from .ref import ActorRef, Transport
 from .registry import Registry
+from .timer import Timer
 
 __all__ = [
     "Actor", "ActorCrashed", "ActorError", "ActorRef", "ActorUnavailable", "Address",
-    "AskTimeout", "CrashInjected", "Envelope", "Registry", "Reply", "Transport",
+    "AskTimeout", "CrashInjected", "Envelope", "Registry", "Reply", "Timer", "Transport",
 ]
