@@ -27,6 +27,7 @@ import trio
 from ..errors import HubbubError, StorageUnavailable
 from .base import DeviceRecord, StoredEvent
 from .migrations import packaged
+from .sqlite_accounts import SqliteAccountStore
 from .sqlite_messages import SqliteMessageStore
 from .sqlite_social import SqliteSocialStore
 
@@ -114,7 +115,7 @@ def _commit_batch(conn: sqlite3.Connection, batch: list[_WriteJob[Any]]) -> bool
     return committed
 
 
-class SqliteStore(SqliteMessageStore, SqliteSocialStore):
+class SqliteStore(SqliteAccountStore, SqliteMessageStore, SqliteSocialStore):
     """The embedded Store; open it with `open_sqlite_store`, which owns its writer task."""
 
     def __init__(self, write_conn: sqlite3.Connection, read_conns: list[sqlite3.Connection], max_batch: int) -> None:
@@ -281,162 +282,6 @@ class SqliteStore(SqliteMessageStore, SqliteSocialStore):
         with trio.CancelScope(shield=True):  # closing may checkpoint the WAL: disk I/O
             await trio.to_thread.run_sync(_close_all, idle, limiter=self._write_limiter)
 
-    # -- AccountStore, DeviceStore, StreamStore ---------------------------
-
-    async def ensure_account(self, user_id: str, user_name: str | None, now_ms: int) -> None:
-        """Create the account if missing; a non-empty `user_name` replaces the stored one."""
-        await self.write(lambda conn: _ensure_account(conn, user_id, user_name, now_ms))
-
-    async def device_online(self, user_id: str, node: str, device: DeviceRecord) -> None:
-        """Upsert the online row by login_id and append a login-history row."""
-        await self.write(lambda conn: _device_online(conn, user_id, node, device))
-
-    async def device_offline(self, user_id: str, login_id: str, now_ms: int, reason: str) -> None:
-        """Remove the online row and close its history entry; unknown logins are a no-op."""
-        await self.write(lambda conn: _device_offline(conn, user_id, login_id, now_ms, reason))
-
-    async def online_devices(self, user_id: str) -> list[DeviceRecord]:
-        """The devices online now, by login_time then insertion order."""
-        return await self.read(lambda conn: _online_devices(conn, user_id))
-
-    async def clear_node_devices(self, node: str, now_ms: int) -> int:
-        """Mark every device online on `node` offline (reason 'restart'); return how many."""
-        return await self.write(lambda conn: _clear_node_devices(conn, node, now_ms))
-
-    async def login_history(self, user_id: str, limit: int) -> list[tuple[DeviceRecord, int | None, str | None]]:
-        """Up to `limit` logins, newest first, as (record, logout_time, logout_reason)."""
-        return await self.read(lambda conn: _login_history(conn, user_id, limit))
-
-    async def append_events(self, user_id: str, events: Sequence[StoredEvent]) -> None:
-        """Store `events` and set the head to the last seq in one transaction.
-
-        Raises ValueError (nothing stored) unless seqs strictly increase above the head.
-        """
-        if events:
-            await self.write(lambda conn: _append_events(conn, user_id, events))
-
-    async def events_after(self, user_id: str, after_seq: int, limit: int) -> list[StoredEvent]:
-        """Up to `limit` retained events with seq > `after_seq`, ascending."""
-        return await self.read(lambda conn: _events_after(conn, user_id, after_seq, limit))
-
-    async def stream_bounds(self, user_id: str) -> tuple[int, int]:
-        """(oldest retained seq or head + 1, head seq); head is 0 for an unknown account."""
-        return await self.read(lambda conn: _stream_bounds(conn, user_id))
-
-    async def trim_stream(self, user_id: str, keep_count: int, min_time_ms: int) -> int:
-        """Delete events beyond the newest `keep_count` or older than `min_time_ms`; return how many."""
-        if keep_count < 0:
-            raise ValueError(f"keep_count must be >= 0, got {keep_count}")
-        return await self.write(lambda conn: _trim_stream(conn, user_id, keep_count, min_time_ms))
-
-
-# -- domain SQL: each runs in a worker thread on a store connection ---------
-
-_DEVICE_COLUMNS = "login_id, user_id, node, device_id, platform, device_name, login_time"
-
-
-def _ensure_account(conn: sqlite3.Connection, user_id: str, user_name: str | None, now_ms: int) -> None:
-    conn.execute(
-        "INSERT INTO accounts (user_id, user_name, created_time) VALUES (?, ?, ?)"
-        " ON CONFLICT (user_id) DO UPDATE SET user_name = excluded.user_name"
-        " WHERE excluded.user_name IS NOT NULL",
-        (user_id, user_name or None, now_ms),
-    )
-
-
-def _device_online(conn: sqlite3.Connection, user_id: str, node: str, device: DeviceRecord) -> None:
-    _ensure_account(conn, user_id, None, device.login_time)
-    row = (device.login_id, user_id, node, device.device_id, device.platform, device.device_name, device.login_time)
-    conn.execute(
-        f"INSERT INTO online_devices ({_DEVICE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (login_id) DO UPDATE SET user_id = excluded.user_id, node = excluded.node,"
-        " device_id = excluded.device_id, platform = excluded.platform,"
-        " device_name = excluded.device_name, login_time = excluded.login_time",
-        row,
-    )
-    conn.execute(f"INSERT INTO login_history ({_DEVICE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", row)
-
-
-def _device_offline(conn: sqlite3.Connection, user_id: str, login_id: str, now_ms: int, reason: str) -> None:
-    conn.execute("DELETE FROM online_devices WHERE user_id = ? AND login_id = ?", (user_id, login_id))
-    conn.execute(
-        "UPDATE login_history SET logout_time = ?, logout_reason = ?"
-        " WHERE user_id = ? AND login_id = ? AND logout_time IS NULL",
-        (now_ms, reason, user_id, login_id),
-    )
-
-
-def _online_devices(conn: sqlite3.Connection, user_id: str) -> list[DeviceRecord]:
-    rows = conn.execute(
-        "SELECT login_id, device_id, platform, device_name, login_time FROM online_devices"
-        " WHERE user_id = ? ORDER BY login_time, id",
-        (user_id,),
-    )
-    return [DeviceRecord(*row) for row in rows]
-
-
-def _clear_node_devices(conn: sqlite3.Connection, node: str, now_ms: int) -> int:
-    conn.execute(
-        "UPDATE login_history SET logout_time = ?, logout_reason = 'restart' WHERE logout_time IS NULL"
-        " AND login_id IN (SELECT login_id FROM online_devices WHERE node = ?)",
-        (now_ms, node),
-    )
-    return conn.execute("DELETE FROM online_devices WHERE node = ?", (node,)).rowcount
-
-
-def _login_history(
-    conn: sqlite3.Connection, user_id: str, limit: int
-) -> list[tuple[DeviceRecord, int | None, str | None]]:
-    rows = conn.execute(
-        "SELECT login_id, device_id, platform, device_name, login_time, logout_time, logout_reason"
-        " FROM login_history WHERE user_id = ? ORDER BY login_time DESC, id DESC LIMIT ?",
-        (user_id, limit),
-    )
-    return [(DeviceRecord(*row[:5]), row[5], row[6]) for row in rows]
-
-
-def _head_seq(conn: sqlite3.Connection, user_id: str) -> int | None:
-    row = conn.execute("SELECT head_seq FROM accounts WHERE user_id = ?", (user_id,)).fetchone()
-    return None if row is None else int(row[0])
-
-
-def _append_events(conn: sqlite3.Connection, user_id: str, events: Sequence[StoredEvent]) -> None:
-    head = _head_seq(conn, user_id)
-    previous = 0 if head is None else head
-    for event in events:
-        if event.seq <= previous:
-            raise ValueError(f"account={user_id} seq {event.seq} is not above {previous}")
-        previous = event.seq
-    if head is None:
-        conn.execute("INSERT INTO accounts (user_id, created_time) VALUES (?, ?)", (user_id, events[0].time))
-    conn.executemany(
-        "INSERT INTO stream_events (user_id, seq, name, payload, time, only_device) VALUES (?, ?, ?, ?, ?, ?)",
-        [(user_id, e.seq, e.name, e.payload, e.time, e.only_device) for e in events],
-    )
-    conn.execute("UPDATE accounts SET head_seq = ? WHERE user_id = ?", (previous, user_id))
-
-
-def _events_after(conn: sqlite3.Connection, user_id: str, after_seq: int, limit: int) -> list[StoredEvent]:
-    rows = conn.execute(
-        "SELECT seq, name, payload, time, only_device FROM stream_events WHERE user_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-        (user_id, after_seq, limit),
-    )
-    return [StoredEvent(*row) for row in rows]
-
-
-def _stream_bounds(conn: sqlite3.Connection, user_id: str) -> tuple[int, int]:
-    head = _head_seq(conn, user_id) or 0
-    (oldest,) = conn.execute("SELECT MIN(seq) FROM stream_events WHERE user_id = ?", (user_id,)).fetchone()
-    return (head + 1 if oldest is None else int(oldest), head)
-
-
-def _trim_stream(conn: sqlite3.Connection, user_id: str, keep_count: int, min_time_ms: int) -> int:
-    cursor = conn.execute(
-        "DELETE FROM stream_events WHERE user_id = :user AND (time < :min_time OR seq NOT IN"
-        " (SELECT seq FROM stream_events WHERE user_id = :user ORDER BY seq DESC LIMIT :keep))",
-        {"user": user_id, "min_time": min_time_ms, "keep": keep_count},
-    )
-    return cursor.rowcount
 
 
 # -- opening and closing: connections and migrations -------------------------

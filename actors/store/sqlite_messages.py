@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
+from .sqlite_accounts import _append_events
 from .base import AccountWrite, AlreadyDelivered, ConversationRow, MessageRow, ViewedMessage
 
 T = TypeVar("T")
@@ -83,8 +84,6 @@ def _apply(conn: sqlite3.Connection, w: AccountWrite) -> None:
     conn.executemany("INSERT OR REPLACE INTO friends VALUES (?, ?, ?, ?)", list(w.friends_add))
     conn.executemany("DELETE FROM friends WHERE user_id = ? AND friend_id = ?", list(w.friends_remove))
     if w.events:
-        from .sqlite import _append_events  # the stream's own SQL, shared
-
         _append_events(conn, w.user_id, w.events)
 
 
