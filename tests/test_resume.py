@@ -61,7 +61,8 @@ async def test_offline_device_resumes_exactly_what_it_missed(start_server: Start
         assert got[:50] == reference
         assert_consecutive(got, offline_at + 1)
         assert got[50]["seq"] == offline_at + 51
-        assert a3.last_seq == offline_at + 51
+        # the live message's own events (message, conversation, total) may have come in the same write
+        assert offline_at + 51 <= a3.last_seq <= offline_at + 53
 
 
 async def test_resume_racing_with_live_sends_has_no_gap_and_no_repeat(start_server: StartServer, login: Login) -> None:
