@@ -56,35 +56,34 @@ def _apply(conn: sqlite3.Connection, w: AccountWrite) -> None:
             raise AlreadyDelivered(w.delivered)
     if w.new_message is not None:
         _insert_message(conn, w.new_message)
-    conn.executemany(
-        "INSERT INTO message_views VALUES (?,?,?,?,?,?)",
-        [(w.user_id, v.conversation_type, v.conversation_id, v.message_seq, v.message_id, v.direction) for v in w.views],
-    )
-    conn.executemany(
-        "DELETE FROM message_views WHERE user_id = ? AND conversation_type = ? AND conversation_id = ? AND message_id = ?",
-        [(w.user_id, t, c, m) for t, c, m in w.hide],
-    )
-    conn.executemany(
-        "DELETE FROM message_views WHERE user_id = ? AND conversation_type = ? AND conversation_id = ?",
-        [(w.user_id, t, c) for t, c in w.hide_all],
-    )
+    user = w.user_id
+    # Only the parts that are there: a group fan-out runs this for every member.
+    _many(conn, "INSERT INTO message_views VALUES (?,?,?,?,?,?)",
+          [(user, v.conversation_type, v.conversation_id, v.message_seq, v.message_id, v.direction) for v in w.views])
+    _many(conn, "DELETE FROM message_views WHERE user_id = ? AND conversation_type = ? AND conversation_id = ? AND message_id = ?",
+          [(user, t, c, m) for t, c, m in w.hide])
+    _many(conn, "DELETE FROM message_views WHERE user_id = ? AND conversation_type = ? AND conversation_id = ?",
+          [(user, t, c) for t, c in w.hide_all])
     for conversation in w.conversations:
-        _save_conversation(conn, w.user_id, conversation)
-    conn.executemany("INSERT OR IGNORE INTO pending_deliveries (user_id, message_id) VALUES (?, ?)", list(w.deliveries))
+        _save_conversation(conn, user, conversation)
+    _many(conn, "INSERT OR IGNORE INTO pending_deliveries (user_id, message_id) VALUES (?, ?)", list(w.deliveries))
     if w.revoke is not None:
         conn.execute("UPDATE messages SET is_revoked = 1 WHERE message_id = ?", (w.revoke,))
-    conn.executemany("UPDATE messages SET receipt_status = 2 WHERE message_id = ?", [(m,) for m in w.receipts_read])
-    conn.executemany("INSERT OR IGNORE INTO message_reads VALUES (?, ?)", [(m, w.user_id) for m in w.group_reads])
+    _many(conn, "UPDATE messages SET receipt_status = 2 WHERE message_id = ?", [(m,) for m in w.receipts_read])
+    _many(conn, "INSERT OR IGNORE INTO message_reads VALUES (?, ?)", [(m, user) for m in w.group_reads])
     if w.profile is not None:
-        conn.execute(
-            "UPDATE accounts SET user_name = ?, avatar_url = ?, extended_data = ? WHERE user_id = ?", (*w.profile, w.user_id)
-        )
+        conn.execute("UPDATE accounts SET user_name = ?, avatar_url = ?, extended_data = ? WHERE user_id = ?", (*w.profile, user))
     if w.friend_application is not None:
         conn.execute("INSERT OR REPLACE INTO friend_applications VALUES (?, ?, ?, ?, ?)", w.friend_application)
-    conn.executemany("INSERT OR REPLACE INTO friends VALUES (?, ?, ?, ?)", list(w.friends_add))
-    conn.executemany("DELETE FROM friends WHERE user_id = ? AND friend_id = ?", list(w.friends_remove))
+    _many(conn, "INSERT OR REPLACE INTO friends VALUES (?, ?, ?, ?)", list(w.friends_add))
+    _many(conn, "DELETE FROM friends WHERE user_id = ? AND friend_id = ?", list(w.friends_remove))
     if w.events:
-        _append_events(conn, w.user_id, w.events)
+        _append_events(conn, user, w.events)
+
+
+def _many(conn: sqlite3.Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    if rows:
+        conn.executemany(sql, rows)
 
 
 def _load_conversations(conn: sqlite3.Connection, user_id: str) -> list[tuple[ConversationRow, MessageRow | None]]:
