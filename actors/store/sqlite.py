@@ -95,9 +95,13 @@ def _commit_batch(conn: sqlite3.Connection, batch: list[_WriteJob[Any]]) -> bool
     and the transaction was rolled back.
     """
     try:
-        conn.execute("BEGIN IMMEDIATE")
-        for job in batch:
-            _run_job(conn, job)
+        if not _run_plain(conn, batch):
+            # A job failed: run the batch again, each job in its own savepoint,
+            # so that only the failing job is left out. Jobs are plain writes
+            # computed from their arguments, so running one twice is safe.
+            conn.execute("BEGIN IMMEDIATE")
+            for job in batch:
+                _run_job(conn, job)
         conn.execute("COMMIT")
         committed = True
     except sqlite3.Error as exc:
@@ -113,6 +117,29 @@ def _commit_batch(conn: sqlite3.Connection, batch: list[_WriteJob[Any]]) -> bool
     for job in batch:
         job.finished = True
     return committed
+
+
+def _run_plain(conn: sqlite3.Connection, batch: list[_WriteJob[Any]]) -> bool:
+    """Run every job with no savepoints (the common case: nothing fails).
+
+    Returns True with the transaction open for COMMIT, or False after
+    rolling it back when any job raised. Errors that cost the transaction
+    itself propagate.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    for job in batch:
+        try:
+            job.value = job.fn(conn)
+        except Exception as exc:
+            if not conn.in_transaction:  # sqlite rolled the whole batch back (disk full, I/O)
+                raise sqlite3.OperationalError(f"transaction lost: {exc}") from exc
+            conn.execute("ROLLBACK")
+            for each in batch:
+                each.value = None
+            return False
+        if not conn.in_transaction:  # the job ended the transaction itself: nothing after it may run
+            raise sqlite3.OperationalError("a job ended the batch's transaction")
+    return True
 
 
 class SqliteStore(SqliteAccountStore, SqliteMessageStore, SqliteSocialStore):
