@@ -1,0 +1,61 @@
+"""A device that stops reading is closed (1013) instead of growing memory, and catches up by resuming."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import trio
+
+from client import Client
+from gateway.server import Gateway
+
+from .conftest import Login, StartServer
+
+
+def _session_of(server: Gateway, client: Client) -> Any:
+    return next(s for s in server.connections if s.login_id == client.login_id)
+
+
+async def test_a_device_that_stops_reading_is_closed_and_resumes_without_loss(start_server: StartServer, login: Login) -> None:
+    server = await start_server("multi", outbound_queue=8)
+    with trio.fail_after(30):
+        alice = await login(server, "alice")
+        bob = await login(server, "bob", device="B1")
+        bob_other = await login(server, "bob", device="B2", platform="Windows")
+        before = bob.last_seq
+
+        # bob's first device stops draining: its writer hangs on the next frame
+        session = _session_of(server, bob)
+        release = trio.Event()
+        send_message = session.ws.send_message
+
+        async def stalled(frame: bytes) -> None:
+            await release.wait()
+            await send_message(frame)
+
+        session.ws.send_message = stalled
+        sent = []
+        for n in range(20):  # 3 durable events each for bob: far past 8 queued frames
+            reply = await alice.request(
+                "sendMessage", toConversationID="bob", conversationType=0, message={"type": 1, "message": f"m{n}"}
+            )
+            sent.append(reply["message"]["messageID"])
+        # the sender and bob's other device are not held back by the slow one
+        seen_by_other = set()
+        while len(seen_by_other) < 20:
+            event = await bob_other.next_event("peerMessageReceived")
+            seen_by_other.add(event["messageList"][0]["messageID"])
+        assert seen_by_other == set(sent)
+        assert server.directory.slow_disconnects >= 1
+        release.set()
+        assert await bob.closed() == 1013
+
+        # bob comes back from where it was and gets every message, in order, once
+        bob.last_seq = before
+        reply = await bob.reconnect()
+        assert reply["resumeGap"] is False
+        got = []
+        while len(got) < 20:
+            event = await bob.next_event("peerMessageReceived")
+            got.append(event["messageList"][0]["messageID"])
+        assert got == sent
