@@ -168,6 +168,8 @@ def parse_request(frame: dict[str, Any], ops: dict[str, type[Request]]) -> Reque
 
 # ---- events and close codes -------------------------------------------------
 
+# Every durable event carries `seq`; one caused by another device of the same
+# account (the sync rule, PROTOCOL.md §4) also carries `fromUserID`.
 EVENTS: dict[str, str] = {
     "connectionStateChanged": "state, event, extendedData: kicked (event 4), token expired (event 5). Ephemeral.",
     "selfDevicesChanged": "devices: every online device of the account, after a login, logout, kick or drop. Ephemeral.",

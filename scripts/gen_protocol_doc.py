@@ -242,7 +242,7 @@ def requests_section() -> list[str]:
 
 
 def events_section() -> list[str]:
-    lines = ["## Events", "", "Server to client: `{\"ev\": name, ...payload}`; durable events also carry `seq`.", ""]
+    lines = ["## Events", "", "Server to client: `{\"ev\": name, ...payload}`; durable events also carry `seq`, and those caused by another device of the same account carry `fromUserID` (the sync rule).", ""]
     lines += ["| event | payload and meaning | schema module |", "|---|---|---|"]
     for module in schema_modules():
         for name, meaning in getattr(module, "EVENTS", {}).items():
