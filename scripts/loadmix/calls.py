@@ -25,11 +25,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import trio
-from trio_websocket import ConnectionClosed, HandshakeError
 
 from client import Client, ClientError, Disconnected
 
-from . import PLATFORMS, Figure, MixResult, Progress, Target, latency_figures, process_cpu_s
+from . import PLATFORMS, Figure, MixResult, Progress, Target, latency_figures, log_in_devices, process_cpu_s
 
 DESCRIPTION = "call invite / accept / quit cycles between pairs of accounts; cycles/s and latency"
 
@@ -103,29 +102,11 @@ async def run(target: Target, args: argparse.Namespace, progress: Progress) -> M
 async def _log_in_pairs(
     target: Target, tag: str, args: argparse.Namespace, held: trio.Nursery, progress: Progress, result: MixResult
 ) -> list[_Pair]:
-    clients: dict[tuple[str, int], Client] = {}
-    limiter = trio.CapacityLimiter(args.concurrency)
     wanted = []
     for p in range(args.accounts // 2):
         wanted.append((f"call{tag}-{p}-a", 0))
         wanted += [(f"call{tag}-{p}-b", d) for d in range(args.devices)]
-
-    async def one(user: str, index: int) -> None:
-        async with limiter:
-            client = Client(target.url, held)
-            try:
-                with trio.fail_after(args.request_timeout_s):
-                    await client.connect()
-                    await client.login(user, target.token(user), platform=PLATFORMS[index], device_id=f"{user}-{index}")
-            except (OSError, HandshakeError, ConnectionClosed, trio.TooSlowError, ClientError, Disconnected):
-                await client.close()
-                return
-            clients[(user, index)] = client
-            progress.update("login", len(clients), len(wanted))
-
-    async with trio.open_nursery() as nursery:
-        for user, index in wanted:
-            nursery.start_soon(one, user, index)
+    clients = await log_in_devices(target, wanted, args, held, progress)
     pairs = []
     for p in range(args.accounts // 2):
         inviter, callee_id = clients.get((f"call{tag}-{p}-a", 0)), f"call{tag}-{p}-b"

@@ -28,11 +28,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 import trio
-from trio_websocket import ConnectionClosed, HandshakeError
 
 from client import Client, ClientError, Disconnected
 
-from . import Figure, MixResult, Progress, Target, latency_figures, process_cpu_s
+from . import PLATFORMS, Figure, MixResult, Progress, Target, latency_figures, log_in_devices, process_cpu_s
 
 DESCRIPTION = "room messages to rooms of 1,000 and 5,000 members at a steady rate; deliveries/s and p99 latency"
 
@@ -186,26 +185,10 @@ async def _room_size(client: Client, room_id: str, args: argparse.Namespace) -> 
 async def _log_in_all(
     target: Target, users: list[str], args: argparse.Namespace, held: trio.Nursery, progress: Progress
 ) -> dict[str, Client]:
-    members: dict[str, Client] = {}
-    limiter = trio.CapacityLimiter(args.concurrency)
-
-    async def one(user: str) -> None:
-        async with limiter:
-            client = Client(target.url, held)
-            try:
-                with trio.fail_after(args.request_timeout_s):
-                    await client.connect()
-                    await client.login(user, target.token(user), platform="Web", device_id=f"{user}-0")
-            except (OSError, HandshakeError, ConnectionClosed, trio.TooSlowError, ClientError, Disconnected):
-                await client.close()
-                return
-            members[user] = client
-            progress.update("login", len(members), len(users))
-
-    async with trio.open_nursery() as nursery:
-        for user in users:
-            nursery.start_soon(one, user)
-    return members
+    """Every member on one Web device (the platform with the most room per account)."""
+    web = PLATFORMS.index("Web")
+    found = await log_in_devices(target, [(user, web) for user in users], args, held, progress)
+    return {user: client for (user, _), client in found.items()}
 
 
 async def _receive(client: Client, tally: _Tally) -> None:
