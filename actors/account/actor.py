@@ -164,7 +164,7 @@ class AccountActor(Messaging, Social, Actor[AccountMsg]):
             case ReceiptsChanged():
                 await self._receipts_changed(msg)
             case AccountEvents():
-                await self.commit(list(msg.events), exclude=msg.exclude_login)
+                await self._account_events(msg)
             case UpdateProfile():
                 _answer(reply, await self._update_profile(msg))
             case AddFriend():
@@ -276,12 +276,13 @@ class AccountActor(Messaging, Social, Actor[AccountMsg]):
         exclude: str | None = None,
         only: str | None = None,
         **changes: Any,
-    ) -> list[DeviceEvent]:
+    ) -> list[int]:
         """Commit durable events (with `changes`, see AccountWrite) then push them.
 
         Events go to every online device but `exclude` (the acting one), or
-        only to `only`. Returns once committed; raises StorageUnavailable or
-        AlreadyDelivered with nothing applied.
+        only to `only`. Returns once committed, with the outbox IDs of any
+        `outbox_events`; raises StorageUnavailable or AlreadyDelivered with
+        nothing applied.
         """
         stamped = []
         for name, payload in events:
@@ -294,7 +295,7 @@ class AccountActor(Messaging, Social, Actor[AccountMsg]):
         only_device = None if only is None or only not in self.devices else self.devices[only].info.device_id
         stored = [StoredEvent(e.seq or 0, e.name, e.frame(), stamp, only_device) for e in stamped]
         try:
-            await self.ctx.store.commit(AccountWrite(self.user_id, events=stored, **changes))
+            outbox_ids = await self.ctx.store.commit(AccountWrite(self.user_id, events=stored, **changes))
         except (StorageUnavailable, AlreadyDelivered):
             # nothing was written; any other failure restarts the actor from storage
             self.head_seq -= len(stamped)
@@ -306,7 +307,7 @@ class AccountActor(Messaging, Social, Actor[AccountMsg]):
             else:
                 self._broadcast(event, exclude=exclude)
         await self._trim_stream()
-        return stamped
+        return outbox_ids
 
     async def _trim_stream(self) -> None:
         """Drop events past the retention limits, in steps rather than per event."""

@@ -227,6 +227,7 @@ class AccountEvents:
 
     events: tuple[tuple[str, dict[str, Any]], ...]
     exclude_login: str | None = None
+    outbox_id: int | None = None  # the outbox row these came from, consumed with them
 
 
 @dataclass(frozen=True, slots=True)

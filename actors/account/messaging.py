@@ -14,10 +14,13 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+import cbor2
+
 from ..errors import InvalidArgument, MessageNotFound, NoPermission
 from ..store.base import AlreadyDelivered, ConversationRow, MessageRow, Store, ViewedMessage, ViewRow
 from . import conversations as conv
 from .messages import (
+    AccountEvents,
     ClearUnread,
     DeleteAllMessages,
     DeleteConversation,
@@ -35,7 +38,6 @@ from .messages import (
 )
 
 if TYPE_CHECKING:
-    from ..outbound import DeviceEvent
     from .actor import AccountContext
 
 IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000
@@ -59,7 +61,7 @@ class Messaging:
 
         async def commit(
             self, events: list[Event], *, exclude: str | None = None, only: str | None = None, **changes: Any
-        ) -> list[DeviceEvent]: ...
+        ) -> list[int]: ...
 
     async def load_conversations(self) -> None:
         self.conversations, self.last_messages = {}, {}
@@ -74,8 +76,19 @@ class Messaging:
             await self.ctx.post_account(self.user_id, RecoverDeliveries())
 
     async def _recover_deliveries(self) -> None:
-        for message, group_seq in await self.ctx.store.pending_deliveries(self.user_id):
-            await self._deliver(Deliver(message, group_seq))
+        for pending in await self.ctx.store.pending_deliveries(self.user_id):
+            if pending.message is not None:
+                await self._deliver(Deliver(pending.message, pending.group_seq, pending.exclude_login))
+            elif pending.events is not None:
+                events = tuple((str(name), dict(payload)) for name, payload in cbor2.loads(pending.events))
+                await self._account_events(AccountEvents(events, pending.exclude_login, pending.queued))
+
+    async def _account_events(self, msg: AccountEvents) -> None:
+        """Durable events another actor queued for this account, taken exactly once."""
+        try:
+            await self.commit(list(msg.events), exclude=msg.exclude_login, delivered_outbox=msg.outbox_id)
+        except AlreadyDelivered:
+            return
 
     # ---- sending and receiving ------------------------------------------------
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+import cbor2
+
 from ..errors import AlreadyExists, InvalidArgument
 from ..store.base import UserProfile
 from .messages import AccountEvents, AddFriend, AnswerFriend, DeleteFriends, UpdateProfile
 
 if TYPE_CHECKING:
-    from ..outbound import DeviceEvent
     from .actor import AccountContext
 
 Event = tuple[str, dict[str, Any]]
@@ -46,7 +47,7 @@ class Social:
 
         async def commit(
             self, events: list[Event], *, exclude: str | None = None, only: str | None = None, **changes: Any
-        ) -> list[DeviceEvent]: ...
+        ) -> list[int]: ...
 
     async def _update_profile(self, msg: UpdateProfile) -> dict[str, Any]:
         found = await self.ctx.store.profiles([self.user_id])
@@ -73,10 +74,10 @@ class Social:
         now = int(time.time() * 1000)
         application = _application(self.user_id, msg.user_id, msg.wording, WAITING, now)
         event: Event = ("friendApplicationListChanged", {"action": 0, "applicationList": [application]})
-        await self.commit(
-            [event], exclude=msg.login_id, friend_application=(self.user_id, msg.user_id, msg.wording, WAITING, now)
+        await self._commit_and_tell(
+            [event], {msg.user_id: [event]}, msg.login_id,
+            friend_application=(self.user_id, msg.user_id, msg.wording, WAITING, now),
         )
-        await self.ctx.post_account(msg.user_id, AccountEvents((event,)))
         return {"application": application}
 
     async def _answer_friend(self, msg: AnswerFriend) -> dict[str, Any]:
@@ -97,8 +98,7 @@ class Social:
             changes["friends_add"] = [(self.user_id, msg.applicant, wording, now), (msg.applicant, self.user_id, wording, now)]
             mine.append(("friendListChanged", {"action": FRIEND_ADDED, "friendInfoList": [_friend(msg.applicant, wording, now)]}))
             theirs.append(("friendListChanged", {"action": FRIEND_ADDED, "friendInfoList": [_friend(self.user_id, wording, now)]}))
-        await self.commit(mine, exclude=msg.login_id, **changes)
-        await self.ctx.post_account(msg.applicant, AccountEvents(tuple(theirs)))
+        await self._commit_and_tell(mine, {msg.applicant: theirs}, msg.login_id, **changes)
         return {"application": application}
 
     async def _delete_friends(self, msg: DeleteFriends) -> dict[str, Any]:
@@ -108,11 +108,20 @@ class Social:
         if gone:
             removed = [(self.user_id, u) for u in gone] + [(u, self.user_id) for u in gone]
             event = ("friendListChanged", {"action": FRIEND_DELETED, "friendInfoList": [_friend(u, "", 0) for u in gone]})
-            await self.commit([event], exclude=msg.login_id, friends_remove=removed)
-            for friend in gone:
-                theirs = ("friendListChanged", {"action": FRIEND_DELETED, "friendInfoList": [_friend(self.user_id, "", 0)]})
-                await self.ctx.post_account(friend, AccountEvents((theirs,)))
+            theirs: Event = ("friendListChanged", {"action": FRIEND_DELETED, "friendInfoList": [_friend(self.user_id, "", 0)]})
+            await self._commit_and_tell([event], {friend: [theirs] for friend in gone}, msg.login_id, friends_remove=removed)
         return {"deletedUserIDs": gone, "errorUserList": errors}
+
+    async def _commit_and_tell(
+        self, mine: list[Event], theirs: dict[str, list[Event]], login_id: str, **changes: Any
+    ) -> None:
+        """Commit this account's events and, in the same transaction, the other users'
+        events into the outbox; then tell them (a crash in between loses nothing:
+        they take it from the outbox when they start)."""
+        queued = [(user, cbor2.dumps([list(e) for e in events]), None) for user, events in theirs.items()]
+        ids = await self.commit(mine, exclude=login_id, outbox_events=queued, **changes)
+        for (user, events), outbox_id in zip(theirs.items(), ids, strict=True):
+            await self.ctx.post_account(user, AccountEvents(tuple(events), None, outbox_id))
 
 
 def _friend(user_id: str, wording: str, since: int) -> dict[str, Any]:

@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, assert_never
 
+import cbor2
+
 from ..account import conversations as conv
 from ..account.messages import AccountEvents, Deliver
 from ..account.messaging import IDEMPOTENCY_WINDOW_MS, new_message_id
@@ -53,6 +55,17 @@ def _now() -> int:
     return int(time.time() * 1000)
 
 
+@dataclass(slots=True)
+class _Step:
+    """What handling one message changes: stored together when it ends."""
+
+    before: GroupRecord | None
+    record: GroupRecord | None = None
+    upsert: list[str] = field(default_factory=list)
+    remove: list[str] = field(default_factory=list)
+    notices: list[tuple[str, tuple[Event, ...], str | None]] = field(default_factory=list)
+
+
 class GroupActor(Actor[GroupMsg]):
     """One group; its state is loaded from storage and written back on every change."""
 
@@ -61,11 +74,25 @@ class GroupActor(Actor[GroupMsg]):
         self.group_id = address.key
         self.ctx = ctx
         self.record: GroupRecord | None = None
+        self._step = _Step(None)
 
     async def start(self) -> None:
         self.record = await self.ctx.store.load_group(self.group_id)
 
     async def handle(self, msg: GroupMsg, reply: Reply[Any] | None) -> None:
+        self._step = _Step(self.record)
+        try:
+            result = await self._serve(msg)
+            await self._commit_step()
+        except BaseException:
+            self.record = self._step.before  # nothing of this step was stored
+            raise
+        finally:
+            self._step = _Step(self.record)
+        if reply is not None:
+            reply.set(result)
+
+    async def _serve(self, msg: GroupMsg) -> Any:
         result: Any
         match msg:
             case CreateGroup():
@@ -93,8 +120,7 @@ class GroupActor(Actor[GroupMsg]):
                 result = await self._send(msg)
             case _:
                 assert_never(msg)
-        if reply is not None:
-            reply.set(result)
+        return result
 
     # ---- membership -----------------------------------------------------------
 
@@ -268,7 +294,9 @@ class GroupActor(Actor[GroupMsg]):
         comes from the pending delivery, else from the sender's view.
         """
         pending = await self.ctx.store.pending_deliveries(user)
-        seq = next((s for m, s in pending if m.message_id == earlier.message_id and s is not None), None)
+        seq = next(
+            (p.group_seq for p in pending if p.message is not None and p.message.message_id == earlier.message_id), None
+        )
         if seq is None:
             view = await self.ctx.store.view_of(user, earlier.message_id)
             seq = 0 if view is None else view.message_seq
@@ -294,9 +322,28 @@ class GroupActor(Actor[GroupMsg]):
         return role
 
     async def _save(self, record: GroupRecord, *, upsert: Iterable[str] = (), remove: Iterable[str] = ()) -> None:
-        rows = [(u, *record.members[u]) for u in upsert]
-        await self.ctx.store.commit_group(GroupWrite(record, upsert_members=rows, remove_members=list(remove)))
+        """Make `record` this step's new state; it is stored, with the step's notices, when the step ends."""
+        self._step.record = record
+        self._step.upsert.extend(upsert)
+        self._step.remove.extend(remove)
         self.record = record
+
+    async def _commit_step(self) -> None:
+        """Store the step's changes and its members' events in one transaction, then tell the members.
+
+        The events wait in the outbox until each member's account takes
+        them, so a crash after the commit loses none of them.
+        """
+        step = self._step
+        if step.record is None:
+            return
+        record = step.record
+        rows = [(u, *record.members[u]) for u in dict.fromkeys(step.upsert) if u in record.members]
+        queued = [(user, cbor2.dumps([list(e) for e in events]), exclude) for user, events, exclude in step.notices]
+        write = GroupWrite(record, upsert_members=rows, remove_members=list(step.remove), member_events=queued)
+        ids = await self.ctx.store.commit_group(write)
+        for (user, events, exclude), outbox_id in zip(step.notices, ids, strict=True):
+            await self.ctx.post_account(user, AccountEvents(events, exclude, outbox_id))
 
     def _wire(self) -> dict[str, Any]:
         record = self.record
@@ -323,9 +370,6 @@ class GroupActor(Actor[GroupMsg]):
         await self._tell([("groupMemberStateChanged", payload)], audience, msg)
 
     async def _tell(self, events: list[Event], users: Iterable[str], msg: Any) -> None:
-        """Durable events to each user's account; the acting device is left out (it has the reply)."""
-        if not events:
-            return
-        for user in users:
-            exclude = msg.login_id if user == msg.user else None
-            await self.ctx.post_account(user, AccountEvents(tuple(events), exclude))
+        """Durable events for each user's account, sent when the step is stored; the acting device is left out (it has the reply)."""
+        if events:
+            self._step.notices.extend((user, tuple(events), msg.login_id if user == msg.user else None) for user in users)

@@ -182,6 +182,8 @@ class AccountWrite:
     hide_all: Sequence[tuple[int, str]] = ()  # every message of (type, conversation) leaves the view
     deliveries: Sequence[tuple[str, str]] = ()  # (receiver, message_id) to deliver later
     delivered: str | None = None  # this user's pending delivery of message_id is consumed
+    outbox_events: Sequence[tuple[str, bytes, str | None]] = ()  # (receiver, CBOR events, exclude_login)
+    delivered_outbox: int | None = None  # this user's outbox row (events) is consumed
     revoke: str | None = None
     receipts_read: Sequence[str] = ()
     group_reads: Sequence[str] = ()  # group messages this user has read
@@ -191,6 +193,17 @@ class AccountWrite:
     friends_remove: Sequence[tuple[str, str]] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """One outbox row for a user: a message (with its group messageSeq) or durable events."""
+
+    queued: int
+    message: MessageRow | None
+    group_seq: int | None
+    events: bytes | None  # CBOR list of [name, payload]
+    exclude_login: str | None
+
+
 class AlreadyDelivered(Exception):
     """The pending delivery named by AccountWrite.delivered was consumed before."""
 
@@ -198,8 +211,11 @@ class AlreadyDelivered(Exception):
 class MessageStore(Protocol):
     """Messages, each user's view of them, conversations, pending deliveries."""
 
-    async def commit(self, change: AccountWrite) -> None:
-        """Apply `change` atomically. Raises AlreadyDelivered (nothing applied)."""
+    async def commit(self, change: AccountWrite) -> list[int]:
+        """Apply `change` atomically; return the outbox IDs of its `outbox_events`.
+
+        Raises AlreadyDelivered (nothing applied).
+        """
         ...
 
     async def load_conversations(self, user_id: str) -> list[tuple[ConversationRow, MessageRow | None]]:
@@ -227,8 +243,8 @@ class MessageStore(Protocol):
         """Received messages in the view that asked for a receipt and are not read yet."""
         ...
 
-    async def pending_deliveries(self, user_id: str) -> list[tuple[MessageRow, int | None]]:
-        """Messages waiting for this user, with the group messageSeq of group messages."""
+    async def pending_deliveries(self, user_id: str) -> list[Pending]:
+        """What the outbox holds for this user, in the order it was queued."""
         ...
 
     async def users_with_pending_deliveries(self) -> list[str]:
@@ -263,6 +279,7 @@ class GroupWrite:
     new_message: MessageRow | None = None
     message_seq: int = 0
     deliveries: Sequence[tuple[str, str]] = ()  # (member, message_id)
+    member_events: Sequence[tuple[str, bytes, str | None]] = ()  # (member, CBOR events, exclude_login)
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,7 +295,9 @@ class SocialStore(Protocol):
 
     async def load_group(self, group_id: str) -> GroupRecord | None: ...
 
-    async def commit_group(self, change: GroupWrite) -> None: ...
+    async def commit_group(self, change: GroupWrite) -> list[int]:
+        """Apply `change` atomically; return the outbox IDs of its `member_events`, in order."""
+        ...
 
     async def user_groups(self, user_id: str) -> list[tuple[GroupRecord, int]]:
         """Groups the user is a member of (without member lists) and the user's role."""

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from .sqlite_accounts import _append_events
-from .base import AccountWrite, AlreadyDelivered, ConversationRow, MessageRow, ViewedMessage
+from .base import AccountWrite, AlreadyDelivered, ConversationRow, MessageRow, Pending, ViewedMessage
 
 T = TypeVar("T")
 
@@ -46,14 +46,16 @@ def _save_conversation(conn: sqlite3.Connection, user_id: str, c: ConversationRo
     )
 
 
-def _apply(conn: sqlite3.Connection, w: AccountWrite) -> None:
-    # The delivery check comes first: a repeat must change nothing at all.
+def _apply(conn: sqlite3.Connection, w: AccountWrite) -> list[int]:
+    # The delivery checks come first: a repeat must change nothing at all.
     if w.delivered is not None:
-        gone = conn.execute(
-            "DELETE FROM pending_deliveries WHERE user_id = ? AND message_id = ?", (w.user_id, w.delivered)
-        ).rowcount
+        gone = conn.execute("DELETE FROM outbox WHERE user_id = ? AND message_id = ?", (w.user_id, w.delivered)).rowcount
         if gone == 0:
             raise AlreadyDelivered(w.delivered)
+    if w.delivered_outbox is not None:
+        gone = conn.execute("DELETE FROM outbox WHERE queued = ? AND user_id = ?", (w.delivered_outbox, w.user_id)).rowcount
+        if gone == 0:
+            raise AlreadyDelivered(str(w.delivered_outbox))
     if w.new_message is not None:
         _insert_message(conn, w.new_message)
     user = w.user_id
@@ -66,7 +68,7 @@ def _apply(conn: sqlite3.Connection, w: AccountWrite) -> None:
           [(user, t, c) for t, c in w.hide_all])
     for conversation in w.conversations:
         _save_conversation(conn, user, conversation)
-    _many(conn, "INSERT OR IGNORE INTO pending_deliveries (user_id, message_id) VALUES (?, ?)", list(w.deliveries))
+    _many(conn, "INSERT OR IGNORE INTO outbox (user_id, message_id) VALUES (?, ?)", list(w.deliveries))
     if w.revoke is not None:
         conn.execute("UPDATE messages SET is_revoked = 1 WHERE message_id = ?", (w.revoke,))
     _many(conn, "UPDATE messages SET receipt_status = 2 WHERE message_id = ?", [(m,) for m in w.receipts_read])
@@ -79,6 +81,16 @@ def _apply(conn: sqlite3.Connection, w: AccountWrite) -> None:
     _many(conn, "DELETE FROM friends WHERE user_id = ? AND friend_id = ?", list(w.friends_remove))
     if w.events:
         _append_events(conn, user, w.events)
+    return queue_events(conn, w.outbox_events)
+
+
+def queue_events(conn: sqlite3.Connection, rows: Sequence[tuple[str, bytes, str | None]]) -> list[int]:
+    """Put durable events in the outbox for other accounts; their outbox IDs, in order."""
+    ids = []
+    for user_id, events, exclude_login in rows:
+        cursor = conn.execute("INSERT INTO outbox (user_id, events, exclude_login) VALUES (?, ?, ?)", (user_id, events, exclude_login))
+        ids.append(int(cursor.lastrowid or 0))
+    return ids
 
 
 def _many(conn: sqlite3.Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
@@ -125,8 +137,9 @@ class SqliteMessageStore:
     write: Callable[..., Awaitable[Any]]
     read: Callable[..., Awaitable[Any]]
 
-    async def commit(self, change: AccountWrite) -> None:
-        await self.write(lambda conn: _apply(conn, change))
+    async def commit(self, change: AccountWrite) -> list[int]:
+        ids: list[int] = await self.write(lambda conn: _apply(conn, change))
+        return ids
 
     async def load_conversations(self, user_id: str) -> list[tuple[ConversationRow, MessageRow | None]]:
         result: list[tuple[ConversationRow, MessageRow | None]] = await self.read(lambda conn: _load_conversations(conn, user_id))
@@ -191,22 +204,22 @@ class SqliteMessageStore:
         found: list[ViewedMessage] = await self.read(find)
         return found
 
-    async def pending_deliveries(self, user_id: str) -> list[tuple[MessageRow, int | None]]:
-        def find(conn: sqlite3.Connection) -> list[tuple[MessageRow, int | None]]:
+    async def pending_deliveries(self, user_id: str) -> list[Pending]:
+        def find(conn: sqlite3.Connection) -> list[Pending]:
             rows = conn.execute(
-                f"SELECT {_MESSAGE_COLUMNS}, g.message_seq FROM pending_deliveries p"
-                " JOIN messages m ON m.message_id = p.message_id"
-                " LEFT JOIN group_messages g ON g.message_id = p.message_id"
-                " WHERE p.user_id = ? ORDER BY p.queued",
+                f"SELECT {_MESSAGE_COLUMNS}, g.message_seq, o.queued, o.events, o.exclude_login FROM outbox o"
+                " LEFT JOIN messages m ON m.message_id = o.message_id"
+                " LEFT JOIN group_messages g ON g.message_id = o.message_id"
+                " WHERE o.user_id = ? ORDER BY o.queued",
                 (user_id,),
             )
-            return [(_message(r), r[13]) for r in rows]
+            return [Pending(r[14], None if r[0] is None else _message(r), r[13], r[15], r[16]) for r in rows]
 
-        found: list[tuple[MessageRow, int | None]] = await self.read(find)
+        found: list[Pending] = await self.read(find)
         return found
 
     async def users_with_pending_deliveries(self) -> list[str]:
         found: list[str] = await self.read(
-            lambda conn: [r[0] for r in conn.execute("SELECT DISTINCT user_id FROM pending_deliveries")]
+            lambda conn: [r[0] for r in conn.execute("SELECT DISTINCT user_id FROM outbox")]
         )
         return found

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from .base import GroupRecord, GroupWrite, UserProfile
-from .sqlite_messages import _insert_message
+from .sqlite_messages import _insert_message, queue_events
 
 
 def _load_group(conn: sqlite3.Connection, group_id: str) -> GroupRecord | None:
@@ -26,7 +26,7 @@ def _load_group(conn: sqlite3.Connection, group_id: str) -> GroupRecord | None:
     return GroupRecord(group_id, row[0], row[1], json.loads(row[2]), row[3], row[4], members, bool(row[5]))
 
 
-def _commit_group(conn: sqlite3.Connection, w: GroupWrite) -> None:
+def _commit_group(conn: sqlite3.Connection, w: GroupWrite) -> list[int]:
     g = w.group
     conn.execute(
         "INSERT OR REPLACE INTO groups VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -40,7 +40,8 @@ def _commit_group(conn: sqlite3.Connection, w: GroupWrite) -> None:
     if w.new_message is not None:
         _insert_message(conn, w.new_message)
         conn.execute("INSERT INTO group_messages VALUES (?, ?, ?)", (g.group_id, w.message_seq, w.new_message.message_id))
-    conn.executemany("INSERT OR IGNORE INTO pending_deliveries (user_id, message_id) VALUES (?, ?)", list(w.deliveries))
+    conn.executemany("INSERT OR IGNORE INTO outbox (user_id, message_id) VALUES (?, ?)", list(w.deliveries))
+    return queue_events(conn, w.member_events)
 
 
 def _user_groups(conn: sqlite3.Connection, user_id: str) -> list[tuple[GroupRecord, int]]:
@@ -63,8 +64,9 @@ class SqliteSocialStore:
         found: GroupRecord | None = await self.read(lambda conn: _load_group(conn, group_id))
         return found
 
-    async def commit_group(self, change: GroupWrite) -> None:
-        await self.write(lambda conn: _commit_group(conn, change))
+    async def commit_group(self, change: GroupWrite) -> list[int]:
+        ids: list[int] = await self.write(lambda conn: _commit_group(conn, change))
+        return ids
 
     async def user_groups(self, user_id: str) -> list[tuple[GroupRecord, int]]:
         found: list[tuple[GroupRecord, int]] = await self.read(lambda conn: _user_groups(conn, user_id))
