@@ -276,7 +276,7 @@ class GroupActor(Actor[GroupMsg]):
             msg.client_message_id, msg.has_receipt, conv.RECEIPT_PROCESSING if msg.has_receipt else conv.RECEIPT_NONE,
         )
         record = replace(record, last_seq=seq)
-        deliveries = [(member, message.message_id) for member in record.members]
+        deliveries = [(member, message.message_id, msg.login_id if member == msg.user else None) for member in record.members]
         await self.ctx.store.commit_group(GroupWrite(record, new_message=message, message_seq=seq, deliveries=deliveries))
         self.record = record
         for member in record.members:

@@ -278,7 +278,7 @@ class GroupWrite:
     remove_members: Sequence[str] = ()
     new_message: MessageRow | None = None
     message_seq: int = 0
-    deliveries: Sequence[tuple[str, str]] = ()  # (member, message_id)
+    deliveries: Sequence[tuple[str, str, str | None]] = ()  # (member, message_id, the sending device for the sender)
     member_events: Sequence[tuple[str, bytes, str | None]] = ()  # (member, CBOR events, exclude_login)
 
 

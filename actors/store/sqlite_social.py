@@ -40,7 +40,7 @@ def _commit_group(conn: sqlite3.Connection, w: GroupWrite) -> list[int]:
     if w.new_message is not None:
         _insert_message(conn, w.new_message)
         conn.execute("INSERT INTO group_messages VALUES (?, ?, ?)", (g.group_id, w.message_seq, w.new_message.message_id))
-    conn.executemany("INSERT OR IGNORE INTO outbox (user_id, message_id) VALUES (?, ?)", list(w.deliveries))
+    conn.executemany("INSERT OR IGNORE INTO outbox (user_id, message_id, exclude_login) VALUES (?, ?, ?)", list(w.deliveries))
     return queue_events(conn, w.member_events)
 
 
