@@ -21,15 +21,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import trio
+from trio_websocket import HandshakeError
 
-import trio  # noqa: E402
-from trio_websocket import HandshakeError  # noqa: E402
-
-from client import Client, ClientError, Disconnected  # noqa: E402
-from gateway.auth import mint_token, parse_ttl  # noqa: E402
+from client import Client, ClientError, Disconnected
+from gateway.auth import mint_token, parse_ttl
 
 _SECRET_FILE = "auth-secret"  # what `hubbub serve` writes into its data dir
 

@@ -39,17 +39,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import cbor2
+import trio
+from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection, connect_websocket_url
 
-import cbor2  # noqa: E402
-import trio  # noqa: E402
-from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection, connect_websocket_url  # noqa: E402
-
-from gateway.auth import mint_token  # noqa: E402
-from scripts.echo_server import READY_PREFIX as ECHO_READY  # noqa: E402
-from scripts.loadmix import (  # noqa: E402
+from gateway.auth import mint_token
+from scripts.echo_server import READY_PREFIX as ECHO_READY
+from scripts.loadmix import (
     BASELINE_FIGURES,
     Figure,
     Mix,
@@ -62,6 +58,7 @@ from scripts.loadmix import (  # noqa: E402
     process_cpu_s,
 )
 
+ROOT = Path(__file__).resolve().parent.parent  # the repository: the server and echo subprocesses run here
 SERVER_READY = "hubbub listening"
 _READY_TIMEOUT_S = 30.0
 _STOP_TIMEOUT_S = 10.0
