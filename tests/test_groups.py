@@ -19,6 +19,7 @@ from typing import Any
 import trio
 
 from client import Client
+from gateway.server import Gateway
 
 from .conftest import Login, StartServer
 from .messaging_support import devices, fails, until
@@ -51,6 +52,13 @@ async def quiet(sync: Client, watched: dict[str, list[Client]]) -> list[list[dic
             )
             taken.append(events[:-1])
     return taken
+
+
+async def _cast(login: Login, server: Gateway) -> tuple[dict[str, list[Client]], Client]:
+    """alice and bob on two devices each, carol on one, and the marker user."""
+    everyone = {name: await devices(login, server, name, count) for name, count in (("alice", 2), ("bob", 2), ("carol", 1))}
+    (sync,) = await devices(login, server, SYNC, 1)
+    return everyone, sync
 
 
 async def create(client: Client, group_id: str | None, name: str, members: list[str]) -> dict[str, Any]:
@@ -361,11 +369,8 @@ async def test_dismiss_is_owner_only_and_ends_the_group_for_everyone(start_serve
 async def test_roles_change_only_by_the_owner(start_server: StartServer, login: Login) -> None:
     server = await start_server("multi")
     with trio.fail_after(30):
-        a1, a2 = await devices(login, server, "alice", 2)
-        b1, b2 = await devices(login, server, "bob", 2)
-        (c1,) = await devices(login, server, "carol", 1)
-        (sync,) = await devices(login, server, SYNC, 1)
-        everyone = {"alice": [a1, a2], "bob": [b1, b2], "carol": [c1]}
+        everyone, sync = await _cast(login, server)
+        (a1, a2), (b1, b2), (c1,) = everyone.values()
         await create(a1, "guild", "Guild", ["bob", "carol"])
         await quiet(sync, everyone)
 
@@ -425,11 +430,8 @@ async def test_roles_change_only_by_the_owner(start_server: StartServer, login: 
 async def test_name_notice_and_attributes_need_admin_or_owner(start_server: StartServer, login: Login) -> None:
     server = await start_server("multi")
     with trio.fail_after(30):
-        a1, a2 = await devices(login, server, "alice", 2)
-        b1, b2 = await devices(login, server, "bob", 2)
-        (c1,) = await devices(login, server, "carol", 1)
-        (sync,) = await devices(login, server, SYNC, 1)
-        everyone = {"alice": [a1, a2], "bob": [b1, b2], "carol": [c1]}
+        everyone, sync = await _cast(login, server)
+        (a1, a2), (b1, b2), (c1,) = everyone.values()
         await create(a1, "news", "News", ["bob", "carol"])
         await a1.request("setGroupMemberRole", groupID="news", userID="carol", role=ADMIN)
         await quiet(sync, everyone)
@@ -517,11 +519,8 @@ async def test_member_list_pages_owner_and_admins_first(start_server: StartServe
 async def test_group_messages_reach_every_member_device_but_the_sending_one(start_server: StartServer, login: Login) -> None:
     server = await start_server("multi")
     with trio.fail_after(30):
-        a1, a2 = await devices(login, server, "alice", 2)
-        b1, b2 = await devices(login, server, "bob", 2)
-        (c1,) = await devices(login, server, "carol", 1)
-        (sync,) = await devices(login, server, SYNC, 1)
-        everyone = {"alice": [a1, a2], "bob": [b1, b2], "carol": [c1]}
+        everyone, sync = await _cast(login, server)
+        (a1, a2), (b1, b2), (c1,) = everyone.values()
         await create(a1, "chat", "Chat", ["bob", "carol"])
         await quiet(sync, everyone)
 
@@ -579,11 +578,8 @@ async def test_group_messages_reach_every_member_device_but_the_sending_one(star
 async def test_group_revoke_and_delete(start_server: StartServer, login: Login) -> None:
     server = await start_server("multi")
     with trio.fail_after(30):
-        a1, a2 = await devices(login, server, "alice", 2)
-        b1, b2 = await devices(login, server, "bob", 2)
-        (c1,) = await devices(login, server, "carol", 1)
-        (sync,) = await devices(login, server, SYNC, 1)
-        everyone = {"alice": [a1, a2], "bob": [b1, b2], "carol": [c1]}
+        everyone, sync = await _cast(login, server)
+        (a1, a2), (b1, b2), (c1,) = everyone.values()
         await create(a1, "talk", "Talk", ["bob", "carol"])
         first = await send_group(a1, "talk", "oops")
         second = await send_group(a1, "talk", "keep")
@@ -622,11 +618,8 @@ async def test_group_revoke_and_delete(start_server: StartServer, login: Login) 
 async def test_group_receipts_count_readers(start_server: StartServer, login: Login) -> None:
     server = await start_server("multi")
     with trio.fail_after(30):
-        a1, a2 = await devices(login, server, "alice", 2)
-        b1, b2 = await devices(login, server, "bob", 2)
-        (c1,) = await devices(login, server, "carol", 1)
-        (sync,) = await devices(login, server, SYNC, 1)
-        everyone = {"alice": [a1, a2], "bob": [b1, b2], "carol": [c1]}
+        everyone, sync = await _cast(login, server)
+        (a1, a2), (b1, b2), (c1,) = everyone.values()
         await create(a1, "rcpt", "Receipts", ["bob", "carol"])
         sent = await send_group(a1, "rcpt", "please read", config={"hasReceipt": True})
         assert sent["receiptStatus"] == 1

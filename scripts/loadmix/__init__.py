@@ -26,9 +26,7 @@ A mix is one module `scripts/loadmix/<name>.py` (`login` now; `chat`, `rooms`,
 
 Helpers for mixes: `Target.token`, `Progress`, `latency_figures`,
 `fetch_metrics` (the server's Prometheus samples), `process_cpu_s` and
-`process_rss_mb` (when `Target.server_pid` is known), and `client_nursery`
-(one nursery per client, so trio-websocket's ping-during-close error ends
-that client only instead of the whole mix).
+`process_rss_mb` (when `Target.server_pid` is known), and `log_in_devices`.
 
 Figures are named numbers (`Figure`). A figure that names a `baseline` key
 (one of `BASELINE_FIGURES`) is printed with its ratio to that figure of the
@@ -57,7 +55,6 @@ import trio
 from trio_websocket import ConnectionClosed, HandshakeError
 
 from client import Client, ClientError, Disconnected
-from wsproto.utilities import LocalProtocolError
 
 from gateway.auth import mint_token
 
@@ -148,31 +145,6 @@ class MixResult:
     def mismatches(self) -> list[Figure]:
         """Figures whose value differs from their expected value."""
         return [f for f in self.figures if not f.as_expected]
-
-
-class ClientErrors:
-    """Counts clients ended by trio-websocket's ping-during-close error (see `client_nursery`)."""
-
-    def __init__(self) -> None:
-        self.protocol_errors = 0
-
-
-async def client_nursery(errors: ClientErrors, *, task_status: trio.TaskStatus[trio.Nursery] = trio.TASK_STATUS_IGNORED) -> None:
-    """A nursery for one client's tasks: `Client(url, await held.start(client_nursery, errors))`.
-
-    trio-websocket answers a ping that arrives while our close is in flight
-    and raises LocalProtocolError from its reader task
-    (python-trio/trio-websocket#184). The server pings every 20 s, so any mix
-    that runs longer meets it when it closes its clients; in a shared
-    nursery that error would cancel every client of the mix. Here it ends
-    this client's nursery only and is counted in `errors`.
-    """
-    try:
-        async with trio.open_nursery() as nursery:
-            task_status.started(nursery)
-            await trio.sleep_forever()
-    except* LocalProtocolError:
-        errors.protocol_errors += 1
 
 
 class Progress:

@@ -35,12 +35,10 @@ from gateway.protocol import CloseCode, ConnectionEvent
 
 from . import (
     PLATFORMS,
-    ClientErrors,
     Figure,
     MixResult,
     Progress,
     Target,
-    client_nursery,
     fetch_metrics,
     latency_figures,
     process_cpu_s,
@@ -83,7 +81,6 @@ class _Tally:
     cpu_s: float | None = None  # the server's CPU time over the login phase
     rss_mb: float | None = None  # the server's memory with every device connected
     drain_s: float | None = None  # closing every client until the server is idle
-    client_errors: ClientErrors = field(default_factory=ClientErrors)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -168,7 +165,7 @@ async def _log_in(
 ) -> None:
     """Connect and log one device in; on success leave it connected and watched."""
     async with limiter:
-        client = Client(url, await held.start(client_nursery, tally.client_errors))
+        client = Client(url, held)
         started = time.monotonic()
         try:
             with trio.fail_after(args.request_timeout_s):
@@ -282,7 +279,6 @@ def _report(result: MixResult, devices: list[_Device], tally: _Tally, events_see
         add(Figure("server_cpu_ms_per_login", 1000 * tally.cpu_s / tally.ok, "ms", "cpu_ms_per_session", note="server CPU over the login phase"))
     if tally.rss_mb is not None:
         add(Figure("server_rss_mb", tally.rss_mb, "MiB", note=f"{tally.ok - tally.kicked} devices connected"))
-    add(Figure("client_protocol_errors", tally.client_errors.protocol_errors, note="server ping during our close: trio-websocket#184"))
     add(Figure("login_phase_s", result.elapsed_s, "s"))
     add(Figure("drain_s", math.nan if tally.drain_s is None else tally.drain_s, "s", note="close all until the server is idle"))
     errors = Counter(d.error.split(":")[0] for d in devices if d.error)
