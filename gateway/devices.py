@@ -45,6 +45,11 @@ class DeviceDirectory:
             return False
         return True
 
+    def queued(self, session: Address) -> int | None:
+        """Frames waiting in the session's outbound queue; None when it is gone."""
+        target = self._sessions.get(session)
+        return None if target is None else target.outbound_send.statistics().current_buffer_used
+
     def is_connected(self, session: Address) -> bool:
         return session in self._sessions
 

@@ -42,30 +42,17 @@ log = logging.getLogger("hubbub.rooms")
 
 
 class RoomDelivery:
-    """The gateway's RoomSink: the device directory, plus a look at each member's queue.
-
-    Members' sessions are tracked from their first room request until the
-    connection ends, so `offer` can see how full their outbound queue is.
-    """
+    """The gateway's RoomSink: the device directory, plus a look at each member's queue."""
 
     def __init__(self, directory: DeviceDirectory, soft_limit: int) -> None:
         self._directory = directory
         self.soft_limit = soft_limit  # queued frames past which a device is too slow for rooms
-        self._sessions: dict[Address, DeviceSession] = {}
-
-    def track(self, session: DeviceSession) -> None:
-        if session.address is not None:
-            self._sessions[session.address] = session
-
-    def forget(self, session: DeviceSession) -> None:
-        if session.address is not None and self._sessions.get(session.address) is session:
-            del self._sessions[session.address]
 
     def offer(self, session: Address, event: DeviceEvent) -> Delivery:
-        target = self._sessions.get(session)
-        if target is None:
+        queued = self._directory.queued(session)
+        if queued is None:
             return Delivery.GONE
-        if target.outbound_send.statistics().current_buffer_used >= self.soft_limit:
+        if queued >= self.soft_limit:
             return Delivery.SLOW
         return Delivery.SENT if self._directory.push(session, event) else Delivery.GONE
 
@@ -167,7 +154,6 @@ class _Routes:
 
     async def _create(self, session: DeviceSession, info: pr.RoomInfoBody, config: pr.RoomAdvancedConfig, *, enter: bool) -> Result:
         member = self._member(session)
-        self.delivery.track(session)
         msg = room.Create(
             member,
             info.room_name,
@@ -182,7 +168,6 @@ class _Routes:
         member = self._member(session)
         if req.room_id not in self.index:
             raise RoomNotExist(f"room {req.room_id} does not exist")
-        self.delivery.track(session)
         joined: room.RoomInfo = await self._ask(req.room_id, room.Join(member))
         return {"roomInfo": joined.to_wire()}
 
@@ -192,7 +177,6 @@ class _Routes:
 
     async def session_ended(self, session: DeviceSession) -> None:
         """A connection ended: its device leaves every room it sits in."""
-        self.delivery.forget(session)
         if session.user_id is None or session.login_id is None:
             return
         member = room.Member(session.user_id, session.login_id)
