@@ -46,7 +46,7 @@ def install(gateway: Gateway) -> None:
     )
 
 
-def _peer_only(conversation_type: int) -> None:
+def _not_a_room(conversation_type: int) -> None:
     if conversation_type == 1:
         raise InvalidArgument("room messages are live only: rooms have no conversation or history")
 
@@ -69,7 +69,7 @@ class _Routes:
         return {"message": await self._ask(session, msg)}
 
     async def query_history(self, session: DeviceSession, req: pm.QueryHistoryMessage) -> Result:
-        _peer_only(req.conversation_type)
+        _not_a_room(req.conversation_type)
         user_id, _ = _identity(session)
         cfg = req.config
         found = await self.gateway.store.history(
@@ -78,20 +78,20 @@ class _Routes:
         return {"messageList": [conv.message_wire(v.message, v.conversation_id, v.message_seq, v.direction) for v in found]}
 
     async def revoke(self, session: DeviceSession, req: pm.RevokeMessage) -> Result:
-        _peer_only(req.conversation_type)
+        _not_a_room(req.conversation_type)
         _, login_id = _identity(session)
         msg = account.Revoke(login_id, req.conversation_type, req.conversation_id, req.message_id)
         return {"message": await self._ask(session, msg)}
 
     async def delete_messages(self, session: DeviceSession, req: pm.DeleteMessages) -> Result:
-        _peer_only(req.conversation_type)
+        _not_a_room(req.conversation_type)
         _, login_id = _identity(session)
         server = req.config.is_also_delete_server_message
         await self._ask(session, account.DeleteMessages(login_id, req.conversation_type, req.conversation_id, tuple(req.message_ids), server))
         return None
 
     async def delete_all_message(self, session: DeviceSession, req: pm.DeleteAllMessage) -> Result:
-        _peer_only(req.conversation_type)
+        _not_a_room(req.conversation_type)
         _, login_id = _identity(session)
         server = req.config.is_also_delete_server_message
         await self._ask(session, account.DeleteAllMessages(login_id, req.conversation_type, req.conversation_id, server))
@@ -158,19 +158,19 @@ class _Routes:
         return None
 
     async def receipts_read(self, session: DeviceSession, req: pm.SendMessageReceiptsRead) -> Result:
-        _peer_only(req.conversation_type)
+        _not_a_room(req.conversation_type)
         _, login_id = _identity(session)
         msg = account.ReadReceipts(login_id, req.conversation_type, req.conversation_id, tuple(req.message_ids))
         return {"infos": await self._ask(session, msg)}
 
     async def conversation_receipt_read(self, session: DeviceSession, req: pm.SendConversationMessageReceiptRead) -> Result:
-        _peer_only(req.conversation_type)
+        _not_a_room(req.conversation_type)
         _, login_id = _identity(session)
         msg = account.ReadReceipts(login_id, req.conversation_type, req.conversation_id, None)
         return {"infos": await self._ask(session, msg)}
 
     async def query_receipts(self, session: DeviceSession, req: pm.QueryMessageReceiptsInfo) -> Result:
-        _peer_only(req.conversation_type)
+        _not_a_room(req.conversation_type)
         user_id, _ = _identity(session)
         found = await self.gateway.store.viewed(user_id, req.conversation_type, req.conversation_id, req.message_ids)
         missing = set(req.message_ids) - {v.message.message_id for v in found}
