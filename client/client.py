@@ -13,7 +13,6 @@ waiting event of that name, `events()` iterates over all of them.
 from __future__ import annotations
 
 import itertools
-import math
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -274,10 +273,12 @@ class Client:
     async def events(self) -> AsyncIterator[dict[str, Any]]:
         """Every event, in arrival order, until the connection closes."""
         while True:
-            try:
-                yield await self.next_event(timeout=math.inf)
-            except Disconnected:
+            if self._events:
+                yield self._events.popleft()
+            elif self.closed_event.is_set():
                 return
+            else:
+                await self._arrived.wait()
 
 
 @asynccontextmanager

@@ -26,6 +26,10 @@ class _Live(Collector):
         yield actors
         yield GaugeMetricFamily("hubbub_actor_inbox_queued", "messages waiting in actor inboxes", value=values["queued"])
         yield GaugeMetricFamily("hubbub_store_queue", "writes waiting for the store writer", value=values["store_queue"])
+        writer = GaugeMetricFamily("hubbub_store_writer", "store writer totals (batches and jobs committed or failed, largest batch)", labels=["what"])
+        for what, count in values["store_writer"].items():
+            writer.add_metric([what], count)
+        yield writer
         kicks = GaugeMetricFamily("hubbub_account_events", "account counters (logins, kicks by reason)", labels=["what"])
         for what, count in values["account_stats"].items():
             kicks.add_metric([what], count)

@@ -116,6 +116,7 @@ class Gateway:
             "actors": self.registry.live(),
             "queued": self.registry.queued(),
             "store_queue": store_stats.get("queue_depth", 0),
+            "store_writer": {k: v for k, v in store_stats.items() if k != "queue_depth"},
             "account_stats": dict(self.account_context.stats),
         }
 

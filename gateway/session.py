@@ -30,6 +30,7 @@ from .codec import decode_frame, reply_error, reply_ok
 from .protocol import CloseCode, ConnectionEvent, request_id_of
 from .ratelimit import TokenBucket
 from .router import NoReply
+from .wsbatch import send_messages
 
 if TYPE_CHECKING:
     from .server import Gateway
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("hubbub.session")
 
 _REPLAY_PAGE = 256  # events read from storage per replay query
+_WRITE_BATCH = 64  # frames at most in one socket write
 _session_ids = itertools.count(1)
 
 
@@ -210,23 +212,35 @@ class DeviceSession:
     # ---- writer ---------------------------------------------------------------
 
     async def _writer(self) -> None:
-        metrics = self.gateway.metrics
+        """Send queued items in order; frames waiting together go in one socket write."""
+        receive = self._outbound_receive
         try:
-            async for item in self._outbound_receive:
-                if isinstance(item, bytes):
-                    await self.ws.send_message(item)
-                elif isinstance(item, DeviceEvent):
-                    await self.ws.send_message(item.frame())
-                elif isinstance(item, Answer):
-                    await self.ws.send_message(reply_ok(item.request_id, item.result))
-                elif isinstance(item, Replay):
-                    await self._replay(item)
-                else:
-                    await self._disconnect(item)
-                    return
-                metrics.frames_out.inc()
+            async for item in receive:
+                frames: list[bytes] = []
+                while True:
+                    if isinstance(item, (Replay, Disconnect)):
+                        await self._flush(frames)
+                        if isinstance(item, Disconnect):
+                            await self._disconnect(item)
+                            return
+                        await self._replay(item)
+                    else:
+                        frames.append(_frame_of(item))
+                        if len(frames) >= _WRITE_BATCH:
+                            await self._flush(frames)
+                    try:
+                        item = receive.receive_nowait()
+                    except (trio.WouldBlock, trio.EndOfChannel):
+                        break
+                await self._flush(frames)
         except ConnectionClosed:
             return
+
+    async def _flush(self, frames: list[bytes]) -> None:
+        if frames:
+            await send_messages(self.ws, frames)
+            self.gateway.metrics.frames_out.inc(len(frames))
+            frames.clear()
 
     async def _replay(self, replay: Replay) -> None:
         """Send stored events (after, upto] before any live event queued behind."""
@@ -235,12 +249,16 @@ class DeviceSession:
             events = await self.gateway.store.events_after(replay.user_id, after, _REPLAY_PAGE)
             if not events:
                 break
+            frames = []
             for event in events:
                 if event.seq > replay.upto_seq:
-                    return
+                    break
                 if event.only_device is None or event.only_device == replay.device_id:
-                    await self.ws.send_message(event.payload)
+                    frames.append(event.payload)
                 after = event.seq
+            await self._flush(frames)
+            if events[-1].seq > replay.upto_seq:
+                return
 
     async def _disconnect(self, item: Disconnect) -> None:
         if item.by_account:
@@ -300,3 +318,11 @@ class DeviceSession:
             event = DeviceEvent("connectionStateChanged", {"state": 0, "event": ConnectionEvent.TOKEN_EXPIRED, "extendedData": {}})
             await self.send(Disconnect(CloseCode.TOKEN_EXPIRED, "token expired", event, by_account=False))
             return
+
+
+def _frame_of(item: bytes | DeviceEvent | Answer) -> bytes:
+    if isinstance(item, bytes):
+        return item
+    if isinstance(item, DeviceEvent):
+        return item.frame()
+    return reply_ok(item.request_id, item.result)

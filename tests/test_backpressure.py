@@ -27,13 +27,13 @@ async def test_a_device_that_stops_reading_is_closed_and_resumes_without_loss(st
         # bob's first device stops draining: its writer hangs on the next frame
         session = _session_of(server, bob)
         release = trio.Event()
-        send_message = session.ws.send_message
+        flush = session._flush
 
-        async def stalled(frame: bytes) -> None:
+        async def stalled(frames: list[bytes]) -> None:
             await release.wait()
-            await send_message(frame)
+            await flush(frames)
 
-        session.ws.send_message = stalled
+        session._flush = stalled
         sent = []
         for n in range(20):  # 3 durable events each for bob: far past 8 queued frames
             reply = await alice.request(

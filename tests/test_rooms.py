@@ -446,13 +446,13 @@ async def test_slow_member_is_dropped_with_an_event_and_stays_connected(start_se
         # bob's connection stops draining: its writer hangs on the next frame
         session = _session_of(server, bob)
         release = trio.Event()
-        send_message = session.ws.send_message
+        flush = session._flush
 
-        async def stalled(frame: bytes) -> None:
+        async def stalled(frames: list[bytes]) -> None:
             await release.wait()
-            await send_message(frame)
+            await flush(frames)
 
-        session.ws.send_message = stalled
+        session._flush = stalled
         for n in range(12):
             await _say(alice, "r1", f"m{n}")
         assert _names(await carol.next_event("roomMemberLeft")) == ["bob"]
@@ -461,7 +461,7 @@ async def test_slow_member_is_dropped_with_an_event_and_stays_connected(start_se
             await _heard(carol, f"m{n}")
         assert rooms_of(server).context.stats["room_slow_drops"] == 1
 
-        session.ws.send_message = send_message
+        session._flush = flush
         release.set()
         kicked = await bob.next_event("roomStateChanged")
         assert kicked == {"ev": "roomStateChanged", "roomID": "r1", "state": 0, "event": 8, "extendedData": {"reason": "slow"}}

@@ -168,9 +168,15 @@ def _stream_bounds(conn: sqlite3.Connection, user_id: str) -> tuple[int, int]:
 
 
 def _trim_stream(conn: sqlite3.Connection, user_id: str, keep_count: int, min_time_ms: int) -> int:
-    cursor = conn.execute(
-        "DELETE FROM stream_events WHERE user_id = :user AND (time < :min_time OR seq NOT IN"
-        " (SELECT seq FROM stream_events WHERE user_id = :user ORDER BY seq DESC LIMIT :keep))",
-        {"user": user_id, "min_time": min_time_ms, "keep": keep_count},
-    )
+    """Drop all but the newest `keep_count` events, and every event older than `min_time_ms`.
+
+    Events are stamped in seq order, so the events too old to keep are a
+    prefix of the stream: found by walking the primary key from the oldest.
+    """
+    head = _head_seq(conn, user_id) or 0
+    young = conn.execute(
+        "SELECT seq FROM stream_events WHERE user_id = ? AND time >= ? ORDER BY seq LIMIT 1", (user_id, min_time_ms)
+    ).fetchone()
+    cut = max(head - keep_count + 1, head + 1 if young is None else int(young[0]))
+    cursor = conn.execute("DELETE FROM stream_events WHERE user_id = ? AND seq < ?", (user_id, cut))
     return cursor.rowcount
