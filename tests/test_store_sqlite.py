@@ -440,3 +440,24 @@ async def test_corrupt_data_file_is_storage_unavailable(tmp_path: Path) -> None:
         with pytest.raises(StorageUnavailable):
             async with open_sqlite_store(tmp_path):
                 pass
+
+
+async def test_upgrading_to_the_appended_stream_keeps_every_event(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shipped = packaged("sqlite")
+    before = [m for m in shipped if m.version < 6]
+    with trio.fail_after(10):
+        monkeypatch.setattr("actors.store.sqlite.packaged", lambda engine: before)
+        async with open_sqlite_store(tmp_path) as store:
+            await store.append_events("u1", [_event(seq, time=seq) for seq in range(1, 6)])
+            await store.append_events("u2", [_event(1)])
+        monkeypatch.setattr("actors.store.sqlite.packaged", lambda engine: shipped)
+        async with open_sqlite_store(tmp_path) as store:
+            assert [(e.seq, e.payload) for e in await store.events_after("u1", 2, 10)] == [
+                (seq, _event(seq).payload) for seq in (3, 4, 5)
+            ]
+            assert await store.stream_bounds("u1") == (1, 5)
+            await store.append_events("u1", [_event(6)])
+            with pytest.raises(sqlite3.IntegrityError):  # (user_id, seq) is still unique
+                await store.write(lambda c: c.execute("INSERT INTO stream_events (user_id, seq, name, payload, time) VALUES ('u2', 1, 'x', x'a0', 1)"))
+            assert await store.trim_stream("u1", keep_count=2, min_time_ms=0) == 4
+            assert [e.seq for e in await store.events_after("u1", 0, 10)] == [5, 6]
