@@ -143,7 +143,8 @@ async def test_resume_beyond_retention_reports_a_gap(start_server: StartServer, 
         live = await send(b1, "alice", "live")
         got = durable(await _wait_message(a2, live["messageID"]))
         assert [e["seq"] for e in got] == [202]
-        assert a2.last_seq == 202
+        unread = await a2.next_event("conversationTotalUnreadMessageCountUpdated")
+        assert unread["seq"] == 204 and a2.last_seq == 204  # conversationChanged was 203
 
         # within what is kept, resume still works on the same server
         await a2.close()
