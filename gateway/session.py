@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import random
 import time
 from typing import TYPE_CHECKING
 
@@ -270,9 +271,10 @@ class DeviceSession:
     # ---- keepalive and token expiry -------------------------------------------
 
     async def _keepalive(self) -> None:
+        """Ping every ping_interval_s (±25%, so devices that connected together do not ping together)."""
         try:
             while True:
-                await trio.sleep(self.config.ping_interval_s)
+                await trio.sleep(self.config.ping_interval_s * random.uniform(0.75, 1.25))
                 with trio.move_on_after(self.config.pong_timeout_s) as waited:
                     await self.ws.ping()
                 if waited.cancelled_caught:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import trio
+import trio.testing
 import wsproto
-from wsproto.events import AcceptConnection, CloseConnection, Request
+from wsproto.events import AcceptConnection, CloseConnection, Ping, Request
 
 from gateway.server import Gateway
 
-from .conftest import Login
+from .conftest import Login, StartServer
 
 _MASKED_EMPTY_PING = bytes([0x89, 0x80, 0, 0, 0, 0])
 
@@ -45,3 +46,31 @@ async def test_ping_after_the_server_closed_does_not_take_the_server_down(server
         assert (await bystander.request("queryDevices"))["ok"]
         other = await login(server, "newcomer")
         assert (await other.request("queryDevices"))["ok"]
+
+
+async def test_a_peer_that_never_answers_pings_is_closed_and_one_that_does_stays(
+    start_server: StartServer, login: Login, autojump_clock: trio.testing.MockClock
+) -> None:
+    server = await start_server("multi", ping_interval_s=20.0, pong_timeout_s=10.0, login_timeout_s=3600.0)
+    with trio.fail_after(300):
+        answering = await login(server, "alice")
+        stream, ws = await _raw_connection(server)  # wsproto answers nothing unless told to
+        started = trio.current_time()
+        pings, close = 0, None
+        while close is None:
+            data = await stream.receive_some(65536)
+            assert data, "the server closed without a close frame"
+            ws.receive_data(data)
+            for event in ws.events():
+                pings += isinstance(event, Ping)
+                if isinstance(event, CloseConnection):
+                    close = event
+        assert (close.code, close.reason) == (1011, "no pong")
+        assert pings == 1
+        # one jittered interval (15-25 s) then the pong timeout (10 s)
+        assert 25 <= trio.current_time() - started <= 36
+        await stream.aclose()
+        # the peer whose client answers pings is still there, pings and all
+        await trio.sleep(100)
+        assert (await answering.request("queryDevices"))["ok"]
+        assert answering.close_code is None
