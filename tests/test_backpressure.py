@@ -59,3 +59,43 @@ async def test_a_device_that_stops_reading_is_closed_and_resumes_without_loss(st
             event = await bob.next_event("peerMessageReceived")
             got.append(event["messageList"][0]["messageID"])
         assert got == sent
+
+
+async def test_a_stalled_member_device_holds_back_no_one_in_a_group(start_server: StartServer, login: Login) -> None:
+    server = await start_server("multi", outbound_queue=8)
+    with trio.fail_after(30):
+        alice = await login(server, "alice")
+        bob = await login(server, "bob", device="B1")
+        bob_other = await login(server, "bob", device="B2", platform="Windows")
+        carol = await login(server, "carol")
+        await alice.request("createGroup", groupInfo={"groupID": "g1", "groupName": "g1"}, userIDs=["bob", "carol"])
+        await bob.next_event("groupStateChanged")
+        before = bob.last_seq
+
+        session = _session_of(server, bob)
+        release = trio.Event()
+        flush = session._flush
+
+        async def stalled(frames: list[bytes]) -> None:
+            await release.wait()
+            await flush(frames)
+
+        session._flush = stalled
+        sent = []
+        for n in range(20):  # 3 durable events each for every member device
+            reply = await alice.request(
+                "sendMessage", toConversationID="g1", conversationType=2, message={"type": 1, "message": f"m{n}"}
+            )
+            sent.append(reply["message"]["messageID"])
+        for other in (carol, bob_other):
+            got = [(await other.next_event("groupMessageReceived"))["messageList"][0]["messageID"] for _ in sent]
+            assert got == sent
+        assert server.directory.slow_disconnects == 1
+        release.set()
+        assert await bob.closed() == 1013
+
+        bob.last_seq = before
+        reply = await bob.reconnect()
+        assert reply["resumeGap"] is False
+        got = [(await bob.next_event("groupMessageReceived"))["messageList"][0]["messageID"] for _ in sent]
+        assert got == sent and not bob.pending_events("groupMessageReceived")
