@@ -22,6 +22,7 @@ from actors.store.sqlite import open_sqlite_store
 
 from .config import Config
 from .devices import DeviceDirectory
+from . import websocket_io  # noqa: F401  (also patches trio-websocket: 1004 before an oversized close)
 from .calls import install as install_calls
 from .messaging import install as install_messaging
 from .social import install as install_social
@@ -218,8 +219,9 @@ async def _listen(
             handler_nursery=sessions,
             # 4: the reader drains promptly; a little slack keeps pings flowing
             message_queue_size=4,
-            # frames above our limit still arrive, so the client gets error 1004
-            # before the close; far larger ones are refused by the library (1009)
+            # frames above our limit still arrive, so the session answers 1004 and
+            # closes 1009; far larger ones are refused by the library, which then
+            # sends the same 1004 first (websocket_io)
             max_message_size=config.max_frame_bytes * 4,
             connect_timeout=config.login_timeout_s,
             disconnect_timeout=config.close_timeout_s,

@@ -31,7 +31,7 @@ from .codec import decode_frame, reply_error, reply_ok
 from .protocol import CloseCode, ConnectionEvent, request_id_of
 from .ratelimit import TokenBucket
 from .router import NoReply
-from .wsbatch import send_messages
+from .websocket_io import send_messages
 
 if TYPE_CHECKING:
     from .server import Gateway

@@ -676,3 +676,36 @@ async def test_a_join_from_a_session_that_already_ended_leaves_no_ghost(
         assert not context.index.has("big", "L9")
         (joined, names), left = sink.member_lists("L0")[-2:]
         assert (joined, names[-1], left) == ("roomMemberJoined", "u9", ("roomMemberLeft", ["u9"]))
+
+
+async def test_a_repeated_client_message_id_is_answered_with_the_original_and_not_sent_again(
+    start_server: StartServer, login: Login
+) -> None:
+    server = await start_server("multi")
+    with trio.fail_after(20):
+        alice = await login(server, "alice")
+        bob = await login(server, "bob")
+        await alice.request("createRoom", roomInfo={"roomID": "r1", "roomName": "r1"})
+        await bob.request("joinRoom", roomID="r1")
+
+        async def say(text: str, client_message_id: str) -> dict[str, Any]:
+            reply = await alice.request(
+                "sendMessage", toConversationID="r1", conversationType=1,
+                message={"type": 1, "message": text}, clientMessageID=client_message_id,
+            )
+            message: dict[str, Any] = reply["message"]
+            return message
+
+        first = await say("once", "k1")
+        again = await say("once, retried", "k1")
+        assert again == first and first["clientMessageID"] == "k1"
+        other = await say("another", "k2")
+        assert other["messageSeq"] == first["messageSeq"] + 1
+        await _heard(bob, "once")
+        await _heard(bob, "another")  # the retry was never delivered
+        # the key is the sender's: the same key from bob is a message of its own
+        reply = await bob.request(
+            "sendMessage", toConversationID="r1", conversationType=1, message={"type": 1, "message": "bob's"}, clientMessageID="k1"
+        )
+        assert reply["message"]["messageID"] != first["messageID"]
+        await _heard(alice, "bob's")

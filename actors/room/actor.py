@@ -2,7 +2,10 @@
 
 Rooms live in memory only. Members are devices, at most one per user: a user
 joining from a second device moves the seat there and the first device gets
-`roomStateChanged` event 10; the others see nothing.
+`roomStateChanged` event 10; the others see nothing. A message repeating
+a sender's `clientMessageID` (PROTOCOL.md §4: within 24 h; here among the
+room's last REMEMBERED_SENDS keyed sends) gets the original reply and is not
+sent again.
 
 Fan-out never blocks. Each event is encoded once (DeviceEvent) and offered to
 every member's session through the RoomSink without waiting. A member whose
@@ -33,7 +36,7 @@ from __future__ import annotations
 import enum
 import logging
 import secrets
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import islice, takewhile
@@ -42,6 +45,7 @@ from typing import Any, Protocol, assert_never
 import trio
 
 from ..account.actor import now_ms, session_address
+from ..account.messaging import IDEMPOTENCY_WINDOW_MS
 from ..errors import InvalidArgument, NotInRoom, RoomExists, RoomNotExist
 from ..outbound import DeviceEvent, Outbound
 from ..runtime import Actor, ActorRef, Address, Reply, Timer, Transport
@@ -70,6 +74,7 @@ log = logging.getLogger("hubbub.room")
 
 MAX_DESTROY_DELAY_S = 3 * 3600  # PROTOCOL.md §10: up to 3 hours
 MAX_ATTRIBUTES = 100  # keys per room: attributes ride in every attribute event and query
+REMEMBERED_SENDS = 4096  # (sender, clientMessageID) pairs a room remembers to answer repeats
 MEMBER_BATCH = 1000  # member changes named in one event at most (about 25 KB of CBOR)
 MEMBER_BATCH_S = 0.05  # batching window of small rooms
 MEMBER_BATCH_MAX_S = 3.0  # batching window of the biggest rooms
@@ -215,6 +220,8 @@ class RoomActor(Actor[RoomMsg]):
         self.destroy_at: float | None = None
         self._seq = 0  # numbers joins and leaves, so members hear only of later changes
         self._message_seq = 0
+        # (sender, clientMessageID) -> (when, the reply): a repeat is answered, not sent again
+        self._recent_sends: OrderedDict[tuple[str, str], tuple[int, dict[str, Any]]] = OrderedDict()
         self._pending: list[_Change] = []
         self._to_drop: deque[_Seat] = deque()
         self._destroy_timer = Timer()
@@ -387,6 +394,7 @@ class RoomActor(Actor[RoomMsg]):
         self.ctx.stats["rooms_destroyed"] += 1
         self.info, self.attributes, self.destroy_at = None, {}, None
         self._message_seq = 0
+        self._recent_sends.clear()
         self._destroy_timer.cancel()
         log.info("room=%s destroyed", self.room_id)
 
@@ -394,8 +402,12 @@ class RoomActor(Actor[RoomMsg]):
 
     def _say(self, msg: Say) -> dict[str, Any]:
         seat = self._seat_of(msg.member)
+        key = None if msg.client_message_id is None else (seat.user_id, msg.client_message_id)
+        if key is not None and (earlier := self._earlier_send(key)) is not None:
+            return earlier
         self._message_seq += 1
-        message = {
+        sent_at = now_ms()
+        message: dict[str, Any] = {
             "messageID": f"{self.ctx.node}-{secrets.token_hex(8)}",
             "clientMessageID": msg.client_message_id,
             "conversationID": self.room_id,
@@ -404,7 +416,7 @@ class RoomActor(Actor[RoomMsg]):
             "type": msg.type,
             "message": msg.message,
             "extendedData": msg.extended_data,
-            "timestamp": now_ms(),
+            "timestamp": sent_at,
             "messageSeq": self._message_seq,
             "direction": 1,
             "receiptStatus": 0,
@@ -413,7 +425,24 @@ class RoomActor(Actor[RoomMsg]):
         payload = {"messageList": [message], "fromConversationID": self.room_id}
         self._broadcast("roomMessageReceived", payload, skip=seat)
         self.ctx.stats["room_messages"] += 1
-        return {**message, "direction": 0}
+        reply = {**message, "direction": 0}
+        if key is not None:
+            self._recent_sends[key] = (sent_at, reply)
+            if len(self._recent_sends) > REMEMBERED_SENDS:
+                self._recent_sends.popitem(last=False)
+        return reply
+
+    def _earlier_send(self, key: tuple[str, str]) -> dict[str, Any] | None:
+        """The reply to an earlier send with this (sender, clientMessageID), within the idempotency window."""
+        found = self._recent_sends.get(key)
+        if found is None:
+            return None
+        when, reply = found
+        if now_ms() - when > IDEMPOTENCY_WINDOW_MS:
+            del self._recent_sends[key]
+            return None
+        self.ctx.stats["room_repeats"] += 1
+        return reply
 
     def _query_members(self, msg: QueryMembers) -> MemberPage:
         self._seat_of(msg.member)
