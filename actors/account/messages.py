@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import cbor2
+
 from ..runtime import Address
 from ..store.base import MessageRow
 
@@ -130,9 +132,10 @@ class Revoke:
 
 @dataclass(frozen=True, slots=True)
 class Revoked:
-    """The other party revoked a message this account also holds."""
+    """The other party revoked a message this account also holds (a notice, see notice_of)."""
 
     message_id: str
+    outbox_id: int | None = None  # the outbox row it came from, consumed with its event
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +219,36 @@ class ReceiptsChanged:
     message_ids: tuple[str, ...]
     whole_conversation: bool
     group_id: str | None = None  # set for group messages
+    outbox_id: int | None = None  # the outbox row it came from, consumed with its event
+
+
+Notice = Revoked | ReceiptsChanged
+
+
+def notice_of(notice: Notice) -> bytes:
+    """A notice as its outbox row keeps it: CBOR [kind, fields], without the row's own ID."""
+    match notice:
+        case Revoked():
+            return cbor2.dumps(["revoked", {"messageID": notice.message_id}])
+        case ReceiptsChanged():
+            fields = {
+                "reader": notice.reader,
+                "messageIDs": list(notice.message_ids),
+                "wholeConversation": notice.whole_conversation,
+                "groupID": notice.group_id,
+            }
+            return cbor2.dumps(["receiptsChanged", fields])
+
+
+def notice_from(blob: bytes, outbox_id: int) -> Notice:
+    """The notice an outbox row keeps (see notice_of), to be consumed with row `outbox_id`."""
+    kind, fields = cbor2.loads(blob)
+    if kind == "revoked":
+        return Revoked(fields["messageID"], outbox_id)
+    if kind == "receiptsChanged":
+        ids = tuple(fields["messageIDs"])
+        return ReceiptsChanged(fields["reader"], ids, fields["wholeConversation"], fields["groupID"], outbox_id)
+    raise ValueError(f"unknown notice kind {kind!r} in outbox row {outbox_id}")
 
 
 # ---- events from other actors, profiles, friends (§8, §9) ----------------------

@@ -5,6 +5,10 @@ view, conversation, stream events and a pending delivery, in one
 transaction) before the sender gets `ok`; the receiver's account then
 consumes the pending delivery exactly once, also in one transaction. After a
 crash, pending deliveries are picked up when the receiver's actor starts.
+
+Revokes and read receipts reach the other parties the same way, as notices
+in the outbox (each party shows them in its own view of the conversation),
+so a crash between the two commits loses neither.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ from .messages import (
     Revoked,
     SendPeer,
     UpdateConversation,
+    notice_from,
+    notice_of,
 )
 
 if TYPE_CHECKING:
@@ -82,6 +88,12 @@ class Messaging:
             elif pending.events is not None:
                 events = tuple((str(name), dict(payload)) for name, payload in cbor2.loads(pending.events))
                 await self._account_events(AccountEvents(events, pending.exclude_login, pending.queued))
+            elif pending.notice is not None:
+                notice = notice_from(pending.notice, pending.queued)
+                if isinstance(notice, Revoked):
+                    await self._revoked(notice)
+                else:
+                    await self._receipts_changed(notice)
 
     async def _account_events(self, msg: AccountEvents) -> None:
         """Durable events another actor queued for this account, taken exactly once."""
@@ -176,17 +188,31 @@ class Messaging:
             raise NoPermission("only the sender can revoke a message")
         wire = _wire(found, revoked=True)
         if not found.message.is_revoked:
-            await self.commit([("messageRevokeReceived", {"messageList": [wire]})], exclude=msg.login_id, revoke=msg.message_id)
+            parties = await self._other_parties(msg.conversation_type, msg.conversation_id)
+            notice = notice_of(Revoked(msg.message_id))
+            outbox_ids = await self.commit(
+                [("messageRevokeReceived", {"messageList": [wire]})],
+                exclude=msg.login_id,
+                revoke=msg.message_id,
+                outbox_notices=[(party, notice) for party in parties],
+            )
             self._revoke_last(found, wire)
-            for party in await self._other_parties(msg.conversation_type, msg.conversation_id):
-                await self.ctx.post_account(party, Revoked(msg.message_id))
+            for party, outbox_id in zip(parties, outbox_ids, strict=True):
+                await self.ctx.post_account(party, Revoked(msg.message_id, outbox_id))
         return wire
 
     async def _revoked(self, msg: Revoked) -> None:
+        """Show another party's revoke in this account's view; its outbox row is taken with it."""
         found = await self.ctx.store.view_of(self.user_id, msg.message_id)
-        if found is not None:
-            wire = _wire(found, revoked=True)
-            await self.commit([("messageRevokeReceived", {"messageList": [wire]})])
+        if found is None and msg.outbox_id is None:
+            return
+        wire = None if found is None else _wire(found, revoked=True)
+        events: list[Event] = [] if wire is None else [("messageRevokeReceived", {"messageList": [wire]})]
+        try:
+            await self.commit(events, delivered_outbox=msg.outbox_id)
+        except AlreadyDelivered:
+            return
+        if found is not None and wire is not None:
             self._revoke_last(found, wire)
 
     def _revoke_last(self, found: ViewedMessage, wire: dict[str, Any]) -> None:
@@ -305,28 +331,39 @@ class Messaging:
             event: Event = ("conversationMessageReceiptChanged", {"infos": [_conversation_receipt(cid, ctype, True)]})
         else:
             event = ("messageReceiptChanged", {"infos": infos})
-        await self.commit([event], exclude=msg.login_id, receipts_read=[] if ctype == 2 else unread)
         senders: dict[str, list[str]] = {}
         for v in found:
             if v.message.message_id in unread and v.message.sender != self.user_id:
                 senders.setdefault(v.message.sender, []).append(v.message.message_id)
-        for sender, ids in senders.items():
-            group_id = cid if ctype == 2 else None
-            await self.ctx.post_account(sender, ReceiptsChanged(self.user_id, tuple(ids), whole, group_id))
+        group_id = cid if ctype == 2 else None
+        notices = [ReceiptsChanged(self.user_id, tuple(ids), whole, group_id) for ids in senders.values()]
+        outbox_ids = await self.commit(
+            [event],
+            exclude=msg.login_id,
+            receipts_read=[] if ctype == 2 else unread,
+            outbox_notices=[(sender, notice_of(n)) for sender, n in zip(senders, notices, strict=True)],
+        )
+        for sender, notice, outbox_id in zip(senders, notices, outbox_ids, strict=True):
+            await self.ctx.post_account(sender, replace(notice, outbox_id=outbox_id))
         return infos
 
     async def _receipts_changed(self, msg: ReceiptsChanged) -> None:
+        """Show a reader's receipts on this (the sender's) account; its outbox row is taken with them."""
+        done: list[str] = []
         if msg.group_id is not None:
+            # counted now, so the last notice taken shows every read so far
             infos = await group_receipt_infos(self.ctx.store, msg.group_id, list(msg.message_ids), self_operated=False)
             done = [i["messageID"] for i in infos if i["status"] == conv.RECEIPT_DONE]
-            await self.commit([("messageReceiptChanged", {"infos": infos})], receipts_read=done)
-            return
-        if msg.whole_conversation:
-            event: Event = ("conversationMessageReceiptChanged", {"infos": [_conversation_receipt(msg.reader, 0, False)]})
+            event: Event = ("messageReceiptChanged", {"infos": infos})
+        elif msg.whole_conversation:
+            event = ("conversationMessageReceiptChanged", {"infos": [_conversation_receipt(msg.reader, 0, False)]})
         else:
             infos = [conv.receipt_info(msg.reader, 0, m, status=2, read=1, unread=0, self_operated=False) for m in msg.message_ids]
             event = ("messageReceiptChanged", {"infos": infos})
-        await self.commit([event])
+        try:
+            await self.commit([event], receipts_read=done, delivered_outbox=msg.outbox_id)
+        except AlreadyDelivered:
+            return
 
     # ---- helpers --------------------------------------------------------------
 

@@ -183,7 +183,8 @@ class AccountWrite:
     deliveries: Sequence[tuple[str, str]] = ()  # (receiver, message_id) to deliver later
     delivered: str | None = None  # this user's pending delivery of message_id is consumed
     outbox_events: Sequence[tuple[str, bytes, str | None]] = ()  # (receiver, CBOR events, exclude_login)
-    delivered_outbox: int | None = None  # this user's outbox row (events) is consumed
+    outbox_notices: Sequence[tuple[str, bytes]] = ()  # (receiver, CBOR notice); IDs follow the events'
+    delivered_outbox: int | None = None  # this user's outbox row (events or notice) is consumed
     revoke: str | None = None
     receipts_read: Sequence[str] = ()
     group_reads: Sequence[str] = ()  # group messages this user has read
@@ -195,13 +196,14 @@ class AccountWrite:
 
 @dataclass(frozen=True, slots=True)
 class Pending:
-    """One outbox row for a user: a message (with its group messageSeq) or durable events."""
+    """One outbox row for a user: a message (with its group messageSeq), durable events or a notice."""
 
     queued: int
     message: MessageRow | None
     group_seq: int | None
     events: bytes | None  # CBOR list of [name, payload]
     exclude_login: str | None
+    notice: bytes | None = None  # CBOR [kind, fields], see actors.account.messages.notice_of
 
 
 class AlreadyDelivered(Exception):
@@ -212,7 +214,7 @@ class MessageStore(Protocol):
     """Messages, each user's view of them, conversations, pending deliveries."""
 
     async def commit(self, change: AccountWrite) -> list[int]:
-        """Apply `change` atomically; return the outbox IDs of its `outbox_events`.
+        """Apply `change` atomically; return the outbox IDs of its `outbox_events`, then of its `outbox_notices`.
 
         Raises AlreadyDelivered (nothing applied).
         """

@@ -81,7 +81,7 @@ def _apply(conn: sqlite3.Connection, w: AccountWrite) -> list[int]:
     _many(conn, "DELETE FROM friends WHERE user_id = ? AND friend_id = ?", list(w.friends_remove))
     if w.events:
         _append_events(conn, user, w.events)
-    return queue_events(conn, w.outbox_events)
+    return queue_events(conn, w.outbox_events) + queue_notices(conn, w.outbox_notices)
 
 
 def queue_events(conn: sqlite3.Connection, rows: Sequence[tuple[str, bytes, str | None]]) -> list[int]:
@@ -91,6 +91,11 @@ def queue_events(conn: sqlite3.Connection, rows: Sequence[tuple[str, bytes, str 
         cursor = conn.execute("INSERT INTO outbox (user_id, events, exclude_login) VALUES (?, ?, ?)", (user_id, events, exclude_login))
         ids.append(int(cursor.lastrowid or 0))
     return ids
+
+
+def queue_notices(conn: sqlite3.Connection, rows: Sequence[tuple[str, bytes]]) -> list[int]:
+    """Put notices in the outbox for other accounts; their outbox IDs, in order."""
+    return [int(conn.execute("INSERT INTO outbox (user_id, notice) VALUES (?, ?)", row).lastrowid or 0) for row in rows]
 
 
 def _many(conn: sqlite3.Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
@@ -207,13 +212,13 @@ class SqliteMessageStore:
     async def pending_deliveries(self, user_id: str) -> list[Pending]:
         def find(conn: sqlite3.Connection) -> list[Pending]:
             rows = conn.execute(
-                f"SELECT {_MESSAGE_COLUMNS}, g.message_seq, o.queued, o.events, o.exclude_login FROM outbox o"
+                f"SELECT {_MESSAGE_COLUMNS}, g.message_seq, o.queued, o.events, o.exclude_login, o.notice FROM outbox o"
                 " LEFT JOIN messages m ON m.message_id = o.message_id"
                 " LEFT JOIN group_messages g ON g.message_id = o.message_id"
                 " WHERE o.user_id = ? ORDER BY o.queued",
                 (user_id,),
             )
-            return [Pending(r[14], None if r[0] is None else _message(r), r[13], r[15], r[16]) for r in rows]
+            return [Pending(r[14], None if r[0] is None else _message(r), r[13], r[15], r[16], r[17]) for r in rows]
 
         found: list[Pending] = await self.read(find)
         return found
