@@ -2,7 +2,8 @@
 
     reader     frame -> codec -> rate limit -> router -> actor -> reply
     writer     drains the bounded outbound channel (replies and events share
-               it, so ordering is decided in one place) into the socket
+               it, so ordering is decided in one place) into the socket; the
+               frames waiting together go out in one write
     keepalive  ping every `ping_interval_s`; no pong in time closes
     closer     closes the socket with the requested code, within a deadline
     token      tokenWillExpire, then close 4002 unless renewed

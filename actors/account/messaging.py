@@ -97,6 +97,8 @@ class Messaging:
 
     async def _account_events(self, msg: AccountEvents) -> None:
         """Durable events another actor queued for this account, taken exactly once."""
+        if not msg.events and msg.outbox_id is None:
+            return
         try:
             await self.commit(list(msg.events), exclude=msg.exclude_login, delivered_outbox=msg.outbox_id)
         except AlreadyDelivered:
@@ -204,16 +206,15 @@ class Messaging:
     async def _revoked(self, msg: Revoked) -> None:
         """Show another party's revoke in this account's view; its outbox row is taken with it."""
         found = await self.ctx.store.view_of(self.user_id, msg.message_id)
-        if found is None and msg.outbox_id is None:
+        if found is None:  # not in this account's view (deleted): only the row is taken
+            await self._account_events(AccountEvents((), None, msg.outbox_id))
             return
-        wire = None if found is None else _wire(found, revoked=True)
-        events: list[Event] = [] if wire is None else [("messageRevokeReceived", {"messageList": [wire]})]
+        wire = _wire(found, revoked=True)
         try:
-            await self.commit(events, delivered_outbox=msg.outbox_id)
+            await self.commit([("messageRevokeReceived", {"messageList": [wire]})], delivered_outbox=msg.outbox_id)
         except AlreadyDelivered:
             return
-        if found is not None and wire is not None:
-            self._revoke_last(found, wire)
+        self._revoke_last(found, wire)
 
     def _revoke_last(self, found: ViewedMessage, wire: dict[str, Any]) -> None:
         """A revoked last message shows as revoked in the conversation, as it does after a restart."""

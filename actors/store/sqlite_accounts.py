@@ -171,7 +171,7 @@ def _trim_stream(conn: sqlite3.Connection, user_id: str, keep_count: int, min_ti
     """Drop all but the newest `keep_count` events, and every event older than `min_time_ms`.
 
     Events are stamped in seq order, so the events too old to keep are a
-    prefix of the stream: found by walking the primary key from the oldest.
+    prefix of the stream: found by walking the (user_id, seq) index from the oldest.
     """
     head = _head_seq(conn, user_id) or 0
     young = conn.execute(
