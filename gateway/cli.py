@@ -71,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--max-frame-bytes", type=int, default=64 * 1024, help="largest accepted frame (default %(default)s)")
     run.add_argument("--rate", type=float, default=100.0, help="requests per second per connection (default %(default)s)")
     run.add_argument("--burst", type=int, default=200, help="request burst per connection (default %(default)s)")
+    run.add_argument("--max-group-members", type=int, default=10_000, help="members one group may have (default %(default)s)")
     run.add_argument("--test-hooks", action="store_true", help="enable test-only admin routes (crash injection)")
     run.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR (default %(default)s)")
 
@@ -105,6 +106,7 @@ def _serve(args: argparse.Namespace) -> int:
         max_frame_bytes=args.max_frame_bytes,
         rate_per_s=args.rate,
         rate_burst=args.burst,
+        max_group_members=args.max_group_members,
         test_hooks=args.test_hooks,
     )
     trio.run(_serve_until_signalled, config)

@@ -33,6 +33,9 @@ class Config:
     close_timeout_s: float = 2.0
     token_warning_s: float = 30.0
 
+    # groups: every message fans out to every member, so a group's size is a cost bound
+    max_group_members: int = 10_000
+
     # actors
     ask_timeout_s: float = 10.0
     actor_idle_s: float = 300.0

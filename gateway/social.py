@@ -22,7 +22,10 @@ if TYPE_CHECKING:
 
 def install(gateway: Gateway) -> None:
     """Serve the §8/§9 ops and group sendMessage on `gateway`; add the group actor kind."""
-    context = GroupContext(gateway.store, gateway.account_context.post_account, stats=gateway.account_context.stats)
+    context = GroupContext(
+        gateway.store, gateway.account_context.post_account,
+        stats=gateway.account_context.stats, max_members=gateway.config.max_group_members,
+    )
     gateway.registry.add_kind("group", lambda address: GroupActor(address, context))
     routes = _Routes(gateway)
     gateway.router.send_handlers[2] = routes.send_group

@@ -940,3 +940,18 @@ async def test_bad_group_requests_get_1003_and_change_nothing(start_server: Star
         await a2.request("setGroupAttributes", groupID="safe", groupAttributes={f"new{i}": "v" for i in range(40)})
         assert len((await group_info(b1, "safe"))["groupAttributes"]) == 100
         assert (await create(a1, "new1", "New", []))["groupInfo"]["groupID"] == "new1"
+
+
+async def test_a_group_holds_at_most_the_configured_members(start_server: StartServer, login: Login) -> None:
+    server = await start_server("multi", max_group_members=3)
+    with trio.fail_after(20):
+        (a1,) = await devices(login, server, "alice", 1)
+        (d1,) = await devices(login, server, "dave", 1)
+        await fails(1003, create(a1, "big", "Big", ["bob", "carol", "dave"]))
+        assert (await a1.request("queryGroupList"))["groupList"] == []
+        await create(a1, "crew", "Crew", ["bob"])
+        await fails(1003, a1.request("inviteUsersIntoGroup", groupID="crew", userIDs=["carol", "dave"]))
+        assert await members(a1, "crew") == {"alice": OWNER, "bob": MEMBER}
+        await a1.request("inviteUsersIntoGroup", groupID="crew", userIDs=["carol"])
+        await fails(1003, d1.request("joinGroup", groupID="crew"))
+        assert await members(a1, "crew") == {"alice": OWNER, "bob": MEMBER, "carol": MEMBER}

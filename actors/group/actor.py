@@ -49,6 +49,7 @@ class GroupContext:
     store: Store
     post_account: Callable[[str, object], Awaitable[None]]
     stats: Counter[str] = field(default_factory=Counter)
+    max_members: int = 10_000  # a message fans out to every member: the size bounds its cost
 
 
 def _now() -> int:
@@ -130,6 +131,7 @@ class GroupActor(Actor[GroupMsg]):
         now = _now()
         members = {msg.user: (rules.OWNER, now)}
         members.update({u: (rules.MEMBER, now) for u in msg.member_ids if u != msg.user})
+        self._require_room_for(len(members))
         record = GroupRecord(self.group_id, msg.name, "", {}, now, 0, members)
         await self._save(record, upsert=members.keys())
         log.info("group=%s created by user=%s members=%d", self.group_id, msg.user, len(members))
@@ -141,6 +143,7 @@ class GroupActor(Actor[GroupMsg]):
         record = self._group()
         if msg.user in record.members:
             raise AlreadyExists("already a member of this group")
+        self._require_room_for(len(record.members) + 1)
         others = list(record.members)
         await self._save(replace(record, members={**record.members, msg.user: (rules.MEMBER, _now())}), upsert=[msg.user])
         await self._member_change(others, {msg.user: rules.MEMBER}, rules.STATE_ENTER, rules.MEMBER_JOINED, msg)
@@ -165,6 +168,7 @@ class GroupActor(Actor[GroupMsg]):
         self._require_manager(msg.user)
         added = [u for u in dict.fromkeys(msg.user_ids) if u not in record.members]
         already = [u for u in msg.user_ids if u in record.members]
+        self._require_room_for(len(record.members) + len(added))
         now = _now()
         others = list(record.members)
         await self._save(replace(record, members={**record.members, **{u: (rules.MEMBER, now) for u in added}}), upsert=added)
@@ -314,6 +318,10 @@ class GroupActor(Actor[GroupMsg]):
         if found is None:
             raise NotGroupMember("not a member of this group")
         return found[0]
+
+    def _require_room_for(self, size: int) -> None:
+        if size > self.ctx.max_members:
+            raise InvalidArgument(f"a group has at most {self.ctx.max_members} members; this would make {size}")
 
     def _require_manager(self, user: str) -> int:
         role = self._role_of(user)
