@@ -22,7 +22,7 @@ from actors.store.sqlite import open_sqlite_store
 
 from .config import Config
 from .devices import DeviceDirectory
-from . import websocket_io  # noqa: F401  (also patches trio-websocket: 1004 before an oversized close)
+from .websocket_io import answer_oversized_frames
 from .calls import install as install_calls
 from .messaging import install as install_messaging
 from .social import install as install_social
@@ -213,6 +213,7 @@ async def _listen(
     config = gateway.config
     with scope:
         listeners = await trio.open_tcp_listeners(config.port, host=config.host)
+        answer_oversized_frames()
         server = _GuardedServer(
             gateway.handle_connection,
             listeners,
@@ -220,8 +221,8 @@ async def _listen(
             # 4: the reader drains promptly; a little slack keeps pings flowing
             message_queue_size=4,
             # frames above our limit still arrive, so the session answers 1004 and
-            # closes 1009; far larger ones are refused by the library, which then
-            # sends the same 1004 first (websocket_io)
+            # closes 1009; far larger ones are refused by the library, which
+            # then sends the same 1004 first (answer_oversized_frames)
             max_message_size=config.max_frame_bytes * 4,
             connect_timeout=config.login_timeout_s,
             disconnect_timeout=config.close_timeout_s,

@@ -13,7 +13,8 @@
 
 Both use the connection's own wsproto state and stream lock, exactly as
 `WebSocketConnection._send` does, so pings, pongs and the close handshake
-from the reader task interleave safely. Imported by the gateway's server.
+from the reader task interleave safely. The gateway calls
+`answer_oversized_frames()` when it starts serving.
 """
 
 from __future__ import annotations
@@ -49,6 +50,11 @@ async def send_messages(ws: WebSocketConnection, frames: list[bytes]) -> None:
 _handle_message_event = _impl.WebSocketConnection._handle_message_event
 
 
+def answer_oversized_frames() -> None:
+    """Make server connections send error 1004 before the library's 1009 close (idempotent)."""
+    _impl.WebSocketConnection._handle_message_event = _refuse_oversized_with_1004  # type: ignore[method-assign]
+
+
 async def _refuse_oversized_with_1004(self: WebSocketConnection, event: Any) -> None:
     if not self._wsproto.client and self._message_size + len(event.data) > self._max_message_size:
         error = FrameTooLarge(f"frame of more than {self._max_message_size} bytes exceeds the frame limit")
@@ -58,5 +64,3 @@ async def _refuse_oversized_with_1004(self: WebSocketConnection, event: Any) -> 
             pass  # the peer is gone already; the library's close below still runs
     await _handle_message_event(self, event)
 
-
-_impl.WebSocketConnection._handle_message_event = _refuse_oversized_with_1004  # type: ignore[method-assign]

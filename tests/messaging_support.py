@@ -132,3 +132,20 @@ def assert_consecutive(events: list[dict[str, Any]], first: int | None = None) -
     seqs = [e["seq"] for e in events]
     start = seqs[0] if first is None and seqs else first
     assert seqs == list(range(start or 0, (start or 0) + len(seqs))), seqs
+
+
+def stall_writes(server: Gateway, client: Client) -> trio.Event:
+    """Make the writer of `client`'s session hang before its next socket write, until the returned event is set.
+
+    The session's outbound queue then fills as if the device had stopped reading.
+    """
+    session = next(s for s in server.connections if s.login_id == client.login_id)
+    release = trio.Event()
+    flush = session._flush
+
+    async def stalled(frames: list[bytes]) -> None:
+        await release.wait()
+        await flush(frames)
+
+    session._flush = stalled
+    return release

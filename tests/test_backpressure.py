@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import trio
 
-from client import Client
-from gateway.server import Gateway
-
 from .conftest import Login, StartServer
-
-
-def _session_of(server: Gateway, client: Client) -> Any:
-    return next(s for s in server.connections if s.login_id == client.login_id)
+from .messaging_support import stall_writes
 
 
 async def test_a_device_that_stops_reading_is_closed_and_resumes_without_loss(start_server: StartServer, login: Login) -> None:
@@ -25,15 +17,7 @@ async def test_a_device_that_stops_reading_is_closed_and_resumes_without_loss(st
         before = bob.last_seq
 
         # bob's first device stops draining: its writer hangs on the next frame
-        session = _session_of(server, bob)
-        release = trio.Event()
-        flush = session._flush
-
-        async def stalled(frames: list[bytes]) -> None:
-            await release.wait()
-            await flush(frames)
-
-        session._flush = stalled
+        release = stall_writes(server, bob)
         sent = []
         for n in range(20):  # 3 durable events each for bob: far past 8 queued frames
             reply = await alice.request(
@@ -72,15 +56,7 @@ async def test_a_stalled_member_device_holds_back_no_one_in_a_group(start_server
         await bob.next_event("groupStateChanged")
         before = bob.last_seq
 
-        session = _session_of(server, bob)
-        release = trio.Event()
-        flush = session._flush
-
-        async def stalled(frames: list[bytes]) -> None:
-            await release.wait()
-            await flush(frames)
-
-        session._flush = stalled
+        release = stall_writes(server, bob)
         sent = []
         for n in range(20):  # 3 durable events each for every member device
             reply = await alice.request(

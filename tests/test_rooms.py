@@ -31,6 +31,7 @@ from gateway.rooms import rooms_of
 from gateway.server import Gateway
 
 from .conftest import ADMIN_TOKEN, Login, StartServer
+from .messaging_support import stall_writes
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -426,10 +427,6 @@ async def test_restart_after_a_crash_tells_members_the_room_is_gone(server: Gate
 # ---- slow members ------------------------------------------------------------------------
 
 
-def _session_of(server: Gateway, client: Client) -> Any:
-    return next(s for s in server.connections if s.login_id == client.login_id)
-
-
 async def test_slow_member_is_dropped_with_an_event_and_stays_connected(start_server: StartServer, login: Login) -> None:
     server = await start_server("multi", outbound_queue=8)  # room traffic stops at 6 queued frames
     with trio.fail_after(20):
@@ -444,15 +441,7 @@ async def test_slow_member_is_dropped_with_an_event_and_stays_connected(start_se
         await _barrier(alice, bob, carol)
 
         # bob's connection stops draining: its writer hangs on the next frame
-        session = _session_of(server, bob)
-        release = trio.Event()
-        flush = session._flush
-
-        async def stalled(frames: list[bytes]) -> None:
-            await release.wait()
-            await flush(frames)
-
-        session._flush = stalled
+        release = stall_writes(server, bob)
         for n in range(12):
             await _say(alice, "r1", f"m{n}")
         assert _names(await carol.next_event("roomMemberLeft")) == ["bob"]
@@ -461,7 +450,6 @@ async def test_slow_member_is_dropped_with_an_event_and_stays_connected(start_se
             await _heard(carol, f"m{n}")
         assert rooms_of(server).context.stats["room_slow_drops"] == 1
 
-        session._flush = flush
         release.set()
         kicked = await bob.next_event("roomStateChanged")
         assert kicked == {"ev": "roomStateChanged", "roomID": "r1", "state": 0, "event": 8, "extendedData": {"reason": "slow"}}
