@@ -1,12 +1,13 @@
 """Property: every device's view, rebuilt from what it received, equals the server's (PROTOCOL.md §4, §6).
 
 Three users with two devices each run random batches of concurrent sends,
-clears, deletions (on the server), conversation deletions and pins. Each
+clears, deletions (on the server), conversation deletions, pins and revokes. Each
 device keeps a local view the way a client would: from the events it
 received, plus the effect of its own requests when their ok reply arrives
 (the acting device gets a reply, not an event), applied in arrival order.
 At the end every view must equal `queryConversationList` (existence, unread
-counts, pins), the total unread count, and each conversation's history.
+counts, pins), the total unread count, and each conversation's history
+(which messages, and which of them are revoked).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class View:
     last_seq: dict[str, int] = field(default_factory=dict)  # newest messageSeq seen per conversation
     read_seq: dict[str, int] = field(default_factory=dict)  # read watermark per conversation
     messages: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)  # id -> message -> (seq, direction)
+    revoked: set[str] = field(default_factory=set)  # message IDs
 
     # -- what a client learns -------------------------------------------------
 
@@ -95,6 +97,8 @@ class View:
             self.total = event["totalUnreadMessageCount"]
             if self.total == 0:
                 self._read_everything()
+        elif name == "messageRevokeReceived":
+            self.revoked.update(m["messageID"] for m in event["messageList"])
         elif name == "conversationsAllDeleted":
             self._read_everything()
             self.conversations.clear()
@@ -123,6 +127,8 @@ class View:
             self._read_everything()
         elif kind == "pin":
             self.conversations[op[3]]["pinned"] = op[4]
+        elif kind == "revoke":
+            self.revoked.add(reply["message"]["messageID"])
         elif kind == "delete_conversation":
             self.conversations.pop(op[3], None)
             self._read(op[3])
@@ -150,7 +156,7 @@ class View:
 # Sends are the most common step; every other step names a conversation
 # with another user, so most of them find one.
 KINDS = (
-    ["send"] * 4 + ["clear"] * 2 + ["delete_messages"] * 2 + ["pin"] * 2
+    ["send"] * 4 + ["clear"] * 2 + ["delete_messages"] * 2 + ["pin"] * 2 + ["revoke"] * 2
     + ["clear_total", "delete_conversation", "delete_all_conversations", "delete_all_message", "delete_all_conversation_messages"]
 )
 
@@ -165,7 +171,7 @@ def steps(draw: st.DrawFn) -> tuple[Any, ...]:
         return (kind, user_id, device)
     if kind == "pin":
         return (kind, user_id, device, peer, draw(st.booleans()))
-    if kind == "delete_messages":
+    if kind in ("delete_messages", "revoke"):
         return (kind, user_id, device, peer, draw(st.integers(0, 2**16 - 1)))
     return (kind, user_id, device, peer)
 
@@ -183,6 +189,11 @@ async def _run(client: Client, op: tuple[Any, ...], replies: list[tuple[dict[str
             return
         picked = [m["messageID"] for i, m in enumerate(found) if (args[1] >> (i % 16)) & 1] or [found[0]["messageID"]]
         op = (*op, picked)
+    if kind == "revoke":
+        mine = [m["messageID"] for m in await history(client, args[0]) if m["direction"] == 0 and not m["isRevoked"]]
+        if not mine:
+            return
+        op = (*op, mine[args[1] % len(mine)])
     requests: dict[str, tuple[str, dict[str, Any]]] = {
         "clear": ("clearConversationUnreadMessageCount", peer),
         "clear_total": ("clearConversationTotalUnreadMessageCount", {}),
@@ -197,6 +208,8 @@ async def _run(client: Client, op: tuple[Any, ...], replies: list[tuple[dict[str
         name, fields = "updateConversationPinnedState", {**peer, "isPinned": op[4]}
     elif kind == "delete_messages":
         name, fields = "deleteMessages", {**peer, "messageIDs": op[5], "config": on_server}
+    elif kind == "revoke":
+        name, fields = "revokeMessage", {**peer, "messageID": op[5]}
     else:
         name, fields = requests[kind]
     try:
@@ -276,8 +289,10 @@ async def test_every_device_view_rebuilt_from_events_matches_the_server(program:
                     assert view.conversations == expected, where
                     assert view.total == sum(c["unread"] for c in expected.values()), where
                     for cid in set(view.messages) | set(expected):
-                        stored = {m["messageID"] for m in await history(client, cid)}
-                        assert set(view.messages.get(cid, {})) == stored, (where, cid)
+                        found = await history(client, cid)
+                        assert set(view.messages.get(cid, {})) == {m["messageID"] for m in found}, (where, cid)
+                        revoked = {m["messageID"] for m in found if m["isRevoked"]}
+                        assert set(view.messages.get(cid, {})) & view.revoked == revoked, (where, cid)
             # close the connections first: the server then has nothing to wait for
             async with trio.open_nursery() as closing:
                 for devices in clients.values():
