@@ -643,6 +643,13 @@ async def test_group_receipts_count_readers(start_server: StartServer, login: Lo
             [info] = (await device.next_event("messageReceiptChanged"))["infos"]
             assert counts(info) == (sent["messageID"], "rcpt", 2, 1, 1, 1, False)
 
+        # a member that reads again is still counted once
+        reply = await b2.request("sendMessageReceiptsRead", **ids)
+        assert [counts(i) for i in reply["infos"]] == [(sent["messageID"], "rcpt", 2, 1, 1, 1, True)]
+        for device, self_operated in ((b1, True), (a1, False), (a2, False)):
+            [info] = (await device.next_event("messageReceiptChanged"))["infos"]
+            assert counts(info) == (sent["messageID"], "rcpt", 2, 1, 1, 1, self_operated)
+
         reply = await c1.request("sendMessageReceiptsRead", **ids)
         assert [counts(i) for i in reply["infos"]] == [(sent["messageID"], "rcpt", 2, 2, 2, 0, True)]
         for device in (a1, a2):

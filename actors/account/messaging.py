@@ -324,8 +324,7 @@ class Messaging:
         unread = [v.message.message_id for v in found if v.message.receipt_status == conv.RECEIPT_PROCESSING]
         whole = msg.message_ids is None
         if ctype == 2:
-            await self.commit([], group_reads=unread)
-            infos = await group_receipt_infos(self.ctx.store, cid, unread, self_operated=True)
+            infos = await group_receipt_infos(self.ctx.store, cid, unread, self_operated=True, reader=self.user_id)
         else:
             infos = [conv.receipt_info(cid, ctype, m, status=2, read=1, unread=0, self_operated=True) for m in unread]
         if whole:
@@ -342,6 +341,7 @@ class Messaging:
             [event],
             exclude=msg.login_id,
             receipts_read=[] if ctype == 2 else unread,
+            group_reads=unread if ctype == 2 else [],
             outbox_notices=[(sender, notice_of(n)) for sender, n in zip(senders, notices, strict=True)],
         )
         for sender, notice, outbox_id in zip(senders, notices, outbox_ids, strict=True):
@@ -425,12 +425,16 @@ def _conversation_receipt(conversation_id: str, conversation_type: int, self_ope
 
 
 async def group_receipt_infos(
-    store: Store, group_id: str, message_ids: list[str], *, self_operated: bool
+    store: Store, group_id: str, message_ids: list[str], *, self_operated: bool, reader: str | None = None
 ) -> list[dict[str, Any]]:
-    """Read and unread member counts of group messages; Done once every other member read."""
+    """Read and unread member counts of group messages; Done once every other member read.
+
+    With `reader`, the counts are those once that user's reads (committed
+    with the event that carries them) are in.
+    """
     group = await store.load_group(group_id)
     others = max(0, (len(group.members) if group is not None else 1) - 1)
-    counts = await store.group_read_counts(message_ids)
+    counts = await store.group_read_counts(message_ids, counting=reader)
     infos = []
     for message_id in message_ids:
         read = counts.get(message_id, 0)

@@ -72,14 +72,15 @@ class SqliteSocialStore:
         found: list[tuple[GroupRecord, int]] = await self.read(lambda conn: _user_groups(conn, user_id))
         return found
 
-    async def group_read_counts(self, message_ids: Sequence[str]) -> dict[str, int]:
+    async def group_read_counts(self, message_ids: Sequence[str], *, counting: str | None = None) -> dict[str, int]:
         def count(conn: sqlite3.Connection) -> dict[str, int]:
             marks = ",".join("?" * len(message_ids))
             rows = conn.execute(
-                f"SELECT message_id, COUNT(*) FROM message_reads WHERE message_id IN ({marks}) GROUP BY message_id",
-                tuple(message_ids),
+                f"SELECT message_id, COUNT(*), SUM(user_id = ?) FROM message_reads WHERE message_id IN ({marks}) GROUP BY message_id",
+                (counting, *message_ids),
             )
-            return {mid: 0 for mid in message_ids} | {mid: n for mid, n in rows}
+            extra = 0 if counting is None else 1  # `counting` is about to read those it has not read yet
+            return {mid: extra for mid in message_ids} | {mid: n + (extra if not mine else 0) for mid, n, mine in rows}
 
         found: dict[str, int] = await self.read(count) if message_ids else {}
         return found
