@@ -11,6 +11,8 @@ from typing import Any
 
 import trio
 
+from actors.account import conversations as conv
+from actors.store.base import ConversationRow
 from client import Client
 
 from .conftest import Login, StartServer
@@ -385,3 +387,16 @@ async def test_deleting_only_locally_changes_nothing_on_the_server(start_server:
         [leftover] = await marker(a1, [a2], "bob", "after")
         assert leftover == []
         assert len(await history(b1, "alice")) == 2
+
+
+def test_the_conversation_table_keeps_its_unread_total_as_rows_change() -> None:
+    table = conv.Table()
+    peer, group = (0, "bob"), (2, "g1")
+    table[peer] = ConversationRow("bob", 0, unread=3)
+    table.update({group: ConversationRow("g1", 2, unread=2)})
+    assert table.total_unread == 5
+    assert table.total_with({peer: ConversationRow("bob", 0, unread=4)}) == 6 and table.total_unread == 5
+    table[peer] = ConversationRow("bob", 0, unread=0)
+    table[group] = ConversationRow("g1", 2, unread=2, deleted=True)  # a deleted conversation counts for nothing
+    assert table.total_unread == 0
+    assert table.total_with({(0, "carol"): ConversationRow("carol", 0, unread=1)}) == 1

@@ -7,7 +7,7 @@ true, so all devices, which only ever see the server's numbers, agree.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -46,8 +46,35 @@ def after_hiding(row: ConversationRow, hidden: Iterable[tuple[int, int]]) -> Con
     return replace(row, unread=max(0, row.unread - unread_hidden))
 
 
-def total_unread(rows: Iterable[ConversationRow]) -> int:
-    return sum(r.unread for r in rows if not r.deleted)
+def _counted(row: ConversationRow) -> int:
+    return 0 if row.deleted else row.unread
+
+
+class Table(dict[Key, ConversationRow]):
+    """An account's conversations by key, keeping their unread total as rows are set.
+
+    Rows are only ever set (item assignment or update), never removed: a
+    deleted conversation is a row marked deleted.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total_unread = 0
+
+    def __setitem__(self, key: Key, row: ConversationRow) -> None:
+        before = self.get(key)
+        self.total_unread += _counted(row) - (0 if before is None else _counted(before))
+        super().__setitem__(key, row)
+
+    def update(self, rows: Mapping[Key, ConversationRow]) -> None:  # type: ignore[override]
+        for key, row in rows.items():
+            self[key] = row
+
+    def total_with(self, changed: Mapping[Key, ConversationRow]) -> int:
+        """The unread total once `changed` rows are set."""
+        return self.total_unread + sum(
+            _counted(row) - (0 if (before := self.get(key)) is None else _counted(before)) for key, row in changed.items()
+        )
 
 
 def list_key(row: ConversationRow) -> tuple[bool, int, int, str]:

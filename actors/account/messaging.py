@@ -60,7 +60,7 @@ class Messaging:
 
     user_id: str
     ctx: AccountContext
-    conversations: dict[conv.Key, ConversationRow]
+    conversations: conv.Table
     last_messages: dict[conv.Key, dict[str, Any] | None]
 
     if TYPE_CHECKING:
@@ -70,7 +70,7 @@ class Messaging:
         ) -> list[int]: ...
 
     async def load_conversations(self) -> None:
-        self.conversations, self.last_messages = {}, {}
+        self.conversations, self.last_messages = conv.Table(), {}
         for row, last in await self.ctx.store.load_conversations(self.user_id):
             key = conv.key_of(row)
             self.conversations[key] = row
@@ -398,8 +398,7 @@ class Messaging:
         return conv.conversation_wire(row, self.last_messages.get(conv.key_of(row)))
 
     def _total_unread_event(self, changed: dict[conv.Key, ConversationRow]) -> Event:
-        rows = {**self.conversations, **changed}
-        return ("conversationTotalUnreadMessageCountUpdated", {"totalUnreadMessageCount": conv.total_unread(rows.values())})
+        return ("conversationTotalUnreadMessageCountUpdated", {"totalUnreadMessageCount": self.conversations.total_with(changed)})
 
     def _unread_events(self, changed: dict[conv.Key, ConversationRow]) -> list[Event]:
         infos = [{"event": 1, "conversation": self._conversation_wire(r)} for r in changed.values()]
