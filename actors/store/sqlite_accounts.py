@@ -138,19 +138,23 @@ def _head_seq(conn: sqlite3.Connection, user_id: str) -> int | None:
 
 
 def _append_events(conn: sqlite3.Connection, user_id: str, events: Sequence[StoredEvent]) -> None:
-    head = _head_seq(conn, user_id)
-    previous = 0 if head is None else head
-    for event in events:
-        if event.seq <= previous:
-            raise ValueError(f"account={user_id} seq {event.seq} is not above {previous}")
-        previous = event.seq
-    if head is None:
-        conn.execute("INSERT INTO accounts (user_id, created_time) VALUES (?, ?)", (user_id, events[0].time))
+    """Append events above the account's head (creating the account if new); the head moves to the last."""
+    first, last = events[0].seq, events[-1].seq
+    if any(later.seq <= earlier.seq for earlier, later in zip(events, events[1:])):
+        raise ValueError(f"account={user_id} seqs {[e.seq for e in events]} are not increasing")
+    # one statement in the common case: the head moves only from below the first new seq
+    moved = conn.execute(
+        "UPDATE accounts SET head_seq = ? WHERE user_id = ? AND head_seq < ?", (last, user_id, first)
+    ).rowcount
+    if not moved:
+        head = _head_seq(conn, user_id)
+        if head is not None:
+            raise ValueError(f"account={user_id} seq {first} is not above {head}")
+        conn.execute("INSERT INTO accounts (user_id, created_time, head_seq) VALUES (?, ?, ?)", (user_id, events[0].time, last))
     conn.executemany(
         "INSERT INTO stream_events (user_id, seq, name, payload, time, only_device) VALUES (?, ?, ?, ?, ?, ?)",
         [(user_id, e.seq, e.name, e.payload, e.time, e.only_device) for e in events],
     )
-    conn.execute("UPDATE accounts SET head_seq = ? WHERE user_id = ?", (previous, user_id))
 
 
 def _events_after(conn: sqlite3.Connection, user_id: str, after_seq: int, limit: int) -> list[StoredEvent]:
