@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 
@@ -26,10 +26,14 @@ class _Live(Collector):
         yield actors
         yield GaugeMetricFamily("hubbub_actor_inbox_queued", "messages waiting in actor inboxes", value=values["queued"])
         yield GaugeMetricFamily("hubbub_store_queue", "writes waiting for the store writer", value=values["store_queue"])
-        writer = GaugeMetricFamily("hubbub_store_writer", "store writer totals (batches and jobs committed or failed, largest batch)", labels=["what"])
-        for what, count in values["store_writer"].items():
-            writer.add_metric([what], count)
-        yield writer
+        writer = values["store_writer"]
+        if writer:
+            for unit in ("batches", "jobs"):
+                counter = CounterMetricFamily(f"hubbub_store_{unit}", f"store writer {unit} by outcome", labels=["outcome"])
+                for outcome in ("committed", "failed"):
+                    counter.add_metric([outcome], writer[f"{unit}_{outcome}"])
+                yield counter
+            yield GaugeMetricFamily("hubbub_store_largest_batch", "most writes committed in one transaction", value=writer["largest_batch"])
         kicks = GaugeMetricFamily("hubbub_account_events", "account counters (logins, kicks by reason)", labels=["what"])
         for what, count in values["account_stats"].items():
             kicks.add_metric([what], count)

@@ -121,6 +121,11 @@ async def test_metrics_are_prometheus_text_with_hubbub_series(
         assert samples[("hubbub_logins_total", ())] == 3
         assert samples[("hubbub_actors", (("kind", "account"),))] == 2
         assert samples[("hubbub_request_errors_total", (("code", "1002"),))] == 1
+        # the logins were written: committed batches and jobs, none failed
+        assert samples[("hubbub_store_jobs_total", (("outcome", "committed"),))] >= 3
+        assert samples[("hubbub_store_batches_total", (("outcome", "committed"),))] >= 1
+        assert samples[("hubbub_store_jobs_total", (("outcome", "failed"),))] == 0
+        assert samples[("hubbub_store_largest_batch", ())] >= 1
 
 
 async def test_get_devices_lists_the_online_devices(
