@@ -56,9 +56,9 @@ async def fails(code: int, request: Awaitable[Any]) -> ClientError:
     raise AssertionError(f"expected error {code}, got ok: {result}")
 
 
-async def history(client: Client, conversation_id: str, **config: Any) -> list[dict[str, Any]]:
+async def history(client: Client, conversation_id: str, conversation_type: int = 0, **config: Any) -> list[dict[str, Any]]:
     config.setdefault("count", 100)
-    reply = await client.request("queryHistoryMessage", conversationID=conversation_id, conversationType=0, config=config)
+    reply = await client.request("queryHistoryMessage", conversationID=conversation_id, conversationType=conversation_type, config=config)
     found: list[dict[str, Any]] = reply["messageList"]
     return found
 

@@ -25,6 +25,7 @@ from .messaging_support import assert_consecutive, durable, history, message_ids
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN = "durability-admin-token"
 ACKED_BEFORE_KILL = 200
+GROUP_MESSAGE = "groupMessageReceived"
 
 
 async def _start(data_dir: Path, log: Path) -> tuple[trio.Process, str]:
@@ -63,14 +64,14 @@ async def _client(nursery: trio.Nursery, url: str, user_id: str, platform: str, 
     return client
 
 
-async def _whole_history(client: Client, peer: str) -> list[dict[str, Any]]:
+async def _whole_history(client: Client, peer: str, conversation_type: int = 0) -> list[dict[str, Any]]:
     """Every message of the conversation, oldest first, in pages of 100."""
     found: list[dict[str, Any]] = []
     while True:
         config: dict[str, Any] = {"count": 100, "reverse": True}
         if found:
             config["nextMessageSeq"] = found[-1]["messageSeq"]
-        page = await history(client, peer, **config)
+        page = await history(client, peer, conversation_type, **config)
         if not page:
             return found
         found += page
@@ -139,5 +140,40 @@ async def test_acknowledged_messages_survive_kill_9_and_reach_the_offline_receiv
             assert after["messageSeq"] == len(ids) + 1
             got = await until(bob, lambda e: message_ids([e]) == [after["messageID"]])
             assert got[-1]["messageList"][0]["messageSeq"] == len(ids) + 1
+        finally:
+            await _kill(process)
+
+
+async def test_acknowledged_group_messages_survive_kill_9_and_reach_every_offline_member(nursery: trio.Nursery, tmp_path: Path) -> None:
+    data_dir, log = tmp_path / "data", tmp_path / "server.log"
+    members = ["bob", "carol", "dave"]
+    with trio.fail_after(60):
+        process, url = await _start(data_dir, log)
+        acked: list[str] = []
+        async with trio.open_nursery() as clients:
+            alice = await _client(clients, url, "alice", "iOS")
+            await alice.request("createGroup", groupInfo={"groupID": "g1", "groupName": "g1"}, userIDs=members)
+            while len(acked) < ACKED_BEFORE_KILL // 2:
+                reply = await alice.request("sendMessage", toConversationID="g1", conversationType=2, message={"type": 1, "message": f"m{len(acked)}"})
+                acked.append(reply["message"]["messageID"])
+            process.kill()  # right after the last ok: the members' deliveries are still being taken
+            clients.cancel_scope.cancel()
+        with trio.fail_after(10):
+            await process.wait()
+        assert process.stdout is not None
+        await process.stdout.aclose()
+
+        process, url = await _start(data_dir, log)
+        try:
+            for member in members:  # never online: everything reaches each of them on the first resume
+                client = await _client(nursery, url, member, "Web", resume_from=0)
+                assert client.login_reply is not None and client.login_reply["resumeGap"] is False
+                events = durable(await until(client, lambda e: message_ids([e], GROUP_MESSAGE) == acked[-1:], timeout=20))
+                assert_consecutive(events, 1)
+                assert events[0]["ev"] == "groupStateChanged"
+                assert message_ids(events, GROUP_MESSAGE) == acked
+                received = await _whole_history(client, "g1", 2)
+                assert [m["messageID"] for m in received] == acked
+                assert [m["messageSeq"] for m in received] == list(range(1, len(acked) + 1))
         finally:
             await _kill(process)
