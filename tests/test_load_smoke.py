@@ -86,3 +86,23 @@ def test_load_cli_runs_end_to_end(tmp_path: Path) -> None:
     ratio = figures["logins_per_s"]["ratio"]
     assert ratio is not None and ratio > 0 and not math.isnan(ratio)
     assert figures["server_cpu_ms_per_login"]["value"] >= 0  # CPU clock ticks are 10 ms
+
+
+def test_group_mix_runs_end_to_end(tmp_path: Path) -> None:
+    """The group mix, tiny: every member device gets every message, with latency and server CPU figures."""
+    out = tmp_path / "load.json"
+    command = [
+        sys.executable, "scripts/load.py", "--mix", "groups", "--accounts", "12", "--devices", "2",
+        "--group-sizes", "3,12", "--group-messages", "3", "--group-rate", "20",
+        "--echo-round-trips", "2", "--baseline", "before", "--json", str(out),
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=90)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(out.read_text())
+    assert report["ok"] is True
+    figures = {f["name"]: f for f in report["mix"]["figures"]}
+    # the first half of the pool is on two devices; the sending device is left out
+    assert figures["g3_deliveries"]["value"] == (3 * 2 - 1) * 3
+    assert figures["g12_deliveries"]["value"] == (12 + 6 - 1) * 3
+    assert figures["g12_delivery_p50_ms"]["value"] <= figures["g12_delivery_p99_ms"]["value"]
+    assert figures["g12_cpu_us_per_delivery"]["value"] >= 0

@@ -7,8 +7,11 @@ that many pool accounts is created, then its owner sends
 delivered once per member device that receives it as
 `groupMessageReceived` (every member device but the sending one).
 
-Figures per size: fan-out deliveries/s (ratio to the echo's round trips/s)
-and delivery latency p50/p99 from the send to the arrival on a device.
+Figures per size: fan-out deliveries/s (ratio to the echo's round trips/s),
+delivery latency p50/p99 from the send to the arrival on a device, and,
+for a server this script started, the server's CPU per delivery (ratio to
+the echo's CPU per round trip: the figure that moves least on a busy
+machine).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import trio
 
 from client import Client, ClientError, Disconnected
 
-from . import PLATFORMS, Figure, MixResult, Progress, Target, latency_figures, log_in_devices
+from . import PLATFORMS, Figure, MixResult, Progress, Target, latency_figures, log_in_devices, process_cpu_s
 
 DESCRIPTION = "group messages to groups of 10, 100 and 1,000 members; fan-out deliveries/s and latency"
 
@@ -75,7 +78,7 @@ async def run(target: Target, args: argparse.Namespace, progress: Progress) -> M
             held.start_soon(_receive, client, tally)
         started = time.monotonic()
         for size in _sizes(args):
-            await _one_group(f"grp{tag}-g{size}", users[:size], devices, args, tally, result, progress)
+            await _one_group(f"grp{tag}-g{size}", users[:size], devices, args, tally, result, progress, target.server_pid)
         result.elapsed_s = time.monotonic() - started
         progress.done()
         async with trio.open_nursery() as closing:
@@ -94,6 +97,7 @@ async def _one_group(
     tally: _Tally,
     result: MixResult,
     progress: Progress,
+    server_pid: int | None,
 ) -> None:
     owner = devices[(members[0], 0)]
     await owner.request("createGroup", groupInfo={"groupID": group_id, "groupName": group_id}, userIDs=members[1:100])
@@ -102,6 +106,7 @@ async def _one_group(
     receivers = sum(1 for (user, _), _c in devices.items() if user in set(members)) - 1
     expected = receivers * args.group_messages
     await trio.sleep(0.5)  # membership events settle before timing starts
+    cpu_before = process_cpu_s(server_pid)
     started = time.monotonic()
     for count in range(args.group_messages):
         next_at = started + count / args.group_rate
@@ -117,7 +122,11 @@ async def _one_group(
         while tally.delivered[group_id] < expected:
             await trio.sleep(0.05)
     spread_s = max(tally.last_arrival[group_id] - started, 1e-9)
+    cpu_after = process_cpu_s(server_pid)
     size = len(members)
+    if cpu_before is not None and cpu_after is not None and tally.delivered[group_id]:
+        cpu_us = (cpu_after - cpu_before) * 1e6 / tally.delivered[group_id]
+        result.add(Figure(f"g{size}_cpu_us_per_delivery", cpu_us, "us", "cpu_us_per_round_trip", note="server CPU while sending"))
     result.add(Figure(f"g{size}_deliveries", tally.delivered[group_id], expected=expected, note=f"{receivers} member devices x {args.group_messages}"))
     result.add(Figure(f"g{size}_deliveries_per_s", tally.delivered[group_id] / spread_s, "/s", "round_trips_per_s", note="first send to last arrival"))
     for figure in latency_figures(f"g{size}_delivery", tally.latencies[group_id], "rtt", "send to arrival on a device"):
