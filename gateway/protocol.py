@@ -182,6 +182,7 @@ class CloseCode:
 
     LOGOUT = 1000
     FRAME_TOO_LARGE = 1009
+    NO_PONG = 1011
     SLOW_CONSUMER = 1013
     KICKED = 4000
     FORCED_OFFLINE = 4001
@@ -193,6 +194,7 @@ class CloseCode:
 CLOSE_CODES: dict[int, str] = {
     CloseCode.LOGOUT: "logout",
     CloseCode.FRAME_TOO_LARGE: "frame too large",
+    CloseCode.NO_PONG: "the device answered no keepalive ping in time (added: reconnect with resumeFrom)",
     CloseCode.SLOW_CONSUMER: "the device stopped reading its events (added: reconnect with resumeFrom)",
     CloseCode.KICKED: "kicked",
     CloseCode.FORCED_OFFLINE: "forced offline by admin",

@@ -281,7 +281,7 @@ class DeviceSession:
                 if waited.cancelled_caught:
                     log.info("session=%s user=%s no pong within %ss: closing", self.conn_id, self.user_id, self.config.pong_timeout_s)
                     self._gone_reason = "timeout"
-                    self.request_close(1011, "no pong")
+                    self.request_close(CloseCode.NO_PONG, "no pong")
                     return
         except ConnectionClosed:
             return
