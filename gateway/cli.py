@@ -1,4 +1,4 @@
-"""`hubbub` command line: serve, token."""
+"""`hubbub` command line: serve, token, backup."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import logging
 import os
 import secrets
 import signal
+import sqlite3
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 import trio
 
 from actors.account.policy import LoginPolicy
+from actors.store.sqlite import backup_sqlite_store
 
 from .auth import mint_token, parse_ttl
 from .config import Config
@@ -80,6 +82,10 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--ttl", default="1h", help="lifetime: 90s, 15m, 1h, 7d (default %(default)s)")
     token.add_argument("--auth-secret", default=os.environ.get("HUBBUB_AUTH_SECRET"), help="secret (env HUBBUB_AUTH_SECRET; default: DATA_DIR/auth-secret)")
     token.add_argument("--data-dir", type=Path, default=Path("data"), help="where `serve` keeps its secret (default %(default)s)")
+
+    backup = commands.add_parser("backup", help="copy the store to a file, consistent while the server runs")
+    backup.add_argument("destination", metavar="FILE", type=Path, help="where the copy goes (replaced if it exists)")
+    backup.add_argument("--data-dir", type=Path, default=Path("data"), help="the server's data directory (default %(default)s)")
     return parser
 
 
@@ -157,10 +163,22 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _backup(args: argparse.Namespace) -> int:
+    try:
+        size = backup_sqlite_store(args.data_dir, args.destination)
+    except (OSError, sqlite3.Error) as exc:
+        print(f"hubbub: backup of {args.data_dir} failed: {exc}", file=sys.stderr)
+        return 2
+    print(f"hubbub: backed up {args.data_dir} to {args.destination} ({size} bytes)", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "backup":
+        return _backup(args)
     return _token(args)
 
 

@@ -185,3 +185,38 @@ async def test_help_and_token_errors() -> None:
         assert bad_ttl.returncode == 2 and b"--ttl" in bad_ttl.stderr
         no_secret = await _mint("carol", "--data-dir", "/nonexistent/hubbub-test")
         assert no_secret.returncode == 2 and b"secret" in no_secret.stderr
+
+
+async def test_backup_while_serving_restores_every_message(tmp_path: Path) -> None:
+    with trio.fail_after(60):
+        async with _serve(tmp_path, "--policy", "multi") as server:
+            tokens = {u: (await _mint(u, "--auth-secret", SECRET)).stdout.decode().strip() for u in ("alice", "bob")}
+            async with open_client(server.ws_url) as alice:
+                await alice.login("alice", tokens["alice"], platform="Mac")
+                sent = []
+                for n in range(30):
+                    reply = await alice.request("sendMessage", toConversationID="bob", conversationType=0, message={"type": 1, "message": f"m{n}"})
+                    sent.append(reply["message"]["messageID"])
+                copy = tmp_path / "restored" / "hubbub.sqlite3"  # the directory is made for it
+                made = await trio.run_process(
+                    _hubbub("backup", str(copy), "--data-dir", str(tmp_path / "data")),
+                    capture_stdout=True, capture_stderr=True, check=False, cwd=REPO, env=_env(),
+                )
+                assert made.returncode == 0, made.stderr
+                assert b"backed up" in made.stderr and copy.is_file()
+                assert not copy.with_name("hubbub.sqlite3.partial").exists()
+                # the server went on serving meanwhile
+                assert (await alice.request("queryDevices"))["ok"]
+
+        restored = tmp_path / "restored"
+        async with _serve(restored.parent, "--policy", "multi", "--data-dir", str(restored)) as again:
+            async with open_client(again.ws_url) as bob:
+                await bob.login("bob", tokens["bob"], platform="Web")
+                reply = await bob.request("queryHistoryMessage", conversationID="alice", conversationType=0, config={"count": 100, "reverse": True})
+                assert [m["messageID"] for m in reply["messageList"]] == sent
+
+        missing = await trio.run_process(
+            _hubbub("backup", str(tmp_path / "x.sqlite3"), "--data-dir", str(tmp_path / "nowhere")),
+            capture_stdout=True, capture_stderr=True, check=False, cwd=REPO, env=_env(),
+        )
+        assert missing.returncode == 2 and b"no store" in missing.stderr

@@ -424,3 +424,35 @@ def _raise_alone(only: BaseException) -> None:
         raise only
     finally:
         only.__context__ = context  # hide the group, keep the original chain
+
+
+def backup_sqlite_store(data_dir: Path, destination: Path) -> int:
+    """Copy the store in `data_dir` to `destination`, consistent even while a server writes to it.
+
+    SQLite's online backup reads one snapshot (WAL: writers go on meanwhile).
+    The copy is written beside `destination` and renamed into place, so a
+    crash never leaves half a backup under that name. Returns its size in
+    bytes. Restore by stopping the server and putting the file in a data
+    directory as `hubbub.sqlite3`, with the same auth secret.
+    """
+    source_path = data_dir / DB_FILE_NAME
+    if not source_path.is_file():
+        raise FileNotFoundError(f"no store at {source_path}")
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    partial = destination.with_name(destination.name + ".partial")
+    partial.unlink(missing_ok=True)
+    source = sqlite3.connect(f"{source_path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        source.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        copy = sqlite3.connect(partial)
+        try:
+            source.backup(copy)
+            (check,) = copy.execute("PRAGMA quick_check").fetchone()
+            if check != "ok":
+                raise sqlite3.DatabaseError(f"backup failed its integrity check: {check}")
+        finally:
+            copy.close()
+    finally:
+        source.close()
+    partial.replace(destination)
+    return destination.stat().st_size
