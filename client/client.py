@@ -13,6 +13,7 @@ waiting event of that name, `events()` iterates over all of them.
 from __future__ import annotations
 
 import itertools
+import ssl
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,7 +23,7 @@ from typing import Any
 import cbor2
 import trio
 from . import wsfix  # imported for its effect: drops pings after close (trio-websocket#184)
-from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection, connect_websocket_url
+from trio_websocket import ConnectionClosed, ConnectionTimeout, HandshakeError, WebSocketConnection, connect_websocket_url
 
 
 class ClientError(Exception):
@@ -58,10 +59,19 @@ class Client:
     """One device's connection. Create it with `open_client`."""
 
     def __init__(
-        self, url: str, nursery: trio.Nursery, *, max_frame_bytes: int = 1 << 20, auto_resume: bool = False
+        self,
+        url: str,
+        nursery: trio.Nursery,
+        *,
+        max_frame_bytes: int = 1 << 20,
+        auto_resume: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
+        connect_timeout_s: float = 10.0,
     ) -> None:
         self.url = url
         self.auto_resume = auto_resume
+        self.ssl_context = ssl_context  # for wss:// URLs; None: the system's trusted CAs
+        self.connect_timeout_s = connect_timeout_s
         self.resumes = 0
         self._nursery = nursery
         self._max_frame_bytes = max_frame_bytes
@@ -80,13 +90,24 @@ class Client:
     # ---- connection -------------------------------------------------------------
 
     async def connect(self) -> None:
-        """Open the WebSocket and start reading. Raises on a refused handshake."""
+        """Open the WebSocket and start reading.
+
+        Raises HandshakeError if the connection fails or is refused before it
+        is open (ConnectionTimeout after connect_timeout_s).
+        """
         if self.closed_event.is_set():
             self.closed_event = trio.Event()
         self.close_code = None
-        self.ws = await connect_websocket_url(
-            self._nursery, self.url, message_queue_size=16, max_message_size=self._max_frame_bytes
-        )
+        try:
+            with trio.fail_after(self.connect_timeout_s):
+                self.ws = await connect_websocket_url(
+                    self._nursery, self.url, self.ssl_context, message_queue_size=16, max_message_size=self._max_frame_bytes
+                )
+        except trio.TooSlowError:
+            raise ConnectionTimeout(f"{self.url}: no opening handshake within {self.connect_timeout_s} s") from None
+        if self.ws.closed is not None:
+            await trio.aclose_forcefully(self.ws._stream)  # the library leaves the failed stream open
+            raise HandshakeError(f"{self.url}: the connection closed during the opening handshake ({self.ws.closed})")
         self._nursery.start_soon(self._read, self.ws)
 
     async def _read(self, ws: WebSocketConnection) -> None:
@@ -282,10 +303,12 @@ class Client:
 
 
 @asynccontextmanager
-async def open_client(url: str, *, connect: bool = True, auto_resume: bool = False) -> AsyncIterator[Client]:
+async def open_client(
+    url: str, *, connect: bool = True, auto_resume: bool = False, ssl_context: ssl.SSLContext | None = None
+) -> AsyncIterator[Client]:
     """A client with its own nursery; connected unless `connect` is False."""
     async with trio.open_nursery() as nursery:
-        client = Client(url, nursery, auto_resume=auto_resume)
+        client = Client(url, nursery, auto_resume=auto_resume, ssl_context=ssl_context)
         if connect:
             await client.connect()
         try:

@@ -10,6 +10,7 @@ import os
 import secrets
 import signal
 import sqlite3
+import ssl
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -21,7 +22,7 @@ from actors.store.sqlite import backup_sqlite_store
 
 from .auth import mint_token, parse_ttl
 from .config import Config
-from .server import serve
+from .server import serve, tls_context
 
 log = logging.getLogger("hubbub.cli")
 
@@ -69,6 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--data-dir", type=Path, default=Path("data"), help="where the SQLite store and secrets live (default %(default)s)")
     run.add_argument("--auth-secret", default=os.environ.get("HUBBUB_AUTH_SECRET"), help="JWT HS256 secret (env HUBBUB_AUTH_SECRET; default: DATA_DIR/auth-secret, generated)")
     run.add_argument("--admin-token", default=os.environ.get("HUBBUB_ADMIN_TOKEN"), help="admin API bearer token (env HUBBUB_ADMIN_TOKEN; default: DATA_DIR/admin-token, generated)")
+    run.add_argument("--tls-cert", type=Path, help="PEM certificate chain: serve WebSocket as wss://")
+    run.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert (default: in the same file)")
     run.add_argument("--policy", default="single", help="login policy: single, dual, multi, easemob, or a JSON file (default %(default)s)")
     run.add_argument("--max-frame-bytes", type=int, default=64 * 1024, help="largest accepted frame (default %(default)s)")
     run.add_argument("--rate", type=float, default=100.0, help="requests per second per connection (default %(default)s)")
@@ -96,6 +99,15 @@ def _serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"hubbub: {exc}", file=sys.stderr)
         return 2
+    if args.tls_key is not None and args.tls_cert is None:
+        print("hubbub: --tls-key needs --tls-cert", file=sys.stderr)
+        return 2
+    if args.tls_cert is not None:
+        try:
+            tls_context(args.tls_cert, args.tls_key)
+        except (OSError, ssl.SSLError) as exc:
+            print(f"hubbub: --tls-cert/--tls-key unusable: {exc}", file=sys.stderr)
+            return 2
     secret = args.auth_secret or _stored_secret(args.data_dir, _SECRET_FILE, create=True)
     admin_token = args.admin_token or _stored_secret(args.data_dir, _ADMIN_TOKEN_FILE, create=True)
     assert secret and admin_token
@@ -113,6 +125,8 @@ def _serve(args: argparse.Namespace) -> int:
         rate_per_s=args.rate,
         rate_burst=args.burst,
         max_group_members=args.max_group_members,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
         test_hooks=args.test_hooks,
     )
     trio.run(_serve_until_signalled, config)

@@ -17,6 +17,8 @@ class Config:
     data_dir: Path = Path("data")
     auth_secret: str = ""
     admin_token: str = ""
+    tls_cert: Path | None = None  # PEM certificate chain: with tls_key, WebSocket is served as wss://
+    tls_key: Path | None = None
     policy: LoginPolicy = field(default_factory=lambda: LoginPolicy.preset("single"))
     node: str = "local"
 

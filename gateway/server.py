@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import trio
@@ -53,10 +55,11 @@ class Listening:
     host: str
     ws_port: int
     admin_port: int | None
+    tls: bool = False
 
     @property
     def ws_url(self) -> str:
-        return f"ws://{self.host}:{self.ws_port}{WS_PATH}"
+        return f"{'wss' if self.tls else 'ws'}://{self.host}:{self.ws_port}{WS_PATH}"
 
     @property
     def admin_url(self) -> str | None:
@@ -170,7 +173,7 @@ async def serve(config: Config, *, task_status: trio.TaskStatus[Gateway] = trio.
                 from .admin import serve_admin
 
                 admin_port = await root.start(serve_admin, gateway)
-            gateway.listening = Listening(config.host, ws_server.port, admin_port)
+            gateway.listening = Listening(config.host, ws_server.port, admin_port, tls=config.tls_cert is not None)
             task_status.started(gateway)
             await gateway.stop_requested.wait()
             log.info("shutting down: closing %d connections", len(gateway.connections))
@@ -195,12 +198,38 @@ class _GuardedServer(WebSocketServer):
     never the listener and every other connection with it."""
 
     async def _handle_connection(self, stream: trio.abc.Stream) -> None:
+        if isinstance(stream, trio.SSLStream) and not await _tls_handshake(stream, self._connect_timeout):
+            return
         try:
             await super()._handle_connection(stream)
         except Exception:
             log.exception("connection failed inside the WebSocket library; closing it")
             with trio.move_on_after(1, shield=True):
                 await stream.aclose()
+
+
+async def _tls_handshake(stream: trio.SSLStream[Any], timeout_s: float) -> bool:
+    """Finish the TLS handshake first: a peer that fails it is dropped at once.
+
+    Left to the WebSocket library, the failure would end its reader while
+    the connection waited for an HTTP request until the connect timeout.
+    """
+    try:
+        with trio.fail_after(timeout_s):
+            await stream.do_handshake()
+    except (trio.BrokenResourceError, trio.TooSlowError) as exc:
+        log.info("TLS handshake failed: %s", exc.__cause__ or exc)
+        await trio.aclose_forcefully(stream)
+        return False
+    return True
+
+
+def tls_context(cert: Path, key: Path | None) -> ssl.SSLContext:
+    """The server's TLS settings: the given certificate chain and key, TLS 1.2 or newer."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert, key)
+    return context
 
 
 async def _listen(
@@ -212,7 +241,12 @@ async def _listen(
 ) -> None:
     config = gateway.config
     with scope:
-        listeners = await trio.open_tcp_listeners(config.port, host=config.host)
+        listeners: list[trio.SSLListener[trio.SocketStream] | trio.SocketListener]
+        if config.tls_cert is not None:
+            tls = tls_context(config.tls_cert, config.tls_key)
+            listeners = list(await trio.open_ssl_over_tcp_listeners(config.port, tls, host=config.host, https_compatible=True))
+        else:
+            listeners = list(await trio.open_tcp_listeners(config.port, host=config.host))
         answer_oversized_frames()
         server = _GuardedServer(
             gateway.handle_connection,
