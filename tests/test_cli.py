@@ -185,6 +185,12 @@ async def test_help_and_token_errors() -> None:
         assert bad_ttl.returncode == 2 and b"--ttl" in bad_ttl.stderr
         no_secret = await _mint("carol", "--data-dir", "/nonexistent/hubbub-test")
         assert no_secret.returncode == 2 and b"secret" in no_secret.stderr
+        for tls in (["--tls-key", "key.pem"], ["--tls-cert", "/nonexistent/hubbub-test/cert.pem"]):
+            refused = await trio.run_process(
+                _hubbub("serve", "--port", "0", "--admin-port", "0", "--data-dir", "/nonexistent/hubbub-test", *tls),
+                capture_stdout=True, capture_stderr=True, check=False, cwd=REPO, env=_env(),
+            )
+            assert refused.returncode == 2 and b"--tls-" in refused.stderr, refused.stderr
 
 
 async def test_backup_while_serving_restores_every_message(tmp_path: Path) -> None:
