@@ -36,10 +36,11 @@ _reader_task = _impl.WebSocketConnection._reader_task
 
 
 async def _reader_task_releasing_connect(self: _impl.WebSocketConnection) -> None:
-    try:
-        await _reader_task(self)
-    finally:
-        self._open_handshake.set()  # waited on only by the client's connect functions
+    await _reader_task(self)
+    # Ended without an error (one, such as a refused handshake, reaches the
+    # connect call through the nursery as before): release the connect wait,
+    # which only the client's connect functions use.
+    self._open_handshake.set()
 
 
 _impl.WebSocketConnection._reader_task = _reader_task_releasing_connect  # type: ignore[method-assign]

@@ -76,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--max-frame-bytes", type=int, default=64 * 1024, help="largest accepted frame (default %(default)s)")
     run.add_argument("--rate", type=float, default=100.0, help="requests per second per connection (default %(default)s)")
     run.add_argument("--burst", type=int, default=200, help="request burst per connection (default %(default)s)")
+    run.add_argument("--max-connections", type=int, default=100_000, help="open connections at most; more get HTTP 503 (default %(default)s)")
     run.add_argument("--max-group-members", type=int, default=10_000, help="members one group may have (default %(default)s)")
     run.add_argument("--test-hooks", action="store_true", help="enable test-only admin routes (crash injection)")
     run.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR (default %(default)s)")
@@ -125,6 +126,7 @@ def _serve(args: argparse.Namespace) -> int:
         rate_per_s=args.rate,
         rate_burst=args.burst,
         max_group_members=args.max_group_members,
+        max_connections=args.max_connections,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         test_hooks=args.test_hooks,

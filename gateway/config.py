@@ -29,6 +29,7 @@ class Config:
     login_timeout_s: float = 10.0
 
     # liveness and backpressure
+    max_connections: int = 100_000  # open WebSocket connections (about 40 KiB each); more get HTTP 503
     outbound_queue: int = 512  # frames queued for one device before it counts as slow
     ping_interval_s: float = 20.0
     pong_timeout_s: float = 20.0

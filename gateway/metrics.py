@@ -46,6 +46,7 @@ class Metrics:
     def __init__(self, read_live: Callable[[], dict[str, Any]]) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.connections = Counter("hubbub_connections_accepted", "WebSocket connections accepted", registry=self.registry)
+        self.refused = Counter("hubbub_connections_refused", "WebSocket upgrades refused with 503", ["reason"], registry=self.registry)
         self.logins = Counter("hubbub_logins", "successful logins", registry=self.registry)
         self.frames_in = Counter("hubbub_frames_in", "frames received", registry=self.registry)
         self.frames_out = Counter("hubbub_frames_out", "frames sent", registry=self.registry)

@@ -130,7 +130,13 @@ class Gateway:
             await request.reject(404, body=b"hubbub serves WebSocket at /ws\n")
             return
         if self.stop_requested.is_set():
+            self.metrics.refused.labels("shutting_down").inc()
             await request.reject(503, body=b"shutting down\n")
+            return
+        if len(self.connections) >= self.config.max_connections:
+            self.metrics.refused.labels("full").inc()
+            log.warning("refused a connection: %d open, the limit", len(self.connections))
+            await request.reject(503, body=b"server full: retry later\n")
             return
         ws = await request.accept()
         session = DeviceSession(ws, self)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 import trio
 import trio.testing
 import wsproto
+from trio_websocket import ConnectionRejected
 from wsproto.events import AcceptConnection, CloseConnection, Ping, Request
 
+from client import Client
 from gateway.server import Gateway
 
 from .conftest import Login, StartServer
@@ -74,3 +77,25 @@ async def test_a_peer_that_never_answers_pings_is_closed_and_one_that_does_stays
         await trio.sleep(100)
         assert (await answering.request("queryDevices"))["ok"]
         assert answering.close_code is None
+
+
+async def test_connections_beyond_the_limit_get_503_and_the_rest_are_served(
+    start_server: StartServer, login: Login
+) -> None:
+    server = await start_server("multi", max_connections=2)
+    assert server.listening is not None
+    with trio.fail_after(20):
+        alice = await login(server, "alice")
+        bob = await login(server, "bob")
+        # the refusal reaches the client through its nursery, as trio-websocket reports it
+        full = pytest.RaisesExc(ConnectionRejected, check=lambda e: e.status_code == 503)
+        with pytest.RaisesGroup(full):
+            async with trio.open_nursery() as own:
+                await Client(server.listening.ws_url, own).connect()
+        assert server.metrics.refused.labels("full")._value.get() == 1
+        assert (await alice.request("queryDevices"))["ok"] and (await bob.request("queryDevices"))["ok"]
+        await bob.close()
+        while len(server.connections) > 1:
+            await trio.sleep(0.01)
+        carol = await login(server, "carol")  # room again once one left
+        assert (await carol.request("queryDevices"))["ok"]
