@@ -14,7 +14,7 @@ from typing import Any
 import trio
 from trio_websocket import WebSocketRequest, WebSocketServer
 
-import client.wsfix  # imported for its effect: drops pings after close (trio-websocket#184)
+import client.wsfix  # imported for its effect: two trio-websocket fixes (see the module)
 
 from actors.account.actor import AccountActor, AccountContext, PolicyBox
 from actors.account.messages import Wake
@@ -92,6 +92,7 @@ class Gateway:
         )
         self.registry.add_kind("account", partial(AccountActor, ctx=self.account_context))
         self.connections: set[DeviceSession] = set()
+        self._full = False  # refusing connections at max_connections
         # Feature modules (rooms, calls, ...) add coroutines run when a session ends.
         self.session_end_hooks: list[Callable[[DeviceSession], Awaitable[None]]] = []
         self.metrics = Metrics(self._live_figures)
@@ -135,9 +136,12 @@ class Gateway:
             return
         if len(self.connections) >= self.config.max_connections:
             self.metrics.refused.labels("full").inc()
-            log.warning("refused a connection: %d open, the limit", len(self.connections))
+            if not self._full:  # once per spell of refusals, not once per connection
+                log.warning("connection limit reached (%d open): refusing new ones with 503", len(self.connections))
+                self._full = True
             await request.reject(503, body=b"server full: retry later\n")
             return
+        self._full = False
         ws = await request.accept()
         session = DeviceSession(ws, self)
         self.connections.add(session)
