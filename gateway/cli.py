@@ -13,6 +13,7 @@ import sqlite3
 import ssl
 import sys
 from dataclasses import replace
+from datetime import datetime, timezone
 from pathlib import Path
 
 import trio
@@ -43,6 +44,21 @@ def _stored_secret(data_dir: Path, name: str, *, create: bool) -> str | None:
     with os.fdopen(fd, "w") as out:
         out.write(value + "\n")
     return value
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line: time (ISO 8601, UTC), level, logger, message, and the traceback if any."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
 
 
 def load_policy(spec: str) -> LoginPolicy:
@@ -80,6 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--max-group-members", type=int, default=10_000, help="members one group may have (default %(default)s)")
     run.add_argument("--test-hooks", action="store_true", help="enable test-only admin routes (crash injection)")
     run.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR (default %(default)s)")
+    run.add_argument("--log-format", choices=("text", "json"), default="text", help="text lines, or one JSON object per line (default %(default)s)")
 
     token = commands.add_parser("token", help="mint a login token for a user")
     token.add_argument("user_id", metavar="USER_ID")
@@ -94,7 +111,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLogFormatter() if args.log_format == "json" else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logging.basicConfig(level=args.log_level.upper(), handlers=[handler])
+    logging.captureWarnings(True)  # library warnings go out in the same format
     try:
         policy = load_policy(args.policy)
     except ValueError as exc:
@@ -142,11 +162,7 @@ async def _serve_until_signalled(config: Config) -> None:
             _tune_gc()
             where = gateway.listening
             print(f"hubbub listening {where.ws_url} admin {where.admin_url}", flush=True)
-            print(
-                f"hubbub: mint a login token with `hubbub token USER_ID --data-dir {config.data_dir}`",
-                file=sys.stderr,
-                flush=True,
-            )
+            log.info("mint a login token with `hubbub token USER_ID --data-dir %s`", config.data_dir)
             async for signum in signals:
                 log.info("signal %s: shutting down", signal.Signals(signum).name)
                 gateway.stop()

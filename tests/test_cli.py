@@ -6,6 +6,7 @@ them and every wait is bounded.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -106,7 +107,7 @@ async def _mint(user_id: str, *args: str) -> subprocess.CompletedProcess[bytes]:
 
 async def test_serve_token_login_and_sigterm_shutdown(tmp_path: Path) -> None:
     with trio.fail_after(60):
-        async with _serve(tmp_path, "--policy", "multi") as server:
+        async with _serve(tmp_path, "--policy", "multi", "--log-format", "json") as server:
             minted = await _mint("alice", "--ttl", "1h", "--auth-secret", SECRET)
             assert minted.returncode == 0, minted.stderr
             alice_token = minted.stdout.decode().strip()
@@ -134,6 +135,11 @@ async def test_serve_token_login_and_sigterm_shutdown(tmp_path: Path) -> None:
                     await server.process.wait()
                 assert trio.current_time() - signalled_at < 5
                 assert server.process.returncode == 0, server.stderr()
+                # --log-format json: every line one object, the login and the shutdown among them
+                entries = [json.loads(line) for line in server.stderr().splitlines()]
+                assert all({"time", "level", "logger", "message"} <= set(e) for e in entries)
+                assert any(e["logger"] == "hubbub.account" and "logged in" in e["message"] for e in entries)
+                assert any(e["logger"] == "hubbub.cli" and "SIGTERM" in e["message"] for e in entries)
 
 
 async def test_sigint_shuts_down_cleanly_and_secrets_are_kept_in_the_data_dir(tmp_path: Path) -> None:
