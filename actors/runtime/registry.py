@@ -1,9 +1,18 @@
-"""Registry: spawn actors on demand, supervise and restart them, retire idle ones."""
+"""Registry: spawn actors on demand, supervise and restart them, retire idle ones.
+
+Idle retirement costs nothing per message: an actor only notes when it last
+handled one. One sweeper task keeps every live actor in a heap by the time
+it could first be idle, and when that time comes and nothing arrived since,
+it puts a CheckIdle in the actor's inbox; the actor retires on it if it is
+still idle and its inbox is empty. (A timeout around every inbox wait cost a
+cancel scope and a deadline per message, about a sixth of an actor's work.)
+"""
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
-import math
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -28,6 +37,11 @@ class CrashNext:
     """Runtime message: the actor's next message raises (a test-only hook)."""
 
 
+@dataclass(frozen=True, slots=True)
+class CheckIdle:
+    """Runtime message from the idle sweeper: retire if nothing happened for idle_after_s."""
+
+
 @dataclass(slots=True)
 class _Slot:
     send: trio.MemorySendChannel[Envelope[Any]]
@@ -35,6 +49,7 @@ class _Slot:
     actor: Actor[Any] | None = None
     current: Envelope[Any] | None = None
     crashes: deque[float] = field(default_factory=deque)
+    last_active: float = 0.0  # trio time the actor last started or handled a message
 
 
 class Registry:
@@ -74,6 +89,12 @@ class Registry:
         self._courier_send, self._courier_receive = trio.open_memory_channel[tuple[Address, Envelope[Any]]](10_000)
         self._couriered = Counter[Address]()
         nursery.start_soon(self._courier, name="actor courier")
+        # (time it may first be idle, tie-breaker, address, slot): one entry per live actor
+        self._idle_due: list[tuple[float, int, Address, _Slot]] = []
+        self._idle_order = itertools.count()
+        self._idle_wakeup = trio.Event()
+        if self._idle_after_s > 0:
+            nursery.start_soon(self._sweep_idle, name="idle actor sweeper")
         self.spawned = Counter[str]()
         self.restarts = Counter[str]()
         self._closed = False
@@ -173,7 +194,41 @@ class Registry:
             raise ActorUnavailable(address, "shutting down") from None
         self._slots[address] = slot
         self.spawned[address.kind] += 1
+        slot.last_active = trio.current_time()
+        self._idle_check_at(slot.last_active + self._idle_after_s, address, slot)
         return slot
+
+    def _idle_check_at(self, due: float, address: Address, slot: _Slot) -> None:
+        if self._idle_after_s > 0:
+            heapq.heappush(self._idle_due, (due, next(self._idle_order), address, slot))
+            self._idle_wakeup.set()
+
+    async def _sweep_idle(self) -> None:
+        """Offer CheckIdle to each actor once nothing has happened to it for idle_after_s."""
+        while True:
+            if not self._idle_due:
+                self._idle_wakeup = trio.Event()
+                await self._idle_wakeup.wait()
+                continue
+            due, _, address, slot = self._idle_due[0]
+            now = trio.current_time()
+            if due > now:
+                # new entries are never due earlier than the first (they are now + idle)
+                await trio.sleep_until(due)
+                continue
+            heapq.heappop(self._idle_due)
+            if self._slots.get(address) is not slot:
+                continue  # retired or replaced since
+            if slot.last_active + self._idle_after_s > now:
+                self._idle_check_at(slot.last_active + self._idle_after_s, address, slot)
+                continue
+            try:
+                slot.send.send_nowait(Envelope(CheckIdle()))
+            except trio.WouldBlock:
+                pass  # a full inbox is not idle
+            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                continue
+            self._idle_check_at(now + self._idle_after_s, address, slot)
 
     def _retire(self, address: Address, slot: _Slot) -> None:
         # No await in here: the caller checked the inbox is empty, and nothing
@@ -210,18 +265,19 @@ class Registry:
                 self._retire(address, slot)
 
     async def _serve(self, address: Address, slot: _Slot, actor: Actor[Any]) -> None:
-        idle_after = self._idle_after_s if self._idle_after_s > 0 else math.inf
+        slot.last_active = trio.current_time()
         while True:
-            with trio.move_on_after(idle_after) as waited:
-                envelope = await slot.receive.receive()
-            if waited.cancelled_caught:
-                if actor.idle() and slot.receive.statistics().current_buffer_used == 0:
+            envelope = await slot.receive.receive()
+            if isinstance(envelope.msg, CheckIdle):
+                idle_for = trio.current_time() - slot.last_active
+                if idle_for >= self._idle_after_s and actor.idle() and slot.receive.statistics().current_buffer_used == 0:
                     self._retire(address, slot)
                     return
                 continue
             slot.current = envelope
             await self._handle(actor, envelope)
             slot.current = None
+            slot.last_active = trio.current_time()
 
     async def _handle(self, actor: Actor[Any], envelope: Envelope[Any]) -> None:
         reply = envelope.reply
