@@ -58,6 +58,14 @@ class Metrics:
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
             registry=self.registry,
         )
+        self.delivery = Histogram(
+            "hubbub_message_delivery_seconds",
+            "from a message's send to its commit in a receiving account (its devices get it right after)",
+            ["conversation"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+            registry=self.registry,
+        )
+        self._delivery_by_type = {0: self.delivery.labels("peer"), 2: self.delivery.labels("group")}
         self.registry.register(_Live(read_live))
         self._known_ops: set[str] = set()
 
@@ -65,6 +73,11 @@ class Metrics:
         # unknown ops are folded into one label so a client cannot grow the series
         label = op if isinstance(op, str) and op in self._known_ops else "other"
         self.latency.labels(label).observe(seconds)
+
+    def observe_delivery(self, conversation_type: int, seconds: float) -> None:
+        histogram = self._delivery_by_type.get(conversation_type)
+        if histogram is not None:
+            histogram.observe(max(0.0, seconds))  # wall clocks may step back
 
     def know_ops(self, ops: Iterable[str]) -> None:
         self._known_ops.update(ops)

@@ -96,6 +96,7 @@ class Gateway:
         # Feature modules (rooms, calls, ...) add coroutines run when a session ends.
         self.session_end_hooks: list[Callable[[DeviceSession], Awaitable[None]]] = []
         self.metrics = Metrics(self._live_figures)
+        self.account_context.on_delivered = self.metrics.observe_delivery
         self.router = Router(self)
         for install in FEATURES:
             install(self)

@@ -92,8 +92,10 @@ async def test_metrics_are_prometheus_text_with_hubbub_series(
     with trio.fail_after(20):
         a = await login(server, "u1", device="a")
         await login(server, "u1", device="b", platform="Web")
-        await login(server, "u2", device="c")
+        c = await login(server, "u2", device="c")
         await a.request_frame("noSuchOp")
+        await a.request("sendMessage", toConversationID="u2", conversationType=0, message={"type": 1, "message": "hi"})
+        await c.next_event("peerMessageReceived")
         response = await admin.get("/metrics", headers=AUTH)
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/plain")
@@ -126,6 +128,9 @@ async def test_metrics_are_prometheus_text_with_hubbub_series(
         assert samples[("hubbub_store_batches_total", (("outcome", "committed"),))] >= 1
         assert samples[("hubbub_store_jobs_total", (("outcome", "failed"),))] == 0
         assert samples[("hubbub_store_largest_batch", ())] >= 1
+        # the message's delivery into u2's account, timed from its send
+        assert samples[("hubbub_message_delivery_seconds_count", (("conversation", "peer"),))] == 1
+        assert samples[("hubbub_message_delivery_seconds_bucket", (("conversation", "peer"), ("le", "10.0")))] == 1
 
 
 async def test_get_devices_lists_the_online_devices(

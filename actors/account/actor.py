@@ -73,6 +73,8 @@ class AccountContext:
     stream_keep_count: int = 10_000  # durable events kept per account for resume
     stream_keep_s: float = 7 * 24 * 3600.0
     stats: Counter[str] = field(default_factory=Counter)
+    # told (conversation type, seconds from the send) for each message committed to a receiving account
+    on_delivered: Callable[[int, float], None] | None = None
 
 
 def session_address(login_id: str) -> Address:

@@ -178,6 +178,8 @@ class Messaging:
             return
         self._remember(row, wire)
         self.ctx.stats["messages_delivered"] += 1
+        if self.ctx.on_delivered is not None:
+            self.ctx.on_delivered(message.conversation_type, time.time() - message.timestamp / 1000)
 
     # ---- revoke and delete ----------------------------------------------------
 
