@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 import trio
 import trio.testing
 import wsproto
-from trio_websocket import ConnectionRejected
+from trio_websocket import ConnectionRejected, ConnectionTimeout
 from wsproto.events import AcceptConnection, CloseConnection, Ping, Request
 
 from client import Client
@@ -99,3 +101,22 @@ async def test_connections_beyond_the_limit_get_503_and_the_rest_are_served(
             await trio.sleep(0.01)
         carol = await login(server, "carol")  # room again once one left
         assert (await carol.request("queryDevices"))["ok"]
+
+
+async def test_the_client_gives_up_on_a_server_that_never_answers_the_handshake(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    silent: list[trio.SocketStream] = []
+
+    async def accept_and_say_nothing(stream: trio.SocketStream) -> None:
+        silent.append(stream)
+        await trio.sleep_forever()
+
+    (listener,) = await nursery.start(partial(trio.serve_tcp, accept_and_say_nothing, 0, host="127.0.0.1"))
+    port = listener.socket.getsockname()[1]
+    started = trio.current_time()
+    with pytest.raises(ConnectionTimeout):
+        await Client(f"ws://127.0.0.1:{port}/ws", nursery, connect_timeout_s=5).connect()
+    assert 5 <= trio.current_time() - started < 6
+    assert len(silent) == 1
+    nursery.cancel_scope.cancel()
