@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import trio
 
+from client import Client
+from gateway.server import Gateway
+
 from .conftest import Login, StartServer
 from .messaging_support import stall_writes
+
+
+async def _alice_and_bob_on_two_devices(server: Gateway, login: Login) -> tuple[Client, Client, Client]:
+    """alice, and bob's devices B1 (the one the tests stall) and B2."""
+    alice = await login(server, "alice")
+    bob = await login(server, "bob", device="B1")
+    return alice, bob, await login(server, "bob", device="B2", platform="Windows")
 
 
 async def test_a_device_that_stops_reading_is_closed_and_resumes_without_loss(start_server: StartServer, login: Login) -> None:
     server = await start_server("multi", outbound_queue=8)
     with trio.fail_after(30):
-        alice = await login(server, "alice")
-        bob = await login(server, "bob", device="B1")
-        bob_other = await login(server, "bob", device="B2", platform="Windows")
+        alice, bob, bob_other = await _alice_and_bob_on_two_devices(server, login)
         before = bob.last_seq
 
         # bob's first device stops draining: its writer hangs on the next frame
@@ -48,9 +56,7 @@ async def test_a_device_that_stops_reading_is_closed_and_resumes_without_loss(st
 async def test_a_stalled_member_device_holds_back_no_one_in_a_group(start_server: StartServer, login: Login) -> None:
     server = await start_server("multi", outbound_queue=8)
     with trio.fail_after(30):
-        alice = await login(server, "alice")
-        bob = await login(server, "bob", device="B1")
-        bob_other = await login(server, "bob", device="B2", platform="Windows")
+        alice, bob, bob_other = await _alice_and_bob_on_two_devices(server, login)
         carol = await login(server, "carol")
         await alice.request("createGroup", groupInfo={"groupID": "g1", "groupName": "g1"}, userIDs=["bob", "carol"])
         await bob.next_event("groupStateChanged")

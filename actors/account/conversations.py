@@ -62,8 +62,7 @@ class Table(dict[Key, ConversationRow]):
         self.total_unread = 0
 
     def __setitem__(self, key: Key, row: ConversationRow) -> None:
-        before = self.get(key)
-        self.total_unread += _counted(row) - (0 if before is None else _counted(before))
+        self.total_unread += self._change(key, row)
         super().__setitem__(key, row)
 
     def update(self, rows: Mapping[Key, ConversationRow]) -> None:  # type: ignore[override]
@@ -72,9 +71,12 @@ class Table(dict[Key, ConversationRow]):
 
     def total_with(self, changed: Mapping[Key, ConversationRow]) -> int:
         """The unread total once `changed` rows are set."""
-        return self.total_unread + sum(
-            _counted(row) - (0 if (before := self.get(key)) is None else _counted(before)) for key, row in changed.items()
-        )
+        return self.total_unread + sum(self._change(key, row) for key, row in changed.items())
+
+    def _change(self, key: Key, row: ConversationRow) -> int:
+        """How setting `row` at `key` moves the unread total."""
+        before = self.get(key)
+        return _counted(row) - (0 if before is None else _counted(before))
 
 
 def list_key(row: ConversationRow) -> tuple[bool, int, int, str]:

@@ -97,8 +97,6 @@ class Messaging:
 
     async def _account_events(self, msg: AccountEvents) -> None:
         """Durable events another actor queued for this account, taken exactly once."""
-        if not msg.events and msg.outbox_id is None:
-            return
         try:
             await self.commit(list(msg.events), exclude=msg.exclude_login, delivered_outbox=msg.outbox_id)
         except AlreadyDelivered:
@@ -209,7 +207,8 @@ class Messaging:
         """Show another party's revoke in this account's view; its outbox row is taken with it."""
         found = await self.ctx.store.view_of(self.user_id, msg.message_id)
         if found is None:  # not in this account's view (deleted): only the row is taken
-            await self._account_events(AccountEvents((), None, msg.outbox_id))
+            if msg.outbox_id is not None:
+                await self._account_events(AccountEvents((), None, msg.outbox_id))
             return
         wire = _wire(found, revoked=True)
         try:
