@@ -29,7 +29,7 @@ test: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/pip install --quiet -c constraints.txt mypy
-	$(BIN)/mypy actors gateway client
+	$(BIN)/mypy actors gateway hubbub_client
 
 protocol-doc: $(STAMP)
 	$(BIN)/python scripts/gen_protocol_doc.py > docs/protocol.md

@@ -8,7 +8,9 @@
     ├── RoomExists 3001 · RoomNotExist 3002 · NotInRoom 3003
     ├── GroupNotExist 4001 · NotGroupMember 4002 · NoPermission 4003 · AlreadyExists 4004
     ├── CallNotExist 5001 · NotCallParticipant 5002 · CallStateInvalid 5003
-    ├── MessageNotFound 6001 · MessageTooLarge 6002
+    ├── MessageNotFound 6001 · MessageTooLarge 6002 · MessageRejected 6003
+    │   CallbackUnavailable 6004
+    ├── ThreadNotExist 7001 · NotThreadMember 7002
     └── Internal 9000 · StorageUnavailable 9001
 
 An actor that refuses a request raises one of these into the reply and carries
@@ -55,6 +57,10 @@ NotCallParticipant = _error("NotCallParticipant", 5002)
 CallStateInvalid = _error("CallStateInvalid", 5003)
 MessageNotFound = _error("MessageNotFound", 6001)
 MessageTooLarge = _error("MessageTooLarge", 6002)
+MessageRejected = _error("MessageRejected", 6003)
+CallbackUnavailable = _error("CallbackUnavailable", 6004)
+ThreadNotExist = _error("ThreadNotExist", 7001)
+NotThreadMember = _error("NotThreadMember", 7002)
 Internal = _error("Internal", 9000)
 StorageUnavailable = _error("StorageUnavailable", 9001)
 

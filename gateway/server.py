@@ -14,7 +14,7 @@ from typing import Any
 import trio
 from trio_websocket import WebSocketRequest, WebSocketServer
 
-import client.wsfix  # imported for its effect: two trio-websocket fixes (see the module)
+import hubbub_client.wsfix  # imported for its effect: two trio-websocket fixes (see the module)
 
 from actors.account.actor import AccountActor, AccountContext, PolicyBox
 from actors.account.messages import Wake

@@ -24,7 +24,7 @@ from typing import Any
 import trio
 from trio_websocket import HandshakeError
 
-from client import Client, ClientError, Disconnected
+from hubbub_client import Client, ClientError, Disconnected
 from gateway.auth import mint_token, parse_ttl
 
 _SECRET_FILE = "auth-secret"  # what `hubbub serve` writes into its data dir

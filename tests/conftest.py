@@ -13,7 +13,7 @@ import trio
 import trio.testing
 
 from actors.account.policy import LoginPolicy
-from client import Client
+from hubbub_client import Client
 from gateway.auth import mint_token
 from gateway.config import Config
 from gateway.server import Gateway, serve

@@ -11,7 +11,7 @@ from typing import Any
 
 import trio
 
-from client import Client, ClientError
+from hubbub_client import Client, ClientError
 from gateway.server import Gateway
 
 from .conftest import Login

@@ -27,7 +27,7 @@ from actors.runtime import (
     Registry,
     Reply,
 )
-from client import Client, ClientError
+from hubbub_client import Client, ClientError
 from gateway.server import Gateway
 
 from .conftest import ADMIN_TOKEN, Connect, Login, StartServer, token

@@ -11,7 +11,7 @@ import trio
 from prometheus_client.parser import text_string_to_metric_families
 
 from actors.account.policy import LoginPolicy
-from client import Client
+from hubbub_client import Client
 from gateway.server import Gateway
 
 from .conftest import ADMIN_TOKEN, Connect, Login, token

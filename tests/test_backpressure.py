@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import trio
 
-from client import Client
+from hubbub_client import Client
 from gateway.server import Gateway
 
 from .conftest import Login, StartServer

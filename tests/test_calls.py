@@ -20,7 +20,7 @@ from actors.call import messages as call
 from actors.errors import HubbubError
 from actors.outbound import Outbound
 from actors.runtime import Address, Registry
-from client import Client, ClientError
+from hubbub_client import Client, ClientError
 from gateway.calls import calls_of
 from gateway.server import Gateway
 

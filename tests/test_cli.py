@@ -21,7 +21,7 @@ import httpx
 import pytest
 import trio
 
-from client import ClientError, open_client
+from hubbub_client import ClientError, open_client
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET = "cli-test-secret-that-is-long-enough-for-hs256"

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from trio_websocket import ConnectionClosed
 
 from actors.errors import FrameTooLarge, InvalidFrame
-from client import Client
+from hubbub_client import Client
 from gateway.codec import MAX_DEPTH, decode_frame
 from gateway.ratelimit import TokenBucket
 from gateway.server import Gateway

@@ -14,7 +14,7 @@ import pytest
 import trio
 
 from actors.account.policy import LoginPolicy
-from client import Client
+from hubbub_client import Client
 
 from .conftest import ADMIN_TOKEN, Connect, StartServer, token
 

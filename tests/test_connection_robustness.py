@@ -11,7 +11,7 @@ import wsproto
 from trio_websocket import ConnectionRejected, ConnectionTimeout
 from wsproto.events import AcceptConnection, CloseConnection, Ping, Request
 
-from client import Client
+from hubbub_client import Client
 from gateway.server import Gateway
 
 from .conftest import Login, StartServer

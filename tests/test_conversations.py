@@ -13,7 +13,7 @@ import trio
 
 from actors.account import conversations as conv
 from actors.store.base import ConversationRow
-from client import Client
+from hubbub_client import Client
 
 from .conftest import Login, StartServer
 from .messaging_support import (

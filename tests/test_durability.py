@@ -17,7 +17,7 @@ from typing import Any
 
 import trio
 
-from client import Client, ClientError, Disconnected
+from hubbub_client import Client, ClientError, Disconnected
 
 from .conftest import SECRET, token
 from .messaging_support import assert_consecutive, durable, history, message_ids, send, until

@@ -13,7 +13,7 @@ import httpx
 import trio
 
 from actors.account.policy import LoginPolicy
-from client import Client
+from hubbub_client import Client
 
 from .conftest import ADMIN_TOKEN, Connect, Login, StartServer, token
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import trio
 
-from client import ClientError
+from hubbub_client import ClientError
 
 from .conftest import Login, StartServer
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import trio
 
-from client import Client
+from hubbub_client import Client
 from gateway.server import Gateway
 
 from .conftest import Login, StartServer

@@ -7,7 +7,7 @@ from pathlib import Path
 import cbor2
 import trio
 
-from client import Client
+from hubbub_client import Client
 from gateway.server import Gateway
 from actors.account.messages import AccountEvents
 from actors.runtime import Address

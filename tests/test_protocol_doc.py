@@ -41,6 +41,10 @@ CONTRACT_ERRORS: dict[int, str] = {
     5003: "CallStateInvalid",
     6001: "MessageNotFound",
     6002: "MessageTooLarge",
+    6003: "MessageRejected",
+    6004: "CallbackUnavailable",
+    7001: "ThreadNotExist",
+    7002: "NotThreadMember",
     9000: "Internal",
     9001: "StorageUnavailable",
 }

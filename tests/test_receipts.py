@@ -11,7 +11,7 @@ from typing import Any
 
 import trio
 
-from client import Client
+from hubbub_client import Client
 
 from .conftest import Login, StartServer
 from .messaging_support import devices, fails, history, marker, message_ids, send, until

@@ -26,7 +26,7 @@ from actors.outbound import DeviceEvent, Outbound
 from actors.room import Delivery, RoomActor, RoomContext, RoomIndex
 from actors.room import messages as room
 from actors.runtime import ActorCrashed, ActorRef, Address, Registry
-from client import Client, ClientError
+from hubbub_client import Client, ClientError
 from gateway.rooms import rooms_of
 from gateway.server import Gateway
 

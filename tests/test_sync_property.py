@@ -22,7 +22,7 @@ import trio
 from hypothesis import HealthCheck, Phase, given, settings
 
 from actors.account.policy import LoginPolicy
-from client import Client, ClientError
+from hubbub_client import Client, ClientError
 from gateway.config import Config
 from gateway.server import serve
 

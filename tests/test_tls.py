@@ -10,7 +10,7 @@ import trio
 import trustme
 from trio_websocket import HandshakeError
 
-from client import Client, open_client
+from hubbub_client import Client, open_client
 
 from .conftest import Login, StartServer, token
 

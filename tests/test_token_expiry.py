@@ -14,7 +14,7 @@ import jwt
 import trio
 import trio.testing
 
-from client import Client
+from hubbub_client import Client
 from gateway.server import Gateway
 
 from .conftest import SECRET, Connect, Login, StartServer, token

@@ -54,7 +54,7 @@ from typing import Protocol, cast
 import trio
 from trio_websocket import ConnectionClosed, HandshakeError
 
-from client import Client, ClientError, Disconnected
+from hubbub_client import Client, ClientError, Disconnected
 
 from gateway.auth import mint_token
 

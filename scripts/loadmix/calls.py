@@ -26,7 +26,7 @@ from typing import Any
 
 import trio
 
-from client import Client, ClientError, Disconnected
+from hubbub_client import Client, ClientError, Disconnected
 
 from . import PLATFORMS, Figure, MixResult, Progress, Target, latency_figures, log_in_devices, process_cpu_s
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import trio
 
-from client import Client, ClientError, Disconnected
+from hubbub_client import Client, ClientError, Disconnected
 
 from . import PLATFORMS, Figure, MixResult, Progress, Target, latency_figures, log_in_devices
 

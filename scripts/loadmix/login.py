@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import trio
 from trio_websocket import ConnectionClosed, HandshakeError
 
-from client import Client, ClientError, Disconnected
+from hubbub_client import Client, ClientError, Disconnected
 from gateway.protocol import CloseCode, ConnectionEvent
 
 from . import (
