@@ -21,8 +21,11 @@ import trio
 from actors.account.policy import LoginPolicy
 from actors.store.sqlite import backup_sqlite_store
 
+from actors.errors import StorageUnavailable
+
 from .auth import mint_token, parse_ttl
 from .config import Config
+from .datadir import DataDirInUse, make_data_dir
 from .server import serve, tls_context
 
 log = logging.getLogger("hubbub.cli")
@@ -129,6 +132,7 @@ def _serve(args: argparse.Namespace) -> int:
         except (OSError, ssl.SSLError) as exc:
             print(f"hubbub: --tls-cert/--tls-key unusable: {exc}", file=sys.stderr)
             return 2
+    make_data_dir(args.data_dir)
     secret = args.auth_secret or _stored_secret(args.data_dir, _SECRET_FILE, create=True)
     admin_token = args.admin_token or _stored_secret(args.data_dir, _ADMIN_TOKEN_FILE, create=True)
     assert secret and admin_token
@@ -205,13 +209,45 @@ def _backup(args: argparse.Namespace) -> int:
     return 0
 
 
+# What a user can get wrong (a port in use, an unusable data dir, a bad
+# setting): one line and exit code 2, never a traceback.
+_USER_MISTAKES = (OSError, DataDirInUse, StorageUnavailable)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one `hubbub` command; returns the exit status (2: a user mistake, told in one line)."""
     args = _parser().parse_args(argv)
-    if args.command == "serve":
-        return _serve(args)
-    if args.command == "backup":
-        return _backup(args)
-    return _token(args)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "backup":
+            return _backup(args)
+        return _token(args)
+    except BaseException as exc:  # inspected, then re-raised unless it is a user mistake
+        mistake = user_mistake(exc)
+        if mistake is None:
+            raise
+        print(f"hubbub: {describe(mistake)}", file=sys.stderr)
+        return 2
+
+
+def user_mistake(exc: BaseException) -> BaseException | None:
+    """The user mistake `exc` stands for, looking through exception groups; None if it is anything else."""
+    if isinstance(exc, BaseExceptionGroup):
+        found = [user_mistake(inner) for inner in exc.exceptions]
+        if not found or any(inner is None for inner in found):
+            return None
+        return found[0]
+    return exc if isinstance(exc, _USER_MISTAKES) else None
+
+
+def describe(exc: BaseException) -> str:
+    """One line in hubbub's words: the file or address concerned, then what is wrong."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = exc.filename if exc.filename is not None else None
+        text = exc.strerror[0].lower() + exc.strerror[1:]
+        return f"{where}: {text}" if where is not None else text
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from actors.store.base import Store
 from actors.store.sqlite import open_sqlite_store
 
 from .config import Config
+from .datadir import hold_data_dir
 from .devices import DeviceDirectory
 from .websocket_io import answer_oversized_frames
 from .calls import install as install_calls
@@ -104,6 +105,7 @@ class Gateway:
         self.started_at = time.time()
         self.started_clock = trio.current_time()
         self.stop_requested = trio.Event()
+        self.stopped = trio.Event()  # set by `serve` once the store is closed and the data dir released
         self.listening: Listening | None = None
 
     def account(self, user_id: str) -> ActorRef[Any]:
@@ -165,8 +167,18 @@ async def serve(config: Config, *, task_status: trio.TaskStatus[Gateway] = trio.
     """Run a gateway until `Gateway.stop()` (clean) or cancellation (abrupt).
 
     `task_status.started` hands over the Gateway once both listeners accept
-    connections; `gateway.listening` says where.
+    connections; `gateway.listening` says where. Raises DataDirInUse at once
+    if another server holds `config.data_dir`.
     """
+    stopped = trio.Event()
+    try:
+        with hold_data_dir(config.data_dir):  # before the store: one owner per data dir
+            await _serve_store(config, stopped, task_status=task_status)
+    finally:
+        stopped.set()
+
+
+async def _serve_store(config: Config, stopped: trio.Event, *, task_status: trio.TaskStatus[Gateway]) -> None:
     async with open_sqlite_store(config.data_dir) as store:
         cleared = await store.clear_node_devices(config.node, int(time.time() * 1000))
         if cleared:
@@ -174,6 +186,7 @@ async def serve(config: Config, *, task_status: trio.TaskStatus[Gateway] = trio.
         async with trio.open_nursery() as root:
             actors = await root.start(_nursery_task)
             gateway = Gateway(config, store, actors)
+            gateway.stopped = stopped
             for user_id in await store.users_with_pending_deliveries():
                 await gateway.registry.post(Address("account", user_id), Wake())
             sessions = await root.start(_nursery_task)

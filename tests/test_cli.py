@@ -7,14 +7,8 @@ them and every wait is bounded.
 from __future__ import annotations
 
 import json
-import os
-import re
 import signal
 import subprocess
-import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -23,96 +17,17 @@ import trio
 
 from hubbub_client import ClientError, open_client
 
-REPO = Path(__file__).resolve().parent.parent
-SECRET = "cli-test-secret-that-is-long-enough-for-hs256"
-ADMIN_TOKEN = "cli-admin-token"
-LISTENING = re.compile(r"^hubbub listening (ws://127\.0\.0\.1:(\d+)/ws) admin (http://127\.0\.0\.1:(\d+))$")
-JWT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
-
-
-def _env() -> dict[str, str]:
-    """The test's environment without any HUBBUB_* setting that could leak in."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("HUBBUB_")}
-
-
-def _hubbub(*args: str) -> list[str]:
-    return [sys.executable, "-m", "gateway.cli", *args]
-
-
-class _Lines:
-    """Reads lines from a subprocess pipe, each within a timeout."""
-
-    def __init__(self, stream: trio.abc.ReceiveStream) -> None:
-        self._stream = stream
-        self._buffer = b""
-
-    async def next(self, timeout: float) -> str:
-        with trio.fail_after(timeout):
-            while b"\n" not in self._buffer:
-                chunk = await self._stream.receive_some(4096)
-                if not chunk:
-                    raise EOFError(f"stdout closed; unread: {self._buffer!r}")
-                self._buffer += chunk
-        line, _, self._buffer = self._buffer.partition(b"\n")
-        return line.decode()
-
-
-@dataclass
-class _Running:
-    process: trio.Process
-    ws_url: str
-    admin_url: str
-    stderr_path: Path
-
-    def stderr(self) -> str:
-        return self.stderr_path.read_text(errors="replace")
-
-
-@asynccontextmanager
-async def _serve(tmp_path: Path, *extra: str) -> AsyncIterator[_Running]:
-    """Run `hubbub serve` on free ports until the block ends; killed if it outlives it."""
-    stderr_path = tmp_path / "serve.stderr"
-    with open(stderr_path, "wb") as stderr:
-        process = await trio.lowlevel.open_process(
-            _hubbub(
-                "serve", "--port", "0", "--admin-port", "0", "--data-dir", str(tmp_path / "data"),
-                "--auth-secret", SECRET, "--admin-token", ADMIN_TOKEN, *extra,
-            ),
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            cwd=REPO,
-            env=_env(),
-        )
-    try:
-        assert process.stdout is not None
-        try:
-            line = await _Lines(process.stdout).next(timeout=20)
-        except (EOFError, trio.TooSlowError):
-            raise AssertionError(f"no listening line; stderr:\n{stderr_path.read_text(errors='replace')}") from None
-        match = LISTENING.match(line)
-        assert match, line
-        yield _Running(process, match.group(1), match.group(3), stderr_path)
-    finally:
-        if process.returncode is None:
-            process.kill()
-        with trio.move_on_after(5, shield=True):
-            await process.wait()
-
-
-async def _mint(user_id: str, *args: str) -> subprocess.CompletedProcess[bytes]:
-    return await trio.run_process(
-        _hubbub("token", user_id, *args), capture_stdout=True, capture_stderr=True, check=False, cwd=REPO, env=_env()
-    )
+from .cli_support import ADMIN_TOKEN, JWT, LISTENING, REPO, SECRET, Lines, hubbub_command, hubbub_env, mint, serve_subprocess
 
 
 async def test_serve_token_login_and_sigterm_shutdown(tmp_path: Path) -> None:
     with trio.fail_after(60):
-        async with _serve(tmp_path, "--policy", "multi", "--log-format", "json") as server:
-            minted = await _mint("alice", "--ttl", "1h", "--auth-secret", SECRET)
+        async with serve_subprocess(tmp_path, "--policy", "multi", "--log-format", "json") as server:
+            minted = await mint("alice", "--ttl", "1h", "--auth-secret", SECRET)
             assert minted.returncode == 0, minted.stderr
             alice_token = minted.stdout.decode().strip()
             assert JWT.match(alice_token), alice_token
-            forged = (await _mint("alice", "--ttl", "1h", "--auth-secret", "some-other-secret-also-long-enough")).stdout
+            forged = (await mint("alice", "--ttl", "1h", "--auth-secret", "some-other-secret-also-long-enough")).stdout
 
             async with open_client(server.ws_url) as alice, open_client(server.ws_url) as mallory:
                 reply = await alice.login("alice", alice_token, platform="Mac", device_id="laptop")
@@ -148,21 +63,21 @@ async def test_sigint_shuts_down_cleanly_and_secrets_are_kept_in_the_data_dir(tm
         stderr_path = tmp_path / "serve2.stderr"
         with open(stderr_path, "wb") as stderr:
             process = await trio.lowlevel.open_process(
-                _hubbub("serve", "--port", "0", "--admin-port", "0", "--data-dir", str(data_dir)),
+                hubbub_command("serve", "--port", "0", "--admin-port", "0", "--data-dir", str(data_dir)),
                 stdout=subprocess.PIPE,
                 stderr=stderr,
                 cwd=REPO,
-                env=_env(),
+                env=hubbub_env(),
             )
         try:
             assert process.stdout is not None
-            line = await _Lines(process.stdout).next(timeout=20)
+            line = await Lines(process.stdout).next(timeout=20)
             match = LISTENING.match(line)
             assert match, (line, stderr_path.read_text())
             # no secret given: serve made one (mode 600), and `token` finds it there
             secret_file = data_dir / "auth-secret"
             assert secret_file.stat().st_mode & 0o777 == 0o600
-            minted = await _mint("bob", "--ttl", "90s", "--data-dir", str(data_dir))
+            minted = await mint("bob", "--ttl", "90s", "--data-dir", str(data_dir))
             assert minted.returncode == 0, minted.stderr
             async with open_client(match.group(1)) as bob:
                 await bob.login("bob", minted.stdout.decode().strip(), platform="Linux")
@@ -180,29 +95,29 @@ async def test_sigint_shuts_down_cleanly_and_secrets_are_kept_in_the_data_dir(tm
 
 async def test_help_and_token_errors() -> None:
     with trio.fail_after(30):
-        shown = await trio.run_process(_hubbub("--help"), capture_stdout=True, cwd=REPO, env=_env())
+        shown = await trio.run_process(hubbub_command("--help"), capture_stdout=True, cwd=REPO, env=hubbub_env())
         text = shown.stdout.decode()
         assert shown.returncode == 0
         assert "serve" in text and "token" in text
-        shown = await trio.run_process(_hubbub("serve", "--help"), capture_stdout=True, cwd=REPO, env=_env())
+        shown = await trio.run_process(hubbub_command("serve", "--help"), capture_stdout=True, cwd=REPO, env=hubbub_env())
         for option in ("--port", "--admin-port", "--data-dir", "--auth-secret", "--admin-token", "--policy"):
             assert option in shown.stdout.decode()
-        bad_ttl = await _mint("carol", "--ttl", "soon", "--auth-secret", SECRET)
+        bad_ttl = await mint("carol", "--ttl", "soon", "--auth-secret", SECRET)
         assert bad_ttl.returncode == 2 and b"--ttl" in bad_ttl.stderr
-        no_secret = await _mint("carol", "--data-dir", "/nonexistent/hubbub-test")
+        no_secret = await mint("carol", "--data-dir", "/nonexistent/hubbub-test")
         assert no_secret.returncode == 2 and b"secret" in no_secret.stderr
         for tls in (["--tls-key", "key.pem"], ["--tls-cert", "/nonexistent/hubbub-test/cert.pem"]):
             refused = await trio.run_process(
-                _hubbub("serve", "--port", "0", "--admin-port", "0", "--data-dir", "/nonexistent/hubbub-test", *tls),
-                capture_stdout=True, capture_stderr=True, check=False, cwd=REPO, env=_env(),
+                hubbub_command("serve", "--port", "0", "--admin-port", "0", "--data-dir", "/nonexistent/hubbub-test", *tls),
+                capture_stdout=True, capture_stderr=True, check=False, cwd=REPO, env=hubbub_env(),
             )
             assert refused.returncode == 2 and b"--tls-" in refused.stderr, refused.stderr
 
 
 async def test_backup_while_serving_restores_every_message(tmp_path: Path) -> None:
     with trio.fail_after(60):
-        async with _serve(tmp_path, "--policy", "multi") as server:
-            tokens = {u: (await _mint(u, "--auth-secret", SECRET)).stdout.decode().strip() for u in ("alice", "bob")}
+        async with serve_subprocess(tmp_path, "--policy", "multi") as server:
+            tokens = {u: (await mint(u, "--auth-secret", SECRET)).stdout.decode().strip() for u in ("alice", "bob")}
             async with open_client(server.ws_url) as alice:
                 await alice.login("alice", tokens["alice"], platform="Mac")
                 sent = []
@@ -211,8 +126,8 @@ async def test_backup_while_serving_restores_every_message(tmp_path: Path) -> No
                     sent.append(reply["message"]["messageID"])
                 copy = tmp_path / "restored" / "hubbub.sqlite3"  # the directory is made for it
                 made = await trio.run_process(
-                    _hubbub("backup", str(copy), "--data-dir", str(tmp_path / "data")),
-                    capture_stdout=True, capture_stderr=True, check=False, cwd=REPO, env=_env(),
+                    hubbub_command("backup", str(copy), "--data-dir", str(tmp_path / "data")),
+                    capture_stdout=True, capture_stderr=True, check=False, cwd=REPO, env=hubbub_env(),
                 )
                 assert made.returncode == 0, made.stderr
                 assert b"backed up" in made.stderr and copy.is_file()
@@ -221,14 +136,14 @@ async def test_backup_while_serving_restores_every_message(tmp_path: Path) -> No
                 assert (await alice.request("queryDevices"))["ok"]
 
         restored = tmp_path / "restored"
-        async with _serve(restored.parent, "--policy", "multi", "--data-dir", str(restored)) as again:
+        async with serve_subprocess(restored.parent, "--policy", "multi", "--data-dir", str(restored)) as again:
             async with open_client(again.ws_url) as bob:
                 await bob.login("bob", tokens["bob"], platform="Web")
                 reply = await bob.request("queryHistoryMessage", conversationID="alice", conversationType=0, config={"count": 100, "reverse": True})
                 assert [m["messageID"] for m in reply["messageList"]] == sent
 
         missing = await trio.run_process(
-            _hubbub("backup", str(tmp_path / "x.sqlite3"), "--data-dir", str(tmp_path / "nowhere")),
-            capture_stdout=True, capture_stderr=True, check=False, cwd=REPO, env=_env(),
+            hubbub_command("backup", str(tmp_path / "x.sqlite3"), "--data-dir", str(tmp_path / "nowhere")),
+            capture_stdout=True, capture_stderr=True, check=False, cwd=REPO, env=hubbub_env(),
         )
         assert missing.returncode == 2 and b"no store" in missing.stderr

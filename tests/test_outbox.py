@@ -29,8 +29,7 @@ async def test_events_left_in_the_outbox_reach_the_account_after_a_restart_once(
         (outbox_id,) = await server.store.write(lambda conn: queue_events(conn, [("bob", cbor2.dumps([event]), None)]))
         await alice.close()
         server.stop()
-        while server.connections:
-            await trio.sleep(0.01)
+        await server.stopped.wait()  # the data dir is free for the next server
 
         restarted = await start_server("multi", data_dir=data_dir)
         bob = await login(restarted, "bob", resume_from=0)

@@ -1,0 +1,108 @@
+"""Running `hubbub` as a real subprocess: its environment, its lines, a server on free ports."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import trio
+
+REPO = Path(__file__).resolve().parent.parent
+SECRET = "cli-test-secret-that-is-long-enough-for-hs256"
+ADMIN_TOKEN = "cli-admin-token"
+LISTENING = re.compile(r"^hubbub listening (ws://127\.0\.0\.1:(\d+)/ws) admin (http://127\.0\.0\.1:(\d+))$")
+JWT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
+
+
+def hubbub_env() -> dict[str, str]:
+    """The test's environment without any HUBBUB_* setting that could leak in."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("HUBBUB_")}
+
+
+def hubbub_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "gateway.cli", *args]
+
+
+class Lines:
+    """Reads lines from a subprocess pipe, each within a timeout."""
+
+    def __init__(self, stream: trio.abc.ReceiveStream) -> None:
+        self._stream = stream
+        self._buffer = b""
+
+    async def next(self, timeout: float) -> str:
+        with trio.fail_after(timeout):
+            while b"\n" not in self._buffer:
+                chunk = await self._stream.receive_some(4096)
+                if not chunk:
+                    raise EOFError(f"stdout closed; unread: {self._buffer!r}")
+                self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return line.decode()
+
+
+@dataclass
+class Running:
+    process: trio.Process
+    ws_url: str
+    admin_url: str
+    stderr_path: Path
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+
+@asynccontextmanager
+async def serve_subprocess(tmp_path: Path, *extra: str, name: str = "serve") -> AsyncIterator[Running]:
+    """Run `hubbub serve` on free ports until the block ends; killed if it outlives it.
+
+    Its data dir is `tmp_path/data` unless `extra` names another; its stderr goes to `tmp_path/NAME.stderr`.
+    """
+    stderr_path = tmp_path / f"{name}.stderr"
+    with open(stderr_path, "wb") as stderr:
+        process = await trio.lowlevel.open_process(
+            hubbub_command(
+                "serve", "--port", "0", "--admin-port", "0", "--data-dir", str(tmp_path / "data"),
+                "--auth-secret", SECRET, "--admin-token", ADMIN_TOKEN, *extra,
+            ),
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            cwd=REPO,
+            env=hubbub_env(),
+        )
+    try:
+        assert process.stdout is not None
+        try:
+            line = await Lines(process.stdout).next(timeout=20)
+        except (EOFError, trio.TooSlowError):
+            raise AssertionError(f"no listening line; stderr:\n{stderr_path.read_text(errors='replace')}") from None
+        match = LISTENING.match(line)
+        assert match, line
+        yield Running(process, match.group(1), match.group(3), stderr_path)
+    finally:
+        if process.returncode is None:
+            process.kill()
+        with trio.move_on_after(5, shield=True):
+            await process.wait()
+
+
+async def run_hubbub(*args: str) -> subprocess.CompletedProcess[bytes]:
+    """Run one `hubbub` command to its end; its output captured, its exit status not checked."""
+    return await trio.run_process(
+        hubbub_command(*args), capture_stdout=True, capture_stderr=True, check=False, cwd=REPO, env=hubbub_env()
+    )
+
+
+async def mint(user_id: str, *args: str) -> subprocess.CompletedProcess[bytes]:
+    """`hubbub token USER_ID ARGS...`."""
+    return await trio.run_process(
+        hubbub_command("token", user_id, *args), capture_stdout=True, capture_stderr=True, check=False, cwd=REPO, env=hubbub_env()
+    )
+
+
