@@ -8,7 +8,7 @@ PORT ?= 8765
 ADMIN_PORT ?= 8766
 POLICY ?= single
 
-.PHONY: serve test install lint typecheck bench load protocol-doc clean
+.PHONY: serve test install lint typecheck bench load protocol-doc wire-schema clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ typecheck: $(STAMP)
 
 protocol-doc: $(STAMP)
 	$(BIN)/python scripts/gen_protocol_doc.py > docs/protocol.md
+
+wire-schema: $(STAMP)
+	$(BIN)/python scripts/gen_wire_schema.py > docs/wire.schema.json
 
 load: $(STAMP)
 	$(BIN)/python scripts/load.py

@@ -22,8 +22,8 @@ from actors.call import CallActor, CallContext, CallIndex
 from actors.call import messages as call
 from actors.errors import CallNotExist, InvalidArgument
 from actors.runtime import ActorError, ActorRef, Address
+from actors.wire import calls as pc
 
-from . import protocol_calls as pc
 from .router import Result, _identity
 
 if TYPE_CHECKING:

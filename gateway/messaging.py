@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from actors import wire as p
 from actors.account import conversations as conv
 from actors.account import messages as account
 from actors.account.messaging import group_receipt_infos
 from actors.errors import InvalidArgument, MessageNotFound
+from actors.wire import messages as pm
 
-from . import protocol as p
-from . import protocol_messages as pm
 from .router import Result, _identity
 
 if TYPE_CHECKING:

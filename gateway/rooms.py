@@ -23,14 +23,14 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from actors import wire as p
 from actors.errors import InvalidArgument, NotInRoom, RoomNotExist
 from actors.outbound import DeviceEvent, Outbound
 from actors.room import Delivery, RoomActor, RoomContext, RoomIndex
 from actors.room import messages as room
 from actors.runtime import ActorError, ActorRef, Address
+from actors.wire import rooms as pr
 
-from . import protocol as p
-from . import protocol_rooms as pr
 from .router import Result, _identity
 
 if TYPE_CHECKING:

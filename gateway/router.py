@@ -7,13 +7,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
+from actors import wire as p
 from actors.account import messages as account
 from actors.account.actor import session_address
 from actors.errors import AlreadyLoggedIn, InvalidArgument, MessageTooLarge, NotLoggedIn, UnknownOp
 from actors.outbound import Disconnect
 from actors.runtime import ActorError
 
-from . import protocol as p
 from .auth import verify_token
 from .codec import reply_ok
 

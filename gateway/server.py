@@ -21,6 +21,7 @@ from actors.account.messages import Wake
 from actors.runtime import ActorRef, Address, Registry
 from actors.store.base import Store
 from actors.store.sqlite import open_sqlite_store
+from actors.wire import CloseCode
 
 from .config import Config
 from .datadir import hold_data_dir
@@ -30,7 +31,6 @@ from .calls import install as install_calls
 from .messaging import install as install_messaging
 from .social import install as install_social
 from .metrics import Metrics
-from .protocol import CloseCode
 from .rooms import install as install_rooms
 from .router import Router
 from .session import DeviceSession

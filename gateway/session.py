@@ -27,9 +27,9 @@ from actors.account import messages as account
 from actors.errors import FrameTooLarge, HubbubError, InvalidFrame
 from actors.outbound import Answer, DeviceEvent, Disconnect, Outbound, Replay
 from actors.runtime import ActorError, Address
+from actors.wire import CloseCode, ConnectionEvent, request_id_of
 
 from .codec import decode_frame, reply_error, reply_ok
-from .protocol import CloseCode, ConnectionEvent, request_id_of
 from .ratelimit import TokenBucket
 from .router import NoReply
 from .websocket_io import send_messages

@@ -5,14 +5,14 @@ from __future__ import annotations
 import secrets
 from typing import TYPE_CHECKING, Any
 
+from actors import wire as p
 from actors.account import messages as account
 from actors.account.social import profile_wire
 from actors.group import messages as group
 from actors.group.actor import GroupActor, GroupContext
 from actors.runtime import Address
+from actors.wire import social as ps
 
-from . import protocol as p
-from . import protocol_social as ps
 from .router import Result, _identity
 
 if TYPE_CHECKING:

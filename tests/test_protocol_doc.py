@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from actors.errors import ALL_ERRORS
-from gateway.protocol import CLOSE_CODES
+from actors.wire import CLOSE_CODES
 from scripts.gen_protocol_doc import render
 
 REPO = Path(__file__).resolve().parents[1]
@@ -96,4 +96,4 @@ def test_every_contract_close_code_is_known() -> None:
     contract = contract_close_codes()
     assert contract == CONTRACT_CLOSE_CODES, "PROTOCOL.md §12 changed: update CONTRACT_CLOSE_CODES in this test"
     missing = [code for code in contract if code not in CLOSE_CODES]
-    assert not missing, f"gateway/protocol.py CLOSE_CODES lacks PROTOCOL.md §12 close codes {missing}"
+    assert not missing, f"actors/wire/codes.py CLOSE_CODES lacks PROTOCOL.md §12 close codes {missing}"

@@ -31,7 +31,7 @@ import trio
 from trio_websocket import ConnectionClosed, HandshakeError
 
 from hubbub_client import Client, ClientError, Disconnected
-from gateway.protocol import CloseCode, ConnectionEvent
+from actors.wire import CloseCode, ConnectionEvent
 
 from . import (
     PLATFORMS,

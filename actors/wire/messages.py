@@ -1,39 +1,88 @@
-"""Wire schema of messages, conversations and receipts (PROTOCOL.md §6, §7)."""
+"""Wire schema of messages, conversations and receipts (PROTOCOL.md §6, §7).
+
+`sendMessage` sends to a user, a room or a group (`conversationType` 0, 1, 2).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
-from .protocol import ID, Request, UInt, _Body
+from .base import ID, Body, Request, UInt
+
+
+# Text or a CBOR byte string: msgspec cannot express `str | bytes`, so the schema is given here and
+# the type is checked in MessageBody.__post_init__. JSON Schema spells bytes as base64 text.
+TextOrBytes = Annotated[
+    Any,
+    msgspec.Meta(
+        description="text, or a CBOR byte string",
+        extra_json_schema={"anyOf": [{"type": "string"}, {"type": "string", "contentEncoding": "base64"}]},
+    ),
+]
+
+
+class MessageBody(Body, frozen=True):
+    type: Annotated[int, msgspec.Meta(ge=1, le=65535)]
+    message: TextOrBytes
+    extended_data: Annotated[str, msgspec.Meta(max_length=4096)] = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.message, str | bytes):
+            raise TypeError("Expected `str` or `bytes` for `message.message`")
+
+
+class SendConfig(Body, frozen=True):
+    has_receipt: bool = False
+
+
+class SendMessage(Request, tag="sendMessage"):
+    """Send to a user (0), a room (1) or a group (2); to own devices when the target is oneself."""
+
+    to_conversation_id: ID
+    conversation_type: Literal[0, 1, 2]
+    message: MessageBody
+    config: SendConfig = SendConfig()
+    client_message_id: ID | None = None
+    to_login_id: ID | None = None
+
+
+MAX_MESSAGE_BYTES = 32 * 1024
+
+
+def message_size(body: MessageBody) -> int:
+    """Bytes of a message body as the 32 KiB limit (error 6002) counts them."""
+    text = body.message
+    return len(text.encode()) if isinstance(text, str) else len(text)
+
 
 ConversationType = Literal[0, 1, 2]
 MessageIDs = Annotated[list[ID], msgspec.Meta(min_length=1, max_length=100)]
 
 
-class DeleteConfig(_Body, frozen=True):
+class DeleteConfig(Body, frozen=True):
     is_also_delete_server_message: bool = False
 
 
-class ConversationDeleteConfig(_Body, frozen=True):
+class ConversationDeleteConfig(Body, frozen=True):
     is_also_delete_server_conversation: bool = True
 
 
-class HistoryConfig(_Body, frozen=True):
+class HistoryConfig(Body, frozen=True):
     count: Annotated[int, msgspec.Meta(ge=1, le=100)] = 20
     next_message_seq: UInt | None = None
     reverse: bool = False
 
 
-class NextConversation(_Body, frozen=True):
+class NextConversation(Body, frozen=True):
     conversation_id: ID
     conversation_type: ConversationType
     order_key: int = 0
     is_pinned: bool = False
 
 
-class ConversationListConfig(_Body, frozen=True):
+class ConversationListConfig(Body, frozen=True):
     count: Annotated[int, msgspec.Meta(ge=1, le=100)] = 20
     next_conversation: NextConversation | None = None
 

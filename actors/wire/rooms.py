@@ -1,6 +1,6 @@
 """Wire schema of rooms (PROTOCOL.md §10): in-memory, live-only, one device per user.
 
-Room messages use `sendMessage` with `conversationType` 1 (gateway.protocol).
+Room messages use `sendMessage` with `conversationType` 1 (actors.wire.messages).
 Joining, creating or entering replies `{"roomInfo": {roomID, roomName}}`.
 """
 
@@ -10,7 +10,7 @@ from typing import Annotated
 
 import msgspec
 
-from .protocol import ID, Request, ShortText, _Body
+from .base import ID, Request, ShortText, Body
 
 MAX_DESTROY_DELAY_S = 3 * 3600
 AttributeKey = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
@@ -18,14 +18,14 @@ AttributeValue = Annotated[str, msgspec.Meta(max_length=4096)]
 Attributes = Annotated[dict[AttributeKey, AttributeValue], msgspec.Meta(max_length=100)]
 
 
-class RoomInfoBody(_Body, frozen=True):
+class RoomInfoBody(Body, frozen=True):
     """`roomInfo`: the room's ID and display name."""
 
     room_id: ID
     room_name: ShortText = ""
 
 
-class RoomAdvancedConfig(_Body, frozen=True):
+class RoomAdvancedConfig(Body, frozen=True):
     """Applies only when the request creates the room."""
 
     room_attributes: Attributes = {}
@@ -63,7 +63,7 @@ class LeaveRoom(Request, tag="leaveRoom"):
     room_id: ID
 
 
-class MemberQueryConfig(_Body, frozen=True):
+class MemberQueryConfig(Body, frozen=True):
     """Paging: `nextFlag` is "" for the first page, then what the previous page returned."""
 
     count: Annotated[int, msgspec.Meta(ge=1, le=100)] = 100
@@ -83,7 +83,7 @@ class QueryRoomOnlineMemberCount(Request, tag="queryRoomOnlineMemberCount"):
     room_id: ID
 
 
-class RoomAttributesSetConfig(_Body, frozen=True):
+class RoomAttributesSetConfig(Body, frozen=True):
     """`isForce` overwrites keys set by others; `isDeleteAfterOwnerLeft` deletes the keys
     when their owner leaves; `isUpdateOwner` makes the caller the owner of keys it overwrites."""
 
@@ -103,7 +103,7 @@ class SetRoomAttributes(Request, tag="setRoomAttributes"):
     config: RoomAttributesSetConfig = RoomAttributesSetConfig()
 
 
-class RoomAttributesDeleteConfig(_Body, frozen=True):
+class RoomAttributesDeleteConfig(Body, frozen=True):
     """`isForce` deletes keys set by others."""
 
     is_force: bool = False

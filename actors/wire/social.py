@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from .protocol import ID, Request, UInt, _Body
+from .base import ID, Request, UInt, Body
 
 UserIDs = Annotated[list[ID], msgspec.Meta(min_length=1, max_length=100)]
 Name = Annotated[str, msgspec.Meta(max_length=256)]
@@ -77,7 +77,7 @@ class QueryFriendApplicationList(Request, tag="queryFriendApplicationList"):
 # ---- §9 groups --------------------------------------------------------------
 
 
-class GroupInfoInput(_Body, frozen=True):
+class GroupInfoInput(Body, frozen=True):
     group_name: Name = ""
     group_id: ID | None = None
 
@@ -174,7 +174,7 @@ class QueryGroupInfo(Request, tag="queryGroupInfo"):
     group_id: ID
 
 
-class GroupMemberListConfig(_Body, frozen=True):
+class GroupMemberListConfig(Body, frozen=True):
     count: Annotated[int, msgspec.Meta(ge=1, le=100)] = 100
     next_flag: UInt = 0
 

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import msgspec
 
-from .protocol import ID, Request, _Body
+from .base import ID, Request, Body
 
 MAX_INVITEES = 32
 DEFAULT_TIMEOUT_S = 90  # ZIM's default
@@ -18,14 +18,14 @@ MAX_TIMEOUT_S = 600
 ExtendedData = Annotated[str, msgspec.Meta(max_length=4096)]
 
 
-class CallInviteConfig(_Body, frozen=True):
+class CallInviteConfig(Body, frozen=True):
     """`timeout`: seconds an invitee has to answer before it becomes Timeout."""
 
     timeout: Annotated[int, msgspec.Meta(ge=1, le=MAX_TIMEOUT_S)] = DEFAULT_TIMEOUT_S
     extended_data: ExtendedData = ""
 
 
-class CallConfig(_Body, frozen=True):
+class CallConfig(Body, frozen=True):
     """Free-form data shown to the others with this user's new state."""
 
     extended_data: ExtendedData = ""
