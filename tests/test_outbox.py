@@ -11,7 +11,7 @@ from hubbub_client import Client
 from gateway.server import Gateway
 from actors.account.messages import AccountEvents
 from actors.runtime import Address
-from actors.store.sqlite_messages import queue_events
+from actors.store.sql_messages import queue_events
 
 from .conftest import Login, StartServer
 

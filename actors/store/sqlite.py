@@ -1,15 +1,17 @@
 """SQLite, the embedded default store: WAL, one writer task, group commit.
 
-Writes: `write(fn)` puts a job on a bounded channel. One writer task takes
-every job already waiting (up to `max_batch`) and runs them in ONE
-transaction in a worker thread, each job in its own SAVEPOINT: a job that
+Writes: `write(fn)` puts a job on a bounded channel. One writer task
+(`writer.BatchWriter`) takes every job already waiting (up to `max_batch`)
+and runs them in ONE transaction in a worker thread, each job in its own
+SAVEPOINT when one of them fails: a job that
 raises is rolled back alone and only its caller sees the error. After the
 COMMIT every caller is answered, so an answered write is durable
 (synchronous=FULL). If the database cannot be written, every job of that
 batch gets StorageUnavailable and nothing of it is applied.
 
 Reads: `read(fn)` runs on one of a few read-only connections, each call in
-its own snapshot; they never wait for the writer (WAL).
+its own snapshot; they never wait for the writer (WAL). The domain SQL is
+shared with PostgreSQL (`sql_accounts`, `sql_messages`, `sql_social`).
 """
 
 from __future__ import annotations
@@ -17,19 +19,20 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, TypeVar
 
 import trio
 
 from ..errors import HubbubError, StorageUnavailable
-from .base import DeviceRecord, StoredEvent
 from .migrations import packaged
-from .sqlite_accounts import SqliteAccountStore
-from .sqlite_messages import SqliteMessageStore
-from .sqlite_social import SqliteSocialStore
+from .sql_accounts import SqlAccountStore
+from .sql_messages import SqlMessageStore
+from .sql_social import SqlSocialStore
+from .writer import FLUSH_TIMEOUT_S, BatchWriter, WriteJob, running
 
 T = TypeVar("T")
 
@@ -41,26 +44,6 @@ _BUSY_TIMEOUT_MS = 5_000
 # Two readers: resume replays and queries overlap, but more threads only
 # contend for the same disk.
 _READ_CONNECTIONS = 2
-# Bound on flushing queued writes at close; then the rest fail.
-_FLUSH_TIMEOUT_S = 5.0
-
-
-class _WriteJob(Generic[T]):
-    """One caller's write: its function, then its answer once the batch ended."""
-
-    __slots__ = ("fn", "done", "finished", "value", "error")
-
-    def __init__(self, fn: Callable[[sqlite3.Connection], T]) -> None:
-        self.fn = fn
-        self.done = trio.Event()  # set in the trio thread after the batch ended
-        self.finished = False  # set by the worker thread once value/error is final
-        self.value: T | None = None
-        self.error: BaseException | None = None
-
-    def result(self) -> T:
-        if self.error is not None:
-            raise self.error
-        return cast(T, self.value)
 
 
 def _means_unavailable(exc: BaseException) -> bool:
@@ -74,7 +57,7 @@ def _unavailable(exc: BaseException) -> HubbubError:
     return error
 
 
-def _run_job(conn: sqlite3.Connection, job: _WriteJob[Any]) -> None:
+def _run_job(conn: sqlite3.Connection, job: WriteJob[Any]) -> None:
     """Run one job inside its own savepoint; its error stays on the job."""
     conn.execute("SAVEPOINT job")
     try:
@@ -88,7 +71,7 @@ def _run_job(conn: sqlite3.Connection, job: _WriteJob[Any]) -> None:
     conn.execute("RELEASE job")
 
 
-def _commit_batch(conn: sqlite3.Connection, batch: list[_WriteJob[Any]]) -> bool:
+def _commit_batch(conn: sqlite3.Connection, batch: list[WriteJob[Any]]) -> bool:
     """Run `batch` in one transaction and commit it; runs in the worker thread.
 
     Returns whether it committed. If not, every job holds StorageUnavailable
@@ -119,7 +102,7 @@ def _commit_batch(conn: sqlite3.Connection, batch: list[_WriteJob[Any]]) -> bool
     return committed
 
 
-def _run_plain(conn: sqlite3.Connection, batch: list[_WriteJob[Any]]) -> bool:
+def _run_plain(conn: sqlite3.Connection, batch: list[WriteJob[Any]]) -> bool:
     """Run every job with no savepoints (the common case: nothing fails).
 
     Returns True with the transaction open for COMMIT, or False after
@@ -142,7 +125,7 @@ def _run_plain(conn: sqlite3.Connection, batch: list[_WriteJob[Any]]) -> bool:
     return True
 
 
-class SqliteStore(SqliteAccountStore, SqliteMessageStore, SqliteSocialStore):
+class SqliteStore(SqlAccountStore, SqlMessageStore, SqlSocialStore):
     """The embedded Store; open it with `open_sqlite_store`, which owns its writer task."""
 
     def __init__(self, write_conn: sqlite3.Connection, read_conns: list[sqlite3.Connection], max_batch: int) -> None:
@@ -150,27 +133,8 @@ class SqliteStore(SqliteAccountStore, SqliteMessageStore, SqliteSocialStore):
         self._idle_readers = list(read_conns)  # list.pop/append are atomic: safe across threads
         self._read_count = len(read_conns)
         self._read_limiter = trio.CapacityLimiter(len(read_conns))
-        # The writer's own limiter: never waits behind unrelated to_thread users.
-        self._write_limiter = trio.CapacityLimiter(1)
-        self._max_batch = max_batch
-        # Sized to one batch: while a batch commits the next one fills up; a
-        # deeper queue only adds latency and memory. A full queue blocks
-        # callers, which is the backpressure that should reach the socket.
-        self._send: trio.MemorySendChannel[_WriteJob[Any]]
-        self._receive: trio.MemoryReceiveChannel[_WriteJob[Any]]
-        self._send, self._receive = trio.open_memory_channel(max_batch)
-        # Shielded so an outer cancellation cannot stop the flush at close;
-        # `_flush` cancels it after _FLUSH_TIMEOUT_S instead.
-        self._writer_scope = trio.CancelScope(shield=True)
-        self._writer_done = trio.Event()
-        self._batch_ended = trio.lowlevel.ParkingLot()
-        self._closing = False  # set at exit: new writes are refused, queued ones flushed
+        self._writer = BatchWriter("sqlite", partial(_commit_batch, write_conn), max_batch)
         self._closed = False
-        self._batches_committed = 0
-        self._batches_failed = 0
-        self._jobs_committed = 0
-        self._jobs_failed = 0
-        self._largest_batch = 0
 
     # -- primitives -------------------------------------------------------
 
@@ -183,15 +147,7 @@ class SqliteStore(SqliteAccountStore, SqliteMessageStore, SqliteSocialStore):
         if the batch could not commit or the store is closed. If the caller
         is cancelled after queueing, the write may still commit.
         """
-        if self._closing:
-            raise StorageUnavailable("sqlite store is closed")
-        job = _WriteJob(fn)
-        try:
-            await self._send.send(job)
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
-            raise StorageUnavailable("sqlite store is closed") from None
-        await job.done.wait()
-        return job.result()
+        return await self._writer.submit(fn)
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn(conn)` on a read-only snapshot in a worker thread; return its result.
@@ -221,93 +177,17 @@ class SqliteStore(SqliteAccountStore, SqliteMessageStore, SqliteSocialStore):
 
     def statistics(self) -> dict[str, int]:
         """Writer counters for metrics: queue depth, batches and jobs, largest batch."""
-        return {
-            "queue_depth": self._send.statistics().current_buffer_used,
-            "batches_committed": self._batches_committed,
-            "batches_failed": self._batches_failed,
-            "jobs_committed": self._jobs_committed,
-            "jobs_failed": self._jobs_failed,
-            "largest_batch": self._largest_batch,
-        }
-
-    # -- the writer -------------------------------------------------------
-
-    async def _run_writer(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        batch: list[_WriteJob[Any]] = []
-        try:
-            with self._writer_scope:
-                task_status.started()
-                async for first in self._receive:  # ends once `_flush` closed the send side
-                    batch = [first]
-                    self._take_waiting(batch)
-                    await self._commit(batch)
-                    batch = []
-        finally:
-            self._fail_unanswered(batch)
-            self._writer_done.set()
-
-    def _take_waiting(self, batch: list[_WriteJob[Any]]) -> None:
-        while len(batch) < self._max_batch:
-            try:
-                batch.append(self._receive.receive_nowait())
-            except (trio.WouldBlock, trio.EndOfChannel):
-                return
-
-    async def _commit(self, batch: list[_WriteJob[Any]]) -> None:
-        # Not abandoned on cancel: the thread owns the connection until it returns.
-        committed = await trio.to_thread.run_sync(_commit_batch, self._write_conn, batch, limiter=self._write_limiter)
-        failed = sum(job.error is not None for job in batch)
-        self._largest_batch = max(self._largest_batch, len(batch))
-        self._jobs_failed += failed
-        if committed:
-            self._batches_committed += 1
-            self._jobs_committed += len(batch) - failed
-        else:
-            self._batches_failed += 1
-        for job in batch:
-            job.done.set()
-        self._batch_ended.unpark_all()
-
-    def _fail_unanswered(self, batch: list[_WriteJob[Any]]) -> None:
-        """Answer every job still held or queued, so no caller waits forever."""
-        pending = list(batch)
-        while True:
-            try:
-                pending.append(self._receive.receive_nowait())
-            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
-                break
-        self._receive.close()  # later senders get BrokenResourceError
-        for job in pending:
-            if not job.finished:
-                job.value, job.error = None, StorageUnavailable("sqlite store closed before the write ran")
-                self._jobs_failed += 1
-            job.done.set()
-        self._batch_ended.unpark_all()
-
-    async def _flush(self) -> None:
-        """Refuse new writes, commit every write already submitted, stop the writer (bounded).
-
-        Callers blocked on a full queue count as submitted: each batch the
-        writer takes lets them in, so the send side closes once none waits.
-        """
-        self._closing = True
-        with trio.move_on_after(_FLUSH_TIMEOUT_S, shield=True):
-            while self._send.statistics().tasks_waiting_send and not self._writer_done.is_set():
-                await self._batch_ended.park()
-            self._send.close()
-            await self._writer_done.wait()
-        self._send.close()  # if the deadline passed first: blocked callers fail
-        self._writer_scope.cancel()  # no-op once the writer ended
+        return self._writer.statistics()
 
     async def _close_connections(self) -> None:
         """Close connections once no thread uses them; a reader still busy after the deadline is left to GC."""
         self._closed = True
-        with trio.move_on_after(_FLUSH_TIMEOUT_S, shield=True):
+        with trio.move_on_after(FLUSH_TIMEOUT_S, shield=True):
             for _ in range(self._read_count):
                 await self._read_limiter.acquire_on_behalf_of(object())
         idle = [*self._idle_readers, self._write_conn]
         with trio.CancelScope(shield=True):  # closing may checkpoint the WAL: disk I/O
-            await trio.to_thread.run_sync(_close_all, idle, limiter=self._write_limiter)
+            await trio.to_thread.run_sync(_close_all, idle, limiter=self._writer.limiter)
 
 
 
@@ -403,27 +283,10 @@ async def open_sqlite_store(data_dir: Path, *, max_batch: int = 512) -> AsyncIte
     write_conn, read_conns = await trio.to_thread.run_sync(_open_connections, data_dir / DB_FILE_NAME)
     store = SqliteStore(write_conn, read_conns, max_batch)
     try:
-        async with trio.open_nursery() as nursery:
-            await nursery.start(store._run_writer)
-            try:
-                yield store
-            finally:
-                await store._flush()
-    except BaseExceptionGroup as group:
-        if len(group.exceptions) != 1:
-            raise
-        _raise_alone(group.exceptions[0])
+        async with running(store._writer):
+            yield store
     finally:
         await store._close_connections()
-
-
-def _raise_alone(only: BaseException) -> None:
-    """Re-raise the one exception of a nursery's group as itself, so callers need no except*."""
-    context = only.__context__
-    try:
-        raise only
-    finally:
-        only.__context__ = context  # hide the group, keep the original chain
 
 
 def backup_sqlite_store(data_dir: Path, destination: Path) -> int:

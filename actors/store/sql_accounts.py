@@ -1,24 +1,24 @@
-"""SQLite implementation of AccountStore, DeviceStore and StreamStore (migration 0001)."""
+"""AccountStore, DeviceStore and StreamStore in the SQL both engines speak (see `sql`)."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 from .base import DeviceRecord, StoredEvent
+from .sql import Connection
 
 T = TypeVar("T")
 
 
-class SqliteAccountStore:
-    """Accounts, devices and the durable stream; mixed into SqliteStore, which provides read/write."""
+class SqlAccountStore:
+    """Accounts, devices and the durable stream; mixed into a store class, which provides read/write."""
 
     if TYPE_CHECKING:
 
-        async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T: ...
+        async def write(self, fn: Callable[[Connection], T]) -> T: ...
 
-        async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T: ...
+        async def read(self, fn: Callable[[Connection], T]) -> T: ...
 
     async def ensure_account(self, user_id: str, user_name: str | None, now_ms: int) -> None:
         """Create the account if missing; a non-empty `user_name` replaces the stored one."""
@@ -72,7 +72,7 @@ class SqliteAccountStore:
 _DEVICE_COLUMNS = "login_id, user_id, node, device_id, platform, device_name, login_time"
 
 
-def _ensure_account(conn: sqlite3.Connection, user_id: str, user_name: str | None, now_ms: int) -> None:
+def _ensure_account(conn: Connection, user_id: str, user_name: str | None, now_ms: int) -> None:
     conn.execute(
         "INSERT INTO accounts (user_id, user_name, created_time) VALUES (?, ?, ?)"
         " ON CONFLICT (user_id) DO UPDATE SET user_name = excluded.user_name"
@@ -81,7 +81,7 @@ def _ensure_account(conn: sqlite3.Connection, user_id: str, user_name: str | Non
     )
 
 
-def _device_online(conn: sqlite3.Connection, user_id: str, node: str, device: DeviceRecord) -> None:
+def _device_online(conn: Connection, user_id: str, node: str, device: DeviceRecord) -> None:
     _ensure_account(conn, user_id, None, device.login_time)
     row = (device.login_id, user_id, node, device.device_id, device.platform, device.device_name, device.login_time)
     conn.execute(
@@ -94,7 +94,7 @@ def _device_online(conn: sqlite3.Connection, user_id: str, node: str, device: De
     conn.execute(f"INSERT INTO login_history ({_DEVICE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", row)
 
 
-def _device_offline(conn: sqlite3.Connection, user_id: str, login_id: str, now_ms: int, reason: str) -> None:
+def _device_offline(conn: Connection, user_id: str, login_id: str, now_ms: int, reason: str) -> None:
     conn.execute("DELETE FROM online_devices WHERE user_id = ? AND login_id = ?", (user_id, login_id))
     conn.execute(
         "UPDATE login_history SET logout_time = ?, logout_reason = ?"
@@ -103,7 +103,7 @@ def _device_offline(conn: sqlite3.Connection, user_id: str, login_id: str, now_m
     )
 
 
-def _online_devices(conn: sqlite3.Connection, user_id: str) -> list[DeviceRecord]:
+def _online_devices(conn: Connection, user_id: str) -> list[DeviceRecord]:
     rows = conn.execute(
         "SELECT login_id, device_id, platform, device_name, login_time FROM online_devices"
         " WHERE user_id = ? ORDER BY login_time, id",
@@ -112,7 +112,7 @@ def _online_devices(conn: sqlite3.Connection, user_id: str) -> list[DeviceRecord
     return [DeviceRecord(*row) for row in rows]
 
 
-def _clear_node_devices(conn: sqlite3.Connection, node: str, now_ms: int) -> int:
+def _clear_node_devices(conn: Connection, node: str, now_ms: int) -> int:
     conn.execute(
         "UPDATE login_history SET logout_time = ?, logout_reason = 'restart' WHERE logout_time IS NULL"
         " AND login_id IN (SELECT login_id FROM online_devices WHERE node = ?)",
@@ -122,7 +122,7 @@ def _clear_node_devices(conn: sqlite3.Connection, node: str, now_ms: int) -> int
 
 
 def _login_history(
-    conn: sqlite3.Connection, user_id: str, limit: int
+    conn: Connection, user_id: str, limit: int
 ) -> list[tuple[DeviceRecord, int | None, str | None]]:
     rows = conn.execute(
         "SELECT login_id, device_id, platform, device_name, login_time, logout_time, logout_reason"
@@ -132,12 +132,12 @@ def _login_history(
     return [(DeviceRecord(*row[:5]), row[5], row[6]) for row in rows]
 
 
-def _head_seq(conn: sqlite3.Connection, user_id: str) -> int | None:
+def _head_seq(conn: Connection, user_id: str) -> int | None:
     row = conn.execute("SELECT head_seq FROM accounts WHERE user_id = ?", (user_id,)).fetchone()
     return None if row is None else int(row[0])
 
 
-def _append_events(conn: sqlite3.Connection, user_id: str, events: Sequence[StoredEvent]) -> None:
+def _append_events(conn: Connection, user_id: str, events: Sequence[StoredEvent]) -> None:
     """Append events above the account's head (creating the account if new); the head moves to the last."""
     first, last = events[0].seq, events[-1].seq
     if any(later.seq <= earlier.seq for earlier, later in zip(events, events[1:])):
@@ -157,7 +157,7 @@ def _append_events(conn: sqlite3.Connection, user_id: str, events: Sequence[Stor
     )
 
 
-def _events_after(conn: sqlite3.Connection, user_id: str, after_seq: int, limit: int) -> list[StoredEvent]:
+def _events_after(conn: Connection, user_id: str, after_seq: int, limit: int) -> list[StoredEvent]:
     rows = conn.execute(
         "SELECT seq, name, payload, time, only_device FROM stream_events WHERE user_id = ? AND seq > ? ORDER BY seq LIMIT ?",
         (user_id, after_seq, limit),
@@ -165,13 +165,13 @@ def _events_after(conn: sqlite3.Connection, user_id: str, after_seq: int, limit:
     return [StoredEvent(*row) for row in rows]
 
 
-def _stream_bounds(conn: sqlite3.Connection, user_id: str) -> tuple[int, int]:
+def _stream_bounds(conn: Connection, user_id: str) -> tuple[int, int]:
     head = _head_seq(conn, user_id) or 0
     (oldest,) = conn.execute("SELECT MIN(seq) FROM stream_events WHERE user_id = ?", (user_id,)).fetchone()
     return (head + 1 if oldest is None else int(oldest), head)
 
 
-def _trim_stream(conn: sqlite3.Connection, user_id: str, keep_count: int, min_time_ms: int) -> int:
+def _trim_stream(conn: Connection, user_id: str, keep_count: int, min_time_ms: int) -> int:
     """Drop all but the newest `keep_count` events, and every event older than `min_time_ms`.
 
     Events are stamped in seq order, so the events too old to keep are a

@@ -1,14 +1,14 @@
-"""SQLite implementation of MessageStore (tables of migration 0002)."""
+"""MessageStore in the SQL both engines speak (see `sql`)."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-from .sqlite_accounts import _append_events
 from .base import AccountWrite, AlreadyDelivered, ConversationRow, MessageRow, Pending, ViewedMessage
+from .sql import Connection, upsert
+from .sql_accounts import _append_events
 
 T = TypeVar("T")
 
@@ -28,7 +28,7 @@ def _viewed(row: Sequence[Any]) -> ViewedMessage:
     return ViewedMessage(_message(row), row[13], row[14], row[15])
 
 
-def _insert_message(conn: sqlite3.Connection, m: MessageRow) -> None:
+def _insert_message(conn: Connection, m: MessageRow) -> None:
     is_text = isinstance(m.body, str)
     body = m.body.encode() if isinstance(m.body, str) else m.body
     conn.execute(
@@ -38,15 +38,27 @@ def _insert_message(conn: sqlite3.Connection, m: MessageRow) -> None:
     )
 
 
-def _save_conversation(conn: sqlite3.Connection, user_id: str, c: ConversationRow) -> None:
+_SAVE_CONVERSATION = upsert(
+    "conversations",
+    ("user_id", "conversation_type", "conversation_id", "name", "last_seq", "read_seq", "unread", "last_message_id",
+     "order_key", "is_pinned", "notification_status", "draft", "marks", "deleted"),
+    ("user_id", "conversation_type", "conversation_id"),
+)
+_SAVE_FRIEND_APPLICATION = upsert(
+    "friend_applications", ("from_user", "to_user", "wording", "state", "updated_time"), ("from_user", "to_user")
+)
+_SAVE_FRIEND = upsert("friends", ("user_id", "friend_id", "wording", "created_time"), ("user_id", "friend_id"))
+
+
+def _save_conversation(conn: Connection, user_id: str, c: ConversationRow) -> None:
     conn.execute(
-        "INSERT OR REPLACE INTO conversations VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        _SAVE_CONVERSATION,
         (user_id, c.conversation_type, c.conversation_id, c.name, c.last_seq, c.read_seq, c.unread,
          c.last_message_id, c.order_key, c.is_pinned, c.notification_status, c.draft, json.dumps(list(c.marks)), c.deleted),
     )
 
 
-def _apply(conn: sqlite3.Connection, w: AccountWrite) -> list[int]:
+def _apply(conn: Connection, w: AccountWrite) -> list[int]:
     # The delivery checks come first: a repeat must change nothing at all.
     if w.delivered is not None:
         gone = conn.execute("DELETE FROM outbox WHERE user_id = ? AND message_id = ?", (w.user_id, w.delivered)).rowcount
@@ -68,42 +80,44 @@ def _apply(conn: sqlite3.Connection, w: AccountWrite) -> list[int]:
           [(user, t, c) for t, c in w.hide_all])
     for conversation in w.conversations:
         _save_conversation(conn, user, conversation)
-    _many(conn, "INSERT OR IGNORE INTO outbox (user_id, message_id) VALUES (?, ?)", list(w.deliveries))
+    _many(conn, "INSERT INTO outbox (user_id, message_id) VALUES (?, ?) ON CONFLICT DO NOTHING", list(w.deliveries))
     if w.revoke is not None:
         conn.execute("UPDATE messages SET is_revoked = 1 WHERE message_id = ?", (w.revoke,))
     _many(conn, "UPDATE messages SET receipt_status = 2 WHERE message_id = ?", [(m,) for m in w.receipts_read])
-    _many(conn, "INSERT OR IGNORE INTO message_reads VALUES (?, ?)", [(m, user) for m in w.group_reads])
+    _many(conn, "INSERT INTO message_reads VALUES (?, ?) ON CONFLICT DO NOTHING", [(m, user) for m in w.group_reads])
     if w.profile is not None:
         conn.execute("UPDATE accounts SET user_name = ?, avatar_url = ?, extended_data = ? WHERE user_id = ?", (*w.profile, user))
     if w.friend_application is not None:
-        conn.execute("INSERT OR REPLACE INTO friend_applications VALUES (?, ?, ?, ?, ?)", w.friend_application)
-    _many(conn, "INSERT OR REPLACE INTO friends VALUES (?, ?, ?, ?)", list(w.friends_add))
+        conn.execute(_SAVE_FRIEND_APPLICATION, w.friend_application)
+    _many(conn, _SAVE_FRIEND, list(w.friends_add))
     _many(conn, "DELETE FROM friends WHERE user_id = ? AND friend_id = ?", list(w.friends_remove))
     if w.events:
         _append_events(conn, user, w.events)
     return queue_events(conn, w.outbox_events) + queue_notices(conn, w.outbox_notices)
 
 
-def queue_events(conn: sqlite3.Connection, rows: Sequence[tuple[str, bytes, str | None]]) -> list[int]:
+def queue_events(conn: Connection, rows: Sequence[tuple[str, bytes, str | None]]) -> list[int]:
     """Put durable events in the outbox for other accounts; their outbox IDs, in order."""
-    ids = []
-    for user_id, events, exclude_login in rows:
-        cursor = conn.execute("INSERT INTO outbox (user_id, events, exclude_login) VALUES (?, ?, ?)", (user_id, events, exclude_login))
-        ids.append(int(cursor.lastrowid or 0))
-    return ids
+    return [_queue(conn, "INSERT INTO outbox (user_id, events, exclude_login) VALUES (?, ?, ?) RETURNING queued", row) for row in rows]
 
 
-def queue_notices(conn: sqlite3.Connection, rows: Sequence[tuple[str, bytes]]) -> list[int]:
+def queue_notices(conn: Connection, rows: Sequence[tuple[str, bytes]]) -> list[int]:
     """Put notices in the outbox for other accounts; their outbox IDs, in order."""
-    return [int(conn.execute("INSERT INTO outbox (user_id, notice) VALUES (?, ?)", row).lastrowid or 0) for row in rows]
+    return [_queue(conn, "INSERT INTO outbox (user_id, notice) VALUES (?, ?) RETURNING queued", row) for row in rows]
 
 
-def _many(conn: sqlite3.Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
+def _queue(conn: Connection, sql: str, row: Sequence[Any]) -> int:
+    # fetchall: a RETURNING statement is done only once its rows are read
+    ((queued,),) = conn.execute(sql, row).fetchall()
+    return int(queued)
+
+
+def _many(conn: Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
     if rows:
         conn.executemany(sql, rows)
 
 
-def _load_conversations(conn: sqlite3.Connection, user_id: str) -> list[tuple[ConversationRow, MessageRow | None]]:
+def _load_conversations(conn: Connection, user_id: str) -> list[tuple[ConversationRow, MessageRow | None]]:
     rows = conn.execute(
         "SELECT conversation_type, conversation_id, name, last_seq, read_seq, unread, last_message_id, order_key,"
         " is_pinned, notification_status, draft, marks, deleted FROM conversations WHERE user_id = ?",
@@ -121,7 +135,7 @@ def _load_conversations(conn: sqlite3.Connection, user_id: str) -> list[tuple[Co
 
 
 def _history(
-    conn: sqlite3.Connection, user_id: str, ctype: int, cid: str, count: int, next_seq: int | None, reverse: bool
+    conn: Connection, user_id: str, ctype: int, cid: str, count: int, next_seq: int | None, reverse: bool
 ) -> list[ViewedMessage]:
     base = (
         f"SELECT {_VIEW_COLUMNS} FROM message_views v JOIN messages m ON m.message_id = v.message_id"
@@ -136,8 +150,8 @@ def _history(
     return [_viewed(r) for r in conn.execute(sql, (user_id, ctype, cid, bound, count))]
 
 
-class SqliteMessageStore:
-    """MessageStore methods; mixed into SqliteStore, which provides read/write."""
+class SqlMessageStore:
+    """MessageStore methods; mixed into a store class, which provides read/write."""
 
     write: Callable[..., Awaitable[Any]]
     read: Callable[..., Awaitable[Any]]
@@ -151,7 +165,7 @@ class SqliteMessageStore:
         return result
 
     async def find_client_message(self, sender: str, client_message_id: str, since_ms: int) -> MessageRow | None:
-        def find(conn: sqlite3.Connection) -> MessageRow | None:
+        def find(conn: Connection) -> MessageRow | None:
             row = conn.execute(
                 f"SELECT {_MESSAGE_COLUMNS} FROM messages m WHERE m.sender = ? AND m.client_message_id = ? AND m.timestamp >= ?"
                 " ORDER BY m.timestamp DESC LIMIT 1",
@@ -163,7 +177,7 @@ class SqliteMessageStore:
         return found
 
     async def viewed(self, user_id: str, conversation_type: int, conversation_id: str, message_ids: Sequence[str]) -> list[ViewedMessage]:
-        def find(conn: sqlite3.Connection) -> list[ViewedMessage]:
+        def find(conn: Connection) -> list[ViewedMessage]:
             marks = ",".join("?" * len(message_ids))
             rows = conn.execute(
                 f"SELECT {_VIEW_COLUMNS} FROM message_views v JOIN messages m ON m.message_id = v.message_id"
@@ -177,7 +191,7 @@ class SqliteMessageStore:
         return found
 
     async def view_of(self, user_id: str, message_id: str) -> ViewedMessage | None:
-        def find(conn: sqlite3.Connection) -> ViewedMessage | None:
+        def find(conn: Connection) -> ViewedMessage | None:
             row = conn.execute(
                 f"SELECT {_VIEW_COLUMNS} FROM message_views v JOIN messages m ON m.message_id = v.message_id"
                 " WHERE v.message_id = ? AND v.user_id = ?",
@@ -197,7 +211,7 @@ class SqliteMessageStore:
         return found
 
     async def unread_receipts(self, user_id: str, conversation_type: int, conversation_id: str) -> list[ViewedMessage]:
-        def find(conn: sqlite3.Connection) -> list[ViewedMessage]:
+        def find(conn: Connection) -> list[ViewedMessage]:
             rows = conn.execute(
                 f"SELECT {_VIEW_COLUMNS} FROM message_views v JOIN messages m ON m.message_id = v.message_id"
                 " WHERE v.user_id = ? AND v.conversation_type = ? AND v.conversation_id = ? AND v.direction = 1"
@@ -210,7 +224,7 @@ class SqliteMessageStore:
         return found
 
     async def pending_deliveries(self, user_id: str) -> list[Pending]:
-        def find(conn: sqlite3.Connection) -> list[Pending]:
+        def find(conn: Connection) -> list[Pending]:
             rows = conn.execute(
                 f"SELECT {_MESSAGE_COLUMNS}, g.message_seq, o.queued, o.events, o.exclude_login, o.notice FROM outbox o"
                 " LEFT JOIN messages m ON m.message_id = o.message_id"

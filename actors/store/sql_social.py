@@ -1,17 +1,23 @@
-"""SQLite implementation of SocialStore: groups, friends, profiles (migration 0003)."""
+"""SocialStore in the SQL both engines speak (see `sql`): groups, friends, profiles."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from .base import GroupRecord, GroupWrite, UserProfile
-from .sqlite_messages import _insert_message, queue_events
+from .sql import Connection, upsert
+from .sql_messages import _insert_message, queue_events
 
 
-def _load_group(conn: sqlite3.Connection, group_id: str) -> GroupRecord | None:
+_SAVE_GROUP = upsert(
+    "groups", ("group_id", "name", "notice", "attributes", "created_time", "last_seq", "dismissed"), ("group_id",)
+)
+_SAVE_MEMBER = upsert("group_members", ("group_id", "user_id", "role", "joined_time"), ("group_id", "user_id"))
+
+
+def _load_group(conn: Connection, group_id: str) -> GroupRecord | None:
     row = conn.execute(
         "SELECT name, notice, attributes, created_time, last_seq, dismissed FROM groups WHERE group_id = ?", (group_id,)
     ).fetchone()
@@ -26,25 +32,25 @@ def _load_group(conn: sqlite3.Connection, group_id: str) -> GroupRecord | None:
     return GroupRecord(group_id, row[0], row[1], json.loads(row[2]), row[3], row[4], members, bool(row[5]))
 
 
-def _commit_group(conn: sqlite3.Connection, w: GroupWrite) -> list[int]:
+def _commit_group(conn: Connection, w: GroupWrite) -> list[int]:
     g = w.group
     conn.execute(
-        "INSERT OR REPLACE INTO groups VALUES (?, ?, ?, ?, ?, ?, ?)",
+        _SAVE_GROUP,
         (g.group_id, g.name, g.notice, json.dumps(g.attributes), g.created_time, g.last_seq, g.dismissed),
     )
     conn.executemany(
-        "INSERT OR REPLACE INTO group_members VALUES (?, ?, ?, ?)",
+        _SAVE_MEMBER,
         [(g.group_id, user, role, joined) for user, role, joined in w.upsert_members],
     )
     conn.executemany("DELETE FROM group_members WHERE group_id = ? AND user_id = ?", [(g.group_id, u) for u in w.remove_members])
     if w.new_message is not None:
         _insert_message(conn, w.new_message)
         conn.execute("INSERT INTO group_messages VALUES (?, ?, ?)", (g.group_id, w.message_seq, w.new_message.message_id))
-    conn.executemany("INSERT OR IGNORE INTO outbox (user_id, message_id, exclude_login) VALUES (?, ?, ?)", list(w.deliveries))
+    conn.executemany("INSERT INTO outbox (user_id, message_id, exclude_login) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", list(w.deliveries))
     return queue_events(conn, w.member_events)
 
 
-def _user_groups(conn: sqlite3.Connection, user_id: str) -> list[tuple[GroupRecord, int]]:
+def _user_groups(conn: Connection, user_id: str) -> list[tuple[GroupRecord, int]]:
     rows = conn.execute(
         "SELECT g.group_id, g.name, g.notice, g.attributes, g.created_time, g.last_seq, m.role"
         " FROM group_members m JOIN groups g ON g.group_id = m.group_id"
@@ -54,8 +60,8 @@ def _user_groups(conn: sqlite3.Connection, user_id: str) -> list[tuple[GroupReco
     return [(GroupRecord(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], {}), r[6]) for r in rows]
 
 
-class SqliteSocialStore:
-    """SocialStore methods; mixed into SqliteStore, which provides read/write."""
+class SqlSocialStore:
+    """SocialStore methods; mixed into a store class, which provides read/write."""
 
     write: Callable[..., Awaitable[Any]]
     read: Callable[..., Awaitable[Any]]
@@ -73,10 +79,10 @@ class SqliteSocialStore:
         return found
 
     async def group_read_counts(self, message_ids: Sequence[str], *, counting: str | None = None) -> dict[str, int]:
-        def count(conn: sqlite3.Connection) -> dict[str, int]:
+        def count(conn: Connection) -> dict[str, int]:
             marks = ",".join("?" * len(message_ids))
             rows = conn.execute(
-                f"SELECT message_id, COUNT(*), SUM(user_id = ?) FROM message_reads WHERE message_id IN ({marks}) GROUP BY message_id",
+                f"SELECT message_id, COUNT(*), SUM(CASE WHEN user_id = ? THEN 1 ELSE 0 END) FROM message_reads WHERE message_id IN ({marks}) GROUP BY message_id",
                 (counting, *message_ids),
             )
             extra = 0 if counting is None else 1  # `counting` is about to read those it has not read yet
@@ -86,7 +92,7 @@ class SqliteSocialStore:
         return found
 
     async def profiles(self, user_ids: Sequence[str]) -> list[UserProfile]:
-        def find(conn: sqlite3.Connection) -> list[UserProfile]:
+        def find(conn: Connection) -> list[UserProfile]:
             marks = ",".join("?" * len(user_ids))
             rows = conn.execute(
                 f"SELECT user_id, COALESCE(user_name, ''), avatar_url, extended_data FROM accounts WHERE user_id IN ({marks})",
