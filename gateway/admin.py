@@ -22,6 +22,7 @@ from actors.account.policy import LoginPolicy
 from actors.runtime import ActorError, Address
 
 from .rooms import describe_room, list_rooms
+from .webapp import web_routes
 
 
 if TYPE_CHECKING:
@@ -157,6 +158,7 @@ def build_app(gateway: Gateway) -> Starlette:
         Route("/v1/rooms", rooms, methods=["GET"]),
         Route("/v1/rooms/{room_id}", one_room, methods=["GET"]),
         Route("/v1/test/crash/{kind}/{key}", crash, methods=["POST"]),
+        *web_routes(gateway),
     ]
     return Starlette(routes=routes, exception_handlers={_Refused: refused})
 

@@ -27,11 +27,13 @@ from .auth import mint_token, parse_ttl
 from .config import Config
 from .datadir import DataDirInUse, make_data_dir
 from .server import serve, tls_context
+from .webapp import APP_PATH, demo_signin_refusal
 
 log = logging.getLogger("hubbub.cli")
 
 _SECRET_FILE = "auth-secret"
 _ADMIN_TOKEN_FILE = "admin-token"
+_BUILT_APP = Path(__file__).resolve().parent.parent / "web" / "app" / "dist"  # `make web` builds it
 
 
 def _stored_secret(data_dir: Path, name: str, *, create: bool) -> str | None:
@@ -97,6 +99,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--burst", type=int, default=200, help="request burst per connection (default %(default)s)")
     run.add_argument("--max-connections", type=int, default=100_000, help="open connections at most; more get HTTP 503 (default %(default)s)")
     run.add_argument("--max-group-members", type=int, default=10_000, help="members one group may have (default %(default)s)")
+    run.add_argument("--web-app", type=Path, help="the built browser app to serve on the admin listener at /app/ (default: web/app/dist when built)")
+    run.add_argument("--demo-signin", action="store_true", help="let the app mint login tokens for any userID: for a local trial, loopback --admin-host only")
     run.add_argument("--test-hooks", action="store_true", help="enable test-only admin routes (crash injection)")
     run.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR (default %(default)s)")
     run.add_argument("--log-format", choices=("text", "json"), default="text", help="text lines, or one JSON object per line (default %(default)s)")
@@ -132,6 +136,17 @@ def _serve(args: argparse.Namespace) -> int:
         except (OSError, ssl.SSLError) as exc:
             print(f"hubbub: --tls-cert/--tls-key unusable: {exc}", file=sys.stderr)
             return 2
+    web_app_dir = args.web_app
+    if web_app_dir is not None and not (web_app_dir / "index.html").is_file():
+        print(f"hubbub: --web-app {web_app_dir}: no index.html there (build the app with `make web`)", file=sys.stderr)
+        return 2
+    if web_app_dir is None and (_BUILT_APP / "index.html").is_file():
+        web_app_dir = _BUILT_APP
+    # checked before anything is written to the data directory
+    refusal = demo_signin_refusal(replace(Config(), admin_host=args.admin_host, admin_port=args.admin_port, demo_signin=args.demo_signin))
+    if refusal is not None:
+        print(f"hubbub: {refusal}", file=sys.stderr)
+        return 2
     make_data_dir(args.data_dir)
     secret = args.auth_secret or _stored_secret(args.data_dir, _SECRET_FILE, create=True)
     admin_token = args.admin_token or _stored_secret(args.data_dir, _ADMIN_TOKEN_FILE, create=True)
@@ -154,6 +169,8 @@ def _serve(args: argparse.Namespace) -> int:
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         test_hooks=args.test_hooks,
+        web_app_dir=web_app_dir,
+        demo_signin=args.demo_signin,
     )
     trio.run(_serve_until_signalled, config)
     return 0
@@ -166,6 +183,10 @@ async def _serve_until_signalled(config: Config) -> None:
             _tune_gc()
             where = gateway.listening
             print(f"hubbub listening {where.ws_url} admin {where.admin_url}", flush=True)
+            if config.web_app_dir is not None and where.admin_url is not None:
+                print(f"hubbub web app {where.admin_url}{APP_PATH}", flush=True)
+            elif config.web_app_dir is None:
+                log.info("no web app: build it with `make web` (or pass --web-app DIR)")
             log.info("mint a login token with `hubbub token USER_ID --data-dir %s`", config.data_dir)
             async for signum in signals:
                 log.info("signal %s: shutting down", signal.Signals(signum).name)

@@ -50,3 +50,7 @@ class Config:
 
     shutdown_grace_s: float = 3.0
     test_hooks: bool = False  # enables the crash-injection admin route
+
+    # the browser app on the admin listener (gateway/webapp.py)
+    web_app_dir: Path | None = None  # the built app (web/app/dist); None: no app
+    demo_signin: bool = False  # POST /app/demo-signin mints tokens for anyone: loopback only
