@@ -14,7 +14,7 @@ from typing import Any
 import trio
 from trio_websocket import WebSocketRequest, WebSocketServer
 
-import hubbub_client.wsfix  # imported for its effect: two trio-websocket fixes (see the module)
+import hubbub_client.wsfix  # noqa: F401  imported for its effect: two trio-websocket fixes (see the module)
 
 from actors.account.actor import AccountActor, AccountContext, PolicyBox
 from actors.account.messages import Wake
@@ -41,7 +41,7 @@ WS_PATH = "/ws"
 
 # Each feature installs its actor kinds (gateway.registry.add_kind) and its
 # routes (gateway.router.add_routes) on a new Gateway.
-FEATURES: list[Callable[["Gateway"], None]] = [
+FEATURES: list[Callable[[Gateway], None]] = [
     install_messaging,
     install_rooms,
     install_calls,
@@ -94,6 +94,7 @@ class Gateway:
         self.registry.add_kind("account", partial(AccountActor, ctx=self.account_context))
         self.connections: set[DeviceSession] = set()
         self._full = False  # refusing connections at max_connections
+        self._none_open: trio.Event | None = None  # set once no connection is left, while close_all waits
         # Feature modules (rooms, calls, ...) add coroutines run when a session ends.
         self.session_end_hooks: list[Callable[[DeviceSession], Awaitable[None]]] = []
         self.metrics = Metrics(self._live_figures)
@@ -153,14 +154,17 @@ class Gateway:
             await session.run()
         finally:
             self.connections.discard(session)
+            if not self.connections and self._none_open is not None:
+                self._none_open.set()
 
     async def close_all(self, code: int, reason: str) -> None:
         """Close every connection with `code` and wait for them, within the grace time."""
+        self._none_open = trio.Event()
         for session in list(self.connections):
             session.request_close(code, reason)
         with trio.move_on_after(self.config.shutdown_grace_s):
-            while self.connections:
-                await trio.sleep(0.01)
+            if self.connections:
+                await self._none_open.wait()
 
 
 async def serve(config: Config, *, task_status: trio.TaskStatus[Gateway] = trio.TASK_STATUS_IGNORED) -> None:

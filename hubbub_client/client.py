@@ -22,7 +22,7 @@ from typing import Any
 
 import cbor2
 import trio
-from . import wsfix  # imported for its effect: two trio-websocket fixes (see the module)
+from . import wsfix  # noqa: F401  imported for its effect: two trio-websocket fixes (see the module)
 from trio_websocket import ConnectionClosed, ConnectionTimeout, HandshakeError, WebSocketConnection, connect_websocket_url
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from functools import partial
 from typing import Any
 
 import trio
@@ -40,7 +41,7 @@ async def test_asks_reach_the_owning_node_through_the_bus(nursery: trio.Nursery)
         bus = LocalBus(membership)
         transports = {}
         for node in ("a", "b"):
-            registry = Registry(nursery, {"echo": lambda address, node=node: _Echo(address, node)})
+            registry = Registry(nursery, {"echo": partial(_Echo, node=node)})
             transports[node] = RoutingTransport(node, registry, bus, membership)
         for i in range(50):
             address = Address("echo", f"k{i}")
@@ -67,7 +68,7 @@ async def test_a_stale_membership_is_refused(nursery: trio.Nursery) -> None:
         else:
             raise AssertionError("a stale request must be refused")
         bus.change(Membership(2, ("a", "b")))
-        assert await ActorRef(address, a).ask("x", timeout=5) == ("b", "x")
+        assert await ActorRef[str](address, a).ask("x", timeout=5) == ("b", "x")
 
 
 def _envelope() -> Any:

@@ -33,7 +33,7 @@ async def test_a_device_that_stops_reading_is_closed_and_resumes_without_loss(st
             )
             sent.append(reply["message"]["messageID"])
         # the sender and bob's other device are not held back by the slow one
-        seen_by_other = set()
+        seen_by_other: set[str] = set()
         while len(seen_by_other) < 20:
             event = await bob_other.next_event("peerMessageReceived")
             seen_by_other.add(event["messageList"][0]["messageID"])
@@ -46,7 +46,7 @@ async def test_a_device_that_stops_reading_is_closed_and_resumes_without_loss(st
         bob.last_seq = before
         reply = await bob.reconnect()
         assert reply["resumeGap"] is False
-        got = []
+        got: list[str] = []
         while len(got) < 20:
             event = await bob.next_event("peerMessageReceived")
             got.append(event["messageList"][0]["messageID"])

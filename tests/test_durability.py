@@ -42,7 +42,7 @@ async def _start(data_dir: Path, log: Path) -> tuple[trio.Process, str]:
     with trio.fail_after(20):
         while b"\n" not in output:
             chunk = await process.stdout.receive_some(4096)
-            assert chunk, f"the server exited before listening: {log.read_text()}"
+            assert chunk, f"the server exited before listening: {log.read_text()}"  # noqa: ASYNC240  read only to explain a failure
             output += chunk
     line = output.split(b"\n", 1)[0].decode()
     assert line.startswith("hubbub listening ws://"), line

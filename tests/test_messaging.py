@@ -424,7 +424,7 @@ async def test_message_to_one_own_device_reaches_that_device_only_live_and_on_re
         await b.close()
         b.last_seq = b_before
         await b.reconnect()
-        texts = []
+        texts: list[str] = []
         while len(texts) < 2:
             event = await b.next_event("peerMessageReceived")
             texts.append(event["messageList"][0]["message"])

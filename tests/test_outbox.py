@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import cbor2
 import trio
@@ -25,7 +26,7 @@ async def test_events_left_in_the_outbox_reach_the_account_after_a_restart_once(
         alice = await login(server, "alice")
         await alice.request("createGroup", groupInfo={"groupID": "g1", "groupName": "before"}, userIDs=["bob"])
         # As if the group committed a rename and the process died before telling bob's account:
-        event = ["groupNameUpdated", {"groupID": "g1", "groupName": "after", "operatedInfo": {"userID": "alice"}}]
+        event: list[Any] = ["groupNameUpdated", {"groupID": "g1", "groupName": "after", "operatedInfo": {"userID": "alice"}}]
         (outbox_id,) = await server.store.write(lambda conn: queue_events(conn, [("bob", cbor2.dumps([event]), None)]))
         await alice.close()
         server.stop()

@@ -233,7 +233,7 @@ async def _settle(clients: dict[str, list[RecordingClient]], replies: list[tuple
             replies.append((reply, op))
             message_id = reply["message"]["messageID"]
             await until(watcher, lambda e: e["ev"] == "conversationChanged"
-                        and (e["infoList"][0]["conversation"]["lastMessage"] or {}).get("messageID") == message_id)
+                        and (e["infoList"][0]["conversation"]["lastMessage"] or {}).get("messageID") == message_id)  # noqa: B023  until() is awaited inside this iteration
 
 
 def _rebuild(client: RecordingClient, user_id: str, own: dict[int, tuple[Any, ...]]) -> View:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from itertools import pairwise
 from typing import TYPE_CHECKING, TypeVar
 
 from .base import DeviceRecord, StoredEvent
@@ -140,7 +141,7 @@ def _head_seq(conn: Connection, user_id: str) -> int | None:
 def _append_events(conn: Connection, user_id: str, events: Sequence[StoredEvent]) -> None:
     """Append events above the account's head (creating the account if new); the head moves to the last."""
     first, last = events[0].seq, events[-1].seq
-    if any(later.seq <= earlier.seq for earlier, later in zip(events, events[1:])):
+    if any(later.seq <= earlier.seq for earlier, later in pairwise(events)):
         raise ValueError(f"account={user_id} seqs {[e.seq for e in events]} are not increasing")
     # one statement in the common case: the head moves only from below the first new seq
     moved = conn.execute(

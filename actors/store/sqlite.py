@@ -277,7 +277,7 @@ async def open_sqlite_store(data_dir: Path, *, max_batch: int = 512) -> AsyncIte
     if max_batch < 1:
         raise ValueError(f"max_batch must be >= 1, got {max_batch}")
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        await trio.Path(data_dir).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StorageUnavailable(f"cannot create {data_dir}: {exc}") from exc
     write_conn, read_conns = await trio.to_thread.run_sync(_open_connections, data_dir / DB_FILE_NAME)

@@ -78,7 +78,7 @@ async def run(target: Target, args: argparse.Namespace, progress: Progress) -> M
         sending_s = time.monotonic() - started
         expected = tally.sent * (2 * args.devices - 1)
         with trio.move_on_after(args.settle_s):
-            while tally.delivered < expected:
+            while tally.delivered < expected:  # noqa: ASYNC110  a poll, as in the runs recorded in BENCHMARKS.md: the settle time stays comparable
                 await trio.sleep(0.05)
         result.elapsed_s = time.monotonic() - started
         progress.done()
