@@ -8,7 +8,7 @@ PORT ?= 8765
 ADMIN_PORT ?= 8766
 POLICY ?= single
 
-.PHONY: serve test install lint typecheck bench load protocol-doc wire-schema clean
+.PHONY: serve test check install lint typecheck bench load protocol-doc wire-schema clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,12 +24,20 @@ install: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/hubbub serve --data-dir $(DATA) --port $(PORT) --admin-port $(ADMIN_PORT) --policy $(POLICY)
 
-test: $(STAMP)
+test: check
 	$(BIN)/python -m pytest -q
 
+# lint, types and import contracts; `make test` runs them before any test
+check: lint typecheck
+
+LINTED := actors gateway hubbub_client tests scripts
+
+lint: $(STAMP)
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/lint-imports --no-logo
+
 typecheck: $(STAMP)
-	$(BIN)/pip install --quiet -c constraints.txt mypy
-	$(BIN)/mypy actors gateway hubbub_client
+	$(BIN)/mypy $(LINTED)
 
 protocol-doc: $(STAMP)
 	$(BIN)/python scripts/gen_protocol_doc.py > docs/protocol.md
@@ -41,4 +49,4 @@ load: $(STAMP)
 	$(BIN)/python scripts/load.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info
+	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info .mypy_cache .ruff_cache .import_linter_cache .grimp_cache
