@@ -65,7 +65,7 @@ async def serve_subprocess(tmp_path: Path, *extra: str, name: str = "serve") -> 
     Its data dir is `tmp_path/data` unless `extra` names another; its stderr goes to `tmp_path/NAME.stderr`.
     """
     stderr_path = tmp_path / f"{name}.stderr"
-    with open(stderr_path, "wb") as stderr:
+    with open(stderr_path, "wb") as stderr:  # noqa: ASYNC230  a local file, opened once to be the child's stderr
         process = await trio.lowlevel.open_process(
             hubbub_command(
                 "serve", "--port", "0", "--admin-port", "0", "--data-dir", str(tmp_path / "data"),

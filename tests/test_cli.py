@@ -61,7 +61,7 @@ async def test_sigint_shuts_down_cleanly_and_secrets_are_kept_in_the_data_dir(tm
     data_dir = tmp_path / "data2"
     with trio.fail_after(60):
         stderr_path = tmp_path / "serve2.stderr"
-        with open(stderr_path, "wb") as stderr:
+        with open(stderr_path, "wb") as stderr:  # noqa: ASYNC230  a local file, opened once to be the child's stderr
             process = await trio.lowlevel.open_process(
                 hubbub_command("serve", "--port", "0", "--admin-port", "0", "--data-dir", str(data_dir)),
                 stdout=subprocess.PIPE,
