@@ -8,7 +8,7 @@ PORT ?= 8765
 ADMIN_PORT ?= 8766
 POLICY ?= single
 
-.PHONY: serve test check install lint typecheck bench load protocol-doc wire-schema clean
+.PHONY: serve test check install lint typecheck bench load protocol-doc wire-schema clean web-install test-web-client
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,7 @@ install: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/hubbub serve --data-dir $(DATA) --port $(PORT) --admin-port $(ADMIN_PORT) --policy $(POLICY)
 
-test: check
+test: check test-web-client
 	$(BIN)/python -m pytest -q
 
 # lint, types and import contracts; `make test` runs them before any test
@@ -35,6 +35,19 @@ LINTED := actors gateway hubbub_client tests scripts
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/lint-imports --no-logo
+
+# The web packages (web/: @hubbub/client, the browser app): npm ci from the one lock file.
+WEB_STAMP := web/node_modules/.installed
+$(WEB_STAMP): web/package.json web/package-lock.json $(wildcard web/*/package.json)
+	@command -v npm >/dev/null || { echo "make: the web packages need Node.js 20+ and npm: apt-get install -y nodejs npm"; exit 1; }
+	cd web && npm ci --no-audit --no-fund
+	touch $@
+
+web-install: $(WEB_STAMP)
+
+# @hubbub/client: build (types generated from docs/wire.schema.json), then its Node tests against a live `hubbub serve`.
+test-web-client: $(STAMP) $(WEB_STAMP)
+	cd web/client && HUBBUB_BIN=$(abspath $(BIN))/hubbub npm test --silent
 
 typecheck: $(STAMP)
 	$(BIN)/mypy $(LINTED)
@@ -50,3 +63,4 @@ load: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info .mypy_cache .ruff_cache .import_linter_cache .grimp_cache
+	rm -rf web/node_modules web/client/dist web/client/.test-build
