@@ -7,29 +7,50 @@ disconnected as a slow consumer (it catches up later with `resumeFrom`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import cbor2
 
 from .runtime import Address
+from .wire import Event, Reply, builtins_of
 
 
 class DeviceEvent:
-    """An event frame, encoded once however many devices it goes to."""
+    """An event frame, encoded once however many devices it goes to.
 
-    __slots__ = ("name", "payload", "seq", "_frame")
+    `seq` (durable events) and `from_user_id` (the sync rule) belong to the
+    frame rather than the event: the same event is stamped differently in
+    each account's stream.
+    """
 
-    def __init__(self, name: str, payload: dict[str, Any], seq: int | None = None) -> None:
-        self.name = name
-        self.payload = payload
+    __slots__ = ("event", "seq", "from_user_id", "_frame")
+
+    def __init__(self, event: Event, seq: int | None = None, from_user_id: str | None = None) -> None:
+        self.event = event
         self.seq = seq
+        self.from_user_id = from_user_id
         self._frame: bytes | None = None
 
+    @property
+    def name(self) -> str:
+        """The event's wire name (its `ev`)."""
+        tag: str = self.event.__struct_config__.tag  # type: ignore[assignment]
+        return tag
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        """The event's fields by wire name, without `ev` (for logs and tests; not used on the send path)."""
+        fields: dict[str, Any] = builtins_of(self.event)
+        del fields["ev"]
+        return fields
+
     def frame(self) -> bytes:
-        """The CBOR frame `{"ev": name, ...payload, "seq"?}`; encoded on first use."""
+        """The CBOR frame `{"ev": name, ...fields, "fromUserID"?, "seq"?}`; encoded on first use."""
         if self._frame is None:
-            body: dict[str, Any] = {"ev": self.name, **self.payload}
+            body: dict[str, Any] = builtins_of(self.event)
+            if self.from_user_id is not None:
+                body["fromUserID"] = self.from_user_id
             if self.seq is not None:
                 body["seq"] = self.seq
             self._frame = cbor2.dumps(body)
@@ -44,7 +65,7 @@ class Answer:
     """A reply frame that an actor sends on the session's behalf (login)."""
 
     request_id: int
-    result: dict[str, Any] = field(default_factory=dict)
+    result: Reply | None = None
 
 
 @dataclass(frozen=True, slots=True)

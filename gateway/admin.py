@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import hypercorn.config
 import hypercorn.trio
@@ -19,7 +19,8 @@ from starlette.routing import Route
 
 from actors.account import messages as account
 from actors.account.policy import LoginPolicy
-from actors.runtime import ActorError, Address
+from actors.runtime import ActorError, Address, Asks
+from actors.wire import builtins_of
 
 from .rooms import describe_room, list_rooms
 from .webapp import web_routes
@@ -28,6 +29,7 @@ from .webapp import web_routes
 if TYPE_CHECKING:
     from .server import Gateway
 
+R = TypeVar("R")
 _ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.@:-")
 _MAX_BODY_BYTES = 64 * 1024
 
@@ -54,7 +56,7 @@ def build_app(gateway: Gateway) -> Starlette:
             raise _Refused(400, "userID must be 1-128 characters of [A-Za-z0-9_.@:-]")
         return user_id
 
-    async def ask_account(user_id: str, msg: object) -> Any:
+    async def ask_account(user_id: str, msg: Asks[R]) -> R:
         try:
             return await gateway.account(user_id).ask(msg, timeout=gateway.config.ask_timeout_s)
         except ActorError as exc:
@@ -70,7 +72,7 @@ def build_app(gateway: Gateway) -> Starlette:
     async def devices(request: Request) -> Response:
         authorize(request)
         found = await ask_account(user_id_of(request), account.QueryDevices())
-        return JSONResponse({"devices": [d.to_wire() for d in found]})
+        return JSONResponse({"devices": [builtins_of(d) for d in found]})
 
     async def force_one(request: Request) -> Response:
         authorize(request)

@@ -21,7 +21,8 @@ from actors.account import messages as account
 from actors.call import CallActor, CallContext, CallIndex
 from actors.call import messages as call
 from actors.errors import CallNotExist, InvalidArgument
-from actors.runtime import ActorError, ActorRef, Address
+from actors.runtime import ActorError, ActorRef, Address, Asks
+from actors.wire import ErrorUser
 from actors.wire import calls as pc
 
 from .router import Result, _identity
@@ -67,15 +68,15 @@ class _Routes:
     def _call(self, call_id: str) -> ActorRef[call.CallMsg]:
         return self.gateway.registry.ref(Address("call", call_id))
 
-    async def _ask(self, call_id: str, msg: call.CallMsg) -> None:
+    async def _ask(self, call_id: str, msg: Asks[None]) -> None:
         await self._call(call_id).ask(msg, timeout=self.gateway.config.ask_timeout_s)
 
-    async def _ask_live(self, call_id: str, msg: call.CallMsg) -> dict[str, Any]:
+    async def _ask_live(self, call_id: str, msg: Asks[None]) -> pc.CallIDReply:
         # An unknown or finished call is refused here, without spawning an actor for it.
         if call_id not in self.index:
             raise CallNotExist(f"call {call_id} does not exist or is over")
         await self._ask(call_id, msg)
-        return {"callID": call_id}
+        return pc.CallIDReply(call_id=call_id)
 
     def _device(self, session: DeviceSession) -> call.Device:
         user_id, login_id = _identity(session)
@@ -93,15 +94,15 @@ class _Routes:
             await self._ask(call_id, call.Invite(inviter, tuple(invitees), cfg.timeout, cfg.extended_data))
         else:
             log.info("call=%s user=%s not started: no invitee is online", call_id, inviter.user_id)
-        errors = [{"userID": user_id, "reason": "offline"} for user_id in offline]
-        return {"callID": call_id, "timeout": req.config.timeout, "errorUserList": errors}
+        errors = [ErrorUser(user_id=user_id, reason="offline") for user_id in offline]
+        return pc.CallInviteReply(call_id=call_id, timeout=req.config.timeout, error_user_list=errors)
 
     async def _online_devices(self, user_ids: list[str]) -> tuple[list[call.Invitee], list[str]]:
         """Each invitee's online logins (asking its account actor), and who has none."""
         online: list[call.Invitee] = []
         offline: list[str] = []
         for user_id in user_ids:
-            devices: list[account.DeviceInfo] = await self.gateway.account(user_id).ask(
+            devices = await self.gateway.account(user_id).ask(
                 account.QueryDevices(), timeout=self.gateway.config.ask_timeout_s
             )
             if devices:
@@ -118,7 +119,8 @@ class _Routes:
 
     async def cancel(self, session: DeviceSession, req: pc.CallCancel) -> Result:
         msg = call.Cancel(self._device(session), tuple(req.invitees), req.config.extended_data)
-        return {**await self._ask_live(req.call_id, msg), "errorUserList": []}
+        await self._ask_live(req.call_id, msg)
+        return pc.CallCancelReply(call_id=req.call_id, error_user_list=[])
 
     async def quit(self, session: DeviceSession, req: pc.CallQuit) -> Result:
         return await self._ask_live(req.call_id, call.Quit(self._device(session), req.config.extended_data))

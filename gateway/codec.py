@@ -12,6 +12,7 @@ from typing import Any
 import cbor2
 
 from actors.errors import FrameTooLarge, InvalidFrame
+from actors.wire import Reply, builtins_of
 
 MAX_DEPTH = 32
 
@@ -102,9 +103,11 @@ def encode_frame(value: dict[str, Any]) -> bytes:
     return cbor2.dumps(value)
 
 
-def reply_ok(request_id: int | None, result: dict[str, Any] | None = None) -> bytes:
+def reply_ok(request_id: int | None, result: Reply | dict[str, Any] | None = None) -> bytes:
     frame: dict[str, Any] = {"re": request_id, "ok": True}
-    if result:
+    if isinstance(result, Reply):
+        frame.update(builtins_of(result))
+    elif result:
         frame.update(result)
     return cbor2.dumps(frame)
 

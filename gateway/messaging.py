@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeVar
 
 from actors import wire as p
 from actors.account import conversations as conv
 from actors.account import messages as account
 from actors.account.messaging import group_receipt_infos
 from actors.errors import InvalidArgument, MessageNotFound
+from actors.runtime import Asks
 from actors.wire import messages as pm
 
 from .router import Result, _identity
@@ -16,6 +17,8 @@ from .router import Result, _identity
 if TYPE_CHECKING:
     from .server import Gateway
     from .session import DeviceSession
+
+R = TypeVar("R")
 
 
 def install(gateway: Gateway) -> None:
@@ -55,7 +58,7 @@ class _Routes:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
 
-    async def _ask(self, session: DeviceSession, msg: object) -> Any:
+    async def _ask(self, session: DeviceSession, msg: Asks[R]) -> R:
         user_id, _ = _identity(session)
         return await self.gateway.account(user_id).ask(msg, timeout=self.gateway.config.ask_timeout_s)
 
@@ -66,7 +69,7 @@ class _Routes:
             login_id, req.to_conversation_id, body.type, body.message, body.extended_data,
             req.config.has_receipt, req.client_message_id, req.to_login_id,
         )
-        return {"message": await self._ask(session, msg)}
+        return pm.MessageReply(message=await self._ask(session, msg))
 
     async def query_history(self, session: DeviceSession, req: pm.QueryHistoryMessage) -> Result:
         _not_a_room(req.conversation_type)
@@ -75,13 +78,15 @@ class _Routes:
         found = await self.gateway.store.history(
             user_id, req.conversation_type, req.conversation_id, cfg.count, cfg.next_message_seq, cfg.reverse
         )
-        return {"messageList": [conv.message_wire(v.message, v.conversation_id, v.message_seq, v.direction) for v in found]}
+        return pm.MessageListReply(
+            message_list=[conv.message_wire(v.message, v.conversation_id, v.message_seq, v.direction) for v in found]
+        )
 
     async def revoke(self, session: DeviceSession, req: pm.RevokeMessage) -> Result:
         _not_a_room(req.conversation_type)
         _, login_id = _identity(session)
         msg = account.Revoke(login_id, req.conversation_type, req.conversation_id, req.message_id)
-        return {"message": await self._ask(session, msg)}
+        return pm.MessageReply(message=await self._ask(session, msg))
 
     async def delete_messages(self, session: DeviceSession, req: pm.DeleteMessages) -> Result:
         _not_a_room(req.conversation_type)
@@ -107,11 +112,11 @@ class _Routes:
         if (nxt := req.config.next_conversation) is not None:
             after = (not nxt.is_pinned, -nxt.order_key, nxt.conversation_type, nxt.conversation_id)
         found = await self._ask(session, account.QueryConversations(req.config.count, after))
-        return {"conversationList": found}
+        return pm.ConversationListReply(conversation_list=found)
 
     async def query_conversation(self, session: DeviceSession, req: pm.QueryConversation) -> Result:
         found = await self._ask(session, account.QueryConversation(req.conversation_type, req.conversation_id))
-        return {"conversation": found}
+        return pm.ConversationReply(conversation=found)
 
     async def delete_conversation(self, session: DeviceSession, req: pm.DeleteConversation) -> Result:
         _, login_id = _identity(session)
@@ -121,7 +126,7 @@ class _Routes:
     async def delete_all_conversations(self, session: DeviceSession, req: pm.DeleteAllConversations) -> Result:
         _, login_id = _identity(session)
         count = await self._ask(session, account.DeleteConversation(login_id, None, None))
-        return {"count": count}
+        return pm.CountReply(count=count)
 
     async def clear_unread(self, session: DeviceSession, req: pm.ClearConversationUnreadMessageCount) -> Result:
         _, login_id = _identity(session)
@@ -161,13 +166,13 @@ class _Routes:
         _not_a_room(req.conversation_type)
         _, login_id = _identity(session)
         msg = account.ReadReceipts(login_id, req.conversation_type, req.conversation_id, tuple(req.message_ids))
-        return {"infos": await self._ask(session, msg)}
+        return pm.ReceiptInfosReply(infos=await self._ask(session, msg))
 
     async def conversation_receipt_read(self, session: DeviceSession, req: pm.SendConversationMessageReceiptRead) -> Result:
         _not_a_room(req.conversation_type)
         _, login_id = _identity(session)
         msg = account.ReadReceipts(login_id, req.conversation_type, req.conversation_id, None)
-        return {"infos": await self._ask(session, msg)}
+        return pm.ReceiptInfosReply(infos=await self._ask(session, msg))
 
     async def query_receipts(self, session: DeviceSession, req: pm.QueryMessageReceiptsInfo) -> Result:
         _not_a_room(req.conversation_type)
@@ -178,7 +183,9 @@ class _Routes:
             raise MessageNotFound(f"not in this conversation: {', '.join(sorted(missing)[:5])}")
         if req.conversation_type == 2:
             ids = [v.message.message_id for v in found]
-            return {"infos": await group_receipt_infos(self.gateway.store, req.conversation_id, ids, self_operated=False)}
+            return pm.ReceiptInfosReply(
+                infos=await group_receipt_infos(self.gateway.store, req.conversation_id, ids, self_operated=False)
+            )
         infos = []
         for v in found:
             read = 1 if v.message.receipt_status == conv.RECEIPT_DONE else 0
@@ -189,4 +196,4 @@ class _Routes:
                     self_operated=v.direction == conv.RECEIVE,
                 )
             )
-        return {"infos": infos}
+        return pm.ReceiptInfosReply(infos=infos)

@@ -21,14 +21,16 @@ import logging
 import weakref
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from actors import wire as p
 from actors.errors import InvalidArgument, NotInRoom, RoomNotExist
 from actors.outbound import DeviceEvent, Outbound
 from actors.room import Delivery, RoomActor, RoomContext, RoomIndex
 from actors.room import messages as room
-from actors.runtime import ActorError, ActorRef, Address
+from actors.runtime import ActorError, ActorRef, Address, Asks
+from actors.wire import builtins_of
+from actors.wire import messages as pm
 from actors.wire import rooms as pr
 
 from .router import Result, _identity
@@ -37,6 +39,8 @@ if TYPE_CHECKING:
     from .devices import DeviceDirectory
     from .server import Gateway
     from .session import DeviceSession
+
+R = TypeVar("R")
 
 log = logging.getLogger("hubbub.rooms")
 
@@ -117,8 +121,20 @@ async def describe_room(gateway: Gateway, room_id: str) -> dict[str, Any] | None
     if room_id not in rooms_of(gateway).index:
         return None
     ref = gateway.registry.ref(Address("room", room_id))
-    snapshot: room.RoomSnapshot | None = await ref.ask(room.Inspect(), timeout=gateway.config.ask_timeout_s)
-    return None if snapshot is None else snapshot.to_wire()
+    snapshot = await ref.ask(room.Inspect(), timeout=gateway.config.ask_timeout_s)
+    return None if snapshot is None else _snapshot_json(snapshot)
+
+
+def _snapshot_json(snapshot: room.RoomSnapshot) -> dict[str, Any]:
+    """What the admin API shows of one room."""
+    return {
+        **builtins_of(snapshot.info),
+        "memberCount": len(snapshot.members),
+        "members": [{"userID": m.user_id, "loginID": m.login_id} for m in snapshot.members],
+        "roomAttributes": dict(snapshot.attributes),
+        "roomDestroyDelayTime": snapshot.destroy_delay_s,
+        "destroyInSeconds": snapshot.destroy_in_s,
+    }
 
 
 class _Routes:
@@ -130,7 +146,7 @@ class _Routes:
     def _room(self, room_id: str) -> ActorRef[room.RoomMsg]:
         return self.gateway.registry.ref(Address("room", room_id))
 
-    async def _ask(self, room_id: str, msg: room.RoomMsg) -> Any:
+    async def _ask(self, room_id: str, msg: Asks[R]) -> R:
         return await self._room(room_id).ask(msg, timeout=self.gateway.config.ask_timeout_s)
 
     def _member(self, session: DeviceSession) -> room.Member:
@@ -161,19 +177,17 @@ class _Routes:
             float(config.room_destroy_delay_time),
             enter=enter,
         )
-        joined: room.RoomInfo = await self._ask(info.room_id, msg)
-        return {"roomInfo": joined.to_wire()}
+        return pr.RoomInfoReply(room_info=await self._ask(info.room_id, msg))
 
     async def join(self, session: DeviceSession, req: pr.JoinRoom) -> Result:
         member = self._member(session)
         if req.room_id not in self.index:
             raise RoomNotExist(f"room {req.room_id} does not exist")
-        joined: room.RoomInfo = await self._ask(req.room_id, room.Join(member))
-        return {"roomInfo": joined.to_wire()}
+        return pr.RoomInfoReply(room_info=await self._ask(req.room_id, room.Join(member)))
 
     async def leave(self, session: DeviceSession, req: pr.LeaveRoom) -> Result:
         await self._ask(req.room_id, room.Leave(self._seated(session, req.room_id)))
-        return {"roomID": req.room_id}
+        return pr.RoomIDReply(room_id=req.room_id)
 
     async def session_ended(self, session: DeviceSession) -> None:
         """A connection ended: its device leaves every room it sits in."""
@@ -194,18 +208,18 @@ class _Routes:
         member = self._seated(session, req.to_conversation_id)
         body = req.message
         say = room.Say(member, body.type, body.message, body.extended_data, req.client_message_id)
-        return {"message": await self._ask(req.to_conversation_id, say)}
+        return pm.MessageReply(message=await self._ask(req.to_conversation_id, say))
 
     async def query_members(self, session: DeviceSession, req: pr.QueryRoomMemberList) -> Result:
         member = self._seated(session, req.room_id)
         query = room.QueryMembers(member, req.config.count, req.config.next_flag)
-        page: room.MemberPage = await self._ask(req.room_id, query)
-        members = [{"userID": user_id} for user_id in page.user_ids]
-        return {"roomID": req.room_id, "memberList": members, "nextFlag": page.next_flag}
+        page = await self._ask(req.room_id, query)
+        members = [p.UserRef(user_id=user_id) for user_id in page.user_ids]
+        return pr.RoomMemberListReply(room_id=req.room_id, member_list=members, next_flag=page.next_flag)
 
     async def query_count(self, session: DeviceSession, req: pr.QueryRoomOnlineMemberCount) -> Result:
         count = await self._ask(req.room_id, room.QueryOnlineCount(self._seated(session, req.room_id)))
-        return {"roomID": req.room_id, "count": count}
+        return pr.RoomMemberCountReply(room_id=req.room_id, count=count)
 
     async def set_attributes(self, session: DeviceSession, req: pr.SetRoomAttributes) -> Result:
         cfg = req.config
@@ -216,14 +230,14 @@ class _Routes:
             cfg.is_delete_after_owner_left,
             cfg.is_update_owner,
         )
-        refused: tuple[str, ...] = await self._ask(req.room_id, msg)
-        return {"roomID": req.room_id, "errorKeys": list(refused)}
+        refused = await self._ask(req.room_id, msg)
+        return pr.RoomAttributesErrorReply(room_id=req.room_id, error_keys=list(refused))
 
     async def delete_attributes(self, session: DeviceSession, req: pr.DeleteRoomAttributes) -> Result:
         msg = room.DeleteAttributes(self._seated(session, req.room_id), tuple(req.keys), req.config.is_force)
-        refused: tuple[str, ...] = await self._ask(req.room_id, msg)
-        return {"roomID": req.room_id, "errorKeys": list(refused)}
+        refused = await self._ask(req.room_id, msg)
+        return pr.RoomAttributesErrorReply(room_id=req.room_id, error_keys=list(refused))
 
     async def query_attributes(self, session: DeviceSession, req: pr.QueryRoomAllAttributes) -> Result:
         attributes = await self._ask(req.room_id, room.QueryAttributes(self._seated(session, req.room_id)))
-        return {"roomID": req.room_id, "roomAttributes": attributes}
+        return pr.RoomAttributesReply(room_id=req.room_id, room_attributes=attributes)

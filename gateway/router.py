@@ -13,6 +13,7 @@ from actors.account.actor import session_address
 from actors.errors import AlreadyLoggedIn, InvalidArgument, MessageTooLarge, NotLoggedIn, UnknownOp
 from actors.outbound import Disconnect
 from actors.runtime import ActorError
+from actors.wire.session import DevicesReply
 
 from .auth import verify_token
 from .codec import reply_ok
@@ -28,7 +29,7 @@ class NoReply:
 
 NO_REPLY: Final = NoReply()
 
-Result = dict[str, Any] | None | NoReply
+Result = p.Reply | dict[str, Any] | None | NoReply
 Handler = Callable[["DeviceSession", Any], Awaitable[Result]]
 
 
@@ -125,7 +126,7 @@ class Router:
     async def _query_devices(self, session: DeviceSession, req: p.QueryDevices) -> Result:
         user_id, _ = _identity(session)
         devices = await self.gateway.account(user_id).ask(account.QueryDevices(), timeout=self.gateway.config.ask_timeout_s)
-        return {"devices": [d.to_wire() for d in devices]}
+        return DevicesReply(devices=devices)
 
     async def _ack(self, session: DeviceSession, req: p.Ack) -> Result:
         user_id, login_id = _identity(session)

@@ -28,6 +28,7 @@ from actors.errors import FrameTooLarge, HubbubError, InvalidFrame
 from actors.outbound import Answer, DeviceEvent, Disconnect, Outbound, Replay
 from actors.runtime import ActorError, Address
 from actors.wire import CloseCode, ConnectionEvent, request_id_of
+from actors.wire.session import ConnectionStateChanged, KickDetail, TokenWillExpire
 
 from .codec import decode_frame, reply_error, reply_ok
 from .ratelimit import TokenBucket
@@ -311,14 +312,14 @@ class DeviceSession:
             if renewed.is_set():
                 continue
             second = max(0, round(expires_at - trio.current_time()))
-            await self.send(DeviceEvent("tokenWillExpire", {"second": second}))
+            await self.send(DeviceEvent(TokenWillExpire(second)))
             with trio.move_on_at(expires_at):
                 await renewed.wait()
             if renewed.is_set():
                 continue
             log.info("session=%s user=%s login=%s token expired: closing", self.conn_id, self.user_id, self.login_id)
             self._gone_reason = "tokenExpired"
-            event = DeviceEvent("connectionStateChanged", {"state": 0, "event": ConnectionEvent.TOKEN_EXPIRED, "extendedData": {}})
+            event = DeviceEvent(ConnectionStateChanged(0, ConnectionEvent.TOKEN_EXPIRED, KickDetail()))
             await self.send(Disconnect(CloseCode.TOKEN_EXPIRED, "token expired", event, by_account=False))
             return
 

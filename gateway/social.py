@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from actors import wire as p
 from actors.account import messages as account
-from actors.account.social import profile_wire
+from actors.account.social import application_wire, friend_wire, profile_wire
 from actors.group import messages as group
 from actors.group.actor import GroupActor, GroupContext
-from actors.runtime import Address
+from actors.runtime import Address, Asks
+from actors.wire import messages as pm
 from actors.wire import social as ps
 
 from .router import Result, _identity
@@ -18,6 +19,8 @@ from .router import Result, _identity
 if TYPE_CHECKING:
     from .server import Gateway
     from .session import DeviceSession
+
+R = TypeVar("R")
 
 
 def install(gateway: Gateway) -> None:
@@ -64,11 +67,11 @@ class _Routes:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
 
-    async def _account(self, session: DeviceSession, msg: object) -> Any:
+    async def _account(self, session: DeviceSession, msg: Asks[R]) -> R:
         user_id, _ = _identity(session)
         return await self.gateway.account(user_id).ask(msg, timeout=self.gateway.config.ask_timeout_s)
 
-    async def _group(self, group_id: str, msg: object) -> Any:
+    async def _group(self, group_id: str, msg: Asks[R]) -> R:
         ref = self.gateway.registry.ref(Address("group", group_id))
         return await ref.ask(msg, timeout=self.gateway.config.ask_timeout_s)
 
@@ -76,7 +79,7 @@ class _Routes:
 
     async def _profile(self, session: DeviceSession, **fields: str) -> Result:
         _, login_id = _identity(session)
-        return {"userFullInfo": await self._account(session, account.UpdateProfile(login_id, **fields))}
+        return ps.UserFullInfoReply(user_full_info=await self._account(session, account.UpdateProfile(login_id, **fields)))
 
     async def update_user_name(self, session: DeviceSession, req: ps.UpdateUserName) -> Result:
         return await self._profile(session, user_name=req.user_name)
@@ -89,44 +92,35 @@ class _Routes:
 
     async def query_users(self, session: DeviceSession, req: ps.QueryUsersInfo) -> Result:
         found = await self.gateway.store.profiles(list(dict.fromkeys(req.user_ids)))
-        return {"userList": [profile_wire(u) for u in found]}
+        return ps.UserListReply(user_list=[profile_wire(u) for u in found])
 
     # ---- friends --------------------------------------------------------------
 
     async def add_friend(self, session: DeviceSession, req: ps.AddFriend) -> Result:
         _, login_id = _identity(session)
-        result: dict[str, Any] = await self._account(session, account.AddFriend(login_id, req.user_id, req.wording))
-        return result
+        return ps.FriendApplicationReply(application=await self._account(session, account.AddFriend(login_id, req.user_id, req.wording)))
 
     async def accept_friend(self, session: DeviceSession, req: ps.AcceptFriendApplication) -> Result:
         _, login_id = _identity(session)
-        result: dict[str, Any] = await self._account(session, account.AnswerFriend(login_id, req.user_id, True))
-        return result
+        return ps.FriendApplicationReply(application=await self._account(session, account.AnswerFriend(login_id, req.user_id, True)))
 
     async def reject_friend(self, session: DeviceSession, req: ps.RejectFriendApplication) -> Result:
         _, login_id = _identity(session)
-        result: dict[str, Any] = await self._account(session, account.AnswerFriend(login_id, req.user_id, False))
-        return result
+        return ps.FriendApplicationReply(application=await self._account(session, account.AnswerFriend(login_id, req.user_id, False)))
 
     async def delete_friends(self, session: DeviceSession, req: ps.DeleteFriends) -> Result:
         _, login_id = _identity(session)
-        result: dict[str, Any] = await self._account(session, account.DeleteFriends(login_id, tuple(req.user_ids)))
-        return result
+        return await self._account(session, account.DeleteFriends(login_id, tuple(req.user_ids)))
 
     async def query_friends(self, session: DeviceSession, req: ps.QueryFriendList) -> Result:
         user_id, _ = _identity(session)
         found = await self.gateway.store.friends(user_id)
-        return {"friendList": [{"userID": f, "wording": w, "createTime": t} for f, w, t in found]}
+        return ps.FriendListReply(friend_list=[friend_wire(*row) for row in found])
 
     async def query_applications(self, session: DeviceSession, req: ps.QueryFriendApplicationList) -> Result:
         user_id, _ = _identity(session)
         found = await self.gateway.store.friend_applications(user_id)
-        return {
-            "applicationList": [
-                {"applyUser": {"userID": a}, "toUser": {"userID": b}, "wording": w, "state": s, "updateTime": t}
-                for a, b, w, s, t in found
-            ]
-        }
+        return ps.FriendApplicationListReply(application_list=[application_wire(*row) for row in found])
 
     # ---- groups ---------------------------------------------------------------
 
@@ -136,54 +130,45 @@ class _Routes:
         msg = group.SendGroupMessage(
             user_id, login_id, body.type, body.message, body.extended_data, req.config.has_receipt, req.client_message_id
         )
-        return {"message": await self._group(req.to_conversation_id, msg)}
+        return pm.MessageReply(message=await self._group(req.to_conversation_id, msg))
 
     async def create_group(self, session: DeviceSession, req: ps.CreateGroup) -> Result:
         user_id, login_id = _identity(session)
         group_id = req.group_info.group_id or f"g{secrets.token_hex(8)}"
         msg = group.CreateGroup(user_id, login_id, req.group_info.group_name, tuple(req.user_ids))
-        result: dict[str, Any] = await self._group(group_id, msg)
-        return result
+        return await self._group(group_id, msg)
 
     async def join_group(self, session: DeviceSession, req: ps.JoinGroup) -> Result:
         user_id, login_id = _identity(session)
-        result: dict[str, Any] = await self._group(req.group_id, group.JoinGroup(user_id, login_id))
-        return result
+        return await self._group(req.group_id, group.JoinGroup(user_id, login_id))
 
     async def leave_group(self, session: DeviceSession, req: ps.LeaveGroup) -> Result:
         user_id, login_id = _identity(session)
-        result: dict[str, Any] = await self._group(req.group_id, group.LeaveGroup(user_id, login_id))
-        return result
+        return await self._group(req.group_id, group.LeaveGroup(user_id, login_id))
 
     async def invite(self, session: DeviceSession, req: ps.InviteUsersIntoGroup) -> Result:
         user_id, login_id = _identity(session)
-        result: dict[str, Any] = await self._group(req.group_id, group.InviteUsers(user_id, login_id, tuple(req.user_ids)))
-        return result
+        return await self._group(req.group_id, group.InviteUsers(user_id, login_id, tuple(req.user_ids)))
 
     async def kick(self, session: DeviceSession, req: ps.KickGroupMembers) -> Result:
         user_id, login_id = _identity(session)
-        result: dict[str, Any] = await self._group(req.group_id, group.KickMembers(user_id, login_id, tuple(req.user_ids)))
-        return result
+        return await self._group(req.group_id, group.KickMembers(user_id, login_id, tuple(req.user_ids)))
 
     async def dismiss(self, session: DeviceSession, req: ps.DismissGroup) -> Result:
         user_id, login_id = _identity(session)
-        result: dict[str, Any] = await self._group(req.group_id, group.DismissGroup(user_id, login_id))
-        return result
+        return await self._group(req.group_id, group.DismissGroup(user_id, login_id))
 
     async def transfer_owner(self, session: DeviceSession, req: ps.TransferGroupOwner) -> Result:
         user_id, login_id = _identity(session)
-        result: dict[str, Any] = await self._group(req.group_id, group.SetRole(user_id, login_id, req.to_user_id, 1))
-        return result
+        return await self._group(req.group_id, group.SetRole(user_id, login_id, req.to_user_id, 1))
 
     async def set_role(self, session: DeviceSession, req: ps.SetGroupMemberRole) -> Result:
         user_id, login_id = _identity(session)
-        result: dict[str, Any] = await self._group(req.group_id, group.SetRole(user_id, login_id, req.user_id, req.role))
-        return result
+        return await self._group(req.group_id, group.SetRole(user_id, login_id, req.user_id, req.role))
 
     async def _update(self, session: DeviceSession, group_id: str, **fields: Any) -> Result:
         user_id, login_id = _identity(session)
-        result: dict[str, Any] = await self._group(group_id, group.UpdateGroupInfo(user_id, login_id, **fields))
-        return result
+        return await self._group(group_id, group.UpdateGroupInfo(user_id, login_id, **fields))
 
     async def update_group_name(self, session: DeviceSession, req: ps.UpdateGroupName) -> Result:
         return await self._update(session, req.group_id, name=req.group_name)
@@ -200,20 +185,18 @@ class _Routes:
     async def query_group_list(self, session: DeviceSession, req: ps.QueryGroupList) -> Result:
         user_id, _ = _identity(session)
         found = await self.gateway.store.user_groups(user_id)
-        return {
-            "groupList": [
-                {"groupID": g.group_id, "groupName": g.name, "groupNotice": g.notice, "memberRole": role}
+        return ps.GroupListReply(
+            group_list=[
+                ps.GroupListEntry(group_id=g.group_id, group_name=g.name, group_notice=g.notice, member_role=role)
                 for g, role in found
             ]
-        }
+        )
 
     async def query_group_info(self, session: DeviceSession, req: ps.QueryGroupInfo) -> Result:
         user_id, _ = _identity(session)
-        result: dict[str, Any] = await self._group(req.group_id, group.QueryGroupInfo(user_id))
-        return result
+        return await self._group(req.group_id, group.QueryGroupInfo(user_id))
 
     async def query_group_members(self, session: DeviceSession, req: ps.QueryGroupMemberList) -> Result:
         user_id, _ = _identity(session)
         msg = group.QueryMembers(user_id, req.config.count, req.config.next_flag)
-        result: dict[str, Any] = await self._group(req.group_id, msg)
-        return result
+        return await self._group(req.group_id, msg)

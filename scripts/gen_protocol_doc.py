@@ -4,9 +4,9 @@
 
 Sources: every request type in `actors.wire.known_ops()` (op name,
 docstring, fields with their wire names, types, constraints and defaults,
-nested objects expanded as dotted paths), the EVENTS tables of the schema
-modules of `actors.wire`, the error codes of `actors.wire.errors.ALL_ERRORS`,
-and `actors.wire.CLOSE_CODES`.
+nested objects expanded as dotted paths) with the fields of its reply, every
+event type in `actors.wire.known_events()` with its fields, the error codes
+of `actors.wire.errors.ALL_ERRORS`, and `actors.wire.CLOSE_CODES`.
 tests/test_protocol_doc.py fails when docs/protocol.md differs from this
 output, so a schema change ships with its regenerated reference.
 """
@@ -175,6 +175,8 @@ def _doc(cls: type) -> str:
 def _default(field: msgspec.structs.FieldInfo) -> str:
     if field.required:
         return ""
+    if field.default is msgspec.UNSET:
+        return "left out"
     if field.default is not msgspec.NODEFAULT:
         return f"`{_json(field.default)}`"
     return f"`{_json(field.default_factory())}`"
@@ -209,7 +211,17 @@ def op_section(op: str, cls: type[protocol.Request], heading: str = "####") -> l
         *field_rows(cls),
         "",
     ]
+    if cls.reply is not None:
+        lines += [f"Reply: `{{\"re\": id, \"ok\": true, ...}}` with `{cls.reply.__name__}`", ""]
+        lines += _fields_table(cls.reply)
     return lines
+
+
+def _fields_table(cls: type[msgspec.Struct]) -> list[str]:
+    rows = list(field_rows(cls))
+    if not rows:
+        return ["No fields.", ""]
+    return ["| field | type | required | default | notes |", "|---|---|---|---|---|", *rows, ""]
 
 
 # ---- the whole document -------------------------------------------------------------
@@ -234,13 +246,41 @@ def requests_section() -> list[str]:
     return lines
 
 
+def events_in_order() -> list[tuple[str, type[protocol.Event]]]:
+    """(name, event type) for every event, in schema definition order."""
+    events = protocol.known_events()
+    return sorted(events.items(), key=lambda item: _definition_order(item[1]))
+
+
 def events_section() -> list[str]:
-    lines = ["## Events", "", "Server to client: `{\"ev\": name, ...payload}`; durable events also carry `seq`, and those caused by another device of the same account carry `fromUserID` (the sync rule).", ""]
-    lines += ["| event | payload and meaning | schema module |", "|---|---|---|"]
-    for module in schema_modules():
-        for name, meaning in getattr(module, "EVENTS", {}).items():
-            lines.append(f"| `{name}` | {_md(meaning)} | `{module.__name__}` |")
-    return [*lines, ""]
+    lines = [
+        "## Events",
+        "",
+        "Server to client: `{\"ev\": name, ...fields}`. Durable events are kept in the account's stream "
+        "and also carry `seq`; those caused by another device of the same account carry `fromUserID` "
+        "(the sync rule). Ephemeral events are live only.",
+        "",
+        "| event | kind | schema module |",
+        "|---|---|---|",
+    ]
+    ordered = events_in_order()
+    for name, cls in ordered:
+        kind = "durable" if cls.durable else "ephemeral"
+        lines.append(f"| [`{name}`](#{name.lower()}) | {kind} | `{cls.__module__}` |")
+    lines.append("")
+    for name, cls in ordered:
+        lines += [f"### `{name}`", ""]
+        doc = _doc(cls)
+        if doc:
+            lines += [doc, ""]
+        lines += [
+            "| field | type | required | default | notes |",
+            "|---|---|---|---|---|",
+            f"| `ev` | {json.dumps(name)} | yes |  | the event type |",
+            *field_rows(cls),
+            "",
+        ]
+    return lines
 
 
 def errors_section() -> list[str]:

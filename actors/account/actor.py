@@ -5,14 +5,16 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, assert_never
 
 from ..errors import LoginRejectedByPolicy, NotLoggedIn, StorageUnavailable
 from ..outbound import Answer, DeviceEvent, DeviceSink, Disconnect, Outbound, Replay
-from ..runtime import Actor, Address, Reply
+from ..runtime import Actor, Address, Reply, answer
 from ..store.base import AccountWrite, AlreadyDelivered, DeviceRecord, Store, StoredEvent
+from ..wire import DurableEvent
+from ..wire.session import ConnectionStateChanged, KickDetail, LoginReply, SelfDevicesChanged
 from .messages import (
     AccountMsg,
     Acked,
@@ -122,59 +124,59 @@ class AccountActor(Messaging, Social, Actor[AccountMsg]):
     async def handle(self, msg: AccountMsg, reply: Reply[Any] | None) -> None:
         match msg:
             case Login():
-                _answer(reply, await self._login(msg))
+                answer(reply, msg, await self._login(msg))
             case Logout():
                 await self._logout(msg)
-                _answer(reply, None)
+                answer(reply, msg, None)
             case DeviceGone():
                 await self._remove(msg.login_id, msg.reason)
             case QueryDevices():
-                _answer(reply, self._device_list())
+                answer(reply, msg, self._device_list())
             case ForceOffline():
-                _answer(reply, await self._force_offline(msg.login_id))
+                answer(reply, msg, await self._force_offline(msg.login_id))
             case Acked():
                 if (online := self.devices.get(msg.login_id)) is not None:
                     online.acked_seq = max(online.acked_seq, min(msg.seq, self.head_seq))
             case SendPeer():
-                _answer(reply, await self._send_peer(msg))
+                answer(reply, msg, await self._send_peer(msg))
             case Deliver():
                 await self._deliver(msg)
             case Revoke():
-                _answer(reply, await self._revoke(msg))
+                answer(reply, msg, await self._revoke(msg))
             case Revoked():
                 await self._revoked(msg)
             case DeleteMessages():
                 await self._delete_messages(msg)
-                _answer(reply, None)
+                answer(reply, msg, None)
             case DeleteAllMessages():
                 await self._delete_all_messages(msg)
-                _answer(reply, None)
+                answer(reply, msg, None)
             case QueryConversations():
-                _answer(reply, self._query_conversations(msg))
+                answer(reply, msg, self._query_conversations(msg))
             case QueryConversation():
-                _answer(reply, self._query_conversation(msg))
+                answer(reply, msg, self._query_conversation(msg))
             case DeleteConversation():
-                _answer(reply, await self._delete_conversation(msg))
+                answer(reply, msg, await self._delete_conversation(msg))
             case ClearUnread():
                 await self._clear_unread(msg)
-                _answer(reply, None)
+                answer(reply, msg, None)
             case UpdateConversation():
                 await self._update_conversation(msg)
-                _answer(reply, None)
+                answer(reply, msg, None)
             case ReadReceipts():
-                _answer(reply, await self._read_receipts(msg))
+                answer(reply, msg, await self._read_receipts(msg))
             case ReceiptsChanged():
                 await self._receipts_changed(msg)
             case AccountEvents():
                 await self._account_events(msg)
             case UpdateProfile():
-                _answer(reply, await self._update_profile(msg))
+                answer(reply, msg, await self._update_profile(msg))
             case AddFriend():
-                _answer(reply, await self._add_friend(msg))
+                answer(reply, msg, await self._add_friend(msg))
             case AnswerFriend():
-                _answer(reply, await self._answer_friend(msg))
+                answer(reply, msg, await self._answer_friend(msg))
             case DeleteFriends():
-                _answer(reply, await self._delete_friends(msg))
+                answer(reply, msg, await self._delete_friends(msg))
             case RecoverDeliveries():
                 await self._recover_deliveries()
             case Wake():
@@ -203,13 +205,9 @@ class AccountActor(Messaging, Social, Actor[AccountMsg]):
         resume_gap, replay = self._resume_plan(msg.resume_from, new.device_id)
         self.devices[new.login_id] = _Online(new, msg.session)
         devices = self._device_list()
-        result = {
-            "loginID": new.login_id,
-            "serverTime": now_ms(),
-            "seq": self.head_seq,
-            "devices": [d.to_wire() for d in devices],
-            "resumeGap": resume_gap,
-        }
+        result = LoginReply(
+            login_id=new.login_id, server_time=now_ms(), seq=self.head_seq, devices=devices, resume_gap=resume_gap
+        )
         self._push(msg.session, Answer(msg.request_id, result))
         if replay is not None:
             self._push(msg.session, replay)
@@ -260,7 +258,7 @@ class AccountActor(Messaging, Social, Actor[AccountMsg]):
         return [d.info for d in self.devices.values()]
 
     def _devices_changed(self, exclude: str | None = None) -> None:
-        event = DeviceEvent("selfDevicesChanged", {"devices": [d.to_wire() for d in self._device_list()]})
+        event = DeviceEvent(SelfDevicesChanged(self._device_list()))
         self._broadcast(event, exclude=exclude)
 
     def _broadcast(self, item: Outbound, exclude: str | None = None) -> None:
@@ -273,7 +271,7 @@ class AccountActor(Messaging, Social, Actor[AccountMsg]):
 
     async def commit(
         self,
-        events: list[tuple[str, dict[str, Any]]],
+        events: Sequence[DurableEvent],
         *,
         exclude: str | None = None,
         only: str | None = None,
@@ -286,13 +284,12 @@ class AccountActor(Messaging, Social, Actor[AccountMsg]):
         `outbox_events`; raises StorageUnavailable or AlreadyDelivered with
         nothing applied.
         """
+        # the sync rule: what one device did shows on the others as from this user
+        from_user_id = None if exclude is None else self.user_id
         stamped = []
-        for name, payload in events:
-            if exclude is not None and "fromUserID" not in payload:
-                # the sync rule: what one device did shows on the others as from this user
-                payload = {**payload, "fromUserID": self.user_id}
+        for durable in events:
             self.head_seq += 1
-            stamped.append(DeviceEvent(name, payload, self.head_seq))
+            stamped.append(DeviceEvent(durable, self.head_seq, from_user_id))
         stamp = now_ms()
         only_device = None if only is None or only not in self.devices else self.devices[only].info.device_id
         stored = [StoredEvent(e.seq or 0, e.name, e.frame(), stamp, only_device) for e in stamped]
@@ -321,20 +318,9 @@ class AccountActor(Messaging, Social, Actor[AccountMsg]):
         self.oldest_seq, _ = await self.ctx.store.stream_bounds(self.user_id)
 
 
-def _answer(reply: Reply[Any] | None, value: object) -> None:
-    if reply is not None:
-        reply.set(value)
-
-
 def _kicked_event(reason: str, by_login_id: str | None, by_platform: str | None) -> DeviceEvent:
-    return DeviceEvent(
-        "connectionStateChanged",
-        {
-            "state": 0,
-            "event": 4,
-            "extendedData": {"reason": reason, "byLoginID": by_login_id, "byPlatform": by_platform},
-        },
-    )
+    detail = KickDetail(reason=reason, by_login_id=by_login_id, by_platform=by_platform)
+    return DeviceEvent(ConnectionStateChanged(0, 4, detail))
 
 
 def _record_of(info: DeviceInfo) -> DeviceRecord:

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from typing import Any
-
 from ..store.base import ConversationRow, MessageRow
+from ..wire.messages import Conversation, Message, ReceiptInfo
 
 SEND, RECEIVE = 0, 1
 RECEIPT_NONE, RECEIPT_PROCESSING, RECEIPT_DONE = 0, 1, 2
@@ -91,50 +90,51 @@ def page(rows: Iterable[ConversationRow], count: int, after: tuple[bool, int, in
     return ordered[:count]
 
 
-def message_wire(message: MessageRow, conversation_id: str, seq: int, direction: int) -> dict[str, Any]:
+def message_wire(message: MessageRow, conversation_id: str, seq: int, direction: int) -> Message:
     """The protocol's Message as one user sees it."""
-    return {
-        "messageID": message.message_id,
-        "clientMessageID": message.client_message_id,
-        "conversationID": conversation_id,
-        "conversationType": message.conversation_type,
-        "senderUserID": message.sender,
-        "type": message.type,
-        "message": message.body,
-        "extendedData": message.extended_data,
-        "timestamp": message.timestamp,
-        "messageSeq": seq,
-        "direction": direction,
-        "receiptStatus": message.receipt_status,
-        "isRevoked": message.is_revoked,
-    }
+    return Message(
+        message_id=message.message_id,
+        client_message_id=message.client_message_id,
+        conversation_id=conversation_id,
+        conversation_type=message.conversation_type,
+        sender_user_id=message.sender,
+        type=message.type,
+        message=message.body,
+        extended_data=message.extended_data,
+        timestamp=message.timestamp,
+        message_seq=seq,
+        direction=direction,
+        receipt_status=message.receipt_status,
+        is_revoked=message.is_revoked,
+    )
 
 
-def conversation_wire(row: ConversationRow, last_message: dict[str, Any] | None) -> dict[str, Any]:
+def conversation_wire(row: ConversationRow, last_message: Message | None) -> Conversation:
     """The protocol's Conversation."""
-    return {
-        "conversationID": row.conversation_id,
-        "conversationType": row.conversation_type,
-        "conversationName": row.name,
-        "unreadMessageCount": row.unread,
-        "lastMessage": last_message,
-        "orderKey": row.order_key,
-        "isPinned": row.is_pinned,
-        "notificationStatus": row.notification_status,
-        "draft": row.draft,
-        "marks": list(row.marks),
-    }
+    return Conversation(
+        conversation_id=row.conversation_id,
+        conversation_type=row.conversation_type,
+        conversation_name=row.name,
+        unread_message_count=row.unread,
+        last_message=last_message,
+        order_key=row.order_key,
+        is_pinned=row.is_pinned,
+        notification_status=row.notification_status,
+        draft=row.draft,
+        marks=list(row.marks),
+    )
 
 
 def receipt_info(
     conversation_id: str, conversation_type: int, message_id: str, *, status: int, read: int, unread: int, self_operated: bool
-) -> dict[str, Any]:
-    return {
-        "conversationID": conversation_id,
-        "conversationType": conversation_type,
-        "messageID": message_id,
-        "status": status,
-        "readMemberCount": read,
-        "unreadMemberCount": unread,
-        "isSelfOperated": self_operated,
-    }
+) -> ReceiptInfo:
+    """The protocol's receipt info of one message."""
+    return ReceiptInfo(
+        conversation_id=conversation_id,
+        conversation_type=conversation_type,
+        message_id=message_id,
+        status=status,
+        read_member_count=read,
+        unread_member_count=unread,
+        is_self_operated=self_operated,
+    )

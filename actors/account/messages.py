@@ -1,34 +1,23 @@
-"""The account actor's inbox: one class per message."""
+"""The account actor's inbox: one class per message.
+
+Messages are plain typed values (frozen dataclasses of builtins, store rows
+and wire Structs) that an encoder can carry to another process. A message
+that is asked names its answer type through `Asks[...]`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import cbor2
 
-from ..runtime import Address
+from ..runtime import Address, Asks
 from ..store.base import MessageRow
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceInfo:
-    """One logged-in device (PROTOCOL.md §3 DeviceInfo)."""
-
-    login_id: str
-    device_id: str
-    platform: str
-    device_name: str
-    login_time: int
-
-    def to_wire(self) -> dict[str, Any]:
-        return {
-            "loginID": self.login_id,
-            "deviceID": self.device_id,
-            "platform": self.platform,
-            "deviceName": self.device_name,
-            "loginTime": self.login_time,
-        }
+from ..wire import AnyDurableEvent, DurableEvent, builtins_of, decode_durable_event
+from ..wire.messages import Conversation, Message, ReceiptInfo, TextOrBytes
+from ..wire.session import DeviceInfo as DeviceInfo  # re-exported: the device a Login admits
+from ..wire.social import DeleteFriendsReply, FriendApplication, UserFullInfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +31,7 @@ class LoginAccepted:
 
 
 @dataclass(frozen=True, slots=True)
-class Login:
+class Login(Asks[LoginAccepted]):
     """Admit `device` under the login policy; kicks others if the policy says so.
 
     `session` receives the login reply (request `request_id`), the replay
@@ -57,7 +46,7 @@ class Login:
 
 
 @dataclass(frozen=True, slots=True)
-class Logout:
+class Logout(Asks[None]):
     """The device logs out on purpose (answered, then its session closes)."""
 
     login_id: str
@@ -72,12 +61,12 @@ class DeviceGone:
 
 
 @dataclass(frozen=True, slots=True)
-class QueryDevices:
+class QueryDevices(Asks[list[DeviceInfo]]):
     """Answer with the online devices, in login order."""
 
 
 @dataclass(frozen=True, slots=True)
-class ForceOffline:
+class ForceOffline(Asks[int]):
     """Admin: close one device (`login_id`) or all (None) with close 4001; answers the count."""
 
     login_id: str | None
@@ -96,13 +85,13 @@ class Acked:
 
 
 @dataclass(frozen=True, slots=True)
-class SendPeer:
+class SendPeer(Asks[Message]):
     """Send a peer message (to another user, or to one's own devices); answers the Message."""
 
     login_id: str
     to_user: str
     type: int
-    body: str | bytes
+    body: TextOrBytes
     extended_data: str
     has_receipt: bool
     client_message_id: str | None
@@ -123,7 +112,7 @@ class Deliver:
 
 
 @dataclass(frozen=True, slots=True)
-class Revoke:
+class Revoke(Asks[Message]):
     login_id: str
     conversation_type: int
     conversation_id: str
@@ -139,7 +128,7 @@ class Revoked:
 
 
 @dataclass(frozen=True, slots=True)
-class DeleteMessages:
+class DeleteMessages(Asks[None]):
     login_id: str
     conversation_type: int
     conversation_id: str
@@ -148,7 +137,7 @@ class DeleteMessages:
 
 
 @dataclass(frozen=True, slots=True)
-class DeleteAllMessages:
+class DeleteAllMessages(Asks[None]):
     """All messages of one conversation (`conversation_id`), or of all (None)."""
 
     login_id: str
@@ -158,19 +147,19 @@ class DeleteAllMessages:
 
 
 @dataclass(frozen=True, slots=True)
-class QueryConversations:
+class QueryConversations(Asks[list[Conversation]]):
     count: int
     after: tuple[bool, int, int, str] | None  # the sort key of the previous page's last one
 
 
 @dataclass(frozen=True, slots=True)
-class QueryConversation:
+class QueryConversation(Asks[Conversation]):
     conversation_type: int
     conversation_id: str
 
 
 @dataclass(frozen=True, slots=True)
-class DeleteConversation:
+class DeleteConversation(Asks[int]):
     """One conversation, or all of them (conversation_id None); answers the count."""
 
     login_id: str
@@ -179,7 +168,7 @@ class DeleteConversation:
 
 
 @dataclass(frozen=True, slots=True)
-class ClearUnread:
+class ClearUnread(Asks[None]):
     """Mark one conversation read (or all of them, conversation_id None)."""
 
     login_id: str
@@ -188,7 +177,7 @@ class ClearUnread:
 
 
 @dataclass(frozen=True, slots=True)
-class UpdateConversation:
+class UpdateConversation(Asks[None]):
     """Change pin, notification status, draft or marks; None leaves a field alone."""
 
     login_id: str
@@ -202,7 +191,7 @@ class UpdateConversation:
 
 
 @dataclass(frozen=True, slots=True)
-class ReadReceipts:
+class ReadReceipts(Asks[list[ReceiptInfo]]):
     """The account read these messages (or, with message_ids None, the whole conversation)."""
 
     login_id: str
@@ -258,13 +247,29 @@ def notice_from(blob: bytes, outbox_id: int) -> Notice:
 class AccountEvents:
     """Durable events another actor (a group, a friend's account) has for this account."""
 
-    events: tuple[tuple[str, dict[str, Any]], ...]
+    events: tuple[AnyDurableEvent, ...]
     exclude_login: str | None = None
     outbox_id: int | None = None  # the outbox row these came from, consumed with them
 
 
+def events_blob(events: Sequence[DurableEvent]) -> bytes:
+    """Durable events as an outbox row keeps them: a CBOR list of event maps."""
+    return cbor2.dumps([builtins_of(event) for event in events])
+
+
+def events_from(blob: bytes) -> tuple[AnyDurableEvent, ...]:
+    """The events an outbox row keeps (see events_blob).
+
+    Rows queued by earlier versions hold `[name, fields]` pairs instead of maps; both are read.
+    """
+    items = cbor2.loads(blob)
+    return tuple(
+        decode_durable_event(item if isinstance(item, dict) else {"ev": item[0], **item[1]}) for item in items
+    )
+
+
 @dataclass(frozen=True, slots=True)
-class UpdateProfile:
+class UpdateProfile(Asks[UserFullInfo]):
     """Change the user's name, avatar URL or extended data (None leaves it); answers userFullInfo."""
 
     login_id: str
@@ -274,14 +279,14 @@ class UpdateProfile:
 
 
 @dataclass(frozen=True, slots=True)
-class AddFriend:
+class AddFriend(Asks[FriendApplication]):
     login_id: str
     user_id: str
     wording: str
 
 
 @dataclass(frozen=True, slots=True)
-class AnswerFriend:
+class AnswerFriend(Asks[FriendApplication]):
     """Accept or reject the friend application `applicant` sent to this user."""
 
     login_id: str
@@ -290,7 +295,7 @@ class AnswerFriend:
 
 
 @dataclass(frozen=True, slots=True)
-class DeleteFriends:
+class DeleteFriends(Asks[DeleteFriendsReply]):
     login_id: str
     user_ids: tuple[str, ...]
 

@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-import cbor2
-
 from ..errors import InvalidArgument, MessageNotFound, NoPermission
 from ..store.base import AlreadyDelivered, ConversationRow, MessageRow, Store, ViewedMessage, ViewRow
+from ..wire import AnyDurableEvent, DurableEvent
+from ..wire import messages as w
+from ..wire.social import GroupMessageReceived
 from . import conversations as conv
 from .messages import (
     AccountEvents,
@@ -39,6 +41,7 @@ from .messages import (
     Revoked,
     SendPeer,
     UpdateConversation,
+    events_from,
     notice_from,
     notice_of,
 )
@@ -47,7 +50,7 @@ if TYPE_CHECKING:
     from .actor import AccountContext
 
 IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000
-Event = tuple[str, dict[str, Any]]
+Event = AnyDurableEvent
 
 
 def new_message_id() -> str:
@@ -61,12 +64,12 @@ class Messaging:
     user_id: str
     ctx: AccountContext
     conversations: conv.Table
-    last_messages: dict[conv.Key, dict[str, Any] | None]
+    last_messages: dict[conv.Key, w.Message | None]
 
     if TYPE_CHECKING:
 
         async def commit(
-            self, events: list[Event], *, exclude: str | None = None, only: str | None = None, **changes: Any
+            self, events: Sequence[DurableEvent], *, exclude: str | None = None, only: str | None = None, **changes: Any
         ) -> list[int]: ...
 
     async def load_conversations(self) -> None:
@@ -86,7 +89,7 @@ class Messaging:
             if pending.message is not None:
                 await self._deliver(Deliver(pending.message, pending.group_seq, pending.exclude_login))
             elif pending.events is not None:
-                events = tuple((str(name), dict(payload)) for name, payload in cbor2.loads(pending.events))
+                events = events_from(pending.events)
                 await self._account_events(AccountEvents(events, pending.exclude_login, pending.queued))
             elif pending.notice is not None:
                 notice = notice_from(pending.notice, pending.queued)
@@ -104,7 +107,7 @@ class Messaging:
 
     # ---- sending and receiving ------------------------------------------------
 
-    async def _send_peer(self, msg: SendPeer) -> dict[str, Any]:
+    async def _send_peer(self, msg: SendPeer) -> w.Message:
         if msg.client_message_id is not None:
             earlier = await self._earlier_send(msg.client_message_id)
             if earlier is not None:
@@ -120,7 +123,7 @@ class Messaging:
         row = conv.with_message(before or ConversationRow(msg.to_user, 0), message, conv.SEND)
         wire = conv.message_wire(message, msg.to_user, row.last_seq, conv.SEND)
         events: list[Event] = [
-            ("peerMessageReceived", {"messageList": [wire], "fromConversationID": msg.to_user}),
+            w.PeerMessageReceived([wire], msg.to_user),
             _changed(row, wire, added=before is None or before.deleted),
         ]
         await self.commit(
@@ -138,7 +141,7 @@ class Messaging:
         self.ctx.stats["messages_sent"] += 1
         return wire
 
-    async def _earlier_send(self, client_message_id: str) -> dict[str, Any] | None:
+    async def _earlier_send(self, client_message_id: str) -> w.Message | None:
         since = int(time.time() * 1000) - IDEMPOTENCY_WINDOW_MS
         earlier = await self.ctx.store.find_client_message(self.user_id, client_message_id, since)
         if earlier is None:
@@ -157,11 +160,8 @@ class Messaging:
         row = conv.with_message(before or ConversationRow(cid, message.conversation_type), message, direction, msg.group_seq)
         seq = row.last_seq if msg.group_seq is None else msg.group_seq
         wire = conv.message_wire(message, cid, seq, direction)
-        name = "groupMessageReceived" if group else "peerMessageReceived"
-        events: list[Event] = [
-            (name, {"messageList": [wire], "fromConversationID": cid}),
-            _changed(row, wire, added=before is None or before.deleted),
-        ]
+        received = GroupMessageReceived([wire], cid) if group else w.PeerMessageReceived([wire], cid)
+        events: list[Event] = [received, _changed(row, wire, added=before is None or before.deleted)]
         if direction == conv.RECEIVE:
             events.append(self._total_unread_event({key: row}))
         try:
@@ -181,7 +181,7 @@ class Messaging:
 
     # ---- revoke and delete ----------------------------------------------------
 
-    async def _revoke(self, msg: Revoke) -> dict[str, Any]:
+    async def _revoke(self, msg: Revoke) -> w.Message:
         if (msg.conversation_type, msg.conversation_id) not in self.conversations:
             raise InvalidArgument(f"no conversation {msg.conversation_id!r} of type {msg.conversation_type}")
         viewed = await self._viewed_all(msg.conversation_type, msg.conversation_id, (msg.message_id,))
@@ -193,7 +193,7 @@ class Messaging:
             parties = await self._other_parties(msg.conversation_type, msg.conversation_id)
             notice = notice_of(Revoked(msg.message_id))
             outbox_ids = await self.commit(
-                [("messageRevokeReceived", {"messageList": [wire]})],
+                [w.MessageRevokeReceived([wire])],
                 exclude=msg.login_id,
                 revoke=msg.message_id,
                 outbox_notices=[(party, notice) for party in parties],
@@ -212,16 +212,16 @@ class Messaging:
             return
         wire = _wire(found, revoked=True)
         try:
-            await self.commit([("messageRevokeReceived", {"messageList": [wire]})], delivered_outbox=msg.outbox_id)
+            await self.commit([w.MessageRevokeReceived([wire])], delivered_outbox=msg.outbox_id)
         except AlreadyDelivered:
             return
         self._revoke_last(found, wire)
 
-    def _revoke_last(self, found: ViewedMessage, wire: dict[str, Any]) -> None:
+    def _revoke_last(self, found: ViewedMessage, wire: w.Message) -> None:
         """A revoked last message shows as revoked in the conversation, as it does after a restart."""
         key = (found.message.conversation_type, found.conversation_id)
         last = self.last_messages.get(key)
-        if last is not None and last["messageID"] == found.message.message_id:
+        if last is not None and last.message_id == found.message.message_id:
             self.last_messages[key] = wire
 
     async def _delete_messages(self, msg: DeleteMessages) -> None:
@@ -231,11 +231,10 @@ class Messaging:
             return  # only the acting device's local view changes
         after = conv.after_hiding(row, [(v.message_seq, v.direction) for v in found])
         events: list[Event] = [
-            ("messageDeleted", {
-                "conversationID": msg.conversation_id, "conversationType": msg.conversation_type,
-                "messageDeleteType": 0, "isDeleteConversationAllMessage": False,
-                "messageList": [_wire(v) for v in found],
-            }),
+            w.MessageDeleted(
+                message_delete_type=0, is_delete_conversation_all_message=False, message_list=[_wire(v) for v in found],
+                conversation_id=msg.conversation_id, conversation_type=msg.conversation_type,
+            ),
         ]
         events += self._unread_events({conv.key_of(after): after}) if after.unread != row.unread else []
         hidden = [(msg.conversation_type, msg.conversation_id, v.message.message_id) for v in found]
@@ -250,13 +249,14 @@ class Messaging:
         if not msg.on_server:
             return
         changed = {conv.key_of(r): replace(conv.read_all(r), last_message_id=None) for r in targets}
-        one = msg.conversation_id is not None
-        payload: dict[str, Any] = {
-            "messageDeleteType": 1 if one else 2, "isDeleteConversationAllMessage": True, "messageList": [],
-        }
-        if one:
-            payload.update(conversationID=msg.conversation_id, conversationType=msg.conversation_type)
-        events: list[Event] = [("messageDeleted", payload), self._total_unread_event(changed)]
+        if msg.conversation_id is not None and msg.conversation_type is not None:
+            deleted = w.MessageDeleted(
+                message_delete_type=1, is_delete_conversation_all_message=True, message_list=[],
+                conversation_id=msg.conversation_id, conversation_type=msg.conversation_type,
+            )
+        else:
+            deleted = w.MessageDeleted(message_delete_type=2, is_delete_conversation_all_message=True, message_list=[])
+        events: list[Event] = [deleted, self._total_unread_event(changed)]
         await self.commit(events, exclude=msg.login_id, hide_all=list(changed), conversations=list(changed.values()))
         for key, row in changed.items():
             self.conversations[key] = row
@@ -264,10 +264,10 @@ class Messaging:
 
     # ---- conversations --------------------------------------------------------
 
-    def _query_conversations(self, msg: QueryConversations) -> list[dict[str, Any]]:
+    def _query_conversations(self, msg: QueryConversations) -> list[w.Conversation]:
         return [self._conversation_wire(r) for r in conv.page(self.conversations.values(), msg.count, msg.after)]
 
-    def _query_conversation(self, msg: QueryConversation) -> dict[str, Any]:
+    def _query_conversation(self, msg: QueryConversation) -> w.Conversation:
         return self._conversation_wire(self._conversation(msg.conversation_type, msg.conversation_id))
 
     async def _delete_conversation(self, msg: DeleteConversation) -> int:
@@ -278,9 +278,9 @@ class Messaging:
         changed = {conv.key_of(r): replace(conv.read_all(r), deleted=True, is_pinned=False) for r in targets}
         if msg.conversation_id is not None:
             row = next(iter(changed.values()))
-            first: Event = ("conversationChanged", {"infoList": [{"event": 3, "conversation": self._conversation_wire(row)}]})
+            first: Event = w.ConversationChanged([w.ConversationChange(event=3, conversation=self._conversation_wire(row))])
         else:
-            first = ("conversationsAllDeleted", {"count": len(changed)})
+            first = w.ConversationsAllDeleted(len(changed))
         await self.commit([first, self._total_unread_event(changed)], exclude=msg.login_id, conversations=list(changed.values()))
         self.conversations.update(changed)
         return len(changed)
@@ -307,13 +307,13 @@ class Messaging:
         if msg.marks is not None:
             marks = set(row.marks) | set(msg.marks) if msg.is_marked else set(row.marks) - set(msg.marks)
             row = replace(row, marks=tuple(sorted(marks)))
-        event = ("conversationChanged", {"infoList": [{"event": 1, "conversation": self._conversation_wire(row)}]})
+        event = w.ConversationChanged([w.ConversationChange(event=1, conversation=self._conversation_wire(row))])
         await self.commit([event], exclude=msg.login_id, conversations=[row])
         self.conversations[conv.key_of(row)] = row
 
     # ---- receipts -------------------------------------------------------------
 
-    async def _read_receipts(self, msg: ReadReceipts) -> list[dict[str, Any]]:
+    async def _read_receipts(self, msg: ReadReceipts) -> list[w.ReceiptInfo]:
         ctype, cid = msg.conversation_type, msg.conversation_id
         self._conversation(ctype, cid)
         if msg.message_ids is None:
@@ -329,9 +329,9 @@ class Messaging:
         else:
             infos = [conv.receipt_info(cid, ctype, m, status=2, read=1, unread=0, self_operated=True) for m in unread]
         if whole:
-            event: Event = ("conversationMessageReceiptChanged", {"infos": [_conversation_receipt(cid, ctype, True)]})
+            event: Event = w.ConversationMessageReceiptChanged([_conversation_receipt(cid, ctype, True)])
         else:
-            event = ("messageReceiptChanged", {"infos": infos})
+            event = w.MessageReceiptChanged(infos)
         senders: dict[str, list[str]] = {}
         for v in found:
             if v.message.message_id in unread and v.message.sender != self.user_id:
@@ -355,13 +355,13 @@ class Messaging:
         if msg.group_id is not None:
             # counted now, so the last notice taken shows every read so far
             infos = await group_receipt_infos(self.ctx.store, msg.group_id, list(msg.message_ids), self_operated=False)
-            done = [i["messageID"] for i in infos if i["status"] == conv.RECEIPT_DONE]
-            event: Event = ("messageReceiptChanged", {"infos": infos})
+            done = [i.message_id for i in infos if i.status == conv.RECEIPT_DONE]
+            event: Event = w.MessageReceiptChanged(infos)
         elif msg.whole_conversation:
-            event = ("conversationMessageReceiptChanged", {"infos": [_conversation_receipt(msg.reader, 0, False)]})
+            event = w.ConversationMessageReceiptChanged([_conversation_receipt(msg.reader, 0, False)])
         else:
             infos = [conv.receipt_info(msg.reader, 0, m, status=2, read=1, unread=0, self_operated=False) for m in msg.message_ids]
-            event = ("messageReceiptChanged", {"infos": infos})
+            event = w.MessageReceiptChanged(infos)
         try:
             await self.commit([event], receipts_read=done, delivered_outbox=msg.outbox_id)
         except AlreadyDelivered:
@@ -390,43 +390,43 @@ class Messaging:
         group = await self.ctx.store.load_group(conversation_id)
         return [] if group is None else [u for u in group.members if u != self.user_id]
 
-    def _remember(self, row: ConversationRow, wire: dict[str, Any]) -> None:
+    def _remember(self, row: ConversationRow, wire: w.Message) -> None:
         key = conv.key_of(row)
         self.conversations[key] = row
         self.last_messages[key] = wire
 
-    def _conversation_wire(self, row: ConversationRow) -> dict[str, Any]:
+    def _conversation_wire(self, row: ConversationRow) -> w.Conversation:
         return conv.conversation_wire(row, self.last_messages.get(conv.key_of(row)))
 
     def _total_unread_event(self, changed: dict[conv.Key, ConversationRow]) -> Event:
-        return ("conversationTotalUnreadMessageCountUpdated", {"totalUnreadMessageCount": self.conversations.total_with(changed)})
+        return w.ConversationTotalUnreadMessageCountUpdated(self.conversations.total_with(changed))
 
     def _unread_events(self, changed: dict[conv.Key, ConversationRow]) -> list[Event]:
-        infos = [{"event": 1, "conversation": self._conversation_wire(r)} for r in changed.values()]
-        return [("conversationChanged", {"infoList": infos}), self._total_unread_event(changed)]
+        infos = [w.ConversationChange(event=1, conversation=self._conversation_wire(r)) for r in changed.values()]
+        return [w.ConversationChanged(infos), self._total_unread_event(changed)]
 
 
-def _changed(row: ConversationRow, last: dict[str, Any], *, added: bool) -> Event:
-    return ("conversationChanged", {"infoList": [{"event": 0 if added else 1, "conversation": conv.conversation_wire(row, last)}]})
+def _changed(row: ConversationRow, last: w.Message, *, added: bool) -> Event:
+    return w.ConversationChanged([w.ConversationChange(event=0 if added else 1, conversation=conv.conversation_wire(row, last))])
 
 
-def _wire(viewed: ViewedMessage, *, revoked: bool = False) -> dict[str, Any]:
+def _wire(viewed: ViewedMessage, *, revoked: bool = False) -> w.Message:
     message = replace(viewed.message, is_revoked=True) if revoked else viewed.message
     return conv.message_wire(message, viewed.conversation_id, viewed.message_seq, viewed.direction)
 
 
-def _conversation_receipt(conversation_id: str, conversation_type: int, self_operated: bool) -> dict[str, Any]:
-    return {
-        "conversationID": conversation_id,
-        "conversationType": conversation_type,
-        "readTime": int(time.time() * 1000),
-        "isSelfOperated": self_operated,
-    }
+def _conversation_receipt(conversation_id: str, conversation_type: int, self_operated: bool) -> w.ConversationReceiptInfo:
+    return w.ConversationReceiptInfo(
+        conversation_id=conversation_id,
+        conversation_type=conversation_type,
+        read_time=int(time.time() * 1000),
+        is_self_operated=self_operated,
+    )
 
 
 async def group_receipt_infos(
     store: Store, group_id: str, message_ids: list[str], *, self_operated: bool, reader: str | None = None
-) -> list[dict[str, Any]]:
+) -> list[w.ReceiptInfo]:
     """Read and unread member counts of group messages; Done once every other member read.
 
     With `reader`, the counts are those once that user's reads (committed

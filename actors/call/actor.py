@@ -34,6 +34,7 @@ import trio
 from ..account.actor import session_address
 from ..errors import CallNotExist, CallStateInvalid, InvalidArgument, NoPermission, NotCallParticipant
 from ..outbound import DeviceEvent, DeviceSink
+from ..wire import calls as w
 from ..runtime import Actor, ActorRef, Address, Reply, Timer, Transport
 from .messages import (
     Accept,
@@ -138,7 +139,7 @@ class _Party:
         return ()
 
     def to_user(self) -> CallUser:
-        return CallUser(self.user_id, int(self.state), self.extended_data)
+        return CallUser(user_id=self.user_id, state=int(self.state), extended_data=self.extended_data)
 
 
 class CallActor(Actor[CallMsg]):
@@ -209,16 +210,8 @@ class CallActor(Actor[CallMsg]):
 
     def _ring(self, timeout_s: int) -> list[_Party]:
         """Push the invitation to every rung device; returns the invitees it reached."""
-        event = DeviceEvent(
-            "callInvitationReceived",
-            {
-                "callID": self.call_id,
-                "inviter": self.inviter,
-                "timeout": timeout_s,
-                "extendedData": self.extended_data,
-                "callUserList": [p.to_user().to_wire() for p in self.parties.values()],
-            },
-        )
+        users = [p.to_user() for p in self.parties.values()]
+        event = DeviceEvent(w.CallInvitationReceived(self.call_id, self.inviter, timeout_s, self.extended_data, users))
         reached = []
         for party in self._invitees():
             delivered = [self.ctx.sink.push(session, event) for session in party.rung]
@@ -249,10 +242,7 @@ class CallActor(Actor[CallMsg]):
         if party.bound != msg.device.login_id:
             raise NotCallParticipant("only the inviting device may cancel invitations")
         targets = self._cancel_targets(msg.user_ids)
-        event = DeviceEvent(
-            "callInvitationCancelled",
-            {"callID": self.call_id, "inviter": self.inviter, "extendedData": msg.extended_data},
-        )
+        event = DeviceEvent(w.CallInvitationCancelled(self.call_id, self.inviter, msg.extended_data))
         for target in targets:
             for session in target.sessions():
                 self.ctx.sink.push(session, event)
@@ -302,7 +292,7 @@ class CallActor(Actor[CallMsg]):
             return
         self.deadline = None
         late = [p for p in self._invitees() if p.state in _PENDING]
-        event = DeviceEvent("callInvitationTimeout", {"callID": self.call_id})
+        event = DeviceEvent(w.CallInvitationTimeout(self.call_id))
         for party in late:
             for session in party.sessions():
                 self.ctx.sink.push(session, event)
@@ -364,8 +354,7 @@ class CallActor(Actor[CallMsg]):
         self._tell([s for p in self.parties.values() for s in p.sessions()], parties)
 
     def _tell(self, sessions: list[Address], parties: list[_Party]) -> None:
-        users = [p.to_user().to_wire() for p in parties]
-        event = DeviceEvent("callUserStateChanged", {"callID": self.call_id, "callUserList": users})
+        event = DeviceEvent(w.CallUserStateChanged(self.call_id, [p.to_user() for p in parties]))
         for session in sessions:
             self.ctx.sink.push(session, event)
 
@@ -382,7 +371,7 @@ class CallActor(Actor[CallMsg]):
     def _over(self) -> None:
         """Free the call. Invitees still being rung (nobody is left to talk to) are cancelled."""
         leftover = [p for p in self._invitees() if p.state in _PENDING]
-        event = DeviceEvent("callInvitationCancelled", {"callID": self.call_id, "inviter": self.inviter, "extendedData": ""})
+        event = DeviceEvent(w.CallInvitationCancelled(self.call_id, self.inviter, ""))
         for party in leftover:
             for session in party.sessions():
                 self.ctx.sink.push(session, event)

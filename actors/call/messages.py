@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+
+from ..runtime import Asks
+from ..wire import calls as wire_calls
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +25,7 @@ class Invitee:
 
 
 @dataclass(frozen=True, slots=True)
-class Invite:
+class Invite(Asks[None]):
     """Start the call: the inviter's device is bound to it, every invitee device is rung.
 
     Answered with None once the invitations are queued; the call then lasts
@@ -37,7 +39,7 @@ class Invite:
 
 
 @dataclass(frozen=True, slots=True)
-class Accept:
+class Accept(Asks[None]):
     """The device accepts and is bound to the call (5003 if the user already answered)."""
 
     device: Device
@@ -45,7 +47,7 @@ class Accept:
 
 
 @dataclass(frozen=True, slots=True)
-class Reject:
+class Reject(Asks[None]):
     """The device declines for its user (5003 unless the user is still being invited)."""
 
     device: Device
@@ -53,7 +55,7 @@ class Reject:
 
 
 @dataclass(frozen=True, slots=True)
-class Cancel:
+class Cancel(Asks[None]):
     """The inviter withdraws invitations (all when `user_ids` is empty) before they are answered."""
 
     device: Device
@@ -62,7 +64,7 @@ class Cancel:
 
 
 @dataclass(frozen=True, slots=True)
-class Quit:
+class Quit(Asks[None]):
     """The bound device leaves the call it is in."""
 
     device: Device
@@ -70,7 +72,7 @@ class Quit:
 
 
 @dataclass(frozen=True, slots=True)
-class End:
+class End(Asks[None]):
     """A device in the call ends it for everyone."""
 
     device: Device
@@ -89,16 +91,7 @@ class TimeoutDue:
     """The invitation timeout ran out (told by the timer); ignored if disarmed since."""
 
 
-@dataclass(frozen=True, slots=True)
-class CallUser:
-    """One user's state in a call, as `callUserList` shows it."""
-
-    user_id: str
-    state: int
-    extended_data: str
-
-    def to_wire(self) -> dict[str, Any]:
-        return {"userID": self.user_id, "state": self.state, "extendedData": self.extended_data}
+CallUser = wire_calls.CallUser  # one user's state in a call, as `callUserList` shows it
 
 
 CallMsg = Invite | Accept | Reject | Cancel | Quit | End | DeviceGone | TimeoutDue

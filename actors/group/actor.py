@@ -15,14 +15,15 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, assert_never
 
-import cbor2
-
 from ..account import conversations as conv
-from ..account.messages import AccountEvents, Deliver
+from ..account.messages import AccountEvents, Deliver, events_blob
 from ..account.messaging import IDEMPOTENCY_WINDOW_MS, new_message_id
 from ..errors import AlreadyExists, GroupNotExist, InvalidArgument, NoPermission, NotGroupMember
 from ..runtime import Actor, Address, Reply
 from ..store.base import GroupRecord, GroupWrite, MessageRow, Store
+from ..wire import AnyDurableEvent, ErrorUser, UserRef
+from ..wire import social as w
+from ..wire.messages import Message
 from . import rules
 from .messages import (
     CreateGroup,
@@ -41,7 +42,7 @@ from .messages import (
 
 log = logging.getLogger("hubbub.group")
 
-Event = tuple[str, dict[str, Any]]
+Event = AnyDurableEvent
 
 
 @dataclass(slots=True)
@@ -114,7 +115,7 @@ class GroupActor(Actor[GroupMsg]):
                 result = await self._update_info(msg)
             case QueryGroupInfo():
                 self._role_of(msg.user)
-                result = {"groupInfo": self._wire()}
+                result = w.GroupInfoReply(group_info=self._wire())
             case QueryMembers():
                 result = self._query_members(msg)
             case SendGroupMessage():
@@ -125,7 +126,7 @@ class GroupActor(Actor[GroupMsg]):
 
     # ---- membership -----------------------------------------------------------
 
-    async def _create(self, msg: CreateGroup) -> dict[str, Any]:
+    async def _create(self, msg: CreateGroup) -> w.CreateGroupReply:
         if self.record is not None:
             raise AlreadyExists(f"group {self.group_id!r} already exists")
         now = _now()
@@ -135,11 +136,11 @@ class GroupActor(Actor[GroupMsg]):
         record = GroupRecord(self.group_id, msg.name, "", {}, now, 0, members)
         await self._save(record, upsert=members.keys())
         log.info("group=%s created by user=%s members=%d", self.group_id, msg.user, len(members))
-        event = ("groupStateChanged", {"state": rules.STATE_ENTER, "event": rules.EVENT_CREATED, "groupInfo": self._wire()})
+        event = w.GroupStateChanged(rules.STATE_ENTER, rules.EVENT_CREATED, self._wire())
         await self._tell([event], members, msg)
-        return {"groupInfo": self._wire(), "userList": self._member_wires(members), "errorUserList": []}
+        return w.CreateGroupReply(group_info=self._wire(), user_list=self._member_wires(members), error_user_list=[])
 
-    async def _join(self, msg: JoinGroup) -> dict[str, Any]:
+    async def _join(self, msg: JoinGroup) -> w.GroupInfoReply:
         record = self._group()
         if msg.user in record.members:
             raise AlreadyExists("already a member of this group")
@@ -147,11 +148,11 @@ class GroupActor(Actor[GroupMsg]):
         others = list(record.members)
         await self._save(replace(record, members={**record.members, msg.user: (rules.MEMBER, _now())}), upsert=[msg.user])
         await self._member_change(others, {msg.user: rules.MEMBER}, rules.STATE_ENTER, rules.MEMBER_JOINED, msg)
-        own = ("groupStateChanged", {"state": rules.STATE_ENTER, "event": rules.EVENT_JOINED, "groupInfo": self._wire()})
+        own = w.GroupStateChanged(rules.STATE_ENTER, rules.EVENT_JOINED, self._wire())
         await self._tell([own], [msg.user], msg)
-        return {"groupInfo": self._wire()}
+        return w.GroupInfoReply(group_info=self._wire())
 
-    async def _leave(self, msg: LeaveGroup) -> dict[str, Any]:
+    async def _leave(self, msg: LeaveGroup) -> w.GroupIDReply:
         record = self._group()
         role = self._role_of(msg.user)
         if role == rules.OWNER and len(record.members) > 1:
@@ -159,11 +160,11 @@ class GroupActor(Actor[GroupMsg]):
         members = {u: r for u, r in record.members.items() if u != msg.user}
         await self._save(replace(record, members=members, dismissed=not members), remove=[msg.user])
         await self._member_change(members, {msg.user: role}, rules.STATE_QUIT, rules.MEMBER_LEFT, msg)
-        own = ("groupStateChanged", {"state": rules.STATE_QUIT, "event": rules.EVENT_LEFT, "groupInfo": self._wire()})
+        own = w.GroupStateChanged(rules.STATE_QUIT, rules.EVENT_LEFT, self._wire())
         await self._tell([own], [msg.user], msg)
-        return {"groupID": self.group_id}
+        return w.GroupIDReply(group_id=self.group_id)
 
-    async def _invite(self, msg: InviteUsers) -> dict[str, Any]:
+    async def _invite(self, msg: InviteUsers) -> w.InviteUsersReply:
         record = self._group()
         self._require_manager(msg.user)
         added = [u for u in dict.fromkeys(msg.user_ids) if u not in record.members]
@@ -174,11 +175,12 @@ class GroupActor(Actor[GroupMsg]):
         await self._save(replace(record, members={**record.members, **{u: (rules.MEMBER, now) for u in added}}), upsert=added)
         if added:
             await self._member_change(others, dict.fromkeys(added, rules.MEMBER), rules.STATE_ENTER, rules.MEMBER_INVITED, msg)
-            invited = ("groupStateChanged", {"state": rules.STATE_ENTER, "event": rules.EVENT_INVITED, "groupInfo": self._wire()})
+            invited = w.GroupStateChanged(rules.STATE_ENTER, rules.EVENT_INVITED, self._wire())
             await self._tell([invited], added, msg)
-        return {"userList": self._member_wires(added), "errorUserList": [{"userID": u, "reason": 4004} for u in already]}
+        errors = [ErrorUser(user_id=u, reason=AlreadyExists.code) for u in already]
+        return w.InviteUsersReply(user_list=self._member_wires(added), error_user_list=errors)
 
-    async def _kick(self, msg: KickMembers) -> dict[str, Any]:
+    async def _kick(self, msg: KickMembers) -> w.KickMembersReply:
         record = self._group()
         actor_role = self._require_manager(msg.user)
         targets = list(dict.fromkeys(msg.user_ids))
@@ -191,21 +193,21 @@ class GroupActor(Actor[GroupMsg]):
         await self._save(replace(record, members=members), remove=targets)
         roles = {t: record.members[t][0] for t in targets}
         await self._member_change(members, roles, rules.STATE_QUIT, rules.MEMBER_KICKED_OUT, msg)
-        kicked = ("groupStateChanged", {"state": rules.STATE_QUIT, "event": rules.EVENT_KICKED_OUT, "groupInfo": self._wire()})
+        kicked = w.GroupStateChanged(rules.STATE_QUIT, rules.EVENT_KICKED_OUT, self._wire())
         await self._tell([kicked], targets, msg)
-        return {"kickedUserIDs": targets, "errorUserList": []}
+        return w.KickMembersReply(kicked_user_ids=targets, error_user_list=[])
 
-    async def _dismiss(self, msg: DismissGroup) -> dict[str, Any]:
+    async def _dismiss(self, msg: DismissGroup) -> w.GroupIDReply:
         record = self._group()
         if self._role_of(msg.user) != rules.OWNER:
             raise NoPermission("only the owner may dismiss the group")
         await self._save(replace(record, dismissed=True))
         log.info("group=%s dismissed by user=%s", self.group_id, msg.user)
-        event = ("groupStateChanged", {"state": rules.STATE_QUIT, "event": rules.EVENT_DISMISSED, "groupInfo": self._wire()})
+        event = w.GroupStateChanged(rules.STATE_QUIT, rules.EVENT_DISMISSED, self._wire())
         await self._tell([event], record.members, msg)
-        return {"groupID": self.group_id}
+        return w.GroupIDReply(group_id=self.group_id)
 
-    async def _set_role(self, msg: SetRole) -> dict[str, Any]:
+    async def _set_role(self, msg: SetRole) -> w.GroupMemberRolesReply:
         record = self._group()
         if self._role_of(msg.user) != rules.OWNER:
             raise NoPermission("only the owner may change roles")
@@ -218,22 +220,22 @@ class GroupActor(Actor[GroupMsg]):
         if msg.role == rules.OWNER:
             changed[msg.user] = (rules.MEMBER, record.members[msg.user][1])
         await self._save(replace(record, members={**record.members, **changed}), upsert=changed.keys())
-        infos = [{"userID": u, "memberRole": role} for u, (role, _) in changed.items()]
-        event = ("groupMemberInfoUpdated", {"groupID": self.group_id, "userInfo": infos, "operatedInfo": {"userID": msg.user}})
+        infos = [w.GroupMemberRole(user_id=u, member_role=role) for u, (role, _) in changed.items()]
+        event = w.GroupMemberInfoUpdated(self.group_id, infos, UserRef(user_id=msg.user))
         await self._tell([event], record.members, msg)
-        return {"groupID": self.group_id, "userInfo": infos}
+        return w.GroupMemberRolesReply(group_id=self.group_id, user_info=infos)
 
-    async def _update_info(self, msg: UpdateGroupInfo) -> dict[str, Any]:
+    async def _update_info(self, msg: UpdateGroupInfo) -> w.GroupInfoReply:
         record = self._group()
         self._require_manager(msg.user)
-        operated = {"userID": msg.user}
+        operated = UserRef(user_id=msg.user)
         events: list[Event] = []
         if msg.name is not None:
             record = replace(record, name=msg.name)
-            events.append(("groupNameUpdated", {"groupID": self.group_id, "groupName": msg.name, "operatedInfo": operated}))
+            events.append(w.GroupNameUpdated(self.group_id, msg.name, operated))
         if msg.notice is not None:
             record = replace(record, notice=msg.notice)
-            events.append(("groupNoticeUpdated", {"groupID": self.group_id, "groupNotice": msg.notice, "operatedInfo": operated}))
+            events.append(w.GroupNoticeUpdated(self.group_id, msg.notice, operated))
         if msg.set_attributes or msg.delete_keys:
             attributes = {**record.attributes, **dict(msg.set_attributes)}
             for key in msg.delete_keys:
@@ -243,29 +245,29 @@ class GroupActor(Actor[GroupMsg]):
             record = replace(record, attributes=attributes)
             infos = []
             if msg.set_attributes:
-                infos.append({"action": 0, "groupAttributes": dict(msg.set_attributes)})
+                infos.append(w.GroupAttributesChange(action=0, group_attributes=dict(msg.set_attributes)))
             if msg.delete_keys:
-                infos.append({"action": 1, "groupAttributes": {k: "" for k in msg.delete_keys}})
-            events.append(("groupAttributesUpdated", {"groupID": self.group_id, "infos": infos, "operatedInfo": operated}))
+                infos.append(w.GroupAttributesChange(action=1, group_attributes=dict.fromkeys(msg.delete_keys, "")))
+            events.append(w.GroupAttributesUpdated(self.group_id, infos, operated))
         await self._save(record)
         await self._tell(events, record.members, msg)
-        return {"groupInfo": self._wire()}
+        return w.GroupInfoReply(group_info=self._wire())
 
-    def _query_members(self, msg: QueryMembers) -> dict[str, Any]:
+    def _query_members(self, msg: QueryMembers) -> w.GroupMemberListReply:
         record = self._group()
         self._role_of(msg.user)
         ordered = sorted(record.members.items(), key=lambda item: (item[1][0], item[1][1], item[0]))
         page = ordered[msg.next_flag : msg.next_flag + msg.count]
         following = msg.next_flag + len(page)
-        return {
-            "groupID": self.group_id,
-            "userList": self._member_wires(u for u, _ in page),
-            "nextFlag": following if following < len(ordered) else 0,
-        }
+        return w.GroupMemberListReply(
+            group_id=self.group_id,
+            user_list=self._member_wires(u for u, _ in page),
+            next_flag=following if following < len(ordered) else 0,
+        )
 
     # ---- messages -------------------------------------------------------------
 
-    async def _send(self, msg: SendGroupMessage) -> dict[str, Any]:
+    async def _send(self, msg: SendGroupMessage) -> Message:
         record = self._group()
         self._role_of(msg.user)
         if msg.client_message_id is not None:
@@ -290,7 +292,7 @@ class GroupActor(Actor[GroupMsg]):
         self.ctx.stats["group_deliveries"] += len(deliveries)
         return conv.message_wire(message, self.group_id, seq, conv.SEND)
 
-    async def _original(self, user: str, earlier: MessageRow) -> dict[str, Any]:
+    async def _original(self, user: str, earlier: MessageRow) -> Message:
         """A message `user` sent before, as its reply showed it.
 
         The sender's own delivery of a group message may still be pending
@@ -347,35 +349,35 @@ class GroupActor(Actor[GroupMsg]):
             return
         record = step.record
         rows = [(u, *record.members[u]) for u in dict.fromkeys(step.upsert) if u in record.members]
-        queued = [(user, cbor2.dumps([list(e) for e in events]), exclude) for user, events, exclude in step.notices]
+        queued = [(user, events_blob(events), exclude) for user, events, exclude in step.notices]
         write = GroupWrite(record, upsert_members=rows, remove_members=list(step.remove), member_events=queued)
         ids = await self.ctx.store.commit_group(write)
         for (user, events, exclude), outbox_id in zip(step.notices, ids, strict=True):
             await self.ctx.post_account(user, AccountEvents(events, exclude, outbox_id))
 
-    def _wire(self) -> dict[str, Any]:
+    def _wire(self) -> w.GroupInfo:
         record = self.record
         assert record is not None
         owner = next((u for u, (role, _) in record.members.items() if role == rules.OWNER), None)
-        return {
-            "groupID": record.group_id,
-            "groupName": record.name,
-            "groupNotice": record.notice,
-            "groupAttributes": dict(record.attributes),
-            "ownerUserID": owner,
-            "memberCount": len(record.members),
-            "createdTime": record.created_time,
-        }
+        return w.GroupInfo(
+            group_id=record.group_id,
+            group_name=record.name,
+            group_notice=record.notice,
+            group_attributes=dict(record.attributes),
+            owner_user_id=owner,
+            member_count=len(record.members),
+            created_time=record.created_time,
+        )
 
-    def _member_wires(self, users: Iterable[str]) -> list[dict[str, Any]]:
+    def _member_wires(self, users: Iterable[str]) -> list[w.GroupMember]:
         members = self.record.members if self.record is not None else {}
-        return [{"userID": u, "memberRole": members[u][0], "joinTime": members[u][1]} for u in users if u in members]
+        return [w.GroupMember(user_id=u, member_role=members[u][0], join_time=members[u][1]) for u in users if u in members]
 
     async def _member_change(self, audience: Iterable[str], users: dict[str, int], state: int, event: int, msg: Any) -> None:
         """Tell `audience` that `users` (userID -> role they have or had) entered or left."""
-        wires = [{"userID": u, "memberRole": role} for u, role in users.items()]
-        payload = {"groupID": self.group_id, "state": state, "event": event, "userList": wires, "operatedInfo": {"userID": msg.user}}
-        await self._tell([("groupMemberStateChanged", payload)], audience, msg)
+        wires = [w.GroupMemberRole(user_id=u, member_role=role) for u, role in users.items()]
+        changed = w.GroupMemberStateChanged(self.group_id, state, event, wires, UserRef(user_id=msg.user))
+        await self._tell([changed], audience, msg)
 
     async def _tell(self, events: list[Event], users: Iterable[str], msg: Any) -> None:
         """Durable events for each user's account, sent when the step is stored; the acting device is left out (it has the reply)."""

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..runtime import Asks
+from ..wire import social as w
+from ..wire.messages import Message, TextOrBytes
+
 
 @dataclass(frozen=True, slots=True)
-class CreateGroup:
+class CreateGroup(Asks[w.CreateGroupReply]):
     user: str
     login_id: str
     name: str
@@ -14,39 +18,39 @@ class CreateGroup:
 
 
 @dataclass(frozen=True, slots=True)
-class JoinGroup:
+class JoinGroup(Asks[w.GroupInfoReply]):
     user: str
     login_id: str
 
 
 @dataclass(frozen=True, slots=True)
-class LeaveGroup:
+class LeaveGroup(Asks[w.GroupIDReply]):
     user: str
     login_id: str
 
 
 @dataclass(frozen=True, slots=True)
-class InviteUsers:
-    user: str
-    login_id: str
-    user_ids: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class KickMembers:
+class InviteUsers(Asks[w.InviteUsersReply]):
     user: str
     login_id: str
     user_ids: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
-class DismissGroup:
+class KickMembers(Asks[w.KickMembersReply]):
+    user: str
+    login_id: str
+    user_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DismissGroup(Asks[w.GroupIDReply]):
     user: str
     login_id: str
 
 
 @dataclass(frozen=True, slots=True)
-class SetRole:
+class SetRole(Asks[w.GroupMemberRolesReply]):
     """Owner only: give `target` a role; role 1 (Owner) transfers ownership."""
 
     user: str
@@ -56,7 +60,7 @@ class SetRole:
 
 
 @dataclass(frozen=True, slots=True)
-class UpdateGroupInfo:
+class UpdateGroupInfo(Asks[w.GroupInfoReply]):
     """Admin or Owner: change name, notice or attributes (None leaves a field alone)."""
 
     user: str
@@ -68,23 +72,23 @@ class UpdateGroupInfo:
 
 
 @dataclass(frozen=True, slots=True)
-class QueryGroupInfo:
+class QueryGroupInfo(Asks[w.GroupInfoReply]):
     user: str
 
 
 @dataclass(frozen=True, slots=True)
-class QueryMembers:
+class QueryMembers(Asks[w.GroupMemberListReply]):
     user: str
     count: int
     next_flag: int
 
 
 @dataclass(frozen=True, slots=True)
-class SendGroupMessage:
+class SendGroupMessage(Asks[Message]):
     user: str
     login_id: str
     type: int
-    body: str | bytes
+    body: TextOrBytes
     extended_data: str
     has_receipt: bool
     client_message_id: str | None

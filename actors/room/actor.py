@@ -42,13 +42,17 @@ from dataclasses import dataclass, field
 from itertools import islice, takewhile
 from typing import Any, Protocol, assert_never
 
+import msgspec
 import trio
 
 from ..account.actor import now_ms, session_address
 from ..account.messaging import IDEMPOTENCY_WINDOW_MS
 from ..errors import InvalidArgument, NotInRoom, RoomExists, RoomNotExist
 from ..outbound import DeviceEvent, Outbound
-from ..runtime import Actor, ActorRef, Address, Reply, Timer, Transport
+from ..runtime import Actor, ActorRef, Address, Reply, Timer, Transport, answer
+from ..wire import Event, UserRef
+from ..wire import rooms as w
+from ..wire.messages import Message
 from .messages import (
     Create,
     DeleteAttributes,
@@ -221,7 +225,7 @@ class RoomActor(Actor[RoomMsg]):
         self._seq = 0  # numbers joins and leaves, so members hear only of later changes
         self._message_seq = 0
         # (sender, clientMessageID) -> (when, the reply): a repeat is answered, not sent again
-        self._recent_sends: OrderedDict[tuple[str, str], tuple[int, dict[str, Any]]] = OrderedDict()
+        self._recent_sends: OrderedDict[tuple[str, str], tuple[int, Message]] = OrderedDict()
         self._pending: list[_Change] = []
         self._to_drop: deque[_Seat] = deque()
         self._destroy_timer = Timer()
@@ -252,30 +256,30 @@ class RoomActor(Actor[RoomMsg]):
     def _dispatch(self, msg: RoomMsg, reply: Reply[Any] | None) -> None:
         match msg:
             case Create():
-                _answer(reply, self._create(msg))
+                answer(reply, msg, self._create(msg))
             case Join():
-                _answer(reply, self._admit(msg.member, RoomEvent.SUCCESS))
+                answer(reply, msg, self._admit(msg.member, RoomEvent.SUCCESS))
             case Leave():
                 self._remove(self._seat_of(msg.member), "leave")
-                _answer(reply, None)
+                answer(reply, msg, None)
             case DeviceGone():
                 self._device_gone(msg.member)
             case Say():
-                _answer(reply, self._say(msg))
+                answer(reply, msg, self._say(msg))
             case QueryMembers():
-                _answer(reply, self._query_members(msg))
+                answer(reply, msg, self._query_members(msg))
             case QueryOnlineCount():
                 self._seat_of(msg.member)
-                _answer(reply, len(self.seats))
+                answer(reply, msg, len(self.seats))
             case SetAttributes():
-                _answer(reply, self._set_attributes(msg))
+                answer(reply, msg, self._set_attributes(msg))
             case DeleteAttributes():
-                _answer(reply, self._delete_attributes(msg))
+                answer(reply, msg, self._delete_attributes(msg))
             case QueryAttributes():
                 self._seat_of(msg.member)
-                _answer(reply, {key: a.value for key, a in self.attributes.items()})
+                answer(reply, msg, {key: a.value for key, a in self.attributes.items()})
             case Inspect():
-                _answer(reply, self._snapshot())
+                answer(reply, msg, self._snapshot())
             case DestroyDue():
                 self._destroy_if_due()
             case FlushDue():
@@ -400,39 +404,38 @@ class RoomActor(Actor[RoomMsg]):
 
     # ---- messages and queries -------------------------------------------------
 
-    def _say(self, msg: Say) -> dict[str, Any]:
+    def _say(self, msg: Say) -> Message:
         seat = self._seat_of(msg.member)
         key = None if msg.client_message_id is None else (seat.user_id, msg.client_message_id)
         if key is not None and (earlier := self._earlier_send(key)) is not None:
             return earlier
         self._message_seq += 1
         sent_at = now_ms()
-        message: dict[str, Any] = {
-            "messageID": f"{self.ctx.node}-{secrets.token_hex(8)}",
-            "clientMessageID": msg.client_message_id,
-            "conversationID": self.room_id,
-            "conversationType": 1,
-            "senderUserID": seat.user_id,
-            "type": msg.type,
-            "message": msg.message,
-            "extendedData": msg.extended_data,
-            "timestamp": sent_at,
-            "messageSeq": self._message_seq,
-            "direction": 1,
-            "receiptStatus": 0,
-            "isRevoked": False,
-        }
-        payload = {"messageList": [message], "fromConversationID": self.room_id}
-        self._broadcast("roomMessageReceived", payload, skip=seat)
+        message = Message(
+            message_id=f"{self.ctx.node}-{secrets.token_hex(8)}",
+            client_message_id=msg.client_message_id,
+            conversation_id=self.room_id,
+            conversation_type=1,
+            sender_user_id=seat.user_id,
+            type=msg.type,
+            message=msg.message,
+            extended_data=msg.extended_data,
+            timestamp=sent_at,
+            message_seq=self._message_seq,
+            direction=1,
+            receipt_status=0,
+            is_revoked=False,
+        )
+        self._broadcast(w.RoomMessageReceived([message], self.room_id), skip=seat)
         self.ctx.stats["room_messages"] += 1
-        reply = {**message, "direction": 0}
+        reply = msgspec.structs.replace(message, direction=0)
         if key is not None:
             self._recent_sends[key] = (sent_at, reply)
             if len(self._recent_sends) > REMEMBERED_SENDS:
                 self._recent_sends.popitem(last=False)
         return reply
 
-    def _earlier_send(self, key: tuple[str, str]) -> dict[str, Any] | None:
+    def _earlier_send(self, key: tuple[str, str]) -> Message | None:
         """The reply to an earlier send with this (sender, clientMessageID), within the idempotency window."""
         found = self._recent_sends.get(key)
         if found is None:
@@ -509,15 +512,15 @@ class RoomActor(Actor[RoomMsg]):
             self._attributes_updated(1, dict.fromkeys(gone, ""))
 
     def _attributes_updated(self, action: int, attributes: dict[str, str]) -> None:
-        info = {"action": action, "roomAttributes": attributes}
-        self._broadcast("roomAttributesUpdated", {"roomID": self.room_id, "infos": [info]})
+        info = w.RoomAttributesChange(action=action, room_attributes=attributes)
+        self._broadcast(w.RoomAttributesUpdated(self.room_id, [info]))
 
     # ---- fan-out --------------------------------------------------------------
 
-    def _broadcast(self, name: str, payload: dict[str, Any], skip: _Seat | None = None) -> None:
+    def _broadcast(self, wire_event: Event, skip: _Seat | None = None) -> None:
         """One event to every member but `skip`, after the pending member changes."""
         self._flush_members()
-        event = DeviceEvent(name, payload)
+        event = DeviceEvent(wire_event)
         seats: Iterable[_Seat] = self.seats.values()
         if skip is not None:
             seats = (seat for seat in seats if seat is not skip)
@@ -565,29 +568,20 @@ class RoomActor(Actor[RoomMsg]):
     def _announce(self, run: list[_Change]) -> None:
         """One run of joins (or leaves): members older than the run hear all of it,
         members who joined during or after it hear only the later part."""
-        name = "roomMemberJoined" if run[0].joined else "roomMemberLeft"
+        kind: type[w.RoomMemberJoined | w.RoomMemberLeft] = w.RoomMemberJoined if run[0].joined else w.RoomMemberLeft
         first_seq = run[0].seq
         newer = list(takewhile(lambda seat: seat.join_seq >= first_seq, reversed(self.seats.values())))
         older = takewhile(lambda seat: seat.join_seq < first_seq, self.seats.values())
-        self._deliver(self._member_event(name, run), older)
+        self._deliver(self._member_event(kind, run), older)
         for seat in reversed(newer):
             tail = [change for change in run if change.seq > seat.join_seq]
             if tail:
-                self._deliver(self._member_event(name, tail), (seat,))
+                self._deliver(self._member_event(kind, tail), (seat,))
 
-    def _member_event(self, name: str, changes: list[_Change]) -> DeviceEvent:
-        members = [{"userID": change.user_id} for change in changes]
-        return DeviceEvent(name, {"roomID": self.room_id, "memberList": members})
+    def _member_event(self, kind: type[w.RoomMemberJoined | w.RoomMemberLeft], changes: list[_Change]) -> DeviceEvent:
+        return DeviceEvent(kind(self.room_id, [UserRef(user_id=change.user_id) for change in changes]))
 
 
 def _state_event(room_id: str, state: RoomState, event: RoomEvent, *, reason: str | None = None) -> DeviceEvent:
-    extended: dict[str, Any] = {} if reason is None else {"reason": reason}
-    return DeviceEvent(
-        "roomStateChanged",
-        {"roomID": room_id, "state": int(state), "event": int(event), "extendedData": extended},
-    )
-
-
-def _answer(reply: Reply[Any] | None, value: object) -> None:
-    if reply is not None:
-        reply.set(value)
+    detail = w.RoomStateDetail() if reason is None else w.RoomStateDetail(reason=reason)
+    return DeviceEvent(w.RoomStateChanged(room_id, int(state), int(event), detail))

@@ -8,7 +8,10 @@ the pair, not the user alone.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+
+from ..runtime import Asks
+from ..wire.messages import Message, TextOrBytes
+from ..wire.rooms import RoomInfoBody
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,19 +22,11 @@ class Member:
     login_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class RoomInfo:
-    """A room's identity as the wire shows it (`roomInfo`)."""
-
-    room_id: str
-    room_name: str
-
-    def to_wire(self) -> dict[str, Any]:
-        return {"roomID": self.room_id, "roomName": self.room_name}
+RoomInfo = RoomInfoBody  # a room's identity as the wire shows it (`roomInfo`)
 
 
 @dataclass(frozen=True, slots=True)
-class Create:
+class Create(Asks[RoomInfo]):
     """Create the room and join it (3001 if it exists); `enter` creates only if absent.
 
     Answers the RoomInfo. `attributes` and `destroy_delay_s` apply only when
@@ -46,14 +41,14 @@ class Create:
 
 
 @dataclass(frozen=True, slots=True)
-class Join:
+class Join(Asks[RoomInfo]):
     """Join an existing room (3002 if absent); answers the RoomInfo."""
 
     member: Member
 
 
 @dataclass(frozen=True, slots=True)
-class Leave:
+class Leave(Asks[None]):
     """The device leaves the room on purpose (3003 if it is not the user's device in it)."""
 
     member: Member
@@ -67,18 +62,18 @@ class DeviceGone:
 
 
 @dataclass(frozen=True, slots=True)
-class Say:
+class Say(Asks[Message]):
     """A room message from a member; answers the sender's Message (direction 0)."""
 
     member: Member
     type: int
-    message: str | bytes
+    message: TextOrBytes
     extended_data: str = ""
     client_message_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class QueryMembers:
+class QueryMembers(Asks["MemberPage"]):
     """One page of members in join order; answers MemberPage."""
 
     member: Member
@@ -95,14 +90,14 @@ class MemberPage:
 
 
 @dataclass(frozen=True, slots=True)
-class QueryOnlineCount:
+class QueryOnlineCount(Asks[int]):
     """Answer with the number of members (all members are online devices)."""
 
     member: Member
 
 
 @dataclass(frozen=True, slots=True)
-class SetAttributes:
+class SetAttributes(Asks[tuple[str, ...]]):
     """Set room attributes; answers the keys it could not set (owned by others, no force)."""
 
     member: Member
@@ -113,7 +108,7 @@ class SetAttributes:
 
 
 @dataclass(frozen=True, slots=True)
-class DeleteAttributes:
+class DeleteAttributes(Asks[tuple[str, ...]]):
     """Delete room attributes; answers the keys it could not delete."""
 
     member: Member
@@ -122,14 +117,14 @@ class DeleteAttributes:
 
 
 @dataclass(frozen=True, slots=True)
-class QueryAttributes:
+class QueryAttributes(Asks[dict[str, str]]):
     """Answer with every room attribute as a dict."""
 
     member: Member
 
 
 @dataclass(frozen=True, slots=True)
-class Inspect:
+class Inspect(Asks["RoomSnapshot | None"]):
     """Admin: answer a RoomSnapshot, or None when the room does not exist."""
 
 
@@ -142,16 +137,6 @@ class RoomSnapshot:
     attributes: tuple[tuple[str, str], ...]
     destroy_delay_s: float
     destroy_in_s: float | None  # None unless the room is empty and waiting to be destroyed
-
-    def to_wire(self) -> dict[str, Any]:
-        return {
-            **self.info.to_wire(),
-            "memberCount": len(self.members),
-            "members": [{"userID": m.user_id, "loginID": m.login_id} for m in self.members],
-            "roomAttributes": dict(self.attributes),
-            "roomDestroyDelayTime": self.destroy_delay_s,
-            "destroyInSeconds": self.destroy_in_s,
-        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""Envelope (a message plus an optional Reply) and Reply (a one-shot answer)."""
+"""Envelope (a message plus an optional Reply), Reply (a one-shot answer), Asks (a message's answer type)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,23 @@ from .errors import ReplyAlreadySet
 
 M = TypeVar("M")
 T = TypeVar("T")
+R_co = TypeVar("R_co", covariant=True)
+
+
+class Asks(Generic[R_co]):
+    """Base of a message that is answered with an `R_co`: `await ref.ask(msg)` has that type.
+
+    A message class declares its answer once (`class QueryDevices(Asks[list[DeviceInfo]])`);
+    the actor answers it with `answer(reply, msg, value)`, which checks the value's type.
+    """
+
+    __slots__ = ()
+
+
+def answer(reply: Reply[Any] | None, msg: Asks[T], value: T) -> None:
+    """Answer `msg` (if it was asked) with `value`, typed by what `msg` asks for."""
+    if reply is not None:
+        reply.set(value)
 
 
 class Reply(Generic[T]):

@@ -8,9 +8,10 @@ import trio
 
 from .address import Address
 from .errors import AskTimeout
-from .mailbox import Envelope, Reply
+from .mailbox import Asks, Envelope, Reply
 
 M = TypeVar("M")
+R = TypeVar("R")
 
 
 class Transport(Protocol):
@@ -32,13 +33,13 @@ class ActorRef(Generic[M]):
         """Send `msg` without waiting for an answer. Blocks while the inbox is full."""
         await self._transport.deliver(self.address, Envelope(msg))
 
-    async def ask(self, msg: M, *, timeout: float) -> Any:
-        """Send `msg` and wait for the answer.
+    async def ask(self, msg: Asks[R], *, timeout: float) -> R:
+        """Send `msg` and wait for the answer, typed by what `msg` asks for.
 
         Blocks while the inbox is full; raises AskTimeout after `timeout` s
         (counting the wait for inbox space), or the error the actor answered.
         """
-        reply: Reply[Any] = Reply()
+        reply: Reply[R] = Reply()
         with trio.move_on_after(timeout):
             await self._transport.deliver(self.address, Envelope(msg, reply))
             return await reply.wait()

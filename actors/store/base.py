@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from ..wire.messages import TextOrBytes
+
 T = TypeVar("T")
 
 
@@ -120,7 +122,7 @@ class MessageRow:
     sender: str
     target: str
     type: int
-    body: str | bytes
+    body: TextOrBytes
     extended_data: str
     timestamp: int
     client_message_id: str | None

@@ -8,7 +8,7 @@ call site ever spells a wire key.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 
@@ -20,17 +20,63 @@ def wire_name(name: str) -> str:
     return re.sub(r"Id(?=[A-Z]|s?$)", "ID", camel)
 
 
+def builtins_of(value: msgspec.Struct) -> Any:
+    """A wire Struct as CBOR-ready builtins: wire names, UNSET fields left out, bytes kept as bytes."""
+    return msgspec.to_builtins(value, builtin_types=(bytes,))
+
+
 ID = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.@:-]+$")]
 UInt = Annotated[int, msgspec.Meta(ge=0)]
 Platform = Literal["Android", "iOS", "HarmonyOS", "Windows", "Mac", "Linux", "iPad", "Web", "MiniProgram"]
 ShortText = Annotated[str, msgspec.Meta(max_length=256)]
 
 
+class Reply(msgspec.Struct, rename=wire_name, kw_only=True, frozen=True):
+    """The result fields of an ok reply: `{"re": id, "ok": true, ...fields}`."""
+
+
 class Request(msgspec.Struct, tag_field="op", rename=wire_name, kw_only=True):
-    """Envelope fields every request carries."""
+    """Envelope fields every request carries.
+
+    `reply` names the Struct of the ok reply's result fields (None: the
+    reply is the bare `{"re": id, "ok": true}`).
+    """
+
+    reply: ClassVar[type[Reply] | None] = None
 
     id: UInt
 
 
 class Body(msgspec.Struct, rename=wire_name, kw_only=True, frozen=True):
-    """Nested request objects share the wire naming."""
+    """Nested objects of requests, events and replies share the wire naming."""
+
+
+class Event(msgspec.Struct, tag_field="ev", rename=wire_name, frozen=True):
+    """A server-to-client event `{"ev": name, ...fields}`, tagged by its name.
+
+    A `durable` event is appended to the account's stream: its frame also
+    carries `seq`, and `fromUserID` when another device of the same account
+    caused it (the sync rule, PROTOCOL.md §4); the edge adds both when it
+    encodes the event (actors.outbound.DeviceEvent).
+    """
+
+    durable: ClassVar[bool] = False
+
+
+class DurableEvent(Event, frozen=True):
+    """An event of the account's durable stream (see Event)."""
+
+    durable: ClassVar[bool] = True
+
+
+class UserRef(Body, frozen=True):
+    """A user named by ID, as member and user lists show it."""
+
+    user_id: str
+
+
+class ErrorUser(Body, frozen=True):
+    """A user an operation left out, and why (a text reason or an error code)."""
+
+    user_id: str
+    reason: str | int

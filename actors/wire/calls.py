@@ -10,12 +10,29 @@ from typing import Annotated
 
 import msgspec
 
-from .base import ID, Request, Body
+from .base import ID, Body, ErrorUser, Event, Reply, Request
 
 MAX_INVITEES = 32
 DEFAULT_TIMEOUT_S = 90  # ZIM's default
 MAX_TIMEOUT_S = 600
 ExtendedData = Annotated[str, msgspec.Meta(max_length=4096)]
+
+
+class CallInviteReply(Reply, frozen=True):
+    """`errorUserList`: invitees with no online device (reason "offline"), left out of the call."""
+
+    call_id: str
+    timeout: int
+    error_user_list: list[ErrorUser]
+
+
+class CallIDReply(Reply, frozen=True):
+    call_id: str
+
+
+class CallCancelReply(Reply, frozen=True):
+    call_id: str
+    error_user_list: list[ErrorUser]
 
 
 class CallInviteConfig(Body, frozen=True):
@@ -39,6 +56,8 @@ class CallInvite(Request, tag="callInvite"):
     "offline") and left out of the call; if none is online, no call starts.
     """
 
+    reply = CallInviteReply
+
     invitees: Annotated[list[ID], msgspec.Meta(min_length=1, max_length=MAX_INVITEES)]
     config: CallInviteConfig = CallInviteConfig()
 
@@ -46,12 +65,16 @@ class CallInvite(Request, tag="callInvite"):
 class CallAccept(Request, tag="callAccept"):
     """Accept; this device is bound to the call. 5003 if another device of the user answered first."""
 
+    reply = CallIDReply
+
     call_id: ID
     config: CallConfig = CallConfig()
 
 
 class CallReject(Request, tag="callReject"):
     """Decline the invitation (5003 once answered)."""
+
+    reply = CallIDReply
 
     call_id: ID
     config: CallConfig = CallConfig()
@@ -64,6 +87,8 @@ class CallCancel(Request, tag="callCancel"):
     Their devices get `callInvitationCancelled`. Replies `{callID, errorUserList: []}`.
     """
 
+    reply = CallCancelReply
+
     call_id: ID
     invitees: Annotated[list[ID], msgspec.Meta(max_length=MAX_INVITEES)] = []
     config: CallConfig = CallConfig()
@@ -72,6 +97,8 @@ class CallCancel(Request, tag="callCancel"):
 class CallQuit(Request, tag="callQuit"):
     """Leave a call this device accepted (or started). A dropped device quits too."""
 
+    reply = CallIDReply
+
     call_id: ID
     config: CallConfig = CallConfig()
 
@@ -79,16 +106,49 @@ class CallQuit(Request, tag="callQuit"):
 class CallEnd(Request, tag="callEnd"):
     """End the call for everyone (a device in the call only): everyone's state becomes Ended."""
 
+    reply = CallIDReply
+
     call_id: ID
     config: CallConfig = CallConfig()
 
 
-EVENTS: dict[str, str] = {
-    "callInvitationReceived": "callID, inviter, timeout, extendedData, callUserList: to every online device of an invitee. Ephemeral.",
-    "callInvitationCancelled": "callID, inviter, extendedData: the invitation was withdrawn (or the call ended unanswered). Ephemeral.",
-    "callInvitationTimeout": "callID: the invitee did not answer in time. Ephemeral.",
-    "callUserStateChanged": (
-        "callID, callUserList [{userID, state, extendedData}]: to the devices in the call, per the device "
-        "table of PROTOCOL.md §11. Ephemeral."
-    ),
-}
+# ---- events (all ephemeral) -----------------------------------------------------
+
+
+class CallUser(Body, frozen=True):
+    """One user's state in a call (PROTOCOL.md §11's table)."""
+
+    user_id: str
+    state: int
+    extended_data: str
+
+
+class CallInvitationReceived(Event, tag="callInvitationReceived", frozen=True):
+    """To every online device of an invitee."""
+
+    call_id: str
+    inviter: str
+    timeout: int
+    extended_data: str
+    call_user_list: list[CallUser]
+
+
+class CallInvitationCancelled(Event, tag="callInvitationCancelled", frozen=True):
+    """The invitation was withdrawn (or the call ended unanswered)."""
+
+    call_id: str
+    inviter: str
+    extended_data: str
+
+
+class CallInvitationTimeout(Event, tag="callInvitationTimeout", frozen=True):
+    """The invitee did not answer in time."""
+
+    call_id: str
+
+
+class CallUserStateChanged(Event, tag="callUserStateChanged", frozen=True):
+    """To the devices in the call, per the device table of PROTOCOL.md §11."""
+
+    call_id: str
+    call_user_list: list[CallUser]

@@ -5,22 +5,117 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
 
-from .base import ID, Body, Request, UInt
+from .base import ID, Body, DurableEvent, Reply, Request, UInt
 
 
-# Text or a CBOR byte string: msgspec cannot express `str | bytes`, so the schema is given here and
-# the type is checked in MessageBody.__post_init__. JSON Schema spells bytes as base64 text.
-TextOrBytes = Annotated[
-    Any,
-    msgspec.Meta(
-        description="text, or a CBOR byte string",
-        extra_json_schema={"anyOf": [{"type": "string"}, {"type": "string", "contentEncoding": "base64"}]},
-    ),
-]
+# Text or a CBOR byte string. msgspec cannot express `str | bytes` (one str-like type per union), so
+# at run time the field is Any with its schema given here, and MessageBody.__post_init__ checks it;
+# type checkers see `str | bytes`. JSON Schema spells bytes as base64 text.
+if TYPE_CHECKING:
+    TextOrBytes = str | bytes
+else:
+    TextOrBytes = Annotated[
+        Any,
+        msgspec.Meta(
+            description="text, or a CBOR byte string",
+            extra_json_schema={"anyOf": [{"type": "string"}, {"type": "string", "contentEncoding": "base64"}]},
+        ),
+    ]
+
+
+
+# ---- objects of events and replies -------------------------------------------
+
+
+class Message(Body, frozen=True):
+    """A message as one user sees it (PROTOCOL.md §6): `direction` 0 sent, 1 received."""
+
+    message_id: str
+    client_message_id: str | None
+    conversation_id: str
+    conversation_type: int
+    sender_user_id: str
+    type: int
+    message: TextOrBytes
+    extended_data: str
+    timestamp: int
+    message_seq: int
+    direction: int
+    receipt_status: int
+    is_revoked: bool
+
+
+class Conversation(Body, frozen=True):
+    """A conversation of the user's list (PROTOCOL.md §7)."""
+
+    conversation_id: str
+    conversation_type: int
+    conversation_name: str
+    unread_message_count: int
+    last_message: Message | None
+    order_key: int
+    is_pinned: bool
+    notification_status: int
+    draft: str
+    marks: list[int]
+
+
+class ConversationChange(Body, frozen=True):
+    """`event`: 0 added, 1 updated, 3 deleted."""
+
+    event: int
+    conversation: Conversation
+
+
+class ReceiptInfo(Body, frozen=True):
+    """Receipt status of one message (0 none, 1 processing, 2 done) and its read counts."""
+
+    conversation_id: str
+    conversation_type: int
+    message_id: str
+    status: int
+    read_member_count: int
+    unread_member_count: int
+    is_self_operated: bool
+
+
+class ConversationReceiptInfo(Body, frozen=True):
+    """Everything in the conversation up to `readTime` was read."""
+
+    conversation_id: str
+    conversation_type: int
+    read_time: int
+    is_self_operated: bool
+
+
+class MessageReply(Reply, frozen=True):
+    """The message as the sender sees it (direction 0)."""
+
+    message: Message
+
+
+class MessageListReply(Reply, frozen=True):
+    message_list: list[Message]
+
+
+class ConversationListReply(Reply, frozen=True):
+    conversation_list: list[Conversation]
+
+
+class ConversationReply(Reply, frozen=True):
+    conversation: Conversation
+
+
+class CountReply(Reply, frozen=True):
+    count: int
+
+
+class ReceiptInfosReply(Reply, frozen=True):
+    infos: list[ReceiptInfo]
 
 
 class MessageBody(Body, frozen=True):
@@ -39,6 +134,8 @@ class SendConfig(Body, frozen=True):
 
 class SendMessage(Request, tag="sendMessage"):
     """Send to a user (0), a room (1) or a group (2); to own devices when the target is oneself."""
+
+    reply = MessageReply
 
     to_conversation_id: ID
     conversation_type: Literal[0, 1, 2]
@@ -90,6 +187,8 @@ class ConversationListConfig(Body, frozen=True):
 class QueryHistoryMessage(Request, tag="queryHistoryMessage"):
     """A page of one conversation's history as this user sees it: newest first unless `reverse`."""
 
+    reply = MessageListReply
+
     conversation_id: ID
     conversation_type: ConversationType
     config: HistoryConfig = HistoryConfig()
@@ -97,6 +196,8 @@ class QueryHistoryMessage(Request, tag="queryHistoryMessage"):
 
 class RevokeMessage(Request, tag="revokeMessage"):
     """Revoke one's own message; every party's devices get messageRevokeReceived."""
+
+    reply = MessageReply
 
     conversation_id: ID
     conversation_type: ConversationType
@@ -129,11 +230,15 @@ class DeleteAllConversationMessages(Request, tag="deleteAllConversationMessages"
 class QueryConversationList(Request, tag="queryConversationList"):
     """A page of conversations: pinned first, then by last message time."""
 
+    reply = ConversationListReply
+
     config: ConversationListConfig = ConversationListConfig()
 
 
 class QueryConversation(Request, tag="queryConversation"):
     """One conversation."""
+
+    reply = ConversationReply
 
     conversation_id: ID
     conversation_type: ConversationType
@@ -149,6 +254,8 @@ class DeleteConversation(Request, tag="deleteConversation"):
 
 class DeleteAllConversations(Request, tag="deleteAllConversations"):
     """Remove every conversation from the list; replies with the count."""
+
+    reply = CountReply
 
     config: ConversationDeleteConfig = ConversationDeleteConfig()
 
@@ -200,6 +307,8 @@ class UpdateConversationMark(Request, tag="updateConversationMark"):
 class SendMessageReceiptsRead(Request, tag="sendMessageReceiptsRead"):
     """Mark received messages read; the sender's devices get messageReceiptChanged."""
 
+    reply = ReceiptInfosReply
+
     conversation_id: ID
     conversation_type: ConversationType
     message_ids: MessageIDs
@@ -208,6 +317,8 @@ class SendMessageReceiptsRead(Request, tag="sendMessageReceiptsRead"):
 class SendConversationMessageReceiptRead(Request, tag="sendConversationMessageReceiptRead"):
     """Mark every received message of the conversation read."""
 
+    reply = ReceiptInfosReply
+
     conversation_id: ID
     conversation_type: ConversationType
 
@@ -215,24 +326,67 @@ class SendConversationMessageReceiptRead(Request, tag="sendConversationMessageRe
 class QueryMessageReceiptsInfo(Request, tag="queryMessageReceiptsInfo"):
     """Receipt status, read and unread member counts of messages."""
 
+    reply = ReceiptInfosReply
+
     conversation_id: ID
     conversation_type: ConversationType
     message_ids: MessageIDs
 
 
-EVENTS: dict[str, str] = {
-    "peerMessageReceived": (
-        "messageList, fromConversationID: to every device of the receiver (direction 1) and the sender's other "
-        "devices (direction 0). Durable."
-    ),
-    "conversationChanged": "infoList [{event: 0 added, 1 updated, 3 deleted, conversation}]. Durable.",
-    "conversationTotalUnreadMessageCountUpdated": "totalUnreadMessageCount: whenever the account's total changes. Durable.",
-    "conversationsAllDeleted": "count: deleteAllConversations on another device. Durable.",
-    "messageRevokeReceived": "messageList: every party's devices. Durable.",
-    "messageDeleted": (
-        "conversationID?, conversationType?, messageDeleteType (0 list, 1 conversation, 2 all), "
-        "isDeleteConversationAllMessage, messageList: own other devices, for server deletions. Durable."
-    ),
-    "messageReceiptChanged": "infos [{conversationID, conversationType, messageID, status, readMemberCount, unreadMemberCount, isSelfOperated}]. Durable.",
-    "conversationMessageReceiptChanged": "infos [{conversationID, conversationType, readTime, isSelfOperated}]. Durable.",
-}
+# ---- events ------------------------------------------------------------------
+
+
+class PeerMessageReceived(DurableEvent, tag="peerMessageReceived", frozen=True):
+    """To every device of the receiver (direction 1) and the sender's other devices (direction 0)."""
+
+    message_list: list[Message]
+    from_conversation_id: str
+
+
+class ConversationChanged(DurableEvent, tag="conversationChanged", frozen=True):
+    """Conversations added, updated or deleted."""
+
+    info_list: list[ConversationChange]
+
+
+class ConversationTotalUnreadMessageCountUpdated(DurableEvent, tag="conversationTotalUnreadMessageCountUpdated", frozen=True):
+    """Whenever the account's total of unread messages changes."""
+
+    total_unread_message_count: int
+
+
+class ConversationsAllDeleted(DurableEvent, tag="conversationsAllDeleted", frozen=True):
+    """deleteAllConversations on another device: `count` conversations went."""
+
+    count: int
+
+
+class MessageRevokeReceived(DurableEvent, tag="messageRevokeReceived", frozen=True):
+    """Revoked messages (isRevoked true), to every party's devices."""
+
+    message_list: list[Message]
+
+
+class MessageDeleted(DurableEvent, tag="messageDeleted", kw_only=True, frozen=True):
+    """Server deletions, to own other devices: `messageDeleteType` 0 list, 1 conversation, 2 all.
+
+    `conversationID` and `conversationType` are left out when every conversation was cleared (type 2).
+    """
+
+    message_delete_type: int
+    is_delete_conversation_all_message: bool
+    message_list: list[Message]
+    conversation_id: str | msgspec.UnsetType = msgspec.UNSET
+    conversation_type: int | msgspec.UnsetType = msgspec.UNSET
+
+
+class MessageReceiptChanged(DurableEvent, tag="messageReceiptChanged", frozen=True):
+    """Receipt status and read counts of messages changed."""
+
+    infos: list[ReceiptInfo]
+
+
+class ConversationMessageReceiptChanged(DurableEvent, tag="conversationMessageReceiptChanged", frozen=True):
+    """A whole conversation was read."""
+
+    infos: list[ConversationReceiptInfo]

@@ -1,33 +1,64 @@
-"""Every request op of the wire, and turning a decoded frame into its typed request."""
+"""Every request op and event of the wire, and turning a decoded frame into its typed request."""
 
 from __future__ import annotations
 
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
 from . import calls, messages, rooms, session, social
-from .base import Request
+from .base import DurableEvent, Event, Request
 from .errors import InvalidArgument, UnknownOp
+
+T = TypeVar("T")
 
 # The schema modules, in the order the protocol reference lists them.
 SCHEMA_MODULES: tuple[ModuleType, ...] = (session, messages, rooms, calls, social)
 
 
-def _all_ops(base: type[Request]) -> dict[str, type[Request]]:
-    ops: dict[str, type[Request]] = {}
+_BASES: tuple[type, ...] = (DurableEvent,)  # tagged by msgspec with their class name, but never sent
+
+
+def _tagged(base: type[T]) -> dict[str, type[T]]:
+    found: dict[str, type[T]] = {}
     for cls in base.__subclasses__():
-        tag = cls.__struct_config__.tag
-        if isinstance(tag, str):
-            ops[tag] = cls
-        ops.update(_all_ops(cls))
-    return ops
+        tag = cls.__struct_config__.tag  # type: ignore[attr-defined]
+        if isinstance(tag, str) and cls not in _BASES:
+            found[tag] = cls
+        found.update(_tagged(cls))
+    return found
 
 
 def known_ops() -> dict[str, type[Request]]:
     """op name -> request type, for every op of the schema modules."""
-    return _all_ops(Request)
+    return _tagged(Request)
+
+
+def known_events() -> dict[str, type[Event]]:
+    """event name -> event type, for every event of the schema modules."""
+    return _tagged(Event)
+
+
+# Every durable event, spelled out so that type checkers and msgspec both see the union;
+# tests/test_actor_messages.py checks it against known_events().
+AnyDurableEvent = (
+    messages.PeerMessageReceived | messages.ConversationChanged | messages.ConversationTotalUnreadMessageCountUpdated
+    | messages.ConversationsAllDeleted | messages.MessageRevokeReceived | messages.MessageDeleted
+    | messages.MessageReceiptChanged | messages.ConversationMessageReceiptChanged
+    | social.UserInfoUpdated | social.FriendApplicationListChanged | social.FriendListChanged
+    | social.GroupStateChanged | social.GroupMemberStateChanged | social.GroupMemberInfoUpdated
+    | social.GroupNameUpdated | social.GroupNoticeUpdated | social.GroupAttributesUpdated | social.GroupMessageReceived
+)
+
+
+def decode_durable_event(value: Any) -> AnyDurableEvent:
+    """A durable event back from its builtin form (as `msgspec.to_builtins` made it).
+
+    Raises msgspec.ValidationError for anything else.
+    """
+    event: AnyDurableEvent = msgspec.convert(value, AnyDurableEvent)
+    return event
 
 
 def request_id_of(frame: dict[str, Any]) -> int | None:

@@ -10,7 +10,8 @@ from typing import Annotated
 
 import msgspec
 
-from .base import ID, Request, ShortText, Body
+from .base import ID, Body, Event, Reply, Request, ShortText, UserRef
+from .messages import Message
 
 MAX_DESTROY_DELAY_S = 3 * 3600
 AttributeKey = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
@@ -25,6 +26,39 @@ class RoomInfoBody(Body, frozen=True):
     room_name: ShortText = ""
 
 
+class RoomInfoReply(Reply, frozen=True):
+    room_info: RoomInfoBody
+
+
+class RoomIDReply(Reply, frozen=True):
+    room_id: str
+
+
+class RoomMemberListReply(Reply, frozen=True):
+    """`nextFlag` is "" on the last page."""
+
+    room_id: str
+    member_list: list[UserRef]
+    next_flag: str
+
+
+class RoomMemberCountReply(Reply, frozen=True):
+    room_id: str
+    count: int
+
+
+class RoomAttributesErrorReply(Reply, frozen=True):
+    """`errorKeys`: the keys left alone (owned by others, or absent)."""
+
+    room_id: str
+    error_keys: list[str]
+
+
+class RoomAttributesReply(Reply, frozen=True):
+    room_id: str
+    room_attributes: dict[str, str]
+
+
 class RoomAdvancedConfig(Body, frozen=True):
     """Applies only when the request creates the room."""
 
@@ -35,12 +69,16 @@ class RoomAdvancedConfig(Body, frozen=True):
 class CreateRoom(Request, tag="createRoom"):
     """Create a room and join it (event 4); an existing roomID gives 3001."""
 
+    reply = RoomInfoReply
+
     room_info: RoomInfoBody
     config: RoomAdvancedConfig = RoomAdvancedConfig()
 
 
 class EnterRoom(Request, tag="enterRoom"):
     """Join a room, creating it first if absent (event 6)."""
+
+    reply = RoomInfoReply
 
     room_info: RoomInfoBody
     config: RoomAdvancedConfig = RoomAdvancedConfig()
@@ -54,11 +92,15 @@ class JoinRoom(Request, tag="joinRoom"):
     place; other members see no leave or join.
     """
 
+    reply = RoomInfoReply
+
     room_id: ID
 
 
 class LeaveRoom(Request, tag="leaveRoom"):
     """Leave a room; 3003 if this device is not in it. Others get roomMemberLeft."""
+
+    reply = RoomIDReply
 
     room_id: ID
 
@@ -73,12 +115,16 @@ class MemberQueryConfig(Body, frozen=True):
 class QueryRoomMemberList(Request, tag="queryRoomMemberList"):
     """A page of members in join order: `{roomID, memberList: [{userID}], nextFlag}` ("" at the end)."""
 
+    reply = RoomMemberListReply
+
     room_id: ID
     config: MemberQueryConfig = MemberQueryConfig()
 
 
 class QueryRoomOnlineMemberCount(Request, tag="queryRoomOnlineMemberCount"):
     """The number of members: `{roomID, count}`."""
+
+    reply = RoomMemberCountReply
 
     room_id: ID
 
@@ -98,6 +144,8 @@ class SetRoomAttributes(Request, tag="setRoomAttributes"):
     Members get `roomAttributesUpdated {roomID, infos: [{action: 0, roomAttributes}]}`.
     """
 
+    reply = RoomAttributesErrorReply
+
     room_id: ID
     room_attributes: Annotated[dict[AttributeKey, AttributeValue], msgspec.Meta(min_length=1, max_length=100)]
     config: RoomAttributesSetConfig = RoomAttributesSetConfig()
@@ -115,6 +163,8 @@ class DeleteRoomAttributes(Request, tag="deleteRoomAttributes"):
     Members get `roomAttributesUpdated {roomID, infos: [{action: 1, roomAttributes: {key: ""}}]}`.
     """
 
+    reply = RoomAttributesErrorReply
+
     room_id: ID
     keys: Annotated[list[AttributeKey], msgspec.Meta(min_length=1, max_length=100)]
     config: RoomAttributesDeleteConfig = RoomAttributesDeleteConfig()
@@ -123,21 +173,62 @@ class DeleteRoomAttributes(Request, tag="deleteRoomAttributes"):
 class QueryRoomAllAttributes(Request, tag="queryRoomAllAttributes"):
     """Every room attribute (members only): `{roomID, roomAttributes}`."""
 
+    reply = RoomAttributesReply
+
     room_id: ID
 
 
-EVENTS: dict[str, str] = {
-    "roomStateChanged": (
-        "roomID, state, event, extendedData: to the device that joined (state 2, event 4 create / 6 enter / 0 join), "
-        "was replaced by another device of its user (state 0, event 10), was dropped for not reading its "
-        "events (state 0, event 8, extendedData.reason \"slow\"), or lost the room in a server restart "
-        "(state 0, event 3). Ephemeral."
-    ),
-    "roomMemberJoined": (
-        "roomID, memberList [{userID}]: members who joined since this device did. Batched: within 50 ms in "
-        "small rooms, up to 3 s in rooms of thousands. Ephemeral."
-    ),
-    "roomMemberLeft": "roomID, memberList [{userID}]: members who left, dropped or disconnected; batched likewise. Ephemeral.",
-    "roomMessageReceived": "messageList [Message], fromConversationID: a room message from another member. Ephemeral.",
-    "roomAttributesUpdated": "roomID, infos [{action: 0 set / 1 delete, roomAttributes}]: to every member. Ephemeral.",
-}
+# ---- events (all ephemeral) -----------------------------------------------------
+
+
+class RoomStateDetail(Body, frozen=True):
+    """`extendedData` of roomStateChanged: `{"reason": "slow"}` for a dropped device, else `{}`."""
+
+    reason: str | msgspec.UnsetType = msgspec.UNSET
+
+
+class RoomStateChanged(Event, tag="roomStateChanged", frozen=True):
+    """To the device that joined (state 2, event 4 create / 6 enter / 0 join), was replaced by another
+    device of its user (state 0, event 10), was dropped for not reading its events (state 0, event 8,
+    reason "slow"), or lost the room in a server restart (state 0, event 3)."""
+
+    room_id: str
+    state: int
+    event: int
+    extended_data: RoomStateDetail
+
+
+class RoomMemberJoined(Event, tag="roomMemberJoined", frozen=True):
+    """Members who joined since this device did. Batched: within 50 ms in small rooms, up to 3 s in
+    rooms of thousands."""
+
+    room_id: str
+    member_list: list[UserRef]
+
+
+class RoomMemberLeft(Event, tag="roomMemberLeft", frozen=True):
+    """Members who left, dropped or disconnected; batched likewise."""
+
+    room_id: str
+    member_list: list[UserRef]
+
+
+class RoomMessageReceived(Event, tag="roomMessageReceived", frozen=True):
+    """A room message from another member."""
+
+    message_list: list[Message]
+    from_conversation_id: str
+
+
+class RoomAttributesChange(Body, frozen=True):
+    """`action` 0 set, 1 delete (deleted keys map to "")."""
+
+    action: int
+    room_attributes: dict[str, str]
+
+
+class RoomAttributesUpdated(Event, tag="roomAttributesUpdated", frozen=True):
+    """Attributes set or deleted, to every member."""
+
+    room_id: str
+    infos: list[RoomAttributesChange]

@@ -6,11 +6,43 @@ from typing import Annotated
 
 import msgspec
 
-from .base import ID, Platform, Request, ShortText, UInt
+from .base import ID, Body, Event, Platform, Reply, Request, ShortText, UInt
+
+
+class DeviceInfo(Body, frozen=True):
+    """One logged-in device (PROTOCOL.md §3 DeviceInfo)."""
+
+    login_id: str
+    device_id: str
+    platform: str
+    device_name: str
+    login_time: int
+
+
+class LoginReply(Reply, frozen=True):
+    """The login's result: its loginID, the stream head `seq`, the account's devices.
+
+    `resumeGap` is true when `resumeFrom` is past what the server keeps (or
+    ahead of the stream): the device must resync instead of replaying.
+    """
+
+    login_id: str
+    server_time: int
+    seq: int
+    devices: list[DeviceInfo]
+    resume_gap: bool
+
+
+class DevicesReply(Reply, frozen=True):
+    """Every online device of the account, in login order."""
+
+    devices: list[DeviceInfo]
 
 
 class Login(Request, tag="login"):
     """Log this connection in; must be the first request (within the login timeout)."""
+
+    reply = LoginReply
 
     user_id: ID
     token: Annotated[str, msgspec.Meta(max_length=4096)]
@@ -34,6 +66,8 @@ class RenewToken(Request, tag="renewToken"):
 class QueryDevices(Request, tag="queryDevices"):
     """List every online device of the account."""
 
+    reply = DevicesReply
+
 
 class Ack(Request, tag="ack"):
     """Cumulative acknowledgement: every durable event with seq <= `seq` is processed."""
@@ -41,10 +75,35 @@ class Ack(Request, tag="ack"):
     seq: UInt
 
 
-# Every durable event carries `seq`; one caused by another device of the same
-# account (the sync rule, PROTOCOL.md §4) also carries `fromUserID`.
-EVENTS: dict[str, str] = {
-    "connectionStateChanged": "state, event, extendedData: kicked (event 4), token expired (event 5). Ephemeral.",
-    "selfDevicesChanged": "devices: every online device of the account, after a login, logout, kick or drop. Ephemeral.",
-    "tokenWillExpire": "second: the token expires in this many seconds; answer with renewToken. Ephemeral.",
-}
+# ---- events ------------------------------------------------------------------
+
+
+class KickDetail(Body, frozen=True):
+    """`extendedData` of connectionStateChanged: why, and by which device (null for admin).
+
+    Empty (`{}`) when the token expired.
+    """
+
+    reason: str | msgspec.UnsetType = msgspec.UNSET  # "policy", "sameDevice", "admin" or "self"
+    by_login_id: str | None | msgspec.UnsetType = msgspec.UNSET
+    by_platform: str | None | msgspec.UnsetType = msgspec.UNSET
+
+
+class ConnectionStateChanged(Event, tag="connectionStateChanged", frozen=True):
+    """Kicked (state 0, event 4, then close 4000/4001) or token expired (event 5, then close 4002)."""
+
+    state: int
+    event: int
+    extended_data: KickDetail
+
+
+class SelfDevicesChanged(Event, tag="selfDevicesChanged", frozen=True):
+    """Every online device of the account, after a login, logout, kick or drop."""
+
+    devices: list[DeviceInfo]
+
+
+class TokenWillExpire(Event, tag="tokenWillExpire", frozen=True):
+    """The token expires in `second` seconds; answer with renewToken."""
+
+    second: int
