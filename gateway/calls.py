@@ -15,7 +15,7 @@ import logging
 import secrets
 import weakref
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from actors.account import messages as account
 from actors.call import CallActor, CallContext, CallIndex

@@ -10,7 +10,7 @@ import trio
 
 from hubbub_client import Client
 from gateway.server import Gateway
-from actors.account.messages import AccountEvents
+from actors.account.messages import AccountEvents, events_from
 from actors.runtime import Address
 from actors.store.sql_messages import queue_events
 
@@ -38,7 +38,7 @@ async def test_events_left_in_the_outbox_reach_the_account_after_a_restart_once(
         renamed = await bob.next_event("groupNameUpdated")
         assert renamed["groupName"] == "after" and renamed["seq"] > created["seq"]
         # a late tell of the same outbox row changes nothing
-        await restarted.registry.post(Address("account", "bob"), AccountEvents((tuple(event),), None, outbox_id))
+        await restarted.registry.post(Address("account", "bob"), AccountEvents(events_from(cbor2.dumps([event])), None, outbox_id))
         # a marker through bob's inbox, queued behind that tell: once bob sees it, the tell was handled
         alice = await login(restarted, "alice")
         await alice.request("addFriend", userID="bob")

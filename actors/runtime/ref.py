@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, overload
 
 import trio
 
@@ -33,13 +33,19 @@ class ActorRef(Generic[M]):
         """Send `msg` without waiting for an answer. Blocks while the inbox is full."""
         await self._transport.deliver(self.address, Envelope(msg))
 
-    async def ask(self, msg: Asks[R], *, timeout: float) -> R:
-        """Send `msg` and wait for the answer, typed by what `msg` asks for.
+    @overload
+    async def ask(self, msg: Asks[R], *, timeout: float) -> R: ...
+
+    @overload
+    async def ask(self, msg: M, *, timeout: float) -> Any: ...
+
+    async def ask(self, msg: Any, *, timeout: float) -> Any:
+        """Send `msg` and wait for the answer, typed by what `msg` asks for (`Asks[R]` gives R).
 
         Blocks while the inbox is full; raises AskTimeout after `timeout` s
         (counting the wait for inbox space), or the error the actor answered.
         """
-        reply: Reply[R] = Reply()
+        reply: Reply[Any] = Reply()
         with trio.move_on_after(timeout):
             await self._transport.deliver(self.address, Envelope(msg, reply))
             return await reply.wait()
