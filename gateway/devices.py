@@ -1,14 +1,14 @@
 """The gateway's device directory: session address -> live DeviceSession.
 
 It is how actors reach devices (it implements actors.outbound.DeviceSink):
-pushes never block, and a session whose queue is full is closed as slow.
+pushes never block, a session whose queue is full is closed as slow, and a
+Disconnect (a kick) reaches the session on its control path, never behind
+queued data.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-
-import trio
 
 from actors.outbound import Outbound
 from actors.runtime import Address
@@ -32,18 +32,9 @@ class DeviceDirectory:
             del self._sessions[address]
 
     def push(self, session: Address, item: Outbound) -> bool:
+        """Data goes into the session's bounded queue, a Disconnect on its control path (never blocks)."""
         target = self._sessions.get(session)
-        if target is None:
-            return False
-        try:
-            target.outbound_send.send_nowait(item)
-        except trio.WouldBlock:
-            self.slow_disconnects += 1
-            target.close_as_slow()
-            return False
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
-            return False
-        return True
+        return False if target is None else target.offer(item)
 
     def queued(self, session: Address) -> int | None:
         """Frames waiting in the session's outbound queue; None when it is gone."""

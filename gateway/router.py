@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import secrets
-import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from actors import wire as p
 from actors.account import messages as account
-from actors.account.actor import session_address
-from actors.errors import AlreadyLoggedIn, InvalidArgument, MessageTooLarge, NotLoggedIn, UnknownOp
+from actors.errors import InvalidArgument, MessageTooLarge, NotLoggedIn, UnknownOp
 from actors.outbound import Disconnect
-from actors.runtime import ActorError
 from actors.wire.session import DevicesReply
 
+from .admission import admit
 from .auth import verify_token
 from .codec import reply_ok
 
@@ -76,37 +73,7 @@ class Router:
     # ---- session ops ----------------------------------------------------------
 
     async def _login(self, session: DeviceSession, req: p.Login) -> Result:
-        if session.logged_in or session.address is not None:
-            raise AlreadyLoggedIn("this connection is already logged in")
-        gateway = self.gateway
-        claims = verify_token(gateway.config.auth_secret, req.token, req.user_id)
-        login_id = f"{gateway.config.node}-{secrets.token_hex(8)}"
-        device = account.DeviceInfo(
-            login_id=login_id,
-            device_id=req.device_id or f"auto-{secrets.token_hex(8)}",
-            platform=req.platform,
-            device_name=req.device_name,
-            login_time=int(time.time() * 1000),
-        )
-        address = session_address(login_id)
-        # Registered before asking, so the reply and replay the account queues reach us.
-        gateway.directory.register(address, session)
-        session.address = address
-        ref = gateway.account(req.user_id)
-        try:
-            await ref.ask(
-                account.Login(device, address, req.id, req.user_name, req.resume_from),
-                timeout=gateway.config.ask_timeout_s,
-            )
-        except BaseException as exc:
-            gateway.directory.unregister(address, session)
-            session.address = None
-            if isinstance(exc, ActorError):
-                # the account may have admitted the device before the ask failed
-                await ref.tell(account.DeviceGone(login_id, "loginFailed"))
-            raise
-        session.logged_in_as(req.user_id, login_id, req.platform, claims.expires_at)
-        gateway.metrics.logins.inc()
+        await admit(session, req)
         return NO_REPLY
 
     async def _logout(self, session: DeviceSession, req: p.Logout) -> Result:

@@ -1,15 +1,20 @@
-"""DeviceSession: one WebSocket connection, with its reader, writer and timers.
+"""DeviceSession: one WebSocket connection, with its reader, writer, controller and timers.
 
-    reader     frame -> codec -> rate limit -> router -> actor -> reply
-    writer     drains the bounded outbound channel (replies and events share
-               it, so ordering is decided in one place) into the socket; the
-               frames waiting together go out in one write
-    keepalive  ping every `ping_interval_s`; no pong in time closes
-    closer     closes the socket with the requested code, within a deadline
-    token      tokenWillExpire, then close 4002 unless renewed
+    reader      frame -> codec -> rate limit -> router -> actor -> reply
+    writer      drains the bounded outbound channel (replies and events share
+                it, so ordering is decided in one place) into the socket; the
+                frames waiting together go out in one write
+    controller  waits on the one-slot control path (gateway/control.py): stops
+                the writer, sends the stop's event ahead of any queued data,
+                closes with its code; a socket that cannot take that within
+                `close_timeout_s` is aborted
+    keepalive   ping every `ping_interval_s`; no pong in time stops the session
+    token       tokenWillExpire, then a stop with 4002 unless renewed
 
-Actors reach the session through the DeviceDirectory with non-blocking
-pushes; a full outbound queue closes the session as a slow consumer.
+Actors reach the session through the DeviceDirectory: data with non-blocking
+pushes (a full outbound queue stops the session as a slow consumer), kicks
+on the control path. The session owns its `Identity`, set once by the
+admission step (gateway/admission.py).
 """
 
 from __future__ import annotations
@@ -24,16 +29,18 @@ import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from actors.account import messages as account
-from actors.errors import FrameTooLarge, HubbubError, InvalidFrame
+from actors.errors import AlreadyLoggedIn, FrameTooLarge, HubbubError, InvalidFrame
 from actors.outbound import Answer, DeviceEvent, Disconnect, Outbound, Replay
 from actors.runtime import ActorError, Address
 from actors.wire import CloseCode, ConnectionEvent, request_id_of
 from actors.wire.session import ConnectionStateChanged, KickDetail, TokenWillExpire
 
 from .codec import decode_frame, reply_error, reply_ok
+from .control import ControlSlot, Stop
+from .identity import Identity
 from .ratelimit import TokenBucket
 from .router import NoReply
-from .websocket_io import send_messages
+from .websocket_io import abort, send_messages
 
 if TYPE_CHECKING:
     from .server import Gateway
@@ -43,6 +50,11 @@ log = logging.getLogger("hubbub.session")
 _REPLAY_PAGE = 256  # events read from storage per replay query
 _WRITE_BATCH = 64  # frames at most in one socket write
 _session_ids = itertools.count(1)
+_DROPPED = Stop(CloseCode.LOGOUT, "", gone_reason="dropped")  # the peer went away: nothing left to send
+
+
+class _DataStopped(Exception):
+    """The controller took a stop: the writer starts no further socket write."""
 
 
 class DeviceSession:
@@ -55,16 +67,16 @@ class DeviceSession:
         self.conn_id = next(_session_ids)
         # Bounded: a device that stops reading must not grow server memory.
         self.outbound_send, self._outbound_receive = trio.open_memory_channel[Outbound](self.config.outbound_queue)
-        self.user_id: str | None = None
-        self.login_id: str | None = None
-        self.address: Address | None = None
-        self.platform: str | None = None
+        self.identity: Identity | None = None
+        self._admitting: Identity | None = None
+        self._control = ControlSlot()
+        self._stopping = False  # the controller took a stop: no new socket write
         self._account_knows_gone = False
         self._gone_reason = "dropped"
-        self._close_requested = trio.Event()
         self._closing = False  # a Disconnect is queued behind the frames already sent: stop reading
-        self._close_code = CloseCode.LOGOUT
-        self._close_reason = ""
+        self._data_scope = trio.CancelScope()  # the writer's; cancelled only between socket writes
+        self._writing = False  # a socket write of the writer is in progress
+        self._write_done = trio.Event()
         self._token_expires_at = 0.0
         self._token_renewed = trio.Event()
         self._bucket = TokenBucket(self.config.rate_per_s, self.config.rate_burst, trio.current_time())
@@ -72,7 +84,21 @@ class DeviceSession:
 
     @property
     def logged_in(self) -> bool:
-        return self.login_id is not None
+        return self.identity is not None
+
+    @property
+    def user_id(self) -> str | None:
+        return None if self.identity is None else self.identity.user_id
+
+    @property
+    def login_id(self) -> str | None:
+        return None if self.identity is None else self.identity.login_id
+
+    @property
+    def address(self) -> Address | None:
+        """Where actors reach this session: set from the start of admission."""
+        known = self.identity or self._admitting
+        return None if known is None else known.address
 
     # ---- lifecycle ------------------------------------------------------------
 
@@ -83,14 +109,8 @@ class DeviceSession:
                 self._nursery = nursery
                 nursery.start_soon(self._writer)
                 nursery.start_soon(self._keepalive)
-                nursery.start_soon(self._closer)
-                await self._reader()
-                if self._close_requested.is_set() or self._closing:
-                    # Let the writer drain (an error or kick event goes out
-                    # before the close frame) and the closer finish the close
-                    # handshake; the closer cancels this nursery when done.
-                    # Cancelling now would cut the close frame (client sees 1006).
-                    await trio.sleep(2 * self.config.close_timeout_s)
+                nursery.start_soon(self._read)
+                await self._controller()
                 nursery.cancel_scope.cancel()
         except Exception:
             log.exception("session=%s user=%s crashed; closing it", self.conn_id, self.user_id)
@@ -99,46 +119,116 @@ class DeviceSession:
                 await self._leave()
 
     async def _leave(self) -> None:
-        if self.address is not None:
-            self.gateway.directory.unregister(self.address, self)
+        identity = self.identity
+        if identity is not None:
+            self.gateway.directory.unregister(identity.address, self)
         for hook in self.gateway.session_end_hooks:
             try:
                 await hook(self)
             except Exception:
                 log.exception("session=%s user=%s end hook %s failed", self.conn_id, self.user_id, hook)
-        if self.user_id is not None and self.login_id is not None and not self._account_knows_gone:
+        if identity is not None and not self._account_knows_gone:
             try:
-                await self.gateway.account(self.user_id).tell(account.DeviceGone(self.login_id, self._gone_reason))
+                await self.gateway.account(identity.user_id).tell(account.DeviceGone(identity.login_id, self._gone_reason))
             except ActorError as exc:
-                log.warning("session=%s user=%s could not report the device gone: %s", self.conn_id, self.user_id, exc)
+                log.warning("session=%s user=%s could not report the device gone: %s", self.conn_id, identity.user_id, exc)
         if not self.ws.closed:
-            await self.ws.aclose(self._close_code, self._close_reason)
+            await abort(self.ws)
+
+    # ---- control path ---------------------------------------------------------
+
+    def stop(self, stop: Stop) -> None:
+        """End the session on the control path, ahead of queued data; never blocks.
+
+        A stop the account already counts (a kick) replaces a pending one the
+        session made until the controller takes it (see gateway/control.py).
+        """
+        if stop.account_knows:
+            self._account_knows_gone = True
+        self._control.put(stop)
 
     def request_close(self, code: int, reason: str) -> None:
-        """Close the connection soon with `code`; the first request wins."""
-        if not self._close_requested.is_set():
-            self._close_code, self._close_reason = code, reason
-            self._close_requested.set()
+        """Close the connection soon with `code` (shutdown, timeouts)."""
+        self.stop(Stop(code, reason))
 
     def close_as_slow(self) -> None:
         """The outbound queue is full: drop the device; it resumes with resumeFrom."""
         log.warning("session=%s user=%s login=%s slow consumer: closing", self.conn_id, self.user_id, self.login_id)
-        self._gone_reason = "slow"
-        self.request_close(CloseCode.SLOW_CONSUMER, "slow consumer: reconnect with resumeFrom")
+        self.stop(Stop(CloseCode.SLOW_CONSUMER, "slow consumer: reconnect with resumeFrom", gone_reason="slow"))
 
-    async def _closer(self) -> None:
-        await self._close_requested.wait()
-        with trio.move_on_after(self.config.close_timeout_s):
-            await self.ws.aclose(self._close_code, self._close_reason)
-        assert self._nursery is not None
-        self._nursery.cancel_scope.cancel()
+    def offer(self, item: Outbound) -> bool:
+        """Queue `item` for the writer without blocking (actors' pushes).
+
+        Returns False when the session is ending or its queue is full; a full
+        queue stops the session as a slow consumer. A Disconnect goes on the
+        control path instead and is always taken.
+        """
+        if isinstance(item, Disconnect):
+            self.stop(Stop.of(item))
+            return True
+        if self._control.pending:
+            return False
+        try:
+            self.outbound_send.send_nowait(item)
+        except trio.WouldBlock:
+            self.gateway.directory.slow_disconnects += 1
+            self.close_as_slow()
+            return False
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            return False
+        return True
+
+    async def _controller(self) -> None:
+        """Carry out the first stop: event, then close; abort a socket that cannot take them in time."""
+        await self._control.wait()
+        self._stopping = True
+        usable = await self._stop_data()
+        stop = self._control.take()
+        self._gone_reason = stop.gone_reason
+        if self.ws.closed:
+            return
+        if usable:
+            with trio.move_on_after(self.config.close_timeout_s) as sending:
+                try:
+                    if stop.event is not None:
+                        await self.ws.send_message(stop.event.frame())
+                    await self.ws.aclose(stop.code, stop.reason)
+                except ConnectionClosed:
+                    return
+            if not sending.cancelled_caught:
+                return
+        log.info(
+            "session=%s user=%s login=%s could not take close %d within %ss: aborting",
+            self.conn_id, self.user_id, self.login_id, stop.code, self.config.close_timeout_s,
+        )
+        await abort(self.ws)
+
+    async def _stop_data(self) -> bool:
+        """Stop the writer; False when its socket write in progress did not end within close_timeout_s.
+
+        The writer is cancelled only between socket writes: a write cut half
+        way would leave a partial frame on the connection.
+        """
+        if self._writing:
+            with trio.move_on_after(self.config.close_timeout_s):
+                await self._write_done.wait()
+        if self._writing:
+            return False
+        self._data_scope.cancel()
+        return True
 
     # ---- reader ---------------------------------------------------------------
+
+    async def _read(self) -> None:
+        await self._reader()
+        if not self._closing:
+            # The peer closed or went away (or a stop is already pending, which wins).
+            self.stop(_DROPPED)
 
     async def _reader(self) -> None:
         login_deadline = trio.current_time() + self.config.login_timeout_s
         try:
-            while not self._close_requested.is_set() and not self._closing:
+            while not self._control.pending and not self._closing:
                 if self.logged_in:
                     message = await self.ws.get_message()
                 else:
@@ -148,7 +238,7 @@ class DeviceSession:
                         log.info("session=%s no login within %ss: closing", self.conn_id, self.config.login_timeout_s)
                         self.request_close(CloseCode.LOGIN_TIMEOUT, "login timeout")
                         return
-                if self._close_requested.is_set() or self._closing:
+                if self._control.pending or self._closing:
                     return
                 await self._on_message(message)
         except ConnectionClosed:
@@ -217,33 +307,44 @@ class DeviceSession:
     async def _writer(self) -> None:
         """Send queued items in order; frames waiting together go in one socket write."""
         receive = self._outbound_receive
-        try:
-            async for item in receive:
-                frames: list[bytes] = []
-                while True:
-                    if isinstance(item, (Replay, Disconnect)):
-                        await self._flush(frames)
-                        if isinstance(item, Disconnect):
-                            await self._disconnect(item)
-                            return
-                        await self._replay(item)
-                    else:
-                        frames.append(_frame_of(item))
-                        if len(frames) >= _WRITE_BATCH:
+        with self._data_scope:
+            try:
+                async for item in receive:
+                    frames: list[bytes] = []
+                    while True:
+                        if isinstance(item, (Replay, Disconnect)):
                             await self._flush(frames)
-                    try:
-                        item = receive.receive_nowait()
-                    except (trio.WouldBlock, trio.EndOfChannel):
-                        break
-                await self._flush(frames)
-        except ConnectionClosed:
-            return
+                            if isinstance(item, Disconnect):
+                                # queued by the reader behind its last frames (logout, frame too large)
+                                self.stop(Stop.of(item))
+                                return
+                            await self._replay(item)
+                        else:
+                            frames.append(_frame_of(item))
+                            if len(frames) >= _WRITE_BATCH:
+                                await self._flush(frames)
+                        try:
+                            item = receive.receive_nowait()
+                        except (trio.WouldBlock, trio.EndOfChannel):
+                            break
+                    await self._flush(frames)
+            except (ConnectionClosed, _DataStopped):
+                return
 
     async def _flush(self, frames: list[bytes]) -> None:
-        if frames:
+        if not frames:
+            return
+        if self._stopping:
+            raise _DataStopped
+        done = self._write_done = trio.Event()
+        self._writing = True
+        try:
             await send_messages(self.ws, frames)
-            self.gateway.metrics.frames_out.inc(len(frames))
-            frames.clear()
+        finally:
+            self._writing = False
+            done.set()
+        self.gateway.metrics.frames_out.inc(len(frames))
+        frames.clear()
 
     async def _replay(self, replay: Replay) -> None:
         """Send stored events (after, upto] before any live event queued behind."""
@@ -263,13 +364,6 @@ class DeviceSession:
             if events[-1].seq > replay.upto_seq:
                 return
 
-    async def _disconnect(self, item: Disconnect) -> None:
-        if item.by_account:
-            self._account_knows_gone = True
-        if item.event is not None:
-            await self.ws.send_message(item.event.frame())
-        self.request_close(item.code, item.reason)
-
     # ---- keepalive and token expiry -------------------------------------------
 
     async def _keepalive(self) -> None:
@@ -281,18 +375,41 @@ class DeviceSession:
                     await self.ws.ping()
                 if waited.cancelled_caught:
                     log.info("session=%s user=%s no pong within %ss: closing", self.conn_id, self.user_id, self.config.pong_timeout_s)
-                    self._gone_reason = "timeout"
-                    self.request_close(CloseCode.NO_PONG, "no pong")
+                    self.stop(Stop(CloseCode.NO_PONG, "no pong", gone_reason="timeout"))
                     return
         except ConnectionClosed:
-            return
+            # Gone while the reader may be busy with a request: end the session,
+            # which cancels that request (an admission tells the account).
+            self.stop(_DROPPED)
 
-    def logged_in_as(self, user_id: str, login_id: str, platform: str, token_expires_at: float) -> None:
-        """Called by the router once the account admitted this device."""
-        self.user_id, self.login_id, self.platform = user_id, login_id, platform
+    # ---- admission and token expiry ---------------------------------------------
+
+    def begin_admission(self, identity: Identity) -> None:
+        """Reserve the session for `identity` and make it reachable before the account answers.
+
+        Raises AlreadyLoggedIn if this connection is logged in or logging in.
+        """
+        if self.identity is not None or self._admitting is not None:
+            raise AlreadyLoggedIn("this connection is already logged in")
+        self._admitting = identity
+        # Registered before asking, so the reply and replay the account queues reach us.
+        self.gateway.directory.register(identity.address, self)
+
+    def admission_failed(self) -> None:
+        """The account did not admit the device (or may never answer): unreachable again."""
+        identity, self._admitting = self._admitting, None
+        if identity is not None:
+            self.gateway.directory.unregister(identity.address, self)
+
+    def admitted(self, token_expires_at: float) -> Identity:
+        """The account admitted the device: the identity is fixed for the session's life."""
+        identity, self._admitting = self._admitting, None
+        assert identity is not None, "admitted() without begin_admission()"
+        self.identity = identity
         self._token_expires_at = token_expires_at
         assert self._nursery is not None
         self._nursery.start_soon(self._token_watch)
+        return identity
 
     def token_renewed(self, expires_at: float) -> None:
         self._token_expires_at = expires_at
@@ -312,15 +429,16 @@ class DeviceSession:
             if renewed.is_set():
                 continue
             second = max(0, round(expires_at - trio.current_time()))
-            await self.send(DeviceEvent(TokenWillExpire(second)))
+            # A full queue (a device that stopped reading) delays the warning, never the expiry.
+            with trio.move_on_at(expires_at):
+                await self.send(DeviceEvent(TokenWillExpire(second)))
             with trio.move_on_at(expires_at):
                 await renewed.wait()
             if renewed.is_set():
                 continue
             log.info("session=%s user=%s login=%s token expired: closing", self.conn_id, self.user_id, self.login_id)
-            self._gone_reason = "tokenExpired"
             event = DeviceEvent(ConnectionStateChanged(0, ConnectionEvent.TOKEN_EXPIRED, KickDetail()))
-            await self.send(Disconnect(CloseCode.TOKEN_EXPIRED, "token expired", event, by_account=False))
+            self.stop(Stop(CloseCode.TOKEN_EXPIRED, "token expired", event, gone_reason="tokenExpired"))
             return
 
 

@@ -47,6 +47,15 @@ async def send_messages(ws: WebSocketConnection, frames: list[bytes]) -> None:
             raise ConnectionClosed(ws._close_reason) from None
 
 
+async def abort(ws: WebSocketConnection) -> None:
+    """Drop the connection without a close handshake (the peer sees 1006).
+
+    For a socket that cannot take even a close frame in time: closing the
+    stream also ends a write stuck in it.
+    """
+    await trio.aclose_forcefully(ws._stream)
+
+
 _handle_message_event = _impl.WebSocketConnection._handle_message_event
 
 

@@ -1,5 +1,5 @@
 """The Python client library for hubbub (CBOR over WebSocket)."""
 
-from .client import Client, ClientError, Disconnected, open_client
+from .client import Client, ClientError, Disconnected, ForcedOffline, Kicked, SessionEnded, TokenExpired, open_client
 
-__all__ = ["Client", "ClientError", "Disconnected", "open_client"]
+__all__ = ["Client", "ClientError", "Disconnected", "ForcedOffline", "Kicked", "SessionEnded", "TokenExpired", "open_client"]

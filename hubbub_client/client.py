@@ -8,6 +8,20 @@
 Events arrive as plain dicts, in order; `next_event(name)` takes the first
 waiting event of that name, `events()` iterates over all of them.
 `reconnect()` logs in again with `resumeFrom` = the newest durable seq seen.
+
+Errors, all catchable as `Exception`:
+
+    ClientError           the server answered a request with an error (`code`)
+    Disconnected          the connection closed (`code`: the close code, None if dropped)
+    └── SessionEnded      the server ended this login for good: no automatic resume
+        ├── Kicked        4000: another login took its place (`reason`, `by_login_id`, `by_platform`)
+        ├── ForcedOffline 4001: an administrator forced the device offline
+        └── TokenExpired  4002: the login token expired without renewToken
+
+With `auto_resume=True` the client logs in again with `resumeFrom` after a
+close the server means to be resumed (a drop, 1011, 1013, 4004, ...), but
+never after 4000, 4001 or 4002: `client.ended` then holds the SessionEnded
+that says why, and waiting calls (`request`, `next_event`) raise it.
 """
 
 from __future__ import annotations
@@ -18,7 +32,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import cbor2
 import trio
@@ -42,6 +56,43 @@ class Disconnected(Exception):
         super().__init__(f"connection closed (code {code})")
         self.code = code
 
+
+class SessionEnded(Disconnected):
+    """The server ended this login (kicked, forced offline, token expired); the client will not resume it.
+
+    `reason` is the server's (`policy`, `admin`, ... from the
+    connectionStateChanged event, or the close reason when no event came).
+    """
+
+    close_code: ClassVar[int]
+
+    def __init__(self, reason: str = "", by_login_id: str | None = None, by_platform: str | None = None) -> None:
+        Exception.__init__(self, f"{self.__class__.__name__.lower()} (code {self.close_code}, reason {reason or 'none'})")
+        self.code = self.close_code
+        self.reason = reason
+        self.by_login_id = by_login_id
+        self.by_platform = by_platform
+
+
+class Kicked(SessionEnded):
+    """Close 4000: the login policy let a newer login of the account take this device's place."""
+
+    close_code = 4000
+
+
+class ForcedOffline(SessionEnded):
+    """Close 4001: an administrator forced the device offline."""
+
+    close_code = 4001
+
+
+class TokenExpired(SessionEnded):
+    """Close 4002: the login token expired without renewToken."""
+
+    close_code = 4002
+
+
+FINAL_CLOSES: dict[int, type[SessionEnded]] = {cls.close_code: cls for cls in (Kicked, ForcedOffline, TokenExpired)}
 
 # Close codes after which the server expects the device back with resumeFrom:
 # dropped (no close frame), going away, server error, restart, slow, shutdown.
@@ -83,6 +134,7 @@ class Client:
         self.ws: WebSocketConnection | None = None
         self.closed_event = trio.Event()
         self.close_code: int | None = None
+        self.ended: SessionEnded | None = None  # why the server ended the login, if it did
         self.last_seq = 0
         self.login_reply: dict[str, Any] | None = None
         self._login_args: dict[str, Any] | None = None
@@ -98,6 +150,7 @@ class Client:
         if self.closed_event.is_set():
             self.closed_event = trio.Event()
         self.close_code = None
+        self.ended = None
         try:
             with trio.fail_after(self.connect_timeout_s):
                 self.ws = await connect_websocket_url(
@@ -122,13 +175,29 @@ class Client:
             if ws is self.ws:
                 if self.close_code is None and ws.closed is not None:
                     self.close_code = ws.closed.code
+                self.ended = self._ended_by(ws)
                 for pending in self._pending.values():
                     pending.done.set()
-                if self.auto_resume and self._login_args is not None and self.close_code in RESUMABLE_CLOSES:
+                if self.auto_resume and self._login_args is not None and self.ended is None and self.close_code in RESUMABLE_CLOSES:
                     self._nursery.start_soon(self._resume)
                 else:
                     self.closed_event.set()
                 self._arrived.set()
+
+    def _ended_by(self, ws: WebSocketConnection) -> SessionEnded | None:
+        """The SessionEnded that the close code means, with the reason the server gave."""
+        kind = FINAL_CLOSES.get(self.close_code or 0)
+        if kind is None:
+            return None
+        said = [e for e in self._events if e.get("ev") == "connectionStateChanged" and e.get("state") == 0]
+        extended = said[-1].get("extendedData") if said else None
+        if isinstance(extended, dict) and extended.get("reason"):
+            return kind(str(extended["reason"]), extended.get("byLoginID"), extended.get("byPlatform"))
+        return kind((ws.closed.reason if ws.closed is not None else None) or "")
+
+    def _disconnected(self) -> Disconnected:
+        """What a waiting call raises once the connection closed."""
+        return self.ended if self.ended is not None else Disconnected(self.close_code)
 
     async def _resume(self) -> None:
         """Reconnect with resumeFrom after a dropped connection, with backoff."""
@@ -196,13 +265,13 @@ class Client:
             try:
                 await self.ws.send_message(cbor2.dumps({"op": op, "id": request_id, **fields}))
             except ConnectionClosed:
-                raise Disconnected(self.close_code) from None
+                raise self._disconnected() from None
             with trio.fail_after(timeout):
                 await pending.done.wait()
         finally:
             del self._pending[request_id]
         if pending.frame is None:
-            raise Disconnected(self.close_code)
+            raise self._disconnected()
         return pending.frame
 
     async def next_orphan_reply(self, timeout: float = 10) -> dict[str, Any]:
@@ -210,7 +279,7 @@ class Client:
         with trio.fail_after(timeout):
             while not self.orphan_replies:
                 if self.closed_event.is_set():
-                    raise Disconnected(self.close_code)
+                    raise self._disconnected()
                 await self._arrived.wait()
         return self.orphan_replies.popleft()
 
@@ -278,8 +347,9 @@ class Client:
     async def next_event(self, name: str | None = None, timeout: float = 10) -> dict[str, Any]:
         """Take the first waiting event named `name` (any event if None).
 
-        Raises TooSlowError after `timeout` s, Disconnected if the connection
-        closed with no such event left.
+        Raises TooSlowError after `timeout` s, Disconnected (a SessionEnded
+        if the server ended the login) if the connection closed with no such
+        event left.
         """
         with trio.fail_after(timeout):
             while True:
@@ -288,7 +358,7 @@ class Client:
                         del self._events[index]
                         return event
                 if self.closed_event.is_set():
-                    raise Disconnected(self.close_code)
+                    raise self._disconnected()
                 await self._arrived.wait()
 
     async def events(self) -> AsyncIterator[dict[str, Any]]:

@@ -149,3 +149,32 @@ def stall_writes(server: Gateway, client: Client) -> trio.Event:
 
     session._flush = stalled  # type: ignore[method-assign]  # the stall stands in for a device that stopped reading
     return release
+
+
+class _StalledStream(trio.abc.Stream):
+    """A socket stream whose peer stopped reading: writes never complete (until cancelled)."""
+
+    def __init__(self, inner: trio.abc.Stream) -> None:
+        self.inner = inner
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await trio.sleep_forever()
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await trio.sleep_forever()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        return await self.inner.receive_some(max_bytes)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def stall_socket(server: Gateway, client: Client) -> None:
+    """Make every socket write to `client`'s session hang, as when its TCP window stays closed.
+
+    Unlike `stall_writes`, the stall is inside the write itself, so not even
+    a close frame can get through; reading from the device goes on.
+    """
+    session = next(s for s in server.connections if s.login_id == client.login_id)
+    session.ws._stream = _StalledStream(session.ws._stream)

@@ -1,0 +1,80 @@
+"""The admission step: a login request becomes the session's Identity, or leaves nothing behind.
+
+The session is reachable (registered in the device directory) from before
+the account is asked, so the login reply and replay the account queues for
+it arrive. If the ask fails in any way (a refusal, an actor error, a
+timeout, or the session being cancelled while waiting: a drop, a stop,
+shutdown) the account may have admitted the device already or may still
+do so, since the Login waits in its inbox. So every failure ends with
+`DeviceGone` told to the account, behind the Login, shielded and bounded:
+the account never keeps a device no session owns.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from typing import TYPE_CHECKING
+
+import trio
+
+from actors import wire as p
+from actors.account import messages as account
+from actors.account.actor import session_address
+from actors.runtime import ActorError
+
+from .auth import verify_token
+from .identity import Identity
+
+if TYPE_CHECKING:
+    from .session import DeviceSession
+
+log = logging.getLogger("hubbub.admission")
+
+
+async def admit(session: DeviceSession, req: p.Login) -> Identity:
+    """Log `session` in as `req` asks; returns the identity the session now owns.
+
+    The account queues the login reply itself. Raises the account's
+    refusal (a HubbubError), AlreadyLoggedIn, or ActorError (AskTimeout
+    after ask_timeout_s); on any of them, and on cancellation, the account
+    is told the device is gone.
+    """
+    gateway = session.gateway
+    config = gateway.config
+    claims = verify_token(config.auth_secret, req.token, req.user_id)
+    login_id = f"{config.node}-{secrets.token_hex(8)}"
+    identity = Identity(
+        user_id=req.user_id,
+        login_id=login_id,
+        device_id=req.device_id or f"auto-{secrets.token_hex(8)}",
+        platform=req.platform,
+        address=session_address(login_id),
+    )
+    device = account.DeviceInfo(
+        login_id=login_id,
+        device_id=identity.device_id,
+        platform=req.platform,
+        device_name=req.device_name,
+        login_time=int(time.time() * 1000),
+    )
+    session.begin_admission(identity)
+    ref = gateway.account(req.user_id)
+    admitted = False
+    try:
+        await ref.ask(account.Login(device, identity.address, req.id, req.user_name, req.resume_from), timeout=config.ask_timeout_s)
+        admitted = True
+    finally:
+        if not admitted:
+            session.admission_failed()
+            # Shielded: this runs when the session is being cancelled too.
+            with trio.move_on_after(config.close_timeout_s, shield=True) as telling:
+                try:
+                    await ref.tell(account.DeviceGone(login_id, "loginFailed"))
+                except ActorError as exc:
+                    log.warning("account=%s login=%s could not report a failed login: %s", req.user_id, login_id, exc)
+            if telling.cancelled_caught:
+                log.warning("account=%s login=%s inbox full: a failed login was not reported", req.user_id, login_id)
+    gateway.metrics.logins.inc()
+    return session.admitted(claims.expires_at)

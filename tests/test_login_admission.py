@@ -1,0 +1,137 @@
+"""A login that fails half-way leaves no device behind (the admission step, gateway/admission.py).
+
+The account is held at each point of its login work (queued behind another
+message, creating the account, kicking an older device, recording the new
+one) while the logging-in connection drops or its ask times out. Once the
+account is let go, the device it may have admitted must be gone again: not
+in `queryDevices` of a device that stayed, not in the admin device list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+import trio
+import trio.testing
+
+from hubbub_client import Client, ClientError, Disconnected
+from gateway.server import Gateway
+
+from .conftest import ADMIN_TOKEN, Connect, Login, StartServer, token
+
+AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+
+@pytest.fixture
+def autojump_clock() -> trio.testing.MockClock:
+    # The project's clock, more patient: each test logs several devices in (a
+    # SQLite write in a worker thread each), and on a busy machine one write
+    # can outlast 20 ms of idleness (the fixture's threshold), letting the clock jump past a timeout.
+    return trio.testing.MockClock(autojump_threshold=0.1)
+
+class _Gate:
+    """Holds the next call of one store method until `release` is set."""
+
+    def __init__(self, store: Any, name: str) -> None:
+        self.entered = trio.Event()
+        self.release = trio.Event()
+        original: Callable[..., Awaitable[Any]] = getattr(store, name)
+        armed = True
+
+        async def gated(*args: Any, **kwargs: Any) -> Any:
+            nonlocal armed
+            if armed:
+                armed = False
+                self.entered.set()
+                await self.release.wait()
+            return await original(*args, **kwargs)
+
+        setattr(store, name, gated)
+
+
+async def _failing_login(client: Client, *, failed: trio.Event) -> None:
+    with pytest.raises((Disconnected, ClientError)) as caught:
+        await client.login("bob", token("bob"), platform="iOS", timeout=120)
+    if isinstance(caught.value, ClientError):
+        assert caught.value.code == 9000  # the ask timed out
+    failed.set()
+
+
+def _on_end_of(server: Gateway, session: object) -> trio.Event:
+    """An event set once `session` has ended (its end hooks ran)."""
+    ended = trio.Event()
+
+    async def hook(which: object) -> None:
+        if which is session:
+            ended.set()
+
+    server.session_end_hooks.append(hook)
+    return ended
+
+
+def _admitting(server: Gateway) -> object:
+    """The one session that is logging in (reachable, not yet logged in)."""
+    (session,) = [s for s in server.connections if s.address is not None and not s.logged_in]
+    return session
+
+
+# (store method held, what the account is doing when held)
+POINTS = {
+    "queued": "device_offline",  # busy removing another device; the Login waits in the inbox
+    "ensure_account": "ensure_account",
+    "kick": "device_offline",  # kicking the oldest iOS device
+    "device_online": "device_online",
+}
+
+
+@pytest.mark.parametrize("way", ["drop", "timeout"])
+@pytest.mark.parametrize("point", list(POINTS))
+async def test_a_login_that_fails_half_way_leaves_no_device(
+    start_server: StartServer, connect: Connect, login: Login, autojump_clock: trio.testing.MockClock, point: str, way: str
+) -> None:
+    # drop: the ask outlives the keepalive, which finds the connection gone and ends the session
+    ask_timeout_s = 120.0 if way == "drop" else 5.0
+    server = await start_server("multi", ask_timeout_s=ask_timeout_s)
+    assert server.listening is not None and server.listening.admin_url is not None
+    with trio.fail_after(600):
+        async with httpx.AsyncClient(base_url=server.listening.admin_url, timeout=10) as admin, trio.open_nursery() as nursery:
+            web = await login(server, "bob", device="web", platform="Web")
+            stays = [web]
+            if point == "kick":  # multi keeps two iOS devices: the third login kicks the oldest
+                await login(server, "bob", device="old-phone", platform="iOS")
+                stays.append(await login(server, "bob", device="phone", platform="iOS"))
+            if point == "queued":
+                leaving = await login(server, "bob", device="desk", platform="Windows")
+                gate = _Gate(server.store, POINTS[point])
+                await leaving.close()
+                await gate.entered.wait()
+            else:
+                gate = _Gate(server.store, POINTS[point])
+
+            device = await connect(server)
+            failed = trio.Event()
+            nursery.start_soon(lambda: _failing_login(device, failed=failed))
+            if point != "queued":
+                await gate.entered.wait()
+            else:
+                await trio.testing.wait_all_tasks_blocked()  # the Login waits in the account's inbox
+            if way == "drop":
+                ended = _on_end_of(server, _admitting(server))
+                await device.close()
+                await failed.wait()
+                await ended.wait()  # the keepalive found the drop and ended the session
+            else:
+                await failed.wait()
+                assert device.close_code is None  # refused, still connected
+            gate.release.set()
+
+            # queryDevices and the admin list queue behind whatever the account still had to do
+            want = [c.login_id for c in stays]
+            assert [d["loginID"] for d in (await web.request("queryDevices"))["devices"]] == want
+            response = await admin.get("/v1/users/bob/devices", headers=AUTH)
+            assert [d["loginID"] for d in response.json()["devices"]] == want
+            assert web.close_code is None
