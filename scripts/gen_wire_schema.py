@@ -5,7 +5,7 @@
 Every request (tagged by `op`), event (tagged by `ev`) and reply type is one
 entry of `$defs`, built by msgspec's JSON Schema support from the same
 Structs the server validates requests with and encodes events and replies
-from. `x-ops` maps each op to its request and reply types, `x-events` each
+from. `x-ops` maps each op to its request and reply types (no `reply` for a bare ok), `x-events` each
 event to its type and whether it is durable (then it also carries `seq` and
 maybe `fromUserID`); `x-errorCodes` and `x-closeCodes` list the codes of
 PROTOCOL.md §12. Frames are CBOR: a string
@@ -70,6 +70,14 @@ _REPLY_ENVELOPES: dict[str, Any] = {
 }
 
 
+def _op_entry(cls: type[wire.Request]) -> dict[str, str]:
+    """An op's request type and, when the reply has fields, its reply type (absent for a bare ok)."""
+    entry = {"request": _REF.format(name=cls.__name__)}
+    if cls.reply is not None:
+        entry["reply"] = _REF.format(name=cls.reply.__name__)
+    return entry
+
+
 def schema() -> dict[str, Any]:
     """The whole wire as one JSON Schema document (draft 2020-12)."""
     requests = tuple(cls for _, cls in _ops_sorted())
@@ -97,10 +105,7 @@ def schema() -> dict[str, Any]:
         ),
         "x-protocolVersion": wire.PROTOCOL_VERSION,
         "anyOf": [_ref(wire.Request), _ref(wire.Event), {"$ref": _REF.format(name="ReplyOk")}, {"$ref": _REF.format(name="ReplyError")}],
-        "x-ops": {
-            op: {"request": _REF.format(name=cls.__name__), "reply": None if cls.reply is None else _REF.format(name=cls.reply.__name__)}
-            for op, cls in _ops_sorted()
-        },
+        "x-ops": {op: _op_entry(cls) for op, cls in _ops_sorted()},
         "x-events": {
             name: {"event": _REF.format(name=cls.__name__), "durable": cls.durable} for name, cls in _events_sorted()
         },

@@ -52,7 +52,7 @@ def test_every_op_has_its_request_and_reply_types_with_wire_names() -> None:
         assert request["properties"]["op"] == {"enum": [op]}
         assert set(request["properties"]) == _wire_names(cls) | {"op"}, op
         if cls.reply is None:
-            assert entry["reply"] is None, op
+            assert "reply" not in entry, op
         else:
             assert set(_resolve(document, entry["reply"])["properties"]) == _wire_names(cls.reply), op
     login = _resolve(document, document["x-ops"]["login"]["request"])
