@@ -35,7 +35,7 @@ function refName(ref, where) {
 function refOf(entry, role, where) {
   if (typeof entry === 'string') return role === 'request' || role === 'event' ? refName(entry, where) : null
   if (entry !== null && typeof entry === 'object' && typeof entry[role] === 'string') return refName(entry[role], `${where}.${role}`)
-  if (entry !== null && typeof entry === 'object' && entry[role] !== undefined && typeof entry[role] === 'object' && entry[role].$ref) {
+  if (entry !== null && typeof entry === 'object' && entry[role] !== null && typeof entry[role] === 'object' && entry[role].$ref) {
     return refName(entry[role].$ref, `${where}.${role}`)
   }
   return null

@@ -178,7 +178,7 @@ describe('against a server that does not answer', () => {
     await new Promise<void>((resolve) => wss.close(() => resolve()))
   })
 
-  const fakeServer = (): Server => ({ wsURL: url, adminURL: '', stop: async () => {} })
+  const fakeServer = (): Pick<Server, 'wsURL'> => ({ wsURL: url })
 
   test('connect rejects with RequestTimeoutError when the login gets no reply', T, async () => {
     const { client } = makeClient(fakeServer(), 'alice', { requestTimeoutMs: 300 })

@@ -149,6 +149,41 @@ describe('resume', () => {
     }
   })
 
+  test('a server restart closes with 4004 (shutdown); the client comes back with resumeFrom, without a gap', T, async () => {
+    // A server of its own: this test stops it.
+    let own = await startServer('multi')
+    const aliceID = uniqueUser('alice')
+    const bobID = uniqueUser('bob')
+    const { client: alice, log } = makeClient(own, aliceID)
+    const bob = makeClient(own, bobID).client
+    const login = await alice.connect()
+    await bob.connect()
+    const seen = record(alice)
+    try {
+      await sendText(bob, aliceID, 'before the restart')
+      await seen.reached('before the restart')
+      const closed = nextEvent<ClosedInfo>(alice, 'closed')
+      const back = nextEvent<{ resumed: boolean }>(alice, 'connected')
+      const bobBack = nextEvent<{ resumed: boolean }>(bob, 'connected')
+      own = await own.restart()
+      const info = await closed
+      assert.equal(info.code, 4004)
+      assert.equal(info.reason, 'shutdown')
+      assert.equal(info.willReconnect, true)
+      assert.equal((await back).resumed, true)
+      await bobBack
+      await sendText(bob, aliceID, 'after the restart')
+      await seen.reached('after the restart')
+      assert.deepEqual(seen.texts, ['before the restart', 'after the restart'])
+      assertNoGap(seen.events, login.seq)
+      assert.ok(log.sockets.length >= 2)
+    } finally {
+      alice.close()
+      bob.close()
+      await own.stop()
+    }
+  })
+
   test('requests made while reconnecting wait for the new login', T, async () => {
     const aliceID = uniqueUser('alice')
     const { client: alice, log } = makeClient(server, aliceID)

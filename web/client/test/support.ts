@@ -32,13 +32,25 @@ function hubbubBin(): string {
 export interface Server {
   wsURL: string
   adminURL: string
+  /** SIGTERM (devices get close 4004), wait for the exit, remove the data dir. */
   stop(): Promise<void>
+  /** Stop it, keeping the data dir, and start it again on the same port. */
+  restart(): Promise<Server>
 }
 
-/** Start `hubbub serve` on free ports; resolves once it printed its listening line (within 30 s). */
-export async function startServer(policy = 'multi', extraArgs: string[] = []): Promise<Server> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'hubbub-js-'))
-  const args = ['serve', '--host', '127.0.0.1', '--port', '0', '--admin-port', '0', '--data-dir', dataDir]
+export interface ServerPlace {
+  dataDir: string
+  port: number
+}
+
+/**
+ * Start `hubbub serve` (on free ports and a new data dir, unless `place` names
+ * them); resolves once it printed its listening line (within 30 s).
+ */
+export async function startServer(policy = 'multi', extraArgs: string[] = [], place?: ServerPlace): Promise<Server> {
+  const dataDir = place?.dataDir ?? mkdtempSync(join(tmpdir(), 'hubbub-js-'))
+  const port = String(place?.port ?? 0)
+  const args = ['serve', '--host', '127.0.0.1', '--port', port, '--admin-port', '0', '--data-dir', dataDir]
   args.push('--auth-secret', SECRET, '--admin-token', ADMIN_TOKEN, '--policy', policy, '--log-level', 'WARNING', ...extraArgs)
   const child = spawn(hubbubBin(), args, { stdio: ['ignore', 'pipe', 'pipe'] })
   let stderr = ''
@@ -61,10 +73,15 @@ export async function startServer(policy = 'multi', extraArgs: string[] = []): P
   })
   const match = /^hubbub listening (wss?:\/\/\S+) admin (http:\/\/\S+)/.exec(line)
   if (match === null) throw new Error(`unexpected listening line: ${line}`)
+  const wsURL = match[1]!
   return {
-    wsURL: match[1]!,
+    wsURL,
     adminURL: match[2]!,
     stop: () => stopProcess(child).finally(() => rmSync(dataDir, { recursive: true, force: true })),
+    restart: async () => {
+      await stopProcess(child)
+      return startServer(policy, extraArgs, { dataDir, port: Number(new URL(wsURL).port) })
+    },
   }
 }
 
@@ -161,7 +178,7 @@ export interface TestClient {
 }
 
 /** A client for `userID` on `server` (not connected yet); options override the defaults. */
-export function makeClient(server: Server, userID: string, options: Partial<HubbubClientOptions> = {}): TestClient {
+export function makeClient(server: Pick<Server, 'wsURL'>, userID: string, options: Partial<HubbubClientOptions> = {}): TestClient {
   const log = new SocketLog()
   const client = new HubbubClient({
     url: server.wsURL,
