@@ -68,23 +68,11 @@ export interface HubbubClientOptions {
   WebSocket?: WebSocketConstructor
 }
 
-export interface DeviceInfo {
-  loginID: string
-  deviceID: string
-  platform: string
-  deviceName: string
-  loginTime: number
-}
+/** The reply to `login` (PROTOCOL.md §3), as the schema gives it. */
+export type LoginReply = ReplyOf<'login'>
 
-/** The reply to `login` (PROTOCOL.md §3). */
-export interface LoginReply {
-  loginID: string
-  serverTime: number
-  seq: number
-  devices: DeviceInfo[]
-  resumeGap: boolean
-  [field: string]: unknown
-}
+/** One online device of the account. */
+export type DeviceInfo = LoginReply['devices'][number]
 
 /** Why and how a connection closed. */
 export interface ClosedInfo {
@@ -146,6 +134,7 @@ const LOGIN_REFUSED_CODES = new Set([2002, 2003, 2004])
 export class HubbubClient {
   private readonly options: Required<Omit<HubbubClientOptions, 'deviceID' | 'deviceName' | 'userName' | 'WebSocket'>>
   private readonly WebSocketClass: WebSocketConstructor
+  private readonly names: { deviceName: string | undefined; userName: string | undefined }
   private deviceID: string | undefined
   private ws: WebSocketLike | null = null
   private state: State = 'idle'
@@ -167,7 +156,7 @@ export class HubbubClient {
   private lastKick: { [field: string]: unknown } | undefined
   private connectedWaiters: { resolve: () => void; reject: (error: Error) => void }[] = []
   private userClosing: CloseReason | null = null
-  private loggedIn = false
+  private hasPosition = false // a seq to resume from: logged in once, or one was stored
   private lastLogin: LoginReply | null = null
 
   constructor(options: HubbubClientOptions) {
@@ -190,10 +179,8 @@ export class HubbubClient {
       ackDelayMs: options.ackDelayMs ?? 200,
       ackBatch: options.ackBatch ?? 64,
     }
-    this.extra = { deviceName: options.deviceName, userName: options.userName }
+    this.names = { deviceName: options.deviceName, userName: options.userName }
   }
-
-  private readonly extra: { deviceName: string | undefined; userName: string | undefined }
 
   /** The reply of the latest login, or null before the first. */
   get login(): LoginReply | null {
@@ -229,8 +216,7 @@ export class HubbubClient {
     if (this.state !== 'idle') throw new Error(`connect(): the client is ${this.state}`)
     this.state = 'connecting'
     try {
-      const login = await this.openAndLogin()
-      return login
+      return await this.openAndLogin()
     } catch (err) {
       this.finish()
       throw err
@@ -242,23 +228,23 @@ export class HubbubClient {
       const stored = await this.options.seqStore.load()
       this.seqLoaded = true
       if (stored !== null) {
+        this.hasPosition = true
         this.watermark.reset(stored)
         this.receivedSeq = stored
         this.savedSeq = stored
         this.ackedSeq = stored
-        this.loggedIn = true // a stored seq means this device has state to resume
       }
     }
     const token = await this.options.token()
     const ws = await this.open()
-    const resumeFrom = this.loggedIn ? this.watermark.seq : undefined
+    const resumeFrom = this.hasPosition ? this.watermark.seq : undefined
     const frame = await this.send(ws, 'login', {
       userID: this.options.userID,
       token,
       platform: this.options.platform,
       deviceID: this.deviceID,
-      deviceName: this.extra.deviceName,
-      userName: this.extra.userName,
+      deviceName: this.names.deviceName,
+      userName: this.names.userName,
       resumeFrom,
     }, this.options.requestTimeoutMs)
     const login = frame as unknown as LoginReply
@@ -274,7 +260,7 @@ export class HubbubClient {
       this.ackedSeq = Math.max(this.ackedSeq, login.seq) // the server has nothing to hear about
       this.scheduleFlush(true)
     }
-    this.loggedIn = true
+    this.hasPosition = true
     this.lastLogin = login
     this.state = 'connected'
     this.attempt = 0
@@ -457,7 +443,7 @@ export class HubbubClient {
     const meaning = closeMeaning(code)
     let reason = meaning.reason
     if (this.userClosing !== null) reason = this.userClosing
-    const willReconnect = this.userClosing === null && this.options.autoReconnect && meaning.resumable && this.loggedIn
+    const willReconnect = this.userClosing === null && this.options.autoReconnect && meaning.resumable && this.hasPosition
     const info: ClosedInfo = { code, reason, message, resumable: meaning.resumable, willReconnect }
     if (this.lastKick !== undefined && (code === 4000 || code === 4001 || code === 4002)) info.extendedData = this.lastKick
     this.deliver({ kind: 'client', name: 'closed', payload: info })

@@ -25,7 +25,7 @@ describe('events', () => {
     try {
       const seen: string[] = []
       const off = bob.on('peerMessageReceived', (ev) => {
-        seen.push((ev as unknown as Received).messageList[0]!.message)
+        seen.push(String(ev.messageList[0]!.message))
       })
       const second = nextEvent<Received>(bob, 'peerMessageReceived', (ev) => ev.messageList[0]!.message === 'two')
       await sendText(alice, bobID, 'one')
@@ -49,7 +49,7 @@ describe('events', () => {
     const texts: string[] = []
     for await (const ev of messages) {
       assert.equal(ev.ev, 'peerMessageReceived')
-      texts.push((ev as unknown as Received).messageList[0]!.message)
+      texts.push(String(ev.messageList[0]!.message))
       if (texts.length === 3) break
     }
     assert.deepEqual(texts, ['a', 'b', 'c'])
@@ -61,7 +61,7 @@ describe('events', () => {
         assert.ok(ev.seq > last, 'durable events come in seq order')
         last = ev.seq
       }
-      if (ev.ev === 'peerMessageReceived' && (ev as unknown as Received).messageList[0]!.message === 'c') bob.close()
+      if (ev.ev === 'peerMessageReceived' && (ev['messageList'] as Received['messageList'])[0]!.message === 'c') bob.close()
     }
     assert.ok(names.has('peerMessageReceived') && names.has('conversationChanged'), [...names].join(','))
     alice.close()
@@ -130,7 +130,7 @@ describe('events', () => {
       const second = messages.next() // moving on releases `first`
       await store.saved(seq)
       await sendText(alice, bobID, 'second')
-      assert.equal(((await second).value as unknown as Received).messageList[0]!.message, 'second')
+      assert.equal((await second).value!.messageList[0]!.message, 'second')
       assert.ok(login.seq < seq)
     } finally {
       await messages.return!()
