@@ -21,7 +21,7 @@ import trio
 
 from actors import wire as p
 from actors.account import messages as account
-from actors.account.actor import session_address
+from actors.ids import session_address
 from actors.runtime import ActorError
 
 from .auth import verify_token

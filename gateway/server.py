@@ -16,7 +16,8 @@ from trio_websocket import WebSocketRequest, WebSocketServer
 
 import hubbub_client.wsfix  # noqa: F401  imported for its effect: two trio-websocket fixes (see the module)
 
-from actors.account.actor import AccountActor, AccountContext, PolicyBox
+from actors.account.actor import AccountActor
+from actors.account.context import AccountContext, PolicyBox
 from actors.account.messages import Wake
 from actors.runtime import ActorRef, Address, Registry
 from actors.store.base import Store

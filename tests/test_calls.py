@@ -14,7 +14,7 @@ import pytest
 import trio
 import trio.testing
 
-from actors.account.actor import session_address
+from actors.ids import session_address
 from actors.call import CallActor, CallContext, CallIndex
 from actors.call import messages as call
 from actors.errors import HubbubError

@@ -1,8 +1,8 @@
 """A login that fails half-way leaves no device behind (the admission step, gateway/admission.py).
 
 The account is held at each point of its login work (queued behind another
-message, creating the account, kicking an older device, recording the new
-one) while the logging-in connection drops or its ask times out. Once the
+message, storing the login, storing a login that kicks an older device)
+while the logging-in connection drops or its ask times out. Once the
 account is let go, the device it may have admitted must be gone again: not
 in `queryDevices` of a device that stayed, not in the admin device list.
 """
@@ -79,12 +79,12 @@ def _admitting(server: Gateway) -> object:
     return session
 
 
-# (store method held, what the account is doing when held)
+# (store method held, what the account is doing when held). A login is one transaction (the
+# account row, the kicked devices' rows, the new device's row): its one await point is that commit.
 POINTS = {
-    "queued": "device_offline",  # busy removing another device; the Login waits in the inbox
-    "ensure_account": "ensure_account",
-    "kick": "device_offline",  # kicking the oldest iOS device
-    "device_online": "device_online",
+    "queued": "commit",  # busy removing another device; the Login waits in the inbox
+    "login": "commit",  # storing the login
+    "kick": "commit",  # storing the login that kicks the oldest iOS device
 }
 
 

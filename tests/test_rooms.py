@@ -20,7 +20,7 @@ import pytest
 import trio
 import trio.testing
 
-from actors.account.actor import session_address
+from actors.ids import session_address
 from actors.errors import HubbubError
 from actors.outbound import DeviceEvent, Outbound
 from actors.room import Delivery, RoomActor, RoomContext, RoomIndex

@@ -1,30 +1,43 @@
-"""AccountActor: one user's devices, login policy decisions and durable stream."""
+"""AccountActor: one user's devices, login policy decisions, conversations and durable stream.
+
+The actor is put together from components, each owning one part of the
+account's state: DeviceTable (online devices and their sessions), Stream
+(the durable stream's seqs), ConversationBook (conversations and their last
+messages), and the Messaging and Social handlers. Every message is handled
+as one Step (step.py): the handler records the rows and durable events it
+changes and what follows once they are stored; the actor commits the step in
+one transaction, pushes the events, then runs what follows. A login too is
+one step: the account row, the kicked devices' and the new device's rows.
+"""
 
 from __future__ import annotations
 
 import logging
-import time
-from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, assert_never
+from dataclasses import replace
+from typing import Any, TypeVar, assert_never
 
 from ..errors import LoginRejectedByPolicy, NotLoggedIn, StorageUnavailable
-from ..outbound import Answer, DeviceEvent, DeviceSink, Disconnect, Outbound, Replay
-from ..runtime import Actor, Address, Reply, answer
-from ..store.base import AccountWrite, AlreadyDelivered, DeviceRecord, Store, StoredEvent
-from ..wire import DurableEvent
-from ..wire.session import ConnectionStateChanged, KickDetail, LoginReply, SelfDevicesChanged
+from ..ids import now_ms
+from ..outbound import Answer, DeviceEvent, Disconnect
+from ..runtime import Actor, Address, Asks, Reply, answer
+from ..store.base import AccountWrite, AlreadyDelivered, StoredEvent
+from ..wire.session import ConnectionStateChanged, KickDetail, LoginReply
+from .book import ConversationBook
+from .context import AccountContext
+from .devices import DeviceTable, record_of
 from .messages import (
+    AccountEvents,
     AccountMsg,
     Acked,
+    AddFriend,
+    AnswerFriend,
     ClearUnread,
     DeleteAllMessages,
     DeleteConversation,
+    DeleteFriends,
     DeleteMessages,
     Deliver,
     DeviceGone,
-    DeviceInfo,
     ForceOffline,
     Login,
     LoginAccepted,
@@ -34,298 +47,260 @@ from .messages import (
     QueryDevices,
     ReadReceipts,
     ReceiptsChanged,
+    RecoverDeliveries,
     Revoke,
     Revoked,
     SendPeer,
     UpdateConversation,
-    RecoverDeliveries,
-    Wake,
-    AccountEvents,
     UpdateProfile,
-    AddFriend,
-    AnswerFriend,
-    DeleteFriends,
+    Wake,
+    events_from,
+    notice_from,
 )
 from .messaging import Messaging
+from .policy import OnlineDevice, plan_login
 from .social import Social
-from .policy import LoginPolicy, OnlineDevice, plan_login
+from .step import Step
+from .stream import Stream
 
 log = logging.getLogger("hubbub.account")
 
 KICKED_CLOSE = 4000
 FORCED_OFFLINE_CLOSE = 4001
 
-
-class PolicyBox:
-    """The server's current login policy; replaced at run time by the admin API."""
-
-    def __init__(self, policy: LoginPolicy) -> None:
-        self.current = policy
+T = TypeVar("T")
 
 
-@dataclass(slots=True)
-class AccountContext:
-    """What every account actor shares: storage, the device sink, the policy."""
-
-    store: Store
-    devices: DeviceSink
-    policy: PolicyBox
-    post_account: Callable[[str, object], Awaitable[None]]  # actor-to-actor tell that cannot deadlock
-    node: str = "local"
-    stream_keep_count: int = 10_000  # durable events kept per account for resume
-    stream_keep_s: float = 7 * 24 * 3600.0
-    stats: Counter[str] = field(default_factory=Counter)
-    # told (conversation type, seconds from the send) for each message committed to a receiving account
-    on_delivered: Callable[[int, float], None] | None = None
-
-
-def session_address(login_id: str) -> Address:
-    """The address of the gateway session that serves one login."""
-    return Address("session", login_id)
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-@dataclass(slots=True)
-class _Online:
-    info: DeviceInfo
-    session: Address
-    acked_seq: int = 0
-
-
-class AccountActor(Messaging, Social, Actor[AccountMsg]):
-    """One account: its online devices, the policy's kicks, its durable stream."""
+class AccountActor(Actor[AccountMsg]):
+    """One account: its online devices, the policy's kicks, its conversations and durable stream."""
 
     def __init__(self, address: Address, ctx: AccountContext) -> None:
         super().__init__(address)
         self.user_id = address.key
         self.ctx = ctx
-        self.devices: dict[str, _Online] = {}
-        self.head_seq = 0
-        self.oldest_seq = 1
+        self.devices = DeviceTable(ctx.devices)
+        self.stream = Stream(self.user_id)
+        self.book = ConversationBook(self.user_id)
+        self.messaging = Messaging(ctx, self.user_id, self.book)
+        self.social = Social(ctx, self.user_id)
 
     async def start(self) -> None:
         store = self.ctx.store
-        self.oldest_seq, self.head_seq = await store.stream_bounds(self.user_id)
-        self.devices = {}
-        for record in await store.online_devices(self.user_id):
-            session = session_address(record.login_id)
-            if self.ctx.devices.is_connected(session):
-                self.devices[record.login_id] = _Online(_info_of(record), session)
-            else:
-                await store.device_offline(self.user_id, record.login_id, now_ms(), "lost")
-        await self.load_conversations()
+        await self.stream.load(store)
+        lost = self.devices.restore(await store.online_devices(self.user_id))
+        if lost:
+            now = now_ms()
+            await store.commit(AccountWrite(self.user_id, devices_offline=[(login_id, now, "lost") for login_id in lost]))
+        await self.book.load(store)
+        if await store.pending_deliveries(self.user_id):
+            # Deliveries left over from before this start: taken behind the
+            # messages already queued (which came first), never ahead of them.
+            await self.ctx.post_account(self.user_id, RecoverDeliveries())
 
     def idle(self) -> bool:
-        return not self.devices
+        return len(self.devices) == 0
 
     async def handle(self, msg: AccountMsg, reply: Reply[Any] | None) -> None:
+        step = Step()
         match msg:
             case Login():
-                answer(reply, msg, await self._login(msg))
+                await self._finish(reply, msg, step, self._login(msg, step))
             case Logout():
-                await self._logout(msg)
-                answer(reply, msg, None)
+                if msg.login_id not in self.devices:
+                    raise NotLoggedIn("this device is no longer logged in")
+                self._remove(msg.login_id, "logout", step)
+                await self._finish(reply, msg, step, None)
             case DeviceGone():
-                await self._remove(msg.login_id, msg.reason)
+                self._remove(msg.login_id, msg.reason, step)
             case QueryDevices():
-                answer(reply, msg, self._device_list())
+                answer(reply, msg, self.devices.infos())
             case ForceOffline():
-                answer(reply, msg, await self._force_offline(msg.login_id))
+                await self._finish(reply, msg, step, self._force_offline(msg.login_id, step))
             case Acked():
-                if (online := self.devices.get(msg.login_id)) is not None:
-                    online.acked_seq = max(online.acked_seq, min(msg.seq, self.head_seq))
+                self.devices.acked(msg.login_id, min(msg.seq, self.stream.head_seq))
             case SendPeer():
-                answer(reply, msg, await self._send_peer(msg))
+                await self._finish(reply, msg, step, await self.messaging.send_peer(msg, step))
             case Deliver():
-                await self._deliver(msg)
+                self.messaging.deliver(msg, step)
             case Revoke():
-                answer(reply, msg, await self._revoke(msg))
+                await self._finish(reply, msg, step, await self.messaging.revoke(msg, step))
             case Revoked():
-                await self._revoked(msg)
+                await self.messaging.revoked(msg, step)
             case DeleteMessages():
-                await self._delete_messages(msg)
-                answer(reply, msg, None)
+                await self.messaging.delete_messages(msg, step)
+                await self._finish(reply, msg, step, None)
             case DeleteAllMessages():
-                await self._delete_all_messages(msg)
-                answer(reply, msg, None)
+                await self.messaging.delete_all_messages(msg, step)
+                await self._finish(reply, msg, step, None)
             case QueryConversations():
-                answer(reply, msg, self._query_conversations(msg))
+                answer(reply, msg, self.messaging.query_conversations(msg))
             case QueryConversation():
-                answer(reply, msg, self._query_conversation(msg))
+                answer(reply, msg, self.messaging.query_conversation(msg))
             case DeleteConversation():
-                answer(reply, msg, await self._delete_conversation(msg))
+                await self._finish(reply, msg, step, self.messaging.delete_conversation(msg, step))
             case ClearUnread():
-                await self._clear_unread(msg)
-                answer(reply, msg, None)
+                self.messaging.clear_unread(msg, step)
+                await self._finish(reply, msg, step, None)
             case UpdateConversation():
-                await self._update_conversation(msg)
-                answer(reply, msg, None)
+                self.messaging.update_conversation(msg, step)
+                await self._finish(reply, msg, step, None)
             case ReadReceipts():
-                answer(reply, msg, await self._read_receipts(msg))
+                await self._finish(reply, msg, step, await self.messaging.read_receipts(msg, step))
             case ReceiptsChanged():
-                await self._receipts_changed(msg)
+                await self.messaging.receipts_changed(msg, step)
             case AccountEvents():
-                await self._account_events(msg)
+                self.messaging.account_events(msg, step)
             case UpdateProfile():
-                answer(reply, msg, await self._update_profile(msg))
+                await self._finish(reply, msg, step, await self.social.update_profile(msg, step))
             case AddFriend():
-                answer(reply, msg, await self._add_friend(msg))
+                await self._finish(reply, msg, step, await self.social.add_friend(msg, step))
             case AnswerFriend():
-                answer(reply, msg, await self._answer_friend(msg))
+                await self._finish(reply, msg, step, await self.social.answer_friend(msg, step))
             case DeleteFriends():
-                answer(reply, msg, await self._delete_friends(msg))
+                await self._finish(reply, msg, step, await self.social.delete_friends(msg, step))
             case RecoverDeliveries():
                 await self._recover_deliveries()
             case Wake():
                 pass
             case _:
                 assert_never(msg)
+        await self._commit(step)  # told messages; a no-op once _finish committed it
 
-    # ---- login and logout ---------------------------------------------------
+    async def _finish(self, reply: Reply[Any] | None, msg: Asks[T], step: Step, value: T) -> None:
+        """Commit the message's step, then answer it with `value`."""
+        await self._commit(step)
+        answer(reply, msg, value)
 
-    async def _login(self, msg: Login) -> LoginAccepted:
+    # ---- committing a step ----------------------------------------------------
+
+    async def _commit(self, step: Step) -> None:
+        """Store the step's rows and events in one transaction, push the events, then run what follows.
+
+        A repeat (AlreadyDelivered: the outbox row was taken before) changes
+        nothing; StorageUnavailable is raised with nothing applied; any
+        other failure crashes the actor, which restarts from storage.
+        """
+        if step.committed:
+            return
+        step.committed = True
+        outbox_ids: list[int] = []
+        stamped: list[DeviceEvent] = []
+        if not step.empty:
+            # the sync rule: what one device did shows on the others as from this user
+            stamped = self.stream.stamp(step.events, None if step.exclude is None else self.user_id)
+            stamp, only_device = now_ms(), self.devices.device_id_of(step.only)
+            stored = [StoredEvent(e.seq or 0, e.name, e.frame(), stamp, only_device) for e in stamped]
+            rows = step.rows if step.rows is not None else AccountWrite(self.user_id)
+            try:
+                outbox_ids = await self.ctx.store.commit(replace(rows, events=stored))
+            except AlreadyDelivered:
+                self.stream.unstamp(len(stamped))
+                return
+            except StorageUnavailable:
+                self.stream.unstamp(len(stamped))
+                raise
+        for event in stamped:
+            self.devices.send(event, exclude=step.exclude, only=step.only)
+        for action in step.after:
+            await action(outbox_ids)
+        if stamped:
+            await self.stream.trim(self.ctx.store, self.ctx.stream_keep_count, self.ctx.stream_keep_s)
+
+    async def _recover_deliveries(self) -> None:
+        """What other accounts queued for this one and it has not taken yet, each as its own step."""
+        for pending in await self.ctx.store.pending_deliveries(self.user_id):
+            step = Step()
+            if pending.message is not None:
+                self.messaging.deliver(Deliver(pending.message, pending.group_seq, pending.exclude_login), step)
+            elif pending.events is not None:
+                self.messaging.account_events(AccountEvents(events_from(pending.events), pending.exclude_login, pending.queued), step)
+            elif pending.notice is not None:
+                notice = notice_from(pending.notice, pending.queued)
+                if isinstance(notice, Revoked):
+                    await self.messaging.revoked(notice, step)
+                else:
+                    await self.messaging.receipts_changed(notice, step)
+            await self._commit(step)
+
+    # ---- login, logout, kicks -----------------------------------------------
+
+    def _login(self, msg: Login, step: Step) -> LoginAccepted:
         new = msg.device
-        online = [
-            OnlineDevice(d.info.login_id, d.info.device_id, d.info.platform, d.info.login_time)
-            for d in self.devices.values()
-        ]
-        plan = plan_login(self.ctx.policy.current, online, OnlineDevice(new.login_id, new.device_id, new.platform, new.login_time))
+        plan = plan_login(
+            self.ctx.policy.current, self.devices.for_policy(), OnlineDevice(new.login_id, new.device_id, new.platform, new.login_time)
+        )
         if plan.rejected:
             self.ctx.stats["logins_rejected"] += 1
             raise LoginRejectedByPolicy(f"the login policy allows no more {new.platform} devices for this account")
-        store = self.ctx.store
-        await store.ensure_account(self.user_id, msg.user_name or None, now_ms())
-        for kick in plan.kicks:
-            event = _kicked_event(kick.reason, new.login_id, new.platform)
-            await self._disconnect(kick.login_id, KICKED_CLOSE, kick.reason, event)
-        await store.device_online(self.user_id, self.ctx.node, _record_of(new))
-        resume_gap, replay = self._resume_plan(msg.resume_from, new.device_id)
-        self.devices[new.login_id] = _Online(new, msg.session)
-        devices = self._device_list()
-        result = LoginReply(
-            login_id=new.login_id, server_time=now_ms(), seq=self.head_seq, devices=devices, resume_gap=resume_gap
-        )
-        self._push(msg.session, Answer(msg.request_id, result))
-        if replay is not None:
-            self._push(msg.session, replay)
-        self._devices_changed(exclude=new.login_id)
-        self.ctx.stats["logins"] += 1
-        log.info("account=%s login=%s platform=%s device=%s logged in (%d online)", self.user_id, new.login_id, new.platform, new.device_id, len(self.devices))
-        return LoginAccepted(new.login_id, self.head_seq, resume_gap, tuple(devices))
+        now = now_ms()
+        step.store(AccountWrite(
+            self.user_id,
+            account=(msg.user_name or None, now),
+            devices_offline=[(kick.login_id, now, f"kicked:{kick.reason}") for kick in plan.kicks],
+            device_online=(self.ctx.node, record_of(new)),
+        ))
+        resume_gap, replay = self.stream.resume_plan(msg.resume_from, new.device_id)
+        kicked = {kick.login_id for kick in plan.kicks}
+        devices = [d for d in self.devices.infos() if d.login_id not in kicked] + [new]
 
-    def _resume_plan(self, resume_from: int | None, device_id: str) -> tuple[bool, Replay | None]:
-        """Whether the device missed events we no longer keep, and what to replay."""
-        if resume_from is None or resume_from == self.head_seq:
-            return False, None
-        if resume_from > self.head_seq or resume_from + 1 < self.oldest_seq:
-            return True, None
-        return False, Replay(self.user_id, resume_from, self.head_seq, device_id)
+        async def admitted(_: list[int]) -> None:
+            for kick in plan.kicks:
+                self._kicked(kick.login_id, KICKED_CLOSE, kick.reason, _kicked_event(kick.reason, new.login_id, new.platform))
+            self.devices.admit(new, msg.session)
+            result = LoginReply(
+                login_id=new.login_id, server_time=now_ms(), seq=self.stream.head_seq, devices=devices, resume_gap=resume_gap
+            )
+            self.devices.push(msg.session, Answer(msg.request_id, result))
+            if replay is not None:
+                self.devices.push(msg.session, replay)
+            self.devices.announce(exclude=new.login_id)
+            self.ctx.stats["logins"] += 1
+            log.info(
+                "account=%s login=%s platform=%s device=%s logged in (%d online)",
+                self.user_id, new.login_id, new.platform, new.device_id, len(self.devices),
+            )
 
-    async def _logout(self, msg: Logout) -> None:
-        if msg.login_id not in self.devices:
-            raise NotLoggedIn("this device is no longer logged in")
-        await self._remove(msg.login_id, "logout")
+        step.then(admitted)
+        return LoginAccepted(new.login_id, self.stream.head_seq, resume_gap, tuple(devices))
 
-    async def _remove(self, login_id: str, reason: str) -> None:
-        if self.devices.pop(login_id, None) is None:
+    def _remove(self, login_id: str, reason: str, step: Step) -> None:
+        if login_id not in self.devices:
             return
-        await self.ctx.store.device_offline(self.user_id, login_id, now_ms(), reason)
-        log.info("account=%s login=%s offline reason=%s (%d online)", self.user_id, login_id, reason, len(self.devices))
-        self._devices_changed()
+        step.store(AccountWrite(self.user_id, devices_offline=[(login_id, now_ms(), reason)]))
 
-    async def _force_offline(self, login_id: str | None) -> int:
-        targets = list(self.devices) if login_id is None else [login_id] if login_id in self.devices else []
-        for target in targets:
-            event = _kicked_event("admin", None, None)
-            await self._disconnect(target, FORCED_OFFLINE_CLOSE, "admin", event)
-        if targets:
-            self._devices_changed()
+        async def removed(_: list[int]) -> None:
+            if self.devices.drop(login_id) is None:
+                return
+            log.info("account=%s login=%s offline reason=%s (%d online)", self.user_id, login_id, reason, len(self.devices))
+            self.devices.announce()
+
+        step.then(removed)
+
+    def _force_offline(self, login_id: str | None, step: Step) -> int:
+        targets = [d.login_id for d in self.devices.infos()] if login_id is None else [login_id] if login_id in self.devices else []
+        if not targets:
+            return 0
+        now = now_ms()
+        step.store(AccountWrite(self.user_id, devices_offline=[(target, now, "kicked:admin") for target in targets]))
+
+        async def forced(_: list[int]) -> None:
+            for target in targets:
+                self._kicked(target, FORCED_OFFLINE_CLOSE, "admin", _kicked_event("admin", None, None))
+            self.devices.announce()
+
+        step.then(forced)
         return len(targets)
 
-    async def _disconnect(self, login_id: str, code: int, reason: str, event: DeviceEvent) -> None:
-        online = self.devices.pop(login_id)
-        self._push(online.session, Disconnect(code, reason, event))
+    def _kicked(self, login_id: str, code: int, reason: str, event: DeviceEvent) -> None:
+        """The device is gone from the account (its row already is): its session gets the event, then closes."""
+        online = self.devices.drop(login_id)
+        if online is None:
+            return
+        self.devices.push(online.session, Disconnect(code, reason, event))
         self.ctx.stats[f"kicks_{reason}"] += 1
         log.info("account=%s login=%s kicked reason=%s", self.user_id, login_id, reason)
-        await self.ctx.store.device_offline(self.user_id, login_id, now_ms(), f"kicked:{reason}")
-
-    # ---- delivery -----------------------------------------------------------
-
-    def _device_list(self) -> list[DeviceInfo]:
-        return [d.info for d in self.devices.values()]
-
-    def _devices_changed(self, exclude: str | None = None) -> None:
-        event = DeviceEvent(SelfDevicesChanged(self._device_list()))
-        self._broadcast(event, exclude=exclude)
-
-    def _broadcast(self, item: Outbound, exclude: str | None = None) -> None:
-        for login_id, online in list(self.devices.items()):
-            if login_id != exclude:
-                self._push(online.session, item)
-
-    def _push(self, session: Address, item: Outbound) -> None:
-        self.ctx.devices.push(session, item)
-
-    async def commit(
-        self,
-        events: Sequence[DurableEvent],
-        *,
-        exclude: str | None = None,
-        only: str | None = None,
-        **changes: Any,
-    ) -> list[int]:
-        """Commit durable events (with `changes`, see AccountWrite) then push them.
-
-        Events go to every online device but `exclude` (the acting one), or
-        only to `only`. Returns once committed, with the outbox IDs of any
-        `outbox_events`; raises StorageUnavailable or AlreadyDelivered with
-        nothing applied.
-        """
-        # the sync rule: what one device did shows on the others as from this user
-        from_user_id = None if exclude is None else self.user_id
-        stamped = []
-        for durable in events:
-            self.head_seq += 1
-            stamped.append(DeviceEvent(durable, self.head_seq, from_user_id))
-        stamp = now_ms()
-        only_device = None if only is None or only not in self.devices else self.devices[only].info.device_id
-        stored = [StoredEvent(e.seq or 0, e.name, e.frame(), stamp, only_device) for e in stamped]
-        try:
-            outbox_ids = await self.ctx.store.commit(AccountWrite(self.user_id, events=stored, **changes))
-        except (StorageUnavailable, AlreadyDelivered):
-            # nothing was written; any other failure restarts the actor from storage
-            self.head_seq -= len(stamped)
-            raise
-        for event in stamped:
-            if only is not None:
-                if (target := self.devices.get(only)) is not None:
-                    self._push(target.session, event)
-            else:
-                self._broadcast(event, exclude=exclude)
-        await self._trim_stream()
-        return outbox_ids
-
-    async def _trim_stream(self) -> None:
-        """Drop events past the retention limits, in steps rather than per event."""
-        keep = self.ctx.stream_keep_count
-        if self.head_seq - self.oldest_seq < keep + max(64, keep // 10):
-            return
-        min_time = now_ms() - int(self.ctx.stream_keep_s * 1000)
-        await self.ctx.store.trim_stream(self.user_id, keep, min_time)
-        self.oldest_seq, _ = await self.ctx.store.stream_bounds(self.user_id)
 
 
 def _kicked_event(reason: str, by_login_id: str | None, by_platform: str | None) -> DeviceEvent:
     detail = KickDetail(reason=reason, by_login_id=by_login_id, by_platform=by_platform)
     return DeviceEvent(ConnectionStateChanged(0, 4, detail))
-
-
-def _record_of(info: DeviceInfo) -> DeviceRecord:
-    return DeviceRecord(info.login_id, info.device_id, info.platform, info.device_name, info.login_time)
-
-
-def _info_of(record: DeviceRecord) -> DeviceInfo:
-    return DeviceInfo(record.login_id, record.device_id, record.platform, record.device_name, record.login_time)

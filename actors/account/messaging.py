@@ -1,4 +1,4 @@
-"""The account actor's messaging handlers (PROTOCOL.md §6, §7).
+"""Messaging: the account actor's component for messages, conversations and receipts (PROTOCOL.md §6, §7).
 
 A peer message is committed by the sender's account (message, the sender's
 view, conversation, stream events and a pending delivery, in one
@@ -9,22 +9,25 @@ crash, pending deliveries are picked up when the receiver's actor starts.
 Revokes and read receipts reach the other parties the same way, as notices
 in the outbox (each party shows them in its own view of the conversation),
 so a crash between the two commits loses neither.
+
+Every handler records what it changes in the message's Step (see step.py)
+and touches the book only after that step is stored.
 """
 
 from __future__ import annotations
 
-import secrets
 import time
-from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidArgument, MessageNotFound, NoPermission
-from ..store.base import AlreadyDelivered, ConversationRow, MessageRow, Store, ViewedMessage, ViewRow
-from ..wire import AnyDurableEvent, DurableEvent
+from ..ids import IDEMPOTENCY_WINDOW_MS, new_message_id, now_ms
+from ..store.base import AccountWrite, ConversationRow, MessageRow, Store, ViewedMessage, ViewRow
+from ..wire import AnyDurableEvent
 from ..wire import messages as w
 from ..wire.social import GroupMessageReceived
 from . import conversations as conv
+from .book import ConversationBook
+from .context import AccountContext
 from .messages import (
     AccountEvents,
     ClearUnread,
@@ -36,196 +39,151 @@ from .messages import (
     QueryConversations,
     ReadReceipts,
     ReceiptsChanged,
-    RecoverDeliveries,
     Revoke,
     Revoked,
     SendPeer,
     UpdateConversation,
-    events_from,
-    notice_from,
     notice_of,
 )
+from .step import AfterCommit, Step
 
-if TYPE_CHECKING:
-    from .actor import AccountContext
-
-IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000
 Event = AnyDurableEvent
 
 
-def new_message_id() -> str:
-    """Unique server-wide and roughly time-ordered: ms timestamp + 64 random bits."""
-    return f"{int(time.time() * 1000):012x}{secrets.token_hex(8)}"
-
-
 class Messaging:
-    """Mixed into AccountActor: conversations live in `self.conversations`."""
+    """Handlers of the messaging messages; the conversations they change live in `book`."""
 
-    user_id: str
-    ctx: AccountContext
-    conversations: conv.Table
-    last_messages: dict[conv.Key, w.Message | None]
+    def __init__(self, ctx: AccountContext, user_id: str, book: ConversationBook) -> None:
+        self.ctx = ctx
+        self.user_id = user_id
+        self.book = book
 
-    if TYPE_CHECKING:
+    # ---- events other actors queued ---------------------------------------------
 
-        async def commit(
-            self, events: Sequence[DurableEvent], *, exclude: str | None = None, only: str | None = None, **changes: Any
-        ) -> list[int]: ...
-
-    async def load_conversations(self) -> None:
-        self.conversations, self.last_messages = conv.Table(), {}
-        for row, last in await self.ctx.store.load_conversations(self.user_id):
-            key = conv.key_of(row)
-            self.conversations[key] = row
-            direction = conv.SEND if last is not None and last.sender == self.user_id else conv.RECEIVE
-            self.last_messages[key] = None if last is None else conv.message_wire(last, row.conversation_id, row.last_seq, direction)
-        if await self.ctx.store.pending_deliveries(self.user_id):
-            # Deliveries left over from before this start: taken behind the
-            # messages already queued (which came first), never ahead of them.
-            await self.ctx.post_account(self.user_id, RecoverDeliveries())
-
-    async def _recover_deliveries(self) -> None:
-        for pending in await self.ctx.store.pending_deliveries(self.user_id):
-            if pending.message is not None:
-                await self._deliver(Deliver(pending.message, pending.group_seq, pending.exclude_login))
-            elif pending.events is not None:
-                events = events_from(pending.events)
-                await self._account_events(AccountEvents(events, pending.exclude_login, pending.queued))
-            elif pending.notice is not None:
-                notice = notice_from(pending.notice, pending.queued)
-                if isinstance(notice, Revoked):
-                    await self._revoked(notice)
-                else:
-                    await self._receipts_changed(notice)
-
-    async def _account_events(self, msg: AccountEvents) -> None:
+    def account_events(self, msg: AccountEvents, step: Step) -> None:
         """Durable events another actor queued for this account, taken exactly once."""
-        try:
-            await self.commit(list(msg.events), exclude=msg.exclude_login, delivered_outbox=msg.outbox_id)
-        except AlreadyDelivered:
-            return
+        step.store(AccountWrite(self.user_id, delivered_outbox=msg.outbox_id))
+        step.emit(msg.events, exclude=msg.exclude_login)
 
     # ---- sending and receiving ------------------------------------------------
 
-    async def _send_peer(self, msg: SendPeer) -> w.Message:
+    async def send_peer(self, msg: SendPeer, step: Step) -> w.Message:
         if msg.client_message_id is not None:
             earlier = await self._earlier_send(msg.client_message_id)
             if earlier is not None:
                 return earlier
         message = MessageRow(
             new_message_id(), 0, self.user_id, msg.to_user, msg.type, msg.body, msg.extended_data,
-            int(time.time() * 1000), msg.client_message_id, msg.has_receipt,
+            now_ms(), msg.client_message_id, msg.has_receipt,
             conv.RECEIPT_PROCESSING if msg.has_receipt else conv.RECEIPT_NONE,
         )
         to_self = msg.to_user == self.user_id
-        key = (0, msg.to_user)
-        before = self.conversations.get(key)
+        before = self.book.get((0, msg.to_user))
         row = conv.with_message(before or ConversationRow(msg.to_user, 0), message, conv.SEND)
         wire = conv.message_wire(message, msg.to_user, row.last_seq, conv.SEND)
-        events: list[Event] = [
-            w.PeerMessageReceived([wire], msg.to_user),
-            _changed(row, wire, added=before is None or before.deleted),
-        ]
-        await self.commit(
-            events,
-            exclude=msg.login_id,
-            only=msg.to_login_id if to_self else None,
+        step.store(AccountWrite(
+            self.user_id,
             new_message=message,
             views=[ViewRow(0, msg.to_user, row.last_seq, message.message_id, conv.SEND)],
             conversations=[row],
             deliveries=[] if to_self else [(msg.to_user, message.message_id)],
+        ))
+        step.emit(
+            [w.PeerMessageReceived([wire], msg.to_user), _changed(row, wire, added=before is None or before.deleted)],
+            exclude=msg.login_id,
+            only=msg.to_login_id if to_self else None,
         )
-        self._remember(row, wire)
-        if not to_self:
-            await self.ctx.post_account(msg.to_user, Deliver(message))
-        self.ctx.stats["messages_sent"] += 1
+
+        async def sent(_: list[int]) -> None:
+            self.book.remember(row, wire)
+            if not to_self:
+                await self.ctx.post_account(msg.to_user, Deliver(message))
+            self.ctx.stats["messages_sent"] += 1
+
+        step.then(sent)
         return wire
 
     async def _earlier_send(self, client_message_id: str) -> w.Message | None:
-        since = int(time.time() * 1000) - IDEMPOTENCY_WINDOW_MS
-        earlier = await self.ctx.store.find_client_message(self.user_id, client_message_id, since)
+        earlier = await self.ctx.store.find_client_message(self.user_id, client_message_id, now_ms() - IDEMPOTENCY_WINDOW_MS)
         if earlier is None:
             return None
         view = await self.ctx.store.view_of(self.user_id, earlier.message_id)
         seq = 0 if view is None else view.message_seq
         return conv.message_wire(earlier, earlier.target, seq, conv.SEND)
 
-    async def _deliver(self, msg: Deliver) -> None:
+    def deliver(self, msg: Deliver, step: Step) -> None:
         message = msg.message
         group = message.conversation_type == 2
         cid = message.target if group else message.sender
         direction = conv.SEND if message.sender == self.user_id else conv.RECEIVE
         key = (message.conversation_type, cid)
-        before = self.conversations.get(key)
+        before = self.book.get(key)
         row = conv.with_message(before or ConversationRow(cid, message.conversation_type), message, direction, msg.group_seq)
         seq = row.last_seq if msg.group_seq is None else msg.group_seq
         wire = conv.message_wire(message, cid, seq, direction)
         received = GroupMessageReceived([wire], cid) if group else w.PeerMessageReceived([wire], cid)
         events: list[Event] = [received, _changed(row, wire, added=before is None or before.deleted)]
         if direction == conv.RECEIVE:
-            events.append(self._total_unread_event({key: row}))
-        try:
-            await self.commit(
-                events,
-                exclude=msg.exclude_login,
-                views=[ViewRow(key[0], key[1], seq, message.message_id, direction)],
-                conversations=[row],
-                delivered=message.message_id,
-            )
-        except AlreadyDelivered:
-            return
-        self._remember(row, wire)
-        self.ctx.stats["messages_delivered"] += 1
-        if self.ctx.on_delivered is not None:
-            self.ctx.on_delivered(message.conversation_type, time.time() - message.timestamp / 1000)
+            events.append(self.book.total_unread_event({key: row}))
+        step.store(AccountWrite(
+            self.user_id,
+            views=[ViewRow(key[0], key[1], seq, message.message_id, direction)],
+            conversations=[row],
+            delivered=message.message_id,
+        ))
+        step.emit(events, exclude=msg.exclude_login)
+
+        async def delivered(_: list[int]) -> None:
+            self.book.remember(row, wire)
+            self.ctx.stats["messages_delivered"] += 1
+            if self.ctx.on_delivered is not None:
+                self.ctx.on_delivered(message.conversation_type, time.time() - message.timestamp / 1000)
+
+        step.then(delivered)
 
     # ---- revoke and delete ----------------------------------------------------
 
-    async def _revoke(self, msg: Revoke) -> w.Message:
-        if (msg.conversation_type, msg.conversation_id) not in self.conversations:
+    async def revoke(self, msg: Revoke, step: Step) -> w.Message:
+        if self.book.get((msg.conversation_type, msg.conversation_id)) is None:
             raise InvalidArgument(f"no conversation {msg.conversation_id!r} of type {msg.conversation_type}")
         viewed = await self._viewed_all(msg.conversation_type, msg.conversation_id, (msg.message_id,))
         found = viewed[0]
         if found.message.sender != self.user_id:
             raise NoPermission("only the sender can revoke a message")
         wire = _wire(found, revoked=True)
-        if not found.message.is_revoked:
-            parties = await self._other_parties(msg.conversation_type, msg.conversation_id)
-            notice = notice_of(Revoked(msg.message_id))
-            outbox_ids = await self.commit(
-                [w.MessageRevokeReceived([wire])],
-                exclude=msg.login_id,
-                revoke=msg.message_id,
-                outbox_notices=[(party, notice) for party in parties],
-            )
-            self._revoke_last(found, wire)
+        if found.message.is_revoked:
+            return wire
+        parties = await self._other_parties(msg.conversation_type, msg.conversation_id)
+        notice = notice_of(Revoked(msg.message_id))
+        step.store(AccountWrite(self.user_id, revoke=msg.message_id, outbox_notices=[(party, notice) for party in parties]))
+        step.emit([w.MessageRevokeReceived([wire])], exclude=msg.login_id)
+
+        async def revoked(outbox_ids: list[int]) -> None:
+            self.book.revoked(found, wire)
             for party, outbox_id in zip(parties, outbox_ids, strict=True):
                 await self.ctx.post_account(party, Revoked(msg.message_id, outbox_id))
+
+        step.then(revoked)
         return wire
 
-    async def _revoked(self, msg: Revoked) -> None:
+    async def revoked(self, msg: Revoked, step: Step) -> None:
         """Show another party's revoke in this account's view; its outbox row is taken with it."""
         found = await self.ctx.store.view_of(self.user_id, msg.message_id)
         if found is None:  # not in this account's view (deleted): only the row is taken
             if msg.outbox_id is not None:
-                await self._account_events(AccountEvents((), None, msg.outbox_id))
+                step.store(AccountWrite(self.user_id, delivered_outbox=msg.outbox_id))
             return
+        step.store(AccountWrite(self.user_id, delivered_outbox=msg.outbox_id))
         wire = _wire(found, revoked=True)
-        try:
-            await self.commit([w.MessageRevokeReceived([wire])], delivered_outbox=msg.outbox_id)
-        except AlreadyDelivered:
-            return
-        self._revoke_last(found, wire)
+        step.emit([w.MessageRevokeReceived([wire])])
 
-    def _revoke_last(self, found: ViewedMessage, wire: w.Message) -> None:
-        """A revoked last message shows as revoked in the conversation, as it does after a restart."""
-        key = (found.message.conversation_type, found.conversation_id)
-        last = self.last_messages.get(key)
-        if last is not None and last.message_id == found.message.message_id:
-            self.last_messages[key] = wire
+        async def shown(_: list[int]) -> None:
+            self.book.revoked(found, wire)
 
-    async def _delete_messages(self, msg: DeleteMessages) -> None:
-        row = self._conversation(msg.conversation_type, msg.conversation_id)
+        step.then(shown)
+
+    async def delete_messages(self, msg: DeleteMessages, step: Step) -> None:
+        row = self.book.live(msg.conversation_type, msg.conversation_id)
         found = await self._viewed_all(msg.conversation_type, msg.conversation_id, msg.message_ids)
         if not msg.on_server:
             return  # only the acting device's local view changes
@@ -236,68 +194,72 @@ class Messaging:
                 conversation_id=msg.conversation_id, conversation_type=msg.conversation_type,
             ),
         ]
-        events += self._unread_events({conv.key_of(after): after}) if after.unread != row.unread else []
+        changed = {conv.key_of(after): after}
+        events += self.book.unread_events(changed) if after.unread != row.unread else []
         hidden = [(msg.conversation_type, msg.conversation_id, v.message.message_id) for v in found]
-        await self.commit(events, exclude=msg.login_id, hide=hidden, conversations=[after])
-        self.conversations[conv.key_of(after)] = after
+        step.store(AccountWrite(self.user_id, hide=hidden, conversations=[after]))
+        step.emit(events, exclude=msg.login_id)
+        step.then(self._update_book(changed))
 
-    async def _delete_all_messages(self, msg: DeleteAllMessages) -> None:
+    async def delete_all_messages(self, msg: DeleteAllMessages, step: Step) -> None:
         if msg.conversation_id is not None and msg.conversation_type is not None:
-            targets = [self._conversation(msg.conversation_type, msg.conversation_id)]
-        else:
-            targets = [r for r in self.conversations.values() if r.last_message_id is not None]
-        if not msg.on_server:
-            return
-        changed = {conv.key_of(r): replace(conv.read_all(r), last_message_id=None) for r in targets}
-        if msg.conversation_id is not None and msg.conversation_type is not None:
+            targets = [self.book.live(msg.conversation_type, msg.conversation_id)]
             deleted = w.MessageDeleted(
                 message_delete_type=1, is_delete_conversation_all_message=True, message_list=[],
                 conversation_id=msg.conversation_id, conversation_type=msg.conversation_type,
             )
         else:
+            targets = [r for r in self.book.rows() if r.last_message_id is not None]
             deleted = w.MessageDeleted(message_delete_type=2, is_delete_conversation_all_message=True, message_list=[])
-        events: list[Event] = [deleted, self._total_unread_event(changed)]
-        await self.commit(events, exclude=msg.login_id, hide_all=list(changed), conversations=list(changed.values()))
-        for key, row in changed.items():
-            self.conversations[key] = row
-            self.last_messages[key] = None
+        if not msg.on_server:
+            return
+        changed = {conv.key_of(r): replace(conv.read_all(r), last_message_id=None) for r in targets}
+        step.store(AccountWrite(self.user_id, hide_all=list(changed), conversations=list(changed.values())))
+        step.emit([deleted, self.book.total_unread_event(changed)], exclude=msg.login_id)
+
+        async def cleared(_: list[int]) -> None:
+            self.book.cleared(changed)
+
+        step.then(cleared)
 
     # ---- conversations --------------------------------------------------------
 
-    def _query_conversations(self, msg: QueryConversations) -> list[w.Conversation]:
-        return [self._conversation_wire(r) for r in conv.page(self.conversations.values(), msg.count, msg.after)]
+    def query_conversations(self, msg: QueryConversations) -> list[w.Conversation]:
+        return [self.book.wire(r) for r in conv.page(self.book.rows(), msg.count, msg.after)]
 
-    def _query_conversation(self, msg: QueryConversation) -> w.Conversation:
-        return self._conversation_wire(self._conversation(msg.conversation_type, msg.conversation_id))
+    def query_conversation(self, msg: QueryConversation) -> w.Conversation:
+        return self.book.wire(self.book.live(msg.conversation_type, msg.conversation_id))
 
-    async def _delete_conversation(self, msg: DeleteConversation) -> int:
+    def delete_conversation(self, msg: DeleteConversation, step: Step) -> int:
         if msg.conversation_id is not None and msg.conversation_type is not None:
-            targets = [self._conversation(msg.conversation_type, msg.conversation_id)]
+            targets = [self.book.live(msg.conversation_type, msg.conversation_id)]
         else:
-            targets = [r for r in self.conversations.values() if not r.deleted]
+            targets = [r for r in self.book.rows() if not r.deleted]
         changed = {conv.key_of(r): replace(conv.read_all(r), deleted=True, is_pinned=False) for r in targets}
         if msg.conversation_id is not None:
             row = next(iter(changed.values()))
-            first: Event = w.ConversationChanged([w.ConversationChange(event=3, conversation=self._conversation_wire(row))])
+            first: Event = w.ConversationChanged([w.ConversationChange(event=3, conversation=self.book.wire(row))])
         else:
             first = w.ConversationsAllDeleted(len(changed))
-        await self.commit([first, self._total_unread_event(changed)], exclude=msg.login_id, conversations=list(changed.values()))
-        self.conversations.update(changed)
+        step.store(AccountWrite(self.user_id, conversations=list(changed.values())))
+        step.emit([first, self.book.total_unread_event(changed)], exclude=msg.login_id)
+        step.then(self._update_book(changed))
         return len(changed)
 
-    async def _clear_unread(self, msg: ClearUnread) -> None:
+    def clear_unread(self, msg: ClearUnread, step: Step) -> None:
         if msg.conversation_id is not None and msg.conversation_type is not None:
-            row = conv.read_all(self._conversation(msg.conversation_type, msg.conversation_id))
+            row = conv.read_all(self.book.live(msg.conversation_type, msg.conversation_id))
             changed = {conv.key_of(row): row}
-            events = self._unread_events(changed)
+            events: list[Event] = list(self.book.unread_events(changed))
         else:
-            changed = {k: conv.read_all(r) for k, r in self.conversations.items() if r.unread or r.read_seq != r.last_seq}
-            events = [self._total_unread_event(changed)]
-        await self.commit(events, exclude=msg.login_id, conversations=list(changed.values()))
-        self.conversations.update(changed)
+            changed = {conv.key_of(r): conv.read_all(r) for r in self.book.rows() if r.unread or r.read_seq != r.last_seq}
+            events = [self.book.total_unread_event(changed)]
+        step.store(AccountWrite(self.user_id, conversations=list(changed.values())))
+        step.emit(events, exclude=msg.login_id)
+        step.then(self._update_book(changed))
 
-    async def _update_conversation(self, msg: UpdateConversation) -> None:
-        row = self._conversation(msg.conversation_type, msg.conversation_id)
+    def update_conversation(self, msg: UpdateConversation, step: Step) -> None:
+        row = self.book.live(msg.conversation_type, msg.conversation_id)
         if msg.is_pinned is not None:
             row = replace(row, is_pinned=msg.is_pinned)
         if msg.notification_status is not None:
@@ -307,15 +269,21 @@ class Messaging:
         if msg.marks is not None:
             marks = set(row.marks) | set(msg.marks) if msg.is_marked else set(row.marks) - set(msg.marks)
             row = replace(row, marks=tuple(sorted(marks)))
-        event = w.ConversationChanged([w.ConversationChange(event=1, conversation=self._conversation_wire(row))])
-        await self.commit([event], exclude=msg.login_id, conversations=[row])
-        self.conversations[conv.key_of(row)] = row
+        step.store(AccountWrite(self.user_id, conversations=[row]))
+        step.emit([w.ConversationChanged([w.ConversationChange(event=1, conversation=self.book.wire(row))])], exclude=msg.login_id)
+        step.then(self._update_book({conv.key_of(row): row}))
+
+    def _update_book(self, changed: dict[conv.Key, ConversationRow]) -> AfterCommit:
+        async def update(_: list[int]) -> None:
+            self.book.update(changed)
+
+        return update
 
     # ---- receipts -------------------------------------------------------------
 
-    async def _read_receipts(self, msg: ReadReceipts) -> list[w.ReceiptInfo]:
+    async def read_receipts(self, msg: ReadReceipts, step: Step) -> list[w.ReceiptInfo]:
         ctype, cid = msg.conversation_type, msg.conversation_id
-        self._conversation(ctype, cid)
+        self.book.live(ctype, cid)
         if msg.message_ids is None:
             found = await self.ctx.store.unread_receipts(self.user_id, ctype, cid)
         else:
@@ -328,8 +296,9 @@ class Messaging:
             infos = await group_receipt_infos(self.ctx.store, cid, unread, self_operated=True, reader=self.user_id)
         else:
             infos = [conv.receipt_info(cid, ctype, m, status=2, read=1, unread=0, self_operated=True) for m in unread]
+        event: Event
         if whole:
-            event: Event = w.ConversationMessageReceiptChanged([_conversation_receipt(cid, ctype, True)])
+            event = w.ConversationMessageReceiptChanged([_conversation_receipt(cid, ctype, True)])
         else:
             event = w.MessageReceiptChanged(infos)
         senders: dict[str, list[str]] = {}
@@ -338,42 +307,39 @@ class Messaging:
                 senders.setdefault(v.message.sender, []).append(v.message.message_id)
         group_id = cid if ctype == 2 else None
         notices = [ReceiptsChanged(self.user_id, tuple(ids), whole, group_id) for ids in senders.values()]
-        outbox_ids = await self.commit(
-            [event],
-            exclude=msg.login_id,
+        step.store(AccountWrite(
+            self.user_id,
             receipts_read=[] if ctype == 2 else unread,
             group_reads=unread if ctype == 2 else [],
             outbox_notices=[(sender, notice_of(n)) for sender, n in zip(senders, notices, strict=True)],
-        )
-        for sender, notice, outbox_id in zip(senders, notices, outbox_ids, strict=True):
-            await self.ctx.post_account(sender, replace(notice, outbox_id=outbox_id))
+        ))
+        step.emit([event], exclude=msg.login_id)
+
+        async def told(outbox_ids: list[int]) -> None:
+            for sender, notice, outbox_id in zip(senders, notices, outbox_ids, strict=True):
+                await self.ctx.post_account(sender, replace(notice, outbox_id=outbox_id))
+
+        step.then(told)
         return infos
 
-    async def _receipts_changed(self, msg: ReceiptsChanged) -> None:
+    async def receipts_changed(self, msg: ReceiptsChanged, step: Step) -> None:
         """Show a reader's receipts on this (the sender's) account; its outbox row is taken with them."""
         done: list[str] = []
+        event: Event
         if msg.group_id is not None:
             # counted now, so the last notice taken shows every read so far
             infos = await group_receipt_infos(self.ctx.store, msg.group_id, list(msg.message_ids), self_operated=False)
             done = [i.message_id for i in infos if i.status == conv.RECEIPT_DONE]
-            event: Event = w.MessageReceiptChanged(infos)
+            event = w.MessageReceiptChanged(infos)
         elif msg.whole_conversation:
             event = w.ConversationMessageReceiptChanged([_conversation_receipt(msg.reader, 0, False)])
         else:
             infos = [conv.receipt_info(msg.reader, 0, m, status=2, read=1, unread=0, self_operated=False) for m in msg.message_ids]
             event = w.MessageReceiptChanged(infos)
-        try:
-            await self.commit([event], receipts_read=done, delivered_outbox=msg.outbox_id)
-        except AlreadyDelivered:
-            return
+        step.store(AccountWrite(self.user_id, receipts_read=done, delivered_outbox=msg.outbox_id))
+        step.emit([event])
 
     # ---- helpers --------------------------------------------------------------
-
-    def _conversation(self, conversation_type: int, conversation_id: str) -> ConversationRow:
-        row = self.conversations.get((conversation_type, conversation_id))
-        if row is None or row.deleted:
-            raise InvalidArgument(f"no conversation {conversation_id!r} of type {conversation_type}")
-        return row
 
     async def _viewed_all(self, ctype: int, cid: str, message_ids: tuple[str, ...]) -> list[ViewedMessage]:
         """The messages in this account's view of the conversation; MessageNotFound if any is not."""
@@ -390,23 +356,8 @@ class Messaging:
         group = await self.ctx.store.load_group(conversation_id)
         return [] if group is None else [u for u in group.members if u != self.user_id]
 
-    def _remember(self, row: ConversationRow, wire: w.Message) -> None:
-        key = conv.key_of(row)
-        self.conversations[key] = row
-        self.last_messages[key] = wire
 
-    def _conversation_wire(self, row: ConversationRow) -> w.Conversation:
-        return conv.conversation_wire(row, self.last_messages.get(conv.key_of(row)))
-
-    def _total_unread_event(self, changed: dict[conv.Key, ConversationRow]) -> Event:
-        return w.ConversationTotalUnreadMessageCountUpdated(self.conversations.total_with(changed))
-
-    def _unread_events(self, changed: dict[conv.Key, ConversationRow]) -> list[Event]:
-        infos = [w.ConversationChange(event=1, conversation=self._conversation_wire(r)) for r in changed.values()]
-        return [w.ConversationChanged(infos), self._total_unread_event(changed)]
-
-
-def _changed(row: ConversationRow, last: w.Message, *, added: bool) -> Event:
+def _changed(row: ConversationRow, last: w.Message, *, added: bool) -> w.ConversationChanged:
     return w.ConversationChanged([w.ConversationChange(event=0 if added else 1, conversation=conv.conversation_wire(row, last))])
 
 
@@ -417,10 +368,7 @@ def _wire(viewed: ViewedMessage, *, revoked: bool = False) -> w.Message:
 
 def _conversation_receipt(conversation_id: str, conversation_type: int, self_operated: bool) -> w.ConversationReceiptInfo:
     return w.ConversationReceiptInfo(
-        conversation_id=conversation_id,
-        conversation_type=conversation_type,
-        read_time=int(time.time() * 1000),
-        is_self_operated=self_operated,
+        conversation_id=conversation_id, conversation_type=conversation_type, read_time=now_ms(), is_self_operated=self_operated,
     )
 
 

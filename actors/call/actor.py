@@ -31,7 +31,7 @@ from typing import Any, assert_never
 
 import trio
 
-from ..account.actor import session_address
+from ..ids import session_address
 from ..errors import CallNotExist, CallStateInvalid, InvalidArgument, NoPermission, NotCallParticipant
 from ..outbound import DeviceEvent, DeviceSink
 from ..wire import calls as w

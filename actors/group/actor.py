@@ -17,7 +17,7 @@ from typing import Any, assert_never
 
 from ..account import conversations as conv
 from ..account.messages import AccountEvents, Deliver, events_blob
-from ..account.messaging import IDEMPOTENCY_WINDOW_MS, new_message_id
+from ..ids import IDEMPOTENCY_WINDOW_MS, new_message_id
 from ..errors import AlreadyExists, GroupNotExist, InvalidArgument, NoPermission, NotGroupMember
 from ..runtime import Actor, Address, Reply
 from ..store.base import GroupRecord, GroupWrite, MessageRow, Store

@@ -45,8 +45,7 @@ from typing import Any, Protocol, assert_never
 import msgspec
 import trio
 
-from ..account.actor import now_ms, session_address
-from ..account.messaging import IDEMPOTENCY_WINDOW_MS
+from ..ids import IDEMPOTENCY_WINDOW_MS, now_ms, session_address
 from ..errors import InvalidArgument, NotInRoom, RoomExists, RoomNotExist
 from ..outbound import DeviceEvent, Outbound
 from ..runtime import Actor, ActorRef, Address, Reply, Timer, Transport, answer

@@ -20,7 +20,7 @@ from typing import Any
 
 import trio
 
-from ..errors import HubbubError, Internal
+from ..wire.errors import HubbubError, Internal
 from .actor import Actor
 from .address import Address
 from .errors import ActorCrashed, ActorUnavailable

@@ -194,6 +194,9 @@ class AccountWrite:
     friend_application: tuple[str, str, str, int, int] | None = None  # (from, to, wording, state, time)
     friends_add: Sequence[tuple[str, str, str, int]] = ()  # (user, friend, wording, time)
     friends_remove: Sequence[tuple[str, str]] = ()
+    account: tuple[str | None, int] | None = None  # create the account if missing: (user name to set, now ms)
+    devices_offline: Sequence[tuple[str, int, str]] = ()  # (login_id, now ms, reason), as device_offline
+    device_online: tuple[str, DeviceRecord] | None = None  # (node, device), as device_online
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from .base import AccountWrite, AlreadyDelivered, ConversationRow, MessageRow, Pending, ViewedMessage
 from .sql import Connection, upsert
-from .sql_accounts import _append_events
+from .sql_accounts import _append_events, _device_offline, _device_online, _ensure_account
 
 T = TypeVar("T")
 
@@ -68,9 +68,16 @@ def _apply(conn: Connection, w: AccountWrite) -> list[int]:
         gone = conn.execute("DELETE FROM outbox WHERE queued = ? AND user_id = ?", (w.delivered_outbox, w.user_id)).rowcount
         if gone == 0:
             raise AlreadyDelivered(str(w.delivered_outbox))
+    user = w.user_id
+    # A login's account and device rows (see AccountStore and DeviceStore for what each does).
+    if w.account is not None:
+        _ensure_account(conn, user, *w.account)
+    for login_id, at, reason in w.devices_offline:
+        _device_offline(conn, user, login_id, at, reason)
+    if w.device_online is not None:
+        _device_online(conn, user, *w.device_online)
     if w.new_message is not None:
         _insert_message(conn, w.new_message)
-    user = w.user_id
     # Only the parts that are there: a group fan-out runs this for every member.
     _many(conn, "INSERT INTO message_views VALUES (?,?,?,?,?,?)",
           [(user, v.conversation_type, v.conversation_id, v.message_seq, v.message_id, v.direction) for v in w.views])
