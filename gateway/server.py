@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import trio
-from trio_websocket import WebSocketRequest, WebSocketServer
+from trio_websocket import WebSocketRequest
 
-import hubbub_client.wsfix  # noqa: F401  imported for its effect: two trio-websocket fixes (see the module)
 
 from actors.account.actor import AccountActor
 from actors.account.context import AccountContext, PolicyBox
@@ -27,7 +26,7 @@ from actors.wire import CloseCode
 from .config import Config
 from .datadir import hold_data_dir
 from .devices import DeviceDirectory
-from .websocket_io import answer_oversized_frames
+from .websocket_io import GuardedServer, apply as apply_websocket_workarounds
 from .calls import install as install_calls
 from .messaging import install as install_messaging
 from .social import install as install_social
@@ -173,8 +172,10 @@ async def serve(config: Config, *, task_status: trio.TaskStatus[Gateway] = trio.
 
     `task_status.started` hands over the Gateway once both listeners accept
     connections; `gateway.listening` says where. Raises DataDirInUse at once
-    if another server holds `config.data_dir`.
+    if another server holds `config.data_dir`, RuntimeError if the installed
+    trio-websocket is not a version gateway/websocket_io.py supports.
     """
+    apply_websocket_workarounds()
     stopped = trio.Event()
     try:
         with hold_data_dir(config.data_dir):  # before the store: one owner per data dir
@@ -221,38 +222,6 @@ async def _nursery_task(*, task_status: trio.TaskStatus[trio.Nursery] = trio.TAS
         await trio.sleep_forever()
 
 
-class _GuardedServer(WebSocketServer):
-    """A WebSocketServer whose every connection is a boundary: an exception
-    inside the library's per-connection tasks ends that connection only,
-    never the listener and every other connection with it."""
-
-    async def _handle_connection(self, stream: trio.abc.Stream) -> None:
-        if isinstance(stream, trio.SSLStream) and not await _tls_handshake(stream, self._connect_timeout):
-            return
-        try:
-            await super()._handle_connection(stream)
-        except Exception:
-            log.exception("connection failed inside the WebSocket library; closing it")
-            with trio.move_on_after(1, shield=True):
-                await stream.aclose()
-
-
-async def _tls_handshake(stream: trio.SSLStream[Any], timeout_s: float) -> bool:
-    """Finish the TLS handshake first: a peer that fails it is dropped at once.
-
-    Left to the WebSocket library, the failure would end its reader while
-    the connection waited for an HTTP request until the connect timeout.
-    """
-    try:
-        with trio.fail_after(timeout_s):
-            await stream.do_handshake()
-    except (trio.BrokenResourceError, trio.TooSlowError) as exc:
-        log.info("TLS handshake failed: %s", exc.__cause__ or exc)
-        await trio.aclose_forcefully(stream)
-        return False
-    return True
-
-
 def tls_context(cert: Path, key: Path | None) -> ssl.SSLContext:
     """The server's TLS settings: the given certificate chain and key, TLS 1.2 or newer."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -276,8 +245,7 @@ async def _listen(
             listeners = list(await trio.open_ssl_over_tcp_listeners(config.port, tls, host=config.host, https_compatible=True))
         else:
             listeners = list(await trio.open_tcp_listeners(config.port, host=config.host))
-        answer_oversized_frames()
-        server = _GuardedServer(
+        server = GuardedServer(
             gateway.handle_connection,
             listeners,
             handler_nursery=sessions,
@@ -285,7 +253,7 @@ async def _listen(
             message_queue_size=4,
             # frames above our limit still arrive, so the session answers 1004 and
             # closes 1009; far larger ones are refused by the library, which
-            # then sends the same 1004 first (answer_oversized_frames)
+            # then sends the same 1004 first (gateway/websocket_io.py)
             max_message_size=config.max_frame_bytes * 4,
             connect_timeout=config.login_timeout_s,
             disconnect_timeout=config.close_timeout_s,

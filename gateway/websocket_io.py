@@ -1,33 +1,91 @@
-"""What the gateway adds to trio-websocket's connections.
+"""Everything the gateway adds to, or works around in, trio-websocket: the one module that knows its insides.
 
-1. Several messages in one socket write. trio-websocket writes each message
-   with its own `send_all`: one system call, and one wake-up of the peer,
-   per frame. A device that receives a group message gets three frames at
-   once (the message, the conversation, the unread total); written together
-   they cost one call. They stay separate WebSocket messages, each one CBOR
-   map (PROTOCOL.md §1): only the socket write is shared.
-2. Error 1004 before the library's own 1009 close. A frame larger than the
-   connection's `max_message_size` is refused by trio-websocket itself,
-   which closes with 1009 without a word; PROTOCOL.md §12 promises the
-   client the 1004 error frame first, so server connections now send it.
+The library is used through its public API everywhere else. What follows
+reaches its private names (`_impl`, `_wsproto`, `_stream`, `_stream_lock`,
+`_close_reason`, `_handle_connection`, ...), so `apply()` first checks that
+the installed version is one these were written against (0.12.x; pyproject
+caps it below 0.13) and fails loudly otherwise. The gateway calls `apply()`
+once when it starts serving; nothing is patched on import.
 
-Both use the connection's own wsproto state and stream lock, exactly as
+1. Several messages in one socket write (`send_messages`). trio-websocket
+   writes each message with its own `send_all`: one system call, and one
+   wake-up of the peer, per frame. A device that receives a group message
+   gets three frames at once; written together they cost one call. They
+   stay separate WebSocket messages, each one CBOR map (PROTOCOL.md §1).
+2. Error 1004 before the library's own 1009 close (patched by `apply`). A
+   frame larger than the connection's `max_message_size` is refused by the
+   library itself, which closes with 1009 without a word; PROTOCOL.md §12
+   promises the 1004 error frame first.
+3. A ping that arrives after our close frame (patched by `apply`). The
+   library answers every ping with a pong, even after this side has sent
+   its close frame; wsproto then raises LocalProtocolError inside the
+   connection's reader task, outside any handler
+   (python-trio/trio-websocket#184, fix proposed in PR #198). Once the
+   connection is no longer open the ping is dropped.
+4. Every connection is a boundary (`GuardedServer`): an exception inside
+   the library's per-connection tasks ends that connection only, never the
+   listener and every other connection with it.
+5. TLS handshake first (`GuardedServer`): a peer that fails it is dropped
+   at once, instead of the library's reader ending while the connection
+   waits for an HTTP request until the connect timeout.
+6. Abort (`abort`): drop a connection without the close handshake, for a
+   socket that cannot take even a close frame in time.
+
+Each has its test: 1 and the version check in
+tests/test_websocket_workarounds.py, 2 in tests/test_codec_limits.py
+(huge frame), 3 in tests/test_connection_robustness.py (ping after the
+close), 4 in tests/test_websocket_workarounds.py, 5 in tests/test_tls.py
+(failed handshakes), 6 in tests/test_stalled_kicks.py (a kick the socket
+cannot take).
+
+Writes use the connection's own wsproto state and stream lock, exactly as
 `WebSocketConnection._send` does, so pings, pongs and the close handshake
-from the reader task interleave safely. The gateway calls
-`answer_oversized_frames()` when it starts serving.
+from the library's reader task interleave safely.
 """
 
 from __future__ import annotations
 
+import logging
+from importlib.metadata import version as installed_version
 from typing import Any
 
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection, _impl
+from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketServer, _impl
+from wsproto.connection import ConnectionState
 from wsproto.events import BytesMessage
 
 from actors.errors import FrameTooLarge
 
 from .codec import reply_error
+
+log = logging.getLogger("hubbub.websocket")
+
+SUPPORTED_VERSIONS = ("0.12.",)  # prefixes of the trio-websocket versions this module was written against
+
+_original_handle_message_event = _impl.WebSocketConnection._handle_message_event
+_original_handle_ping_event = _impl.WebSocketConnection._handle_ping_event
+
+
+def check_version(version: str | None = None) -> None:
+    """Raise RuntimeError unless trio-websocket (or `version`) is one this module supports."""
+    found = installed_version("trio-websocket") if version is None else version
+    if not found.startswith(SUPPORTED_VERSIONS):
+        raise RuntimeError(
+            f"trio-websocket {found} is not a version the gateway's workarounds were written for "
+            f"({', '.join(v + 'x' for v in SUPPORTED_VERSIONS)}): check gateway/websocket_io.py against it"
+        )
+
+
+def apply() -> None:
+    """Check the library's version, then install workarounds 2 and 3 (idempotent).
+
+    Raises RuntimeError on an unsupported trio-websocket version.
+    """
+    check_version()
+    connection = _impl.WebSocketConnection
+    connection._handle_message_event = _refuse_oversized_with_1004  # type: ignore[method-assign]
+    if not getattr(connection._handle_ping_event, "drops_late_pings", False):  # the client may have its copy in place
+        connection._handle_ping_event = _drop_ping_unless_open  # type: ignore[method-assign]
 
 
 async def send_messages(ws: WebSocketConnection, frames: list[bytes]) -> None:
@@ -50,18 +108,9 @@ async def send_messages(ws: WebSocketConnection, frames: list[bytes]) -> None:
 async def abort(ws: WebSocketConnection) -> None:
     """Drop the connection without a close handshake (the peer sees 1006).
 
-    For a socket that cannot take even a close frame in time: closing the
-    stream also ends a write stuck in it.
+    Closing the stream also ends a write stuck in it.
     """
     await trio.aclose_forcefully(ws._stream)
-
-
-_handle_message_event = _impl.WebSocketConnection._handle_message_event
-
-
-def answer_oversized_frames() -> None:
-    """Make server connections send error 1004 before the library's 1009 close (idempotent)."""
-    _impl.WebSocketConnection._handle_message_event = _refuse_oversized_with_1004  # type: ignore[method-assign]
 
 
 async def _refuse_oversized_with_1004(self: WebSocketConnection, event: Any) -> None:
@@ -71,5 +120,39 @@ async def _refuse_oversized_with_1004(self: WebSocketConnection, event: Any) -> 
             await self._send(BytesMessage(data=reply_error(None, error.code, error.message)))
         except ConnectionClosed:
             pass  # the peer is gone already; the library's close below still runs
-    await _handle_message_event(self, event)
+    await _original_handle_message_event(self, event)
 
+
+async def _drop_ping_unless_open(self: WebSocketConnection, event: Any) -> None:
+    if self._wsproto.state != ConnectionState.OPEN:
+        return
+    await _original_handle_ping_event(self, event)
+
+
+_drop_ping_unless_open.drops_late_pings = True  # type: ignore[attr-defined]
+
+
+class GuardedServer(WebSocketServer):
+    """A WebSocketServer whose every connection is a boundary (workarounds 4 and 5)."""
+
+    async def _handle_connection(self, stream: trio.abc.Stream) -> None:
+        if isinstance(stream, trio.SSLStream) and not await _tls_handshake(stream, self._connect_timeout):
+            return
+        try:
+            await super()._handle_connection(stream)
+        except Exception:
+            log.exception("connection failed inside the WebSocket library; closing it")
+            with trio.move_on_after(1, shield=True):
+                await stream.aclose()
+
+
+async def _tls_handshake(stream: trio.SSLStream[Any], timeout_s: float) -> bool:
+    """Finish the TLS handshake first: a peer that fails it is dropped at once."""
+    try:
+        with trio.fail_after(timeout_s):
+            await stream.do_handshake()
+    except (trio.BrokenResourceError, trio.TooSlowError) as exc:
+        log.info("TLS handshake failed: %s", exc.__cause__ or exc)
+        await trio.aclose_forcefully(stream)
+        return False
+    return True

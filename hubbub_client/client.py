@@ -36,7 +36,7 @@ from typing import Any, ClassVar
 
 import cbor2
 import trio
-from . import wsfix  # noqa: F401  imported for its effect: two trio-websocket fixes (see the module)
+from . import wsfix
 from trio_websocket import ConnectionClosed, ConnectionTimeout, HandshakeError, WebSocketConnection, connect_websocket_url
 
 
@@ -147,6 +147,7 @@ class Client:
         Raises HandshakeError if the connection fails or is refused before it
         is open (ConnectionTimeout after connect_timeout_s).
         """
+        wsfix.apply()
         if self.closed_event.is_set():
             self.closed_event = trio.Event()
         self.close_code = None
@@ -159,7 +160,7 @@ class Client:
         except trio.TooSlowError:
             raise ConnectionTimeout(f"{self.url}: no opening handshake within {self.connect_timeout_s} s") from None
         if self.ws.closed is not None:
-            await trio.aclose_forcefully(self.ws._stream)  # the library leaves the failed stream open
+            await wsfix.close_failed(self.ws)  # the library leaves the failed stream open
             raise HandshakeError(f"{self.url}: the connection closed during the opening handshake ({self.ws.closed})")
         self._nursery.start_soon(self._read, self.ws)
 
