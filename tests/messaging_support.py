@@ -6,10 +6,12 @@ test reads as a sequence of protocol requests and the events they cause.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import trio
+import trio.testing
 
 from hubbub_client import Client, ClientError
 from gateway.server import Gateway
@@ -178,3 +180,22 @@ def stall_socket(server: Gateway, client: Client) -> None:
     """
     session = next(s for s in server.connections if s.login_id == client.login_id)
     session.ws._stream = _StalledStream(session.ws._stream)
+
+
+PATIENT_S = 1.0  # idleness before the clock jumps while a test sets up (SQLite threads, loopback sockets)
+
+
+@contextmanager
+def jumping(clock: trio.testing.MockClock, threshold_s: float = 0.02) -> Iterator[None]:
+    """Let a patient autojump clock (threshold PATIENT_S) jump promptly inside this block only.
+
+    For tests that log several devices in under the autojump clock: on a busy
+    machine one SQLite write can outlast a small threshold and the clock would
+    jump past a request's timeout; so the set-up waits patiently and only
+    the waits meant to take (virtual) time jump quickly.
+    """
+    clock.autojump_threshold = threshold_s
+    try:
+        yield
+    finally:
+        clock.autojump_threshold = PATIENT_S

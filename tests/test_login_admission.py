@@ -21,6 +21,7 @@ from hubbub_client import Client, ClientError, Disconnected
 from gateway.server import Gateway
 
 from .conftest import ADMIN_TOKEN, Connect, Login, StartServer, token
+from .messaging_support import PATIENT_S, jumping
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -28,10 +29,8 @@ AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 @pytest.fixture
 def autojump_clock() -> trio.testing.MockClock:
-    # The project's clock, more patient: each test logs several devices in (a
-    # SQLite write in a worker thread each), and on a busy machine one write
-    # can outlast 20 ms of idleness (the fixture's threshold), letting the clock jump past a timeout.
-    return trio.testing.MockClock(autojump_threshold=0.1)
+    # patient while setting up; tests jump promptly inside `jumping` (see messaging_support)
+    return trio.testing.MockClock(autojump_threshold=PATIENT_S)
 
 class _Gate:
     """Holds the next call of one store method until `release` is set."""
@@ -123,9 +122,11 @@ async def test_a_login_that_fails_half_way_leaves_no_device(
                 ended = _on_end_of(server, _admitting(server))
                 await device.close()
                 await failed.wait()
-                await ended.wait()  # the keepalive found the drop and ended the session
+                with jumping(autojump_clock):
+                    await ended.wait()  # the keepalive found the drop and ended the session
             else:
-                await failed.wait()
+                with jumping(autojump_clock):
+                    await failed.wait()
                 assert device.close_code is None  # refused, still connected
             gate.release.set()
 

@@ -23,7 +23,7 @@ from hubbub_client.client import RESUME_WITHIN_S
 from gateway.server import Gateway
 
 from .conftest import ADMIN_TOKEN, Connect, Login, StartServer, token
-from .messaging_support import stall_socket, stall_writes
+from .messaging_support import PATIENT_S, jumping, stall_socket, stall_writes
 
 QUEUE = 6  # frames; every peer message is 3 frames for each of the receiver's devices
 KICKED_OUT, TOKEN_EXPIRED = 4, 5
@@ -33,10 +33,8 @@ AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 @pytest.fixture
 def autojump_clock() -> trio.testing.MockClock:
-    # The project's clock, more patient: each test logs several devices in (a
-    # SQLite write in a worker thread each), and on a busy machine one write
-    # can outlast 20 ms of idleness (the fixture's threshold), letting the clock jump past a timeout.
-    return trio.testing.MockClock(autojump_threshold=0.1)
+    # patient while setting up; tests jump promptly inside `jumping` (see messaging_support)
+    return trio.testing.MockClock(autojump_threshold=PATIENT_S)
 
 async def _device(connect: Connect, server: Gateway, user_id: str, platform: str, *, auto_resume: bool, ttl_s: float = 3600) -> Client:
     client = await connect(server)
@@ -66,9 +64,10 @@ async def _fill_queue(server: Gateway, sender: Client, victim: Client, witness: 
     assert server.directory.slow_disconnects == 0
 
 
-async def _stays_away(client: Client) -> None:
+async def _stays_away(client: Client, clock: trio.testing.MockClock) -> None:
     """No automatic resume, however long we wait."""
-    await trio.sleep(RESUME_WITHIN_S + 5)
+    with jumping(clock):
+        await trio.sleep(RESUME_WITHIN_S + 5)
     assert client.resumes == 0
 
 
@@ -127,7 +126,7 @@ async def test_a_stalled_device_is_kicked_event_first_then_4000_and_the_newer_st
                 await old.next_event("peerMessageReceived")
             assert server.directory.slow_disconnects == 0  # the kick did not overflow the full queue
 
-            await _stays_away(old)
+            await _stays_away(old, autojump_clock)
             release.set()
             await _online(new, admin, [web, new])
             assert server.account_context.stats["kicks_policy"] == 1
@@ -147,7 +146,8 @@ async def test_a_kick_the_socket_cannot_take_aborts_and_still_counts(
             kicked_at = trio.current_time()
 
             new = await _device(connect, server, "bob", "Android", auto_resume=False)
-            assert await old.closed() == 1006  # aborted: no close frame could go out
+            with jumping(autojump_clock):
+                assert await old.closed() == 1006  # aborted: no close frame could go out
             assert trio.current_time() - kicked_at <= 2 * server.config.close_timeout_s + 1
             assert old.pending_events("connectionStateChanged") == []
             await _online(new, admin, [web, new])
@@ -177,7 +177,7 @@ async def test_admin_force_offline_of_a_stalled_device(
             assert isinstance(stalled.ended, ForcedOffline) and stalled.ended.reason == "admin"
             assert server.directory.slow_disconnects == 0
 
-            await _stays_away(stalled)
+            await _stays_away(stalled, autojump_clock)
             release.set()
             await _online(other, admin, [other])
 
@@ -196,13 +196,14 @@ async def test_token_expiry_of_a_stalled_device(
             await _fill_queue(server, alice, stalled, other)
 
             # the warning cannot get into the full queue; the expiry still comes, on time
-            assert await stalled.closed(timeout=200) == 4002
+            with jumping(autojump_clock):
+                assert await stalled.closed(timeout=200) == 4002
             assert stalled.pending_events("tokenWillExpire") == []
             event = _stop_event(stalled)
             assert event["event"] == TOKEN_EXPIRED
             assert isinstance(stalled.ended, TokenExpired)
             assert server.directory.slow_disconnects == 0
 
-            await _stays_away(stalled)
+            await _stays_away(stalled, autojump_clock)
             release.set()
             await _online(other, admin, [other])
