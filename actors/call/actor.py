@@ -31,8 +31,8 @@ from typing import Any, assert_never
 
 import trio
 
-from ..ids import session_address
 from ..errors import CallNotExist, CallStateInvalid, InvalidArgument, NoPermission, NotCallParticipant
+from ..ids import session_address
 from ..outbound import DeviceEvent, DeviceSink
 from ..wire import calls as w
 from ..runtime import Actor, ActorRef, Address, Reply, Timer, Transport

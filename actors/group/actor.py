@@ -13,13 +13,13 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any, assert_never
+from typing import Any, TypeVar, assert_never
 
 from ..account import conversations as conv
 from ..account.messages import AccountEvents, Deliver, events_blob
-from ..ids import IDEMPOTENCY_WINDOW_MS, new_message_id
 from ..errors import AlreadyExists, GroupNotExist, InvalidArgument, NoPermission, NotGroupMember
-from ..runtime import Actor, Address, Reply
+from ..ids import IDEMPOTENCY_WINDOW_MS, new_message_id
+from ..runtime import Actor, Address, Asks, Reply, answer
 from ..store.base import GroupRecord, GroupWrite, MessageRow, Store
 from ..wire import AnyDurableEvent, ErrorUser, UserRef
 from ..wire import social as w
@@ -41,6 +41,8 @@ from .messages import (
 )
 
 log = logging.getLogger("hubbub.group")
+
+T = TypeVar("T")
 
 Event = AnyDurableEvent
 
@@ -84,45 +86,43 @@ class GroupActor(Actor[GroupMsg]):
     async def handle(self, msg: GroupMsg, reply: Reply[Any] | None) -> None:
         self._step = _Step(self.record)
         try:
-            result = await self._serve(msg)
+            answered = await self._serve(msg)
             await self._commit_step()
         except BaseException:
             self.record = self._step.before  # nothing of this step was stored
             raise
         finally:
             self._step = _Step(self.record)
-        if reply is not None:
-            reply.set(result)
+        answered(reply)
 
-    async def _serve(self, msg: GroupMsg) -> Any:
-        result: Any
+    async def _serve(self, msg: GroupMsg) -> Callable[[Reply[Any] | None], None]:
+        """Handle `msg` up to its commit; returns how to answer it once the step is stored."""
         match msg:
             case CreateGroup():
-                result = await self._create(msg)
+                return _answer_with(msg, await self._create(msg))
             case JoinGroup():
-                result = await self._join(msg)
+                return _answer_with(msg, await self._join(msg))
             case LeaveGroup():
-                result = await self._leave(msg)
+                return _answer_with(msg, await self._leave(msg))
             case InviteUsers():
-                result = await self._invite(msg)
+                return _answer_with(msg, await self._invite(msg))
             case KickMembers():
-                result = await self._kick(msg)
+                return _answer_with(msg, await self._kick(msg))
             case DismissGroup():
-                result = await self._dismiss(msg)
+                return _answer_with(msg, await self._dismiss(msg))
             case SetRole():
-                result = await self._set_role(msg)
+                return _answer_with(msg, await self._set_role(msg))
             case UpdateGroupInfo():
-                result = await self._update_info(msg)
+                return _answer_with(msg, await self._update_info(msg))
             case QueryGroupInfo():
                 self._role_of(msg.user)
-                result = w.GroupInfoReply(group_info=self._wire())
+                return _answer_with(msg, w.GroupInfoReply(group_info=self._wire()))
             case QueryMembers():
-                result = self._query_members(msg)
+                return _answer_with(msg, self._query_members(msg))
             case SendGroupMessage():
-                result = await self._send(msg)
+                return _answer_with(msg, await self._send(msg))
             case _:
                 assert_never(msg)
-        return result
 
     # ---- membership -----------------------------------------------------------
 
@@ -383,3 +383,8 @@ class GroupActor(Actor[GroupMsg]):
         """Durable events for each user's account, sent when the step is stored; the acting device is left out (it has the reply)."""
         if events:
             self._step.notices.extend((user, tuple(events), msg.login_id if user == msg.user else None) for user in users)
+
+
+def _answer_with(msg: Asks[T], value: T) -> Callable[[Reply[Any] | None], None]:
+    """Answer `msg` with `value` later (once the step is stored), typed by what `msg` asks for."""
+    return lambda reply: answer(reply, msg, value)

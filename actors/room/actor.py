@@ -45,8 +45,8 @@ from typing import Any, Protocol, assert_never
 import msgspec
 import trio
 
-from ..ids import IDEMPOTENCY_WINDOW_MS, now_ms, session_address
 from ..errors import InvalidArgument, NotInRoom, RoomExists, RoomNotExist
+from ..ids import IDEMPOTENCY_WINDOW_MS, now_ms, session_address
 from ..outbound import DeviceEvent, Outbound
 from ..runtime import Actor, ActorRef, Address, Reply, Timer, Transport, answer
 from ..wire import Event, UserRef
