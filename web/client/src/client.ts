@@ -115,9 +115,15 @@ interface Pending {
   timer: ReturnType<typeof setTimeout>
 }
 
-interface RequestOptions {
+export interface RequestOptions {
+  /** How long to wait for the reply (default: the client's requestTimeoutMs). */
   timeoutMs?: number
 }
+
+/** A request's fields, which may be left out when none is required, then its options. */
+type RequestArgs<Op extends RequestOp> = {} extends RequestFields<Op>
+  ? [fields?: RequestFields<Op>, options?: RequestOptions]
+  : [fields: RequestFields<Op>, options?: RequestOptions]
 
 type Delivery =
   | { kind: 'event'; frame: Frame; name: string }
@@ -312,7 +318,7 @@ export class HubbubClient {
    * `timeoutMs`, ClosedError when the connection closes first. While the
    * client reconnects, the request waits for the new login within its timeout.
    */
-  request<Op extends RequestOp>(op: Op, fields: RequestFields<Op>, options?: RequestOptions): Promise<ReplyOf<Op>>
+  request<Op extends RequestOp>(op: Op, ...args: RequestArgs<Op>): Promise<ReplyOf<Op>>
   request<Op extends string>(op: Op extends RequestOp ? never : Op, fields?: { [field: string]: unknown }, options?: RequestOptions): Promise<ReplyFrame>
   async request(op: string, fields: object = {}, options: RequestOptions = {}): Promise<unknown> {
     const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs

@@ -43,11 +43,11 @@ describe('under policy single', () => {
       assert.deepEqual(info.extendedData, { reason: 'policy', byLoginID: phoneLogin.loginID, byPlatform: 'iOS' })
       assert.equal(tab.connectionState, 'closed')
       assert.equal(log.sockets.length, 1, 'no second connection')
-      await assert.rejects(tab.request('queryDevices', {}), ClosedError)
+      await assert.rejects(tab.request('queryDevices'), ClosedError)
       const names: string[] = []
       for await (const ev of events) names.push(ev.ev) // ends: the client is closed for good
       assert.ok(names.includes('connectionStateChanged'))
-      const devices = await phone.request('queryDevices', {})
+      const devices = await phone.request('queryDevices')
       assert.deepEqual((devices['devices'] as { loginID: string }[]).map((d) => d.loginID), [phoneLogin.loginID])
     } finally {
       phone.close()
@@ -124,7 +124,7 @@ describe('forced offline and tokens', () => {
       // Only the clock can show the old token's end passed without a close: the server
       // runs in its own process, so wait for that instant (about 2 s), then ask it.
       await new Promise((resolve) => setTimeout(resolve, Math.max(0, expiresAtMs + 1000 - Date.now())))
-      const devices = await client.request('queryDevices', {})
+      const devices = await client.request('queryDevices')
       assert.equal((devices['devices'] as unknown[]).length, 1)
       assert.equal(closed, null)
       assert.equal(client.connectionState, 'connected')

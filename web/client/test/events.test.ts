@@ -84,7 +84,7 @@ describe('events', () => {
       const seq = event.seq!
       assert.ok(seq > login.seq)
       // The handler is still waiting: nothing past the login's seq may be saved or acked.
-      await alice.request('queryDevices', {}) // a round trip for the client to act if it wrongly would
+      await alice.request('queryDevices') // a round trip for the client to act if it wrongly would
       assert.ok(store.saves.every((s) => s < seq), `saved too early: ${store.saves.join(', ')}`)
       assert.ok(!log.sent.some((f) => f['op'] === 'ack' && (f['seq'] as number) >= seq))
       assert.equal(bob.processedSeq < seq, true)
@@ -125,7 +125,7 @@ describe('events', () => {
       assert.equal(first.done, false)
       const seq = first.value!.seq!
       // Events after it (conversationChanged, ...) are handled, but the loop has not moved on.
-      await alice.request('queryDevices', {})
+      await alice.request('queryDevices')
       assert.ok(bob.processedSeq < seq, `processed ${bob.processedSeq} while the loop holds ${seq}`)
       const second = messages.next() // moving on releases `first`
       await store.saved(seq)

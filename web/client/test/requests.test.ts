@@ -55,7 +55,7 @@ describe('against a live hubbub serve', () => {
       assert.equal(message.conversationID, bobID)
       const event = await received
       assert.equal(event.messageList[0]!.message, 'hello bob')
-      const devices = await alice.request('queryDevices', {})
+      const devices = await alice.request('queryDevices')
       assert.equal((devices['devices'] as unknown[]).length, 1)
     } finally {
       close()
@@ -90,7 +90,7 @@ describe('against a live hubbub serve', () => {
         return true
       })
       await assert.rejects(alice.request('noSuchOp', {}), (err: unknown) => err instanceof HubbubError && err.code === 1002)
-      const devices = await alice.request('queryDevices', {})
+      const devices = await alice.request('queryDevices')
       assert.equal(devices.ok, true)
     } finally {
       alice.close()
@@ -102,7 +102,7 @@ describe('against a live hubbub serve', () => {
     const { client } = makeClient(server, user, { token: async () => 'not-a-token' })
     await assert.rejects(client.connect(), (err: unknown) => err instanceof HubbubError && err.code === 2002)
     assert.equal(client.connectionState, 'closed')
-    await assert.rejects(client.request('queryDevices', {}), ClosedError)
+    await assert.rejects(client.request('queryDevices'), ClosedError)
   })
 
   test('a frame over maxFrameBytes is refused before sending (1004) and the connection stays open', T, async () => {
@@ -113,7 +113,7 @@ describe('against a live hubbub serve', () => {
       const big = 'x'.repeat(70 * 1024)
       await assert.rejects(sendText(client, bobID, big), (err: unknown) => err instanceof HubbubError && err.code === 1004)
       assert.ok(!log.ops().includes('sendMessage'), 'nothing was sent')
-      assert.equal((await client.request('queryDevices', {})).ok, true)
+      assert.equal((await client.request('queryDevices')).ok, true)
     } finally {
       client.close()
     }
@@ -220,7 +220,7 @@ describe('against a server that does not answer', () => {
     answerLogin = true
     const { client } = makeClient(fakeServer(), 'alice')
     await client.connect()
-    const inFlight = client.request('queryDevices', {})
+    const inFlight = client.request('queryDevices')
     client.close()
     await assert.rejects(inFlight, ClosedError)
     assert.equal(client.connectionState, 'closed')

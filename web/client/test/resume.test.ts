@@ -193,7 +193,7 @@ describe('resume', () => {
       log.drop()
       await closed
       assert.equal(alice.connectionState, 'reconnecting')
-      const reply = await alice.request('queryDevices', {})
+      const reply = await alice.request('queryDevices')
       assert.equal((reply['devices'] as unknown[]).length, 1)
       assert.equal(alice.connectionState, 'connected')
     } finally {
