@@ -123,3 +123,19 @@ def test_outbox_rows_of_the_earlier_shape_are_still_read() -> None:
     earlier = cbor2.dumps([["friendListChanged", {"action": 1, "friendInfoList": [{"userID": "a", "wording": "", "createTime": 0}]}]])
     (event,) = account.events_from(earlier)
     assert event == wire_social.FriendListChanged(1, [wire_social.FriendInfo(user_id="a", wording="", create_time=0)])
+
+
+def test_notices_round_trip_through_their_outbox_form() -> None:
+    for notice in (account.Revoked("m1"), account.ReceiptsChanged("bob", ("m1", "m2"), False, "g1")):
+        assert account.notice_from(account.notice_of(notice), 42) == dataclasses.replace(notice, outbox_id=42)
+    # the outbox form leaves the row's own ID out, whatever the notice carried
+    assert account.notice_of(account.Revoked("m1", 7)) == account.notice_of(account.Revoked("m1"))
+
+
+def test_notice_rows_of_the_earlier_shape_are_still_read() -> None:
+    revoked = cbor2.dumps(["revoked", {"messageID": "m1"}])
+    assert account.notice_from(revoked, 3) == account.Revoked("m1", 3)
+    fields = {"reader": "bob", "messageIDs": ["m1"], "wholeConversation": True, "groupID": None}
+    assert account.notice_from(cbor2.dumps(["receiptsChanged", fields]), 4) == account.ReceiptsChanged("bob", ("m1",), True, None, 4)
+    with pytest.raises(ValueError, match="unknown notice kind"):
+        account.notice_from(cbor2.dumps(["nope", {}]), 5)

@@ -7,10 +7,13 @@ that is asked names its answer type through `Asks[...]`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import cbor2
+import msgspec
 
 from ..runtime import Address, Asks
 from ..store.base import MessageRow
@@ -215,23 +218,29 @@ Notice = Revoked | ReceiptsChanged
 
 
 def notice_of(notice: Notice) -> bytes:
-    """A notice as its outbox row keeps it: CBOR [kind, fields], without the row's own ID."""
-    match notice:
-        case Revoked():
-            return cbor2.dumps(["revoked", {"messageID": notice.message_id}])
-        case ReceiptsChanged():
-            fields = {
-                "reader": notice.reader,
-                "messageIDs": list(notice.message_ids),
-                "wholeConversation": notice.whole_conversation,
-                "groupID": notice.group_id,
-            }
-            return cbor2.dumps(["receiptsChanged", fields])
+    """A notice as its outbox row keeps it: CBOR [type name, fields], without the row's own ID."""
+    fields = msgspec.to_builtins(dataclasses.replace(notice, outbox_id=None))
+    del fields["outbox_id"]
+    return cbor2.dumps([type(notice).__name__, fields])
+
+
+_NOTICES: dict[str, type[Notice]] = {"Revoked": Revoked, "ReceiptsChanged": ReceiptsChanged}
 
 
 def notice_from(blob: bytes, outbox_id: int) -> Notice:
-    """The notice an outbox row keeps (see notice_of), to be consumed with row `outbox_id`."""
+    """The notice an outbox row keeps (see notice_of), to be consumed with row `outbox_id`.
+
+    Raises ValueError for a row that holds no notice this version knows.
+    """
     kind, fields = cbor2.loads(blob)
+    cls = _NOTICES.get(kind)
+    if cls is not None:
+        return dataclasses.replace(msgspec.convert(fields, cls), outbox_id=outbox_id)
+    return _earlier_notice(kind, fields, outbox_id)
+
+
+def _earlier_notice(kind: str, fields: dict[str, Any], outbox_id: int) -> Notice:
+    """A notice row queued by an earlier version, which kept the fields under the wire's names."""
     if kind == "revoked":
         return Revoked(fields["messageID"], outbox_id)
     if kind == "receiptsChanged":

@@ -206,7 +206,7 @@ class Pending:
     queued: int
     message: MessageRow | None
     group_seq: int | None
-    events: bytes | None  # CBOR list of [name, payload]
+    events: bytes | None  # CBOR list of event maps, see actors.account.messages.events_blob
     exclude_login: str | None
     notice: bytes | None = None  # CBOR [kind, fields], see actors.account.messages.notice_of
 
