@@ -242,7 +242,14 @@ export class HubbubClient {
       }
     }
     const token = await this.options.token()
+    this.throwIfClosed()
     const ws = await this.open()
+    if (this.state === 'closed') {
+      // close() came while the socket opened: it is not this client's any more
+      ws.onmessage = ws.onclose = null
+      ws.close(NORMAL_CLOSE)
+      this.throwIfClosed()
+    }
     const resumeFrom = this.hasPosition ? this.watermark.seq : undefined
     const frame = await this.send(ws, 'login', {
       userID: this.options.userID,
@@ -275,6 +282,10 @@ export class HubbubClient {
     return login
   }
 
+  private throwIfClosed(): void {
+    if (this.state === 'closed') throw new ClosedError('the client was closed while connecting', NORMAL_CLOSE)
+  }
+
   private open(): Promise<WebSocketLike> {
     return new Promise((resolve, reject) => {
       let ws: WebSocketLike
@@ -288,7 +299,7 @@ export class HubbubClient {
       this.ws = ws
       this.lastKick = undefined
       const timer = setTimeout(() => {
-        ws.onopen = ws.onclose = ws.onerror = null
+        ws.onopen = ws.onclose = null // onerror stays: the ws package throws an error event nobody listens to
         ws.close()
         if (this.ws === ws) this.ws = null
         reject(new ClosedError(`${this.options.url}: not open within ${this.options.requestTimeoutMs} ms`))
@@ -518,7 +529,8 @@ export class HubbubClient {
     const ws = this.ws
     if (ws !== null) {
       this.ws = null
-      ws.onmessage = ws.onclose = ws.onopen = null
+      // An open socket's handlers go; a socket still opening keeps open()'s, which reject the connect.
+      if (ws.readyState === WS_OPEN) ws.onmessage = ws.onclose = null
       ws.close(NORMAL_CLOSE)
       this.failPending(new ClosedError('the client was closed', NORMAL_CLOSE))
       this.deliver({ kind: 'client', name: 'closed', payload: { code: NORMAL_CLOSE, reason: this.userClosing, message: '', resumable: false, willReconnect: false } })

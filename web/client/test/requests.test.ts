@@ -4,9 +4,9 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 
 import { decode, encode } from 'cborg'
-import { WebSocketServer } from 'ws'
+import { WebSocket, WebSocketServer } from 'ws'
 
-import { ClosedError, HubbubError, ProtocolError, RequestTimeoutError } from '@hubbub/client'
+import { ClosedError, HubbubError, ProtocolError, RequestTimeoutError, type HubbubClient, type WebSocketConstructor } from '@hubbub/client'
 
 import { makeClient, nextEvent, sendText, startServer, twoUsers, uniqueUser, type Server } from './support.js'
 
@@ -214,6 +214,27 @@ describe('against a server that does not answer', () => {
       sendText = false
       client.close()
     }
+  })
+
+  test('close() while connecting rejects connect with ClosedError, before and while the socket opens', T, async () => {
+    answerLogin = true
+    const early = makeClient(fakeServer(), 'alice').client
+    const connecting = early.connect()
+    early.close()
+    await assert.rejects(connecting, ClosedError)
+    assert.equal(early.connectionState, 'closed')
+
+    let client: HubbubClient | null = null
+    class ClosesWhileOpening extends WebSocket {
+      constructor(address: string) {
+        super(address)
+        queueMicrotask(() => client!.close()) // the socket is still CONNECTING
+      }
+    }
+    client = makeClient(fakeServer(), 'alice', { WebSocket: ClosesWhileOpening as unknown as WebSocketConstructor }).client
+    await assert.rejects(client.connect(), ClosedError)
+    assert.equal(client.connectionState, 'closed')
+    answerLogin = false
   })
 
   test('close() rejects requests in flight with ClosedError', T, async () => {
