@@ -18,6 +18,9 @@ from gateway.auth import mint_token
 from gateway.config import Config
 from gateway.server import Gateway, serve
 
+# The store engines (SQLite, and PostgreSQL on a server the tests start): fixtures `engine`, `postgres_url`.
+pytest_plugins = ["tests.store_engines"]
+
 SECRET = "test-secret-that-is-long-enough-for-hs256!"
 ADMIN_TOKEN = "test-admin-token"
 

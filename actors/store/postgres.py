@@ -1,0 +1,355 @@
+"""PostgreSQL, the store many nodes share: psycopg 3 (sync, in trio threads), a pool, group commit.
+
+The same Store as SQLite, with the same domain SQL (`sql_accounts`,
+`sql_messages`, `sql_social`) run through `PgConnection`, which turns the
+shared dialect into psycopg's (placeholders, flags as integers).
+
+Writes: `write(fn)` queues a job for the `writer.BatchWriter`; each batch
+takes one pooled connection and runs every waiting job in ONE transaction in
+a worker thread. When a job fails, the batch is rolled back and run again
+with each job in its own SAVEPOINT, so only that job is left out and only
+its caller sees the error. Answered writes are committed. A lost connection,
+a timeout or a server that cannot commit gives every job of the batch
+StorageUnavailable (9001) and applies nothing of it; the pool reconnects in
+the background, so service returns when the server does.
+
+Every job runs inside the batch's transaction on the connection it is
+given, so a check that must hold for a write to commit (an actor's
+ownership epoch, in a cluster) is one more statement at the start of that
+job: when it fails, that job alone is rolled back.
+
+Reads: `read(fn)` runs on a pooled connection in a read-only REPEATABLE READ
+transaction, so the statements of one call see one snapshot.
+
+Every wait is bounded: connecting (`connect_timeout`), waiting for a pooled
+connection, and each statement (`statement_timeout`) end in
+StorageUnavailable instead of hanging.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from functools import lru_cache, partial
+from typing import Any, TypeVar
+
+import psycopg
+import trio
+from psycopg import pq
+from psycopg.adapt import Dumper
+from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import ConnectionPool
+
+from ..errors import HubbubError, StorageUnavailable
+from .migrations import packaged
+from .sql import Cursor
+from .sql_accounts import SqlAccountStore
+from .sql_messages import SqlMessageStore
+from .sql_social import SqlSocialStore
+from .writer import FLUSH_TIMEOUT_S, BatchWriter, WriteJob, running
+
+T = TypeVar("T")
+
+log = logging.getLogger("hubbub.store")
+
+# Readers share the pool with the one writer connection; four cover resume
+# replays and queries overlapping on a 2-core node.
+_READ_CONNECTIONS = 4
+_CONNECT_TIMEOUT_S = 5
+# How long a caller waits for a pooled connection (all busy, or reconnecting).
+_POOL_WAIT_S = 5.0
+# One statement may take this long; a lock held by a stalled peer ends here.
+_STATEMENT_TIMEOUT_MS = 10_000
+# A peer that stops answering over TCP is given up after this long.
+_TCP_USER_TIMEOUT_MS = 10_000
+# Any constant: held while migrating, so nodes starting together migrate once.
+_MIGRATION_LOCK = 0x6875_6262_7562  # "hubbub"
+
+
+class _FlagDumper(Dumper):
+    """Python bools as smallint 0/1: the shared SQL keeps flags as integers, as SQLite does."""
+
+    oid = psycopg.adapters.types["int2"].oid
+
+    def dump(self, obj: Any) -> bytes:
+        return b"1" if obj else b"0"
+
+
+@lru_cache(maxsize=512)
+def _to_psycopg(sql: str) -> str:
+    """The shared dialect's `?` placeholders as psycopg's `%s` (a literal % doubled)."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+class PgConnection:
+    """A psycopg connection seen as the shared SQL's `sql.Connection`."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: psycopg.Connection[Any]) -> None:
+        self.raw = raw
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Cursor:
+        if not parameters:  # no placeholders: the text goes as it is
+            return self.raw.execute(sql)
+        return self.raw.execute(_to_psycopg(sql), parameters)
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Cursor:
+        cursor = self.raw.cursor()
+        cursor.executemany(_to_psycopg(sql), parameters)  # pipelined: one round trip per batch
+        return cursor
+
+
+class _BatchLost(Exception):
+    """A job ended the batch's transaction itself: nothing after it may run."""
+
+
+def _means_unavailable(exc: BaseException) -> bool:
+    """Whether a psycopg error means the server cannot be used (vs. a bad statement or row)."""
+    return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError, psycopg.InternalError, _BatchLost)) or (
+        type(exc) is psycopg.DatabaseError
+    )
+
+
+def _unavailable(exc: BaseException) -> HubbubError:
+    error = StorageUnavailable(f"postgresql: {exc}")
+    error.__cause__ = exc
+    return error
+
+
+def _in_transaction(raw: psycopg.Connection[Any]) -> bool:
+    return raw.info.transaction_status in (pq.TransactionStatus.INTRANS, pq.TransactionStatus.INERROR)
+
+
+def _run_plain(raw: psycopg.Connection[Any], batch: list[WriteJob[Any]]) -> bool:
+    """Run every job with no savepoints (the common case: nothing fails).
+
+    Returns True with the transaction open for COMMIT, or False after
+    rolling it back when any job raised. Errors that cost the connection or
+    the transaction itself propagate.
+    """
+    conn = PgConnection(raw)
+    raw.execute("BEGIN")
+    for job in batch:
+        try:
+            job.value = job.fn(conn)
+        except Exception as exc:
+            if raw.broken:
+                raise _BatchLost(f"connection lost: {exc}") from exc
+            raw.execute("ROLLBACK")
+            for each in batch:
+                each.value = None
+            return False
+        if not _in_transaction(raw):
+            raise _BatchLost("a job ended the batch's transaction")
+    return True
+
+
+def _run_job(raw: psycopg.Connection[Any], job: WriteJob[Any]) -> None:
+    """Run one job inside its own savepoint; its error stays on the job."""
+    raw.execute("SAVEPOINT job")
+    try:
+        job.value = job.fn(PgConnection(raw))
+    except Exception as exc:
+        if raw.broken or not _in_transaction(raw):
+            raise _BatchLost(f"transaction lost: {exc}") from exc
+        raw.execute("ROLLBACK TO SAVEPOINT job")
+        job.value = None
+        job.error = _unavailable(exc) if _means_unavailable(exc) else exc
+    if not _in_transaction(raw):
+        raise _BatchLost("a job ended the batch's transaction")
+    raw.execute("RELEASE SAVEPOINT job")
+
+
+def _commit_batch(pool: ConnectionPool[psycopg.Connection[Any]], batch: list[WriteJob[Any]]) -> bool:
+    """Run `batch` in one transaction and commit it; runs in the writer's worker thread.
+
+    Returns whether it committed. If not, every job holds StorageUnavailable
+    and nothing of the batch was applied.
+    """
+    try:
+        with pool.connection(timeout=_POOL_WAIT_S) as raw:
+            try:
+                if not _run_plain(raw, batch):
+                    # A job failed: run the batch again, each job in its own
+                    # savepoint, so that only the failing job is left out. Jobs
+                    # are plain writes computed from their arguments, so
+                    # running one twice is safe.
+                    raw.execute("BEGIN")
+                    for job in batch:
+                        _run_job(raw, job)
+                raw.execute("COMMIT")
+            except BaseException:
+                if not raw.broken and _in_transaction(raw):
+                    raw.execute("ROLLBACK")
+                raise
+        committed = True
+    except (psycopg.Error, _BatchLost) as exc:
+        log.warning("store=postgresql batch failed jobs=%d error=%s", len(batch), exc)
+        for job in batch:
+            job.value, job.error = None, _unavailable(exc)
+        committed = False
+    for job in batch:
+        job.finished = True
+    return committed
+
+
+def _read_in_thread(pool: ConnectionPool[psycopg.Connection[Any]], fn: Callable[[PgConnection], T]) -> T:
+    try:
+        with pool.connection(timeout=_POOL_WAIT_S) as raw:
+            raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            try:
+                return fn(PgConnection(raw))
+            finally:
+                if not raw.broken and _in_transaction(raw):
+                    raw.execute("ROLLBACK")
+    except psycopg.Error as exc:
+        if _means_unavailable(exc):
+            raise _unavailable(exc) from exc
+        raise
+
+
+class PostgresStore(SqlAccountStore, SqlMessageStore, SqlSocialStore):
+    """The shared Store; open it with `open_postgres_store`, which owns its pool and writer."""
+
+    def __init__(self, pool: ConnectionPool[psycopg.Connection[Any]], read_connections: int, max_batch: int) -> None:
+        self._pool = pool
+        self._read_limiter = trio.CapacityLimiter(read_connections)
+        self._writer = BatchWriter("postgresql", partial(_commit_batch, pool), max_batch)
+        self._closed = False
+
+    async def write(self, fn: Callable[[PgConnection], T]) -> T:
+        """Run `fn(conn)` inside the next group commit; return its result after COMMIT.
+
+        Blocks while the queue is full. `fn` runs in a worker thread inside
+        the batch's transaction and must not commit. Raises what `fn` raised
+        (psycopg OperationalError becomes StorageUnavailable), or
+        StorageUnavailable if the batch could not commit or the store is
+        closed. If the caller is cancelled after queueing, the write may
+        still commit.
+        """
+        return await self._writer.submit(fn)
+
+    async def read(self, fn: Callable[[PgConnection], T]) -> T:
+        """Run `fn(conn)` on a read-only snapshot in a worker thread; return its result.
+
+        Waits for a free connection (bounded). Raises what `fn` raised;
+        errors that mean the server is unusable become StorageUnavailable.
+        """
+        if self._closed:
+            raise StorageUnavailable("postgresql store is closed")
+        return await trio.to_thread.run_sync(_read_in_thread, self._pool, fn, limiter=self._read_limiter)
+
+    def statistics(self) -> dict[str, int]:
+        """Writer counters for metrics: queue depth, batches and jobs, largest batch."""
+        return self._writer.statistics()
+
+
+# -- opening and closing: the pool and migrations ------------------------------
+
+
+def describe(url: str) -> str:
+    """`url` without its password, for logs and errors."""
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "postgresql (unparsable URL)"
+    where = params.get("host") or "local socket"
+    return f"postgresql database {params.get('dbname') or '(default)'} on {where}"
+
+
+def _connection_params(url: str) -> dict[str, Any]:
+    """The URL's parameters, with the bounded-wait defaults it does not set itself."""
+    try:
+        params: dict[str, Any] = conninfo_to_dict(url)
+    except psycopg.ProgrammingError as exc:
+        raise StorageUnavailable(f"bad PostgreSQL URL: {exc}") from exc
+    params.setdefault("connect_timeout", _CONNECT_TIMEOUT_S)
+    params.setdefault("tcp_user_timeout", _TCP_USER_TIMEOUT_MS)
+    params.setdefault("application_name", "hubbub")
+    return params
+
+
+def _configure(conn: psycopg.Connection[Any]) -> None:
+    """Set up each pooled connection once, when it is made."""
+    conn.adapters.register_dumper(bool, _FlagDumper)
+    conn.execute(f"SET statement_timeout = {_STATEMENT_TIMEOUT_MS}")
+
+
+def _migrate(params: dict[str, Any]) -> None:
+    """Apply every packaged migration not yet in schema_version, all in one transaction.
+
+    Nodes starting together take an advisory lock first: one migrates, the
+    others then find nothing left to do.
+    """
+    known = packaged("postgres")
+    with psycopg.connect(**params) as conn:  # commits on a clean exit, rolls back otherwise
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version"
+            " (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_time BIGINT NOT NULL)"
+        )
+        applied = {int(version) for (version,) in conn.execute("SELECT version FROM schema_version")}
+        if applied and max(applied) > max((m.version for m in known), default=0):
+            raise StorageUnavailable(f"schema version {max(applied)} is newer than this build")
+        now_ms = int(time.time() * 1000)
+        for m in known:
+            if m.version not in applied:
+                conn.execute(m.sql)  # no parameters: the file's statements run as one script
+                conn.execute("INSERT INTO schema_version VALUES (%s, %s, %s)", (m.version, m.name, now_ms))
+
+
+def _open_pool(url: str, size: int) -> ConnectionPool[psycopg.Connection[Any]]:
+    """Migrate the schema, then open a pool of `size` connections; runs in a worker thread."""
+    params = _connection_params(url)
+    try:
+        _migrate(params)
+        pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+            kwargs={**params, "autocommit": True},  # transactions are explicit: BEGIN ... COMMIT
+            min_size=size,
+            max_size=size,
+            configure=_configure,
+            # One round trip per checkout buys this: after the server restarted
+            # or dropped connections, the first request gets a live one
+            # instead of failing on each dead one in turn.
+            check=ConnectionPool.check_connection,
+            name="hubbub",
+            timeout=_POOL_WAIT_S,
+            open=False,
+        )
+        try:
+            pool.open(wait=True, timeout=_CONNECT_TIMEOUT_S + 1)
+        except BaseException:
+            pool.close()
+            raise
+    except psycopg.Error as exc:
+        raise StorageUnavailable(f"cannot open {describe(url)}: {exc}") from exc
+    return pool
+
+
+@asynccontextmanager
+async def open_postgres_store(
+    url: str, *, max_batch: int = 512, read_connections: int = _READ_CONNECTIONS
+) -> AsyncIterator[PostgresStore]:
+    """Connect to the database at `url` (a libpq URL or key=value string), migrate it, run the writer.
+
+    On exit, queued writes are committed (bounded by a few seconds, after
+    which they fail with StorageUnavailable), then the pool closes. Raises
+    StorageUnavailable if the server cannot be reached, the URL is bad, or
+    the schema is newer than this build.
+    """
+    if max_batch < 1:
+        raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+    if read_connections < 1:
+        raise ValueError(f"read_connections must be >= 1, got {read_connections}")
+    pool = await trio.to_thread.run_sync(_open_pool, url, read_connections + 1)
+    store = PostgresStore(pool, read_connections, max_batch)
+    try:
+        async with running(store._writer):
+            yield store
+    finally:
+        store._closed = True
+        with trio.CancelScope(shield=True):  # the pool's threads must not outlive the store
+            await trio.to_thread.run_sync(partial(pool.close, timeout=FLUSH_TIMEOUT_S))

@@ -1,0 +1,211 @@
+"""Messages, conversations, the outbox, groups, friends and profiles in the store, on every engine."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+
+from actors.store.base import (
+    AccountWrite,
+    AlreadyDelivered,
+    ConversationRow,
+    GroupRecord,
+    GroupWrite,
+    MessageRow,
+    StoredEvent,
+    UserProfile,
+    ViewRow,
+)
+from tests.store_engines import Engine
+
+SENT, RECEIVED = 0, 1  # a view row's direction
+
+
+def _message(message_id: str, body: str | bytes = "hi", *, sender: str = "alice", target: str = "bob", at: int = 1_000,
+             client_id: str | None = None, receipt: bool = False, conversation_type: int = 0) -> MessageRow:
+    return MessageRow(message_id, conversation_type, sender, target, 1, body, '{"k": 1}', at, client_id, receipt, 1 if receipt else 0)
+
+
+def _event(seq: int) -> StoredEvent:
+    return StoredEvent(seq, "peerMessageReceived", b"\xa1\x61m" + bytes([seq]), 1_000 + seq)
+
+
+def _send(m: MessageRow, sender_seq: int) -> AccountWrite:
+    """The sender's step: the message, the sender's view and conversation, a delivery to the receiver."""
+    return AccountWrite(
+        user_id=m.sender,
+        events=[_event(sender_seq)],
+        conversations=[ConversationRow(m.target, 0, last_seq=sender_seq, last_message_id=m.message_id, order_key=m.timestamp)],
+        new_message=m,
+        views=[ViewRow(0, m.target, sender_seq, m.message_id, SENT)],
+        deliveries=[(m.target, m.message_id)],
+    )
+
+
+def _receive(m: MessageRow, seq: int, unread: int) -> AccountWrite:
+    """The receiver's step: takes the delivery, shows the message in its view."""
+    return AccountWrite(
+        user_id=m.target,
+        events=[_event(seq)],
+        conversations=[ConversationRow(m.sender, 0, last_seq=seq, unread=unread, last_message_id=m.message_id, marks=(2, 5))],
+        views=[ViewRow(0, m.sender, seq, m.message_id, RECEIVED)],
+        delivered=m.message_id,
+    )
+
+
+async def test_a_peer_message_is_stored_once_delivered_once_and_seen_in_both_views(engine: Engine) -> None:
+    with trio.fail_after(15):
+        async with engine.open() as store:
+            text, binary = _message("m1", "héllo", receipt=True), _message("m2", b"\x00\xffraw", at=2_000)
+            assert await store.commit(_send(text, 1)) == []
+            await store.commit(_send(binary, 2))
+            assert await store.users_with_pending_deliveries() == ["bob"]
+            pending = await store.pending_deliveries("bob")
+            assert [(p.message, p.group_seq, p.events, p.notice) for p in pending] == [(text, None, None, None), (binary, None, None, None)]
+            assert pending[0].queued < pending[1].queued
+
+            await store.commit(_receive(text, 1, unread=1))
+            with pytest.raises(AlreadyDelivered):  # a repeat changes nothing, not even the stream
+                await store.commit(_receive(text, 2, unread=9))
+            assert await store.stream_bounds("bob") == (1, 1)
+            await store.commit(_receive(binary, 2, unread=2))
+            assert await store.pending_deliveries("bob") == []
+            assert await store.users_with_pending_deliveries() == []
+
+            (conversation, last), = await store.load_conversations("bob")
+            assert conversation == ConversationRow("alice", 0, last_seq=2, unread=2, last_message_id="m2", marks=(2, 5))
+            assert last == binary
+            newest_first = await store.history("bob", 0, "alice", 10, None, False)
+            assert [(v.message.message_id, v.message_seq, v.direction) for v in newest_first] == [("m2", 2, RECEIVED), ("m1", 1, RECEIVED)]
+            assert [v.message.message_id for v in await store.history("bob", 0, "alice", 1, 2, False)] == ["m1"]
+            assert [v.message.message_id for v in await store.history("bob", 0, "alice", 10, 1, True)] == ["m2"]
+            assert [v.message.body for v in await store.history("alice", 0, "bob", 10, None, True)] == ["héllo", b"\x00\xffraw"]
+            assert (await store.view_of("alice", "m1")).direction == SENT  # type: ignore[union-attr]
+            assert await store.view_of("carol", "m1") is None
+            assert [v.message.message_id for v in await store.viewed("bob", 0, "alice", ["m2", "m1", "nope"])] == ["m1", "m2"]
+            assert await store.viewed("bob", 0, "alice", []) == []
+
+
+async def test_receipts_revokes_and_hiding_change_only_what_they_name(engine: Engine) -> None:
+    with trio.fail_after(15):
+        async with engine.open() as store:
+            asked, plain = _message("m1", receipt=True), _message("m2")
+            for seq, m in enumerate((asked, plain), start=1):
+                await store.commit(_send(m, seq))
+                await store.commit(_receive(m, seq, unread=seq))
+            assert [v.message.message_id for v in await store.unread_receipts("bob", 0, "alice")] == ["m1"]
+            await store.commit(AccountWrite(user_id="bob", receipts_read=["m1"]))
+            assert await store.unread_receipts("bob", 0, "alice") == []
+            assert (await store.view_of("alice", "m1")).message.receipt_status == 2  # type: ignore[union-attr]
+
+            await store.commit(AccountWrite(user_id="alice", revoke="m2"))
+            assert (await store.view_of("bob", "m2")).message.is_revoked  # type: ignore[union-attr]
+            assert not (await store.view_of("bob", "m1")).message.is_revoked  # type: ignore[union-attr]
+
+            await store.commit(AccountWrite(user_id="bob", hide=[(0, "alice", "m1")]))
+            assert [v.message.message_id for v in await store.history("bob", 0, "alice", 10, None, True)] == ["m2"]
+            assert len(await store.history("alice", 0, "bob", 10, None, True)) == 2  # the sender's view keeps it
+            await store.commit(AccountWrite(user_id="alice", hide_all=[(0, "bob")]))
+            assert await store.history("alice", 0, "bob", 10, None, True) == []
+            assert len(await store.history("bob", 0, "alice", 10, None, True)) == 1
+
+
+async def test_client_message_ids_are_found_only_inside_their_window(engine: Engine) -> None:
+    with trio.fail_after(15):
+        async with engine.open() as store:
+            await store.commit(_send(_message("m1", client_id="c-1", at=1_000), 1))
+            await store.commit(_send(_message("m2", client_id="c-1", at=5_000), 2))  # reused after its window
+            assert (await store.find_client_message("alice", "c-1", 0)).message_id == "m2"  # type: ignore[union-attr]
+            assert (await store.find_client_message("alice", "c-1", 4_000)).message_id == "m2"  # type: ignore[union-attr]
+            assert await store.find_client_message("alice", "c-1", 6_000) is None
+            assert await store.find_client_message("bob", "c-1", 0) is None
+
+
+async def test_outbox_events_and_notices_keep_one_queue_order_and_are_taken_once(engine: Engine) -> None:
+    with trio.fail_after(15):
+        async with engine.open() as store:
+            ids = await store.commit(AccountWrite(
+                user_id="alice",
+                outbox_events=[("bob", b"\x81\x82a1\xa0", "L7"), ("carol", b"\x80", None)],
+                outbox_notices=[("bob", b"\x82\x01\xa0")],
+            ))
+            assert len(ids) == 3 and ids == sorted(ids)
+            pending = await store.pending_deliveries("bob")
+            assert [(p.queued, p.message, p.events, p.exclude_login, p.notice) for p in pending] == [
+                (ids[0], None, b"\x81\x82a1\xa0", "L7", None),
+                (ids[2], None, None, None, b"\x82\x01\xa0"),
+            ]
+            assert sorted(await store.users_with_pending_deliveries()) == ["bob", "carol"]
+            await store.commit(AccountWrite(user_id="bob", events=[_event(1)], delivered_outbox=ids[0]))
+            with pytest.raises(AlreadyDelivered):
+                await store.commit(AccountWrite(user_id="bob", events=[_event(2)], delivered_outbox=ids[0]))
+            with pytest.raises(AlreadyDelivered):  # another account's row is not bob's to take
+                await store.commit(AccountWrite(user_id="bob", delivered_outbox=ids[1]))
+            assert await store.stream_bounds("bob") == (1, 1)
+            assert [p.queued for p in await store.pending_deliveries("bob")] == [ids[2]]
+            assert [p.queued for p in await store.pending_deliveries("carol")] == [ids[1]]
+
+
+async def test_groups_members_messages_and_read_counts(engine: Engine) -> None:
+    with trio.fail_after(15):
+        async with engine.open() as store:
+            group = GroupRecord("g1", "Team", "hello", {"topic": "x"}, 100, 0, {})
+            await store.commit_group(GroupWrite(group, upsert_members=[("alice", 1, 100), ("bob", 3, 100), ("carol", 3, 200)]))
+            loaded = await store.load_group("g1")
+            assert loaded == GroupRecord("g1", "Team", "hello", {"topic": "x"}, 100, 0,
+                                         {"alice": (1, 100), "bob": (3, 100), "carol": (3, 200)})
+            assert list(loaded.members) == ["alice", "bob", "carol"]
+            assert await store.load_group("nope") is None
+
+            m = _message("gm1", target="g1", receipt=True, conversation_type=2)
+            ids = await store.commit_group(GroupWrite(
+                GroupRecord("g1", "Team", "hello", {"topic": "x"}, 100, 1, {}),
+                remove_members=["carol"],
+                new_message=m,
+                message_seq=1,
+                deliveries=[("alice", "gm1", "L1"), ("bob", "gm1", None)],
+                member_events=[("carol", b"\x80", None)],
+            ))
+            assert len(ids) == 1
+            (for_alice,) = await store.pending_deliveries("alice")
+            assert (for_alice.message, for_alice.group_seq, for_alice.exclude_login) == (m, 1, "L1")
+            assert [p.events for p in await store.pending_deliveries("carol")] == [b"\x80"]
+            assert set((await store.load_group("g1")).members) == {"alice", "bob"}  # type: ignore[union-attr]
+            assert [(g.group_id, g.last_seq, role) for g, role in await store.user_groups("bob")] == [("g1", 1, 3)]
+
+            assert await store.group_read_counts(["gm1"]) == {"gm1": 0}
+            assert await store.group_read_counts(["gm1"], counting="bob") == {"gm1": 1}
+            await store.commit(AccountWrite(user_id="bob", group_reads=["gm1"]))
+            await store.commit(AccountWrite(user_id="bob", group_reads=["gm1"]))  # reading twice counts once
+            assert await store.group_read_counts(["gm1"]) == {"gm1": 1}
+            assert await store.group_read_counts(["gm1"], counting="bob") == {"gm1": 1}
+            assert await store.group_read_counts(["gm1"], counting="alice") == {"gm1": 2}
+            assert await store.group_read_counts([]) == {}
+
+            await store.commit_group(GroupWrite(GroupRecord("g1", "Team", "", {}, 100, 1, {}, dismissed=True)))
+            assert await store.user_groups("bob") == []
+            assert (await store.load_group("g1")).dismissed  # type: ignore[union-attr]
+
+
+async def test_profiles_friends_and_applications(engine: Engine) -> None:
+    with trio.fail_after(15):
+        async with engine.open() as store:
+            await store.ensure_account("alice", "Alice", 1)
+            await store.ensure_account("bob", None, 1)
+            await store.commit(AccountWrite(user_id="bob", profile=("Bob", "https://a/b.png", '{"x":1}')))
+            assert sorted(await store.profiles(["alice", "bob", "ghost"]), key=lambda p: p.user_id) == [
+                UserProfile("alice", "Alice", "", ""),
+                UserProfile("bob", "Bob", "https://a/b.png", '{"x":1}'),
+            ]
+            assert await store.profiles([]) == []
+
+            await store.commit(AccountWrite(user_id="alice", friend_application=("alice", "bob", "hi", 0, 10)))
+            await store.commit(AccountWrite(user_id="bob", friend_application=("alice", "bob", "hi", 1, 20),
+                                            friends_add=[("bob", "alice", "hi", 20)]))
+            await store.commit(AccountWrite(user_id="alice", friends_add=[("alice", "bob", "hi", 20), ("alice", "carol", "yo", 30)]))
+            assert await store.friend_applications("bob") == [("alice", "bob", "hi", 1, 20)]
+            assert await store.friend_applications("alice") == [("alice", "bob", "hi", 1, 20)]
+            assert await store.friends("alice") == [("bob", "hi", 20), ("carol", "yo", 30)]
+            await store.commit(AccountWrite(user_id="alice", friends_remove=[("alice", "carol")]))
+            assert await store.friends("alice") == [("bob", "hi", 20)]
+            assert await store.friends("bob") == [("alice", "hi", 20)]
