@@ -7,6 +7,7 @@ DATA ?= data
 PORT ?= 8765
 ADMIN_PORT ?= 8766
 POLICY ?= single
+STORE ?=
 
 .PHONY: serve test check install lint typecheck bench load protocol-doc wire-schema clean web-install test-web-client
 
@@ -22,7 +23,7 @@ $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 install: $(STAMP)
 
 serve: $(STAMP)
-	$(BIN)/hubbub serve --data-dir $(DATA) --port $(PORT) --admin-port $(ADMIN_PORT) --policy $(POLICY)
+	$(BIN)/hubbub serve --data-dir $(DATA) --port $(PORT) --admin-port $(ADMIN_PORT) --policy $(POLICY) $(if $(STORE),--store '$(STORE)')
 
 test: check test-web-client
 	$(BIN)/python -m pytest -q

@@ -22,6 +22,7 @@ from actors.account.policy import LoginPolicy
 from actors.store.sqlite import backup_sqlite_store
 
 from actors.errors import StorageUnavailable
+from actors.store.engine import is_postgres_url
 
 from .auth import mint_token, parse_ttl
 from .config import Config
@@ -83,12 +84,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = commands.add_parser("serve", help="run the server on the embedded SQLite store")
+    run = commands.add_parser("serve", help="run the server (on the embedded SQLite store, or on PostgreSQL with --store)")
     run.add_argument("--host", default="127.0.0.1", help="WebSocket listen address (default %(default)s)")
     run.add_argument("--port", type=int, default=8765, help="WebSocket port; 0 picks a free one (default %(default)s)")
     run.add_argument("--admin-host", default="127.0.0.1", help="admin API listen address (default %(default)s)")
     run.add_argument("--admin-port", type=int, default=8766, help="admin API port; 0 picks a free one (default %(default)s)")
     run.add_argument("--data-dir", type=Path, default=Path("data"), help="where the SQLite store and secrets live (default %(default)s)")
+    run.add_argument("--store", metavar="URL", default=os.environ.get("HUBBUB_STORE"), help="a postgresql://user:password@host/database URL: keep state in PostgreSQL instead of DATA_DIR/hubbub.sqlite3 (env HUBBUB_STORE; default: SQLite)")
     run.add_argument("--auth-secret", default=os.environ.get("HUBBUB_AUTH_SECRET"), help="JWT HS256 secret (env HUBBUB_AUTH_SECRET; default: DATA_DIR/auth-secret, generated)")
     run.add_argument("--admin-token", default=os.environ.get("HUBBUB_ADMIN_TOKEN"), help="admin API bearer token (env HUBBUB_ADMIN_TOKEN; default: DATA_DIR/admin-token, generated)")
     run.add_argument("--tls-cert", type=Path, help="PEM certificate chain: serve WebSocket as wss://")
@@ -147,6 +149,9 @@ def _serve(args: argparse.Namespace) -> int:
     if refusal is not None:
         print(f"hubbub: {refusal}", file=sys.stderr)
         return 2
+    if args.store and not is_postgres_url(args.store):
+        print("hubbub: --store takes a postgresql:// URL (omit it for SQLite in --data-dir)", file=sys.stderr)
+        return 2
     make_data_dir(args.data_dir)
     secret = args.auth_secret or _stored_secret(args.data_dir, _SECRET_FILE, create=True)
     admin_token = args.admin_token or _stored_secret(args.data_dir, _ADMIN_TOKEN_FILE, create=True)
@@ -158,6 +163,7 @@ def _serve(args: argparse.Namespace) -> int:
         admin_host=args.admin_host,
         admin_port=args.admin_port,
         data_dir=args.data_dir,
+        store_url=args.store or None,
         auth_secret=secret,
         admin_token=admin_token,
         policy=policy,

@@ -15,6 +15,7 @@ class Config:
     admin_host: str = "127.0.0.1"
     admin_port: int | None = 0  # None: no admin listener
     data_dir: Path = Path("data")
+    store_url: str | None = None  # a postgresql:// URL: state lives there, not in data_dir/hubbub.sqlite3
     auth_secret: str = ""
     admin_token: str = ""
     tls_cert: Path | None = None  # PEM certificate chain: with tls_key, WebSocket is served as wss://

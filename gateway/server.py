@@ -20,7 +20,7 @@ from actors.account.context import AccountContext, PolicyBox
 from actors.account.messages import Wake
 from actors.runtime import ActorRef, Address, Registry
 from actors.store.base import Store
-from actors.store.sqlite import open_sqlite_store
+from actors.store.engine import open_store
 from actors.wire import CloseCode
 
 from .config import Config
@@ -185,7 +185,7 @@ async def serve(config: Config, *, task_status: trio.TaskStatus[Gateway] = trio.
 
 
 async def _serve_store(config: Config, stopped: trio.Event, *, task_status: trio.TaskStatus[Gateway]) -> None:
-    async with open_sqlite_store(config.data_dir) as store:
+    async with open_store(config.data_dir, config.store_url) as store:
         cleared = await store.clear_node_devices(config.node, int(time.time() * 1000))
         if cleared:
             log.info("marked %d devices offline that were online before the restart", cleared)

@@ -28,12 +28,12 @@ ACKED_BEFORE_KILL = 200
 GROUP_MESSAGE = "groupMessageReceived"
 
 
-async def _start(data_dir: Path, log: Path) -> tuple[trio.Process, str]:
-    """Start `hubbub serve` and return it with its WebSocket URL (from its stdout line)."""
+async def _start(data_dir: Path, log: Path, *options: str) -> tuple[trio.Process, str]:
+    """Start `hubbub serve` (with more `options`) and return it with its WebSocket URL (from its stdout line)."""
     command = [
         sys.executable, "-m", "gateway.cli", "serve", "--port", "0", "--admin-port", "0",
         "--data-dir", str(data_dir), "--auth-secret", SECRET, "--admin-token", ADMIN,
-        "--policy", "multi", "--log-level", "WARNING",
+        "--policy", "multi", "--log-level", "WARNING", *options,
     ]
     with log.open("ab") as stderr:
         process = await trio.lowlevel.open_process(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr)
@@ -64,6 +64,36 @@ async def _client(nursery: trio.Nursery, url: str, user_id: str, platform: str, 
     return client
 
 
+async def _send_until_killed(process: trio.Process, senders: list[Client], to: str, acked: list[str], limit: int) -> None:
+    """Send from every device at once; kill -9 `process` right after the `limit`-th ok in `acked`.
+
+    The other devices' sends are then in flight; an ok that arrives after the
+    kill was decided is not counted.
+    """
+    killed = False
+
+    async def keep_sending(client: Client, name: str) -> None:
+        nonlocal killed
+        n = 0
+        while not killed:
+            try:
+                message = await send(client, to, f"{name}-{n}")
+            except (Disconnected, ClientError):
+                assert killed
+                return
+            n += 1
+            if killed:
+                return  # acknowledged after the kill was decided: not counted
+            acked.append(message["messageID"])
+            if len(acked) == limit:
+                killed = True
+                process.kill()  # at once, with the other device's send in flight
+
+    async with trio.open_nursery() as sending:
+        for index, client in enumerate(senders):
+            sending.start_soon(keep_sending, client, f"d{index}")
+
+
 async def _whole_history(client: Client, peer: str, conversation_type: int = 0) -> list[dict[str, Any]]:
     """Every message of the conversation, oldest first, in pages of 100."""
     found: list[dict[str, Any]] = []
@@ -82,30 +112,9 @@ async def test_acknowledged_messages_survive_kill_9_and_reach_the_offline_receiv
     with trio.fail_after(60):
         process, url = await _start(data_dir, log)
         acked: list[str] = []
-        killed = False
         async with trio.open_nursery() as clients:
             senders = [await _client(clients, url, "alice", platform) for platform in ("iOS", "Windows")]
-
-            async def keep_sending(client: Client, name: str) -> None:
-                nonlocal killed
-                n = 0
-                while not killed:
-                    try:
-                        message = await send(client, "bob", f"{name}-{n}")
-                    except (Disconnected, ClientError):
-                        assert killed
-                        return
-                    n += 1
-                    if killed:
-                        return  # acknowledged after the kill was decided: not counted
-                    acked.append(message["messageID"])
-                    if len(acked) == ACKED_BEFORE_KILL:
-                        killed = True
-                        process.kill()  # at once, with the other device's send in flight
-
-            async with trio.open_nursery() as sending:
-                for index, client in enumerate(senders):
-                    sending.start_soon(keep_sending, client, f"d{index}")
+            await _send_until_killed(process, senders, "bob", acked, ACKED_BEFORE_KILL)
             clients.cancel_scope.cancel()
         with trio.fail_after(10):
             await process.wait()

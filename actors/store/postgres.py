@@ -113,8 +113,13 @@ def _means_unavailable(exc: BaseException) -> bool:
     )
 
 
+def _one_line(exc: BaseException) -> str:
+    """libpq's messages span lines (a hint after a tab): one line for logs and error frames."""
+    return " ".join(str(exc).split())
+
+
 def _unavailable(exc: BaseException) -> HubbubError:
-    error = StorageUnavailable(f"postgresql: {exc}")
+    error = StorageUnavailable(f"postgresql: {_one_line(exc)}")
     error.__cause__ = exc
     return error
 
@@ -187,7 +192,7 @@ def _commit_batch(pool: ConnectionPool[psycopg.Connection[Any]], batch: list[Wri
                 raise
         committed = True
     except (psycopg.Error, _BatchLost) as exc:
-        log.warning("store=postgresql batch failed jobs=%d error=%s", len(batch), exc)
+        log.warning("store=postgresql batch failed jobs=%d error=%s", len(batch), _one_line(exc))
         for job in batch:
             job.value, job.error = None, _unavailable(exc)
         committed = False
@@ -265,7 +270,7 @@ def _connection_params(url: str) -> dict[str, Any]:
     try:
         params: dict[str, Any] = conninfo_to_dict(url)
     except psycopg.ProgrammingError as exc:
-        raise StorageUnavailable(f"bad PostgreSQL URL: {exc}") from exc
+        raise StorageUnavailable(f"bad PostgreSQL URL: {_one_line(exc)}") from exc
     params.setdefault("connect_timeout", _CONNECT_TIMEOUT_S)
     params.setdefault("tcp_user_timeout", _TCP_USER_TIMEOUT_MS)
     params.setdefault("application_name", "hubbub")
@@ -325,7 +330,7 @@ def _open_pool(url: str, size: int) -> ConnectionPool[psycopg.Connection[Any]]:
             pool.close()
             raise
     except psycopg.Error as exc:
-        raise StorageUnavailable(f"cannot open {describe(url)}: {exc}") from exc
+        raise StorageUnavailable(f"cannot open {describe(url)}: {_one_line(exc)}") from exc
     return pool
 
 
