@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import json
 import secrets
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import Collection
+from typing import Protocol, TypeVar
 
 import hypercorn.config
 import hypercorn.trio
@@ -18,16 +19,44 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from actors.account import messages as account
+from actors.account.context import PolicyBox
 from actors.account.policy import LoginPolicy
-from actors.runtime import ActorError, Address, Asks
+from actors.runtime import ActorError, Address, Asks, Registry
 from actors.wire import builtins_of
 
-from .rooms import describe_room, list_rooms
+from .config import Config
+from .devices import DeviceDirectory
+from .listening import Listening
+from .metrics import Metrics
+from .rooms import Rooms, describe_room, list_rooms
+from .services import Services
 from .webapp import web_routes
 
 
-if TYPE_CHECKING:
-    from .server import Gateway
+class AdminHost(Protocol):
+    """What the admin API reads and changes of the server."""
+
+    @property
+    def config(self) -> Config: ...
+    @property
+    def services(self) -> Services: ...
+    @property
+    def metrics(self) -> Metrics: ...
+    @property
+    def policy(self) -> PolicyBox: ...
+    @property
+    def registry(self) -> Registry: ...
+    @property
+    def connections(self) -> Collection[object]: ...
+    @property
+    def directory(self) -> DeviceDirectory: ...
+    @property
+    def rooms(self) -> Rooms: ...
+    @property
+    def listening(self) -> Listening | None: ...
+    @property
+    def started_clock(self) -> float: ...
+
 
 R = TypeVar("R")
 _ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.@:-")
@@ -41,7 +70,7 @@ class _Refused(Exception):
         self.message = message
 
 
-def build_app(gateway: Gateway) -> Starlette:
+def build_app(gateway: AdminHost) -> Starlette:
     """The admin ASGI application for one gateway."""
 
     def authorize(request: Request) -> None:
@@ -58,7 +87,7 @@ def build_app(gateway: Gateway) -> Starlette:
 
     async def ask_account(user_id: str, msg: Asks[R]) -> R:
         try:
-            return await gateway.account(user_id).ask(msg, timeout=gateway.config.ask_timeout_s)
+            return await gateway.services.account(user_id).ask(msg, timeout=gateway.config.ask_timeout_s)
         except ActorError as exc:
             raise _Refused(503, f"account unavailable: {exc}") from None
 
@@ -165,7 +194,7 @@ def build_app(gateway: Gateway) -> Starlette:
     return Starlette(routes=routes, exception_handlers={_Refused: refused})
 
 
-async def serve_admin(gateway: Gateway, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+async def serve_admin(gateway: AdminHost, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
     """Serve the admin API until cancelled; `task_status` gets the bound port."""
     config = hypercorn.config.Config()
     config.bind = [f"{gateway.config.admin_host}:{gateway.config.admin_port or 0}"]

@@ -13,27 +13,32 @@ the account never keeps a device no session owns.
 from __future__ import annotations
 
 import logging
-import secrets
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import trio
 
 from actors import wire as p
 from actors.account import messages as account
-from actors.ids import session_address
 from actors.runtime import ActorError
 
 from .auth import verify_token
 from .identity import Identity
+from .services import Services, random_id, session_address
 
-if TYPE_CHECKING:
-    from .session import DeviceSession
+
+
+class Seat(Protocol):
+    """The session being admitted: reachable from `begin_admission` on, owner of the identity at `admitted`."""
+
+    def begin_admission(self, identity: Identity) -> None: ...
+    def admission_failed(self) -> None: ...
+    def admitted(self, token_expires_at: float) -> Identity: ...
 
 log = logging.getLogger("hubbub.admission")
 
 
-async def admit(session: DeviceSession, req: p.Login) -> Identity:
+async def admit(services: Services, session: Seat, req: p.Login) -> Identity:
     """Log `session` in as `req` asks; returns the identity the session now owns.
 
     The account queues the login reply itself. Raises the account's
@@ -41,14 +46,13 @@ async def admit(session: DeviceSession, req: p.Login) -> Identity:
     after ask_timeout_s); on any of them, and on cancellation, the account
     is told the device is gone.
     """
-    gateway = session.gateway
-    config = gateway.config
+    config = services.config
     claims = verify_token(config.auth_secret, req.token, req.user_id)
-    login_id = f"{config.node}-{secrets.token_hex(8)}"
+    login_id = services.new_id()
     identity = Identity(
         user_id=req.user_id,
         login_id=login_id,
-        device_id=req.device_id or f"auto-{secrets.token_hex(8)}",
+        device_id=req.device_id or random_id("auto-"),
         platform=req.platform,
         address=session_address(login_id),
     )
@@ -60,7 +64,7 @@ async def admit(session: DeviceSession, req: p.Login) -> Identity:
         login_time=int(time.time() * 1000),
     )
     session.begin_admission(identity)
-    ref = gateway.account(req.user_id)
+    ref = services.account(req.user_id)
     admitted = False
     try:
         await ref.ask(account.Login(device, identity.address, req.id, req.user_name, req.resume_from), timeout=config.ask_timeout_s)
@@ -76,5 +80,4 @@ async def admit(session: DeviceSession, req: p.Login) -> Identity:
                     log.warning("account=%s login=%s could not report a failed login: %s", req.user_id, login_id, exc)
             if telling.cancelled_caught:
                 log.warning("account=%s login=%s inbox full: a failed login was not reported", req.user_id, login_id)
-    gateway.metrics.logins.inc()
     return session.admitted(claims.expires_at)

@@ -1,6 +1,6 @@
 """Call invitations on the gateway (PROTOCOL.md §11): routes to call actors.
 
-`install` registers the `call` actor kind, the call ops and a session-end
+`Calls` registers the `call` actor kind, serves the call ops and has a session-end
 hook: a device that drops while bound to a call (the inviting device, or the
 one that accepted) quits it.
 
@@ -12,64 +12,58 @@ gateway -> call; the call actor never asks anyone).
 from __future__ import annotations
 
 import logging
-import secrets
-import weakref
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from actors.account import messages as account
 from actors.call import CallActor, CallContext, CallIndex
 from actors.call import messages as call
 from actors.errors import CallNotExist, InvalidArgument
-from actors.runtime import ActorError, ActorRef, Address, Asks
+from actors import wire as p
+from actors.runtime import ActorError, ActorRef, Asks
 from actors.wire import ErrorUser
 from actors.wire import calls as pc
 
-from .router import Result, _identity
-
-if TYPE_CHECKING:
-    from .server import Gateway
-    from .session import DeviceSession
+from .identity import Identity
+from .services import Feature, Handler, Result, Services
 
 log = logging.getLogger("hubbub.calls")
 
-_FEATURE: weakref.WeakKeyDictionary[Gateway, CallContext] = weakref.WeakKeyDictionary()
+
+def calls_of(gateway: _HasCalls) -> CallContext:
+    """The calls feature's context on `gateway` (its index of live calls)."""
+    return gateway.calls.context
 
 
-def install(gateway: Gateway) -> None:
-    """Serve call invitations on `gateway`: the actor kind, the ops, the end hook."""
-    context = CallContext(gateway.directory, CallIndex(), gateway.registry)
-    gateway.registry.add_kind("call", partial(CallActor, ctx=context))
-    _FEATURE[gateway] = context
-    routes = _Routes(gateway, context.index)
-    gateway.router.add_routes(
-        {
-            pc.CallInvite: routes.invite,
-            pc.CallAccept: routes.accept,
-            pc.CallReject: routes.reject,
-            pc.CallCancel: routes.cancel,
-            pc.CallQuit: routes.quit,
-            pc.CallEnd: routes.end,
+class _HasCalls(Protocol):
+    @property
+    def calls(self) -> Calls: ...
+
+
+class Calls(Feature):
+    """Call invitations (§11): ops to call actors; a device that drops quits its calls."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.context = CallContext(services.directory, CallIndex(), services.registry)
+        self.index = self.context.index
+        services.registry.add_kind("call", partial(CallActor, ctx=self.context))
+
+    def routes(self) -> dict[type[p.Request], Handler]:
+        return {
+            pc.CallInvite: self.invite,
+            pc.CallAccept: self.accept,
+            pc.CallReject: self.reject,
+            pc.CallCancel: self.cancel,
+            pc.CallQuit: self.quit,
+            pc.CallEnd: self.end,
         }
-    )
-    gateway.session_end_hooks.append(routes.session_ended)
-
-
-def calls_of(gateway: Gateway) -> CallContext:
-    """The calls feature installed on `gateway` (KeyError if it was not)."""
-    return _FEATURE[gateway]
-
-
-class _Routes:
-    def __init__(self, gateway: Gateway, index: CallIndex) -> None:
-        self.gateway = gateway
-        self.index = index
 
     def _call(self, call_id: str) -> ActorRef[call.CallMsg]:
-        return self.gateway.registry.ref(Address("call", call_id))
+        return self.services.actor("call", call_id)
 
     async def _ask(self, call_id: str, msg: Asks[None]) -> None:
-        await self._call(call_id).ask(msg, timeout=self.gateway.config.ask_timeout_s)
+        await self.services.ask("call", call_id, msg)
 
     async def _ask_live(self, call_id: str, msg: Asks[None]) -> pc.CallIDReply:
         # An unknown or finished call is refused here, without spawning an actor for it.
@@ -78,17 +72,16 @@ class _Routes:
         await self._ask(call_id, msg)
         return pc.CallIDReply(call_id=call_id)
 
-    def _device(self, session: DeviceSession) -> call.Device:
-        user_id, login_id = _identity(session)
-        return call.Device(user_id, login_id)
+    def _device(self, identity: Identity) -> call.Device:
+        return call.Device(identity.user_id, identity.login_id)
 
-    async def invite(self, session: DeviceSession, req: pc.CallInvite) -> Result:
-        inviter = self._device(session)
+    async def invite(self, identity: Identity, req: pc.CallInvite) -> Result:
+        inviter = self._device(identity)
         user_ids = list(dict.fromkeys(req.invitees))
         if inviter.user_id in user_ids:
             raise InvalidArgument("one cannot invite oneself to a call")
         invitees, offline = await self._online_devices(user_ids)
-        call_id = f"{self.gateway.config.node}-{secrets.token_hex(8)}"
+        call_id = self.services.new_id()
         if invitees:
             cfg = req.config
             await self._ask(call_id, call.Invite(inviter, tuple(invitees), cfg.timeout, cfg.extended_data))
@@ -102,8 +95,8 @@ class _Routes:
         online: list[call.Invitee] = []
         offline: list[str] = []
         for user_id in user_ids:
-            devices = await self.gateway.account(user_id).ask(
-                account.QueryDevices(), timeout=self.gateway.config.ask_timeout_s
+            devices = await self.services.account(user_id).ask(
+                account.QueryDevices(), timeout=self.services.config.ask_timeout_s
             )
             if devices:
                 online.append(call.Invitee(user_id, tuple(d.login_id for d in devices)))
@@ -111,29 +104,27 @@ class _Routes:
                 offline.append(user_id)
         return online, offline
 
-    async def accept(self, session: DeviceSession, req: pc.CallAccept) -> Result:
-        return await self._ask_live(req.call_id, call.Accept(self._device(session), req.config.extended_data))
+    async def accept(self, identity: Identity, req: pc.CallAccept) -> Result:
+        return await self._ask_live(req.call_id, call.Accept(self._device(identity), req.config.extended_data))
 
-    async def reject(self, session: DeviceSession, req: pc.CallReject) -> Result:
-        return await self._ask_live(req.call_id, call.Reject(self._device(session), req.config.extended_data))
+    async def reject(self, identity: Identity, req: pc.CallReject) -> Result:
+        return await self._ask_live(req.call_id, call.Reject(self._device(identity), req.config.extended_data))
 
-    async def cancel(self, session: DeviceSession, req: pc.CallCancel) -> Result:
-        msg = call.Cancel(self._device(session), tuple(req.invitees), req.config.extended_data)
+    async def cancel(self, identity: Identity, req: pc.CallCancel) -> Result:
+        msg = call.Cancel(self._device(identity), tuple(req.invitees), req.config.extended_data)
         await self._ask_live(req.call_id, msg)
         return pc.CallCancelReply(call_id=req.call_id, error_user_list=[])
 
-    async def quit(self, session: DeviceSession, req: pc.CallQuit) -> Result:
-        return await self._ask_live(req.call_id, call.Quit(self._device(session), req.config.extended_data))
+    async def quit(self, identity: Identity, req: pc.CallQuit) -> Result:
+        return await self._ask_live(req.call_id, call.Quit(self._device(identity), req.config.extended_data))
 
-    async def end(self, session: DeviceSession, req: pc.CallEnd) -> Result:
-        return await self._ask_live(req.call_id, call.End(self._device(session), req.config.extended_data))
+    async def end(self, identity: Identity, req: pc.CallEnd) -> Result:
+        return await self._ask_live(req.call_id, call.End(self._device(identity), req.config.extended_data))
 
-    async def session_ended(self, session: DeviceSession) -> None:
+    async def session_ended(self, identity: Identity) -> None:
         """A connection ended: its device quits every call it is bound to."""
-        if session.user_id is None or session.login_id is None:
-            return
-        device = call.Device(session.user_id, session.login_id)
-        for call_id in self.index.calls_of(session.login_id):
+        device = self._device(identity)
+        for call_id in self.index.calls_of(identity.login_id):
             try:
                 await self._call(call_id).tell(call.DeviceGone(device))
             except ActorError as exc:

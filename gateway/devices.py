@@ -1,4 +1,4 @@
-"""The gateway's device directory: session address -> live DeviceSession.
+"""The gateway's device directory: session address -> live device session.
 
 It is how actors reach devices (it implements actors.outbound.DeviceSink):
 pushes never block, a session whose queue is full is closed as slow, and a
@@ -8,26 +8,34 @@ queued data.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
+
+import trio
 
 from actors.outbound import Outbound
 from actors.runtime import Address
 
-if TYPE_CHECKING:
-    from .session import DeviceSession
+
+class Reachable(Protocol):
+    """A device session as the directory sees it (gateway/session.py implements it)."""
+
+    @property
+    def outbound_send(self) -> trio.MemorySendChannel[Outbound]: ...
+
+    def offer(self, item: Outbound) -> bool: ...
 
 
 class DeviceDirectory:
     """Maps session addresses to the sessions of this gateway process."""
 
     def __init__(self) -> None:
-        self._sessions: dict[Address, DeviceSession] = {}
+        self._sessions: dict[Address, Reachable] = {}
         self.slow_disconnects = 0
 
-    def register(self, address: Address, session: DeviceSession) -> None:
+    def register(self, address: Address, session: Reachable) -> None:
         self._sessions[address] = session
 
-    def unregister(self, address: Address, session: DeviceSession) -> None:
+    def unregister(self, address: Address, session: Reachable) -> None:
         if self._sessions.get(address) is session:
             del self._sessions[address]
 
@@ -47,5 +55,5 @@ class DeviceDirectory:
     def __len__(self) -> int:
         return len(self._sessions)
 
-    def sessions(self) -> list[DeviceSession]:
+    def sessions(self) -> list[Reachable]:
         return list(self._sessions.values())

@@ -1,8 +1,8 @@
-"""Routes of peer messaging, conversations and receipts to the account actor."""
+"""The messaging feature: peer messages, conversations and receipts, served by the account actor."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from actors import wire as p
 from actors.account import conversations as conv
@@ -12,41 +12,10 @@ from actors.errors import InvalidArgument, MessageNotFound
 from actors.runtime import Asks
 from actors.wire import messages as pm
 
-from .router import Result, _identity
-
-if TYPE_CHECKING:
-    from .server import Gateway
-    from .session import DeviceSession
+from .identity import Identity
+from .services import Feature, Handler, Result, Services
 
 R = TypeVar("R")
-
-
-def install(gateway: Gateway) -> None:
-    """Serve the §6/§7 ops and peer sendMessage on `gateway`."""
-    routes = _Routes(gateway)
-    gateway.router.send_handlers[0] = routes.send_peer
-    gateway.router.add_routes(
-        {
-            pm.QueryHistoryMessage: routes.query_history,
-            pm.RevokeMessage: routes.revoke,
-            pm.DeleteMessages: routes.delete_messages,
-            pm.DeleteAllMessage: routes.delete_all_message,
-            pm.DeleteAllConversationMessages: routes.delete_all_conversation_messages,
-            pm.QueryConversationList: routes.query_conversation_list,
-            pm.QueryConversation: routes.query_conversation,
-            pm.DeleteConversation: routes.delete_conversation,
-            pm.DeleteAllConversations: routes.delete_all_conversations,
-            pm.ClearConversationUnreadMessageCount: routes.clear_unread,
-            pm.ClearConversationTotalUnreadMessageCount: routes.clear_total_unread,
-            pm.UpdateConversationPinnedState: routes.pin,
-            pm.SetConversationNotificationStatus: routes.notification_status,
-            pm.SetConversationDraft: routes.draft,
-            pm.UpdateConversationMark: routes.mark,
-            pm.SendMessageReceiptsRead: routes.receipts_read,
-            pm.SendConversationMessageReceiptRead: routes.conversation_receipt_read,
-            pm.QueryMessageReceiptsInfo: routes.query_receipts,
-        }
-    )
 
 
 def _not_a_room(conversation_type: int) -> None:
@@ -54,137 +23,163 @@ def _not_a_room(conversation_type: int) -> None:
         raise InvalidArgument("room messages are live only: rooms have no conversation or history")
 
 
-class _Routes:
-    def __init__(self, gateway: Gateway) -> None:
-        self.gateway = gateway
+class Messaging(Feature):
+    """Peer messaging, conversations and receipts (§6, §7): ops to the account actor, peer sendMessage."""
 
-    async def _ask(self, session: DeviceSession, msg: Asks[R]) -> R:
-        user_id, _ = _identity(session)
-        return await self.gateway.account(user_id).ask(msg, timeout=self.gateway.config.ask_timeout_s)
+    def __init__(self, services: Services) -> None:
+        self.services = services
 
-    async def send_peer(self, session: DeviceSession, req: p.SendMessage) -> Result:
-        _, login_id = _identity(session)
+    def routes(self) -> dict[type[p.Request], Handler]:
+        return {
+            pm.QueryHistoryMessage: self.query_history,
+            pm.RevokeMessage: self.revoke,
+            pm.DeleteMessages: self.delete_messages,
+            pm.DeleteAllMessage: self.delete_all_message,
+            pm.DeleteAllConversationMessages: self.delete_all_conversation_messages,
+            pm.QueryConversationList: self.query_conversation_list,
+            pm.QueryConversation: self.query_conversation,
+            pm.DeleteConversation: self.delete_conversation,
+            pm.DeleteAllConversations: self.delete_all_conversations,
+            pm.ClearConversationUnreadMessageCount: self.clear_unread,
+            pm.ClearConversationTotalUnreadMessageCount: self.clear_total_unread,
+            pm.UpdateConversationPinnedState: self.pin,
+            pm.SetConversationNotificationStatus: self.notification_status,
+            pm.SetConversationDraft: self.draft,
+            pm.UpdateConversationMark: self.mark,
+            pm.SendMessageReceiptsRead: self.receipts_read,
+            pm.SendConversationMessageReceiptRead: self.conversation_receipt_read,
+            pm.QueryMessageReceiptsInfo: self.query_receipts,
+        }
+
+    def send_handlers(self) -> dict[int, Handler]:
+        return {0: self.send_peer}
+
+    async def _ask(self, identity: Identity, msg: Asks[R]) -> R:
+        return await self.services.ask_account(identity, msg)
+
+    async def send_peer(self, identity: Identity, req: p.SendMessage) -> Result:
+        login_id = identity.login_id
         body = req.message
         msg = account.SendPeer(
             login_id, req.to_conversation_id, body.type, body.message, body.extended_data,
             req.config.has_receipt, req.client_message_id, req.to_login_id,
         )
-        return pm.MessageReply(message=await self._ask(session, msg))
+        return pm.MessageReply(message=await self._ask(identity, msg))
 
-    async def query_history(self, session: DeviceSession, req: pm.QueryHistoryMessage) -> Result:
+    async def query_history(self, identity: Identity, req: pm.QueryHistoryMessage) -> Result:
         _not_a_room(req.conversation_type)
-        user_id, _ = _identity(session)
+        user_id = identity.user_id
         cfg = req.config
-        found = await self.gateway.store.history(
+        found = await self.services.store.history(
             user_id, req.conversation_type, req.conversation_id, cfg.count, cfg.next_message_seq, cfg.reverse
         )
         return pm.MessageListReply(
             message_list=[conv.message_wire(v.message, v.conversation_id, v.message_seq, v.direction) for v in found]
         )
 
-    async def revoke(self, session: DeviceSession, req: pm.RevokeMessage) -> Result:
+    async def revoke(self, identity: Identity, req: pm.RevokeMessage) -> Result:
         _not_a_room(req.conversation_type)
-        _, login_id = _identity(session)
+        login_id = identity.login_id
         msg = account.Revoke(login_id, req.conversation_type, req.conversation_id, req.message_id)
-        return pm.MessageReply(message=await self._ask(session, msg))
+        return pm.MessageReply(message=await self._ask(identity, msg))
 
-    async def delete_messages(self, session: DeviceSession, req: pm.DeleteMessages) -> Result:
+    async def delete_messages(self, identity: Identity, req: pm.DeleteMessages) -> Result:
         _not_a_room(req.conversation_type)
-        _, login_id = _identity(session)
+        login_id = identity.login_id
         server = req.config.is_also_delete_server_message
-        await self._ask(session, account.DeleteMessages(login_id, req.conversation_type, req.conversation_id, tuple(req.message_ids), server))
+        await self._ask(identity, account.DeleteMessages(login_id, req.conversation_type, req.conversation_id, tuple(req.message_ids), server))
         return None
 
-    async def delete_all_message(self, session: DeviceSession, req: pm.DeleteAllMessage) -> Result:
+    async def delete_all_message(self, identity: Identity, req: pm.DeleteAllMessage) -> Result:
         _not_a_room(req.conversation_type)
-        _, login_id = _identity(session)
+        login_id = identity.login_id
         server = req.config.is_also_delete_server_message
-        await self._ask(session, account.DeleteAllMessages(login_id, req.conversation_type, req.conversation_id, server))
+        await self._ask(identity, account.DeleteAllMessages(login_id, req.conversation_type, req.conversation_id, server))
         return None
 
-    async def delete_all_conversation_messages(self, session: DeviceSession, req: pm.DeleteAllConversationMessages) -> Result:
-        _, login_id = _identity(session)
-        await self._ask(session, account.DeleteAllMessages(login_id, None, None, req.config.is_also_delete_server_message))
+    async def delete_all_conversation_messages(self, identity: Identity, req: pm.DeleteAllConversationMessages) -> Result:
+        login_id = identity.login_id
+        await self._ask(identity, account.DeleteAllMessages(login_id, None, None, req.config.is_also_delete_server_message))
         return None
 
-    async def query_conversation_list(self, session: DeviceSession, req: pm.QueryConversationList) -> Result:
+    async def query_conversation_list(self, identity: Identity, req: pm.QueryConversationList) -> Result:
         after = None
         if (nxt := req.config.next_conversation) is not None:
             after = (not nxt.is_pinned, -nxt.order_key, nxt.conversation_type, nxt.conversation_id)
-        found = await self._ask(session, account.QueryConversations(req.config.count, after))
+        found = await self._ask(identity, account.QueryConversations(req.config.count, after))
         return pm.ConversationListReply(conversation_list=found)
 
-    async def query_conversation(self, session: DeviceSession, req: pm.QueryConversation) -> Result:
-        found = await self._ask(session, account.QueryConversation(req.conversation_type, req.conversation_id))
+    async def query_conversation(self, identity: Identity, req: pm.QueryConversation) -> Result:
+        found = await self._ask(identity, account.QueryConversation(req.conversation_type, req.conversation_id))
         return pm.ConversationReply(conversation=found)
 
-    async def delete_conversation(self, session: DeviceSession, req: pm.DeleteConversation) -> Result:
-        _, login_id = _identity(session)
-        await self._ask(session, account.DeleteConversation(login_id, req.conversation_type, req.conversation_id))
+    async def delete_conversation(self, identity: Identity, req: pm.DeleteConversation) -> Result:
+        login_id = identity.login_id
+        await self._ask(identity, account.DeleteConversation(login_id, req.conversation_type, req.conversation_id))
         return None
 
-    async def delete_all_conversations(self, session: DeviceSession, req: pm.DeleteAllConversations) -> Result:
-        _, login_id = _identity(session)
-        count = await self._ask(session, account.DeleteConversation(login_id, None, None))
+    async def delete_all_conversations(self, identity: Identity, req: pm.DeleteAllConversations) -> Result:
+        login_id = identity.login_id
+        count = await self._ask(identity, account.DeleteConversation(login_id, None, None))
         return pm.CountReply(count=count)
 
-    async def clear_unread(self, session: DeviceSession, req: pm.ClearConversationUnreadMessageCount) -> Result:
-        _, login_id = _identity(session)
-        await self._ask(session, account.ClearUnread(login_id, req.conversation_type, req.conversation_id))
+    async def clear_unread(self, identity: Identity, req: pm.ClearConversationUnreadMessageCount) -> Result:
+        login_id = identity.login_id
+        await self._ask(identity, account.ClearUnread(login_id, req.conversation_type, req.conversation_id))
         return None
 
-    async def clear_total_unread(self, session: DeviceSession, req: pm.ClearConversationTotalUnreadMessageCount) -> Result:
-        _, login_id = _identity(session)
-        await self._ask(session, account.ClearUnread(login_id, None, None))
+    async def clear_total_unread(self, identity: Identity, req: pm.ClearConversationTotalUnreadMessageCount) -> Result:
+        login_id = identity.login_id
+        await self._ask(identity, account.ClearUnread(login_id, None, None))
         return None
 
-    async def pin(self, session: DeviceSession, req: pm.UpdateConversationPinnedState) -> Result:
-        _, login_id = _identity(session)
-        await self._ask(session, account.UpdateConversation(login_id, req.conversation_type, req.conversation_id, is_pinned=req.is_pinned))
+    async def pin(self, identity: Identity, req: pm.UpdateConversationPinnedState) -> Result:
+        login_id = identity.login_id
+        await self._ask(identity, account.UpdateConversation(login_id, req.conversation_type, req.conversation_id, is_pinned=req.is_pinned))
         return None
 
-    async def notification_status(self, session: DeviceSession, req: pm.SetConversationNotificationStatus) -> Result:
-        _, login_id = _identity(session)
+    async def notification_status(self, identity: Identity, req: pm.SetConversationNotificationStatus) -> Result:
+        login_id = identity.login_id
         msg = account.UpdateConversation(login_id, req.conversation_type, req.conversation_id, notification_status=req.status)
-        await self._ask(session, msg)
+        await self._ask(identity, msg)
         return None
 
-    async def draft(self, session: DeviceSession, req: pm.SetConversationDraft) -> Result:
-        _, login_id = _identity(session)
-        await self._ask(session, account.UpdateConversation(login_id, req.conversation_type, req.conversation_id, draft=req.draft))
+    async def draft(self, identity: Identity, req: pm.SetConversationDraft) -> Result:
+        login_id = identity.login_id
+        await self._ask(identity, account.UpdateConversation(login_id, req.conversation_type, req.conversation_id, draft=req.draft))
         return None
 
-    async def mark(self, session: DeviceSession, req: pm.UpdateConversationMark) -> Result:
-        _, login_id = _identity(session)
+    async def mark(self, identity: Identity, req: pm.UpdateConversationMark) -> Result:
+        login_id = identity.login_id
         msg = account.UpdateConversation(
             login_id, req.conversation_type, req.conversation_id, marks=tuple(req.marks), is_marked=req.is_marked
         )
-        await self._ask(session, msg)
+        await self._ask(identity, msg)
         return None
 
-    async def receipts_read(self, session: DeviceSession, req: pm.SendMessageReceiptsRead) -> Result:
+    async def receipts_read(self, identity: Identity, req: pm.SendMessageReceiptsRead) -> Result:
         _not_a_room(req.conversation_type)
-        _, login_id = _identity(session)
+        login_id = identity.login_id
         msg = account.ReadReceipts(login_id, req.conversation_type, req.conversation_id, tuple(req.message_ids))
-        return pm.ReceiptInfosReply(infos=await self._ask(session, msg))
+        return pm.ReceiptInfosReply(infos=await self._ask(identity, msg))
 
-    async def conversation_receipt_read(self, session: DeviceSession, req: pm.SendConversationMessageReceiptRead) -> Result:
+    async def conversation_receipt_read(self, identity: Identity, req: pm.SendConversationMessageReceiptRead) -> Result:
         _not_a_room(req.conversation_type)
-        _, login_id = _identity(session)
+        login_id = identity.login_id
         msg = account.ReadReceipts(login_id, req.conversation_type, req.conversation_id, None)
-        return pm.ReceiptInfosReply(infos=await self._ask(session, msg))
+        return pm.ReceiptInfosReply(infos=await self._ask(identity, msg))
 
-    async def query_receipts(self, session: DeviceSession, req: pm.QueryMessageReceiptsInfo) -> Result:
+    async def query_receipts(self, identity: Identity, req: pm.QueryMessageReceiptsInfo) -> Result:
         _not_a_room(req.conversation_type)
-        user_id, _ = _identity(session)
-        found = await self.gateway.store.viewed(user_id, req.conversation_type, req.conversation_id, req.message_ids)
+        user_id = identity.user_id
+        found = await self.services.store.viewed(user_id, req.conversation_type, req.conversation_id, req.message_ids)
         missing = set(req.message_ids) - {v.message.message_id for v in found}
         if missing:
             raise MessageNotFound(f"not in this conversation: {', '.join(sorted(missing)[:5])}")
         if req.conversation_type == 2:
             ids = [v.message.message_id for v in found]
             return pm.ReceiptInfosReply(
-                infos=await group_receipt_infos(self.gateway.store, req.conversation_id, ids, self_operated=False)
+                infos=await group_receipt_infos(self.services.store, req.conversation_id, ids, self_operated=False)
             )
         infos = []
         for v in found:

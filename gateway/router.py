@@ -1,45 +1,33 @@
-"""Decoded request -> typed request -> the actor (or session step) that serves it."""
+"""Typed request -> the feature handler that serves it, for the device that asked.
+
+Handlers get the acting device's `Identity` and the request, never the
+session. Session steps (login, logout, renewToken) are the session's own;
+everything else is routed here: the built-in device ops, sendMessage by
+conversationType, and each feature's ops.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Iterable
+from typing import Any
 
 from actors import wire as p
 from actors.account import messages as account
-from actors.errors import InvalidArgument, MessageTooLarge, NotLoggedIn, UnknownOp
-from actors.outbound import Disconnect
+from actors.errors import InvalidArgument, MessageTooLarge, UnknownOp
 from actors.wire.session import DevicesReply
 
-from .admission import admit
-from .auth import verify_token
-from .codec import reply_ok
-
-if TYPE_CHECKING:
-    from .server import Gateway
-    from .session import DeviceSession
-
-
-class NoReply:
-    """Marker: the handler already queued its reply."""
-
-
-NO_REPLY: Final = NoReply()
-
-Result = p.Reply | dict[str, Any] | None | NoReply
-Handler = Callable[["DeviceSession", Any], Awaitable[Result]]
+from .identity import Identity
+from .services import Feature, Handler, Result, Services
 
 
 class Router:
     """Maps each request type to the coroutine that serves it."""
 
-    def __init__(self, gateway: Gateway) -> None:
-        self.gateway = gateway
+    def __init__(self, services: Services, features: Iterable[Feature]) -> None:
+        self.services = services
         self.ops = p.known_ops()
+        self._op_of = {cls: op for op, cls in self.ops.items()}
         self.routes: dict[type[p.Request], Handler] = {
-            p.Login: self._login,
-            p.Logout: self._logout,
-            p.RenewToken: self._renew_token,
             p.QueryDevices: self._query_devices,
             p.Ack: self._ack,
             p.SendMessage: self._send_message,
@@ -47,61 +35,32 @@ class Router:
         # sendMessage is one op for peer (0), room (1) and group (2) messages;
         # each feature serves its conversation type.
         self.send_handlers: dict[int, Handler] = {}
+        for feature in features:
+            self.routes.update(feature.routes())
+            self.send_handlers.update(feature.send_handlers())
 
-    def add_routes(self, routes: dict[type[p.Request], Handler]) -> None:
-        """Let a feature module serve more ops."""
-        self.routes.update(routes)
+    def parse(self, frame: dict[str, Any]) -> p.Request:
+        """The typed request of a decoded frame. Raises UnknownOp or InvalidArgument (1003)."""
+        return p.parse_request(frame, self.ops)
 
-    async def dispatch(self, session: DeviceSession, frame: dict[str, Any]) -> Result:
-        """Validate `frame` and serve it. Raises HubbubError for refusals."""
-        request = p.parse_request(frame, self.ops)
-        if not session.logged_in and not isinstance(request, p.Login):
-            raise NotLoggedIn("log in first")
+    async def dispatch(self, identity: Identity, request: p.Request) -> Result:
+        """Serve `request` for `identity`. Raises HubbubError for refusals."""
         handler = self.routes.get(type(request))
         if handler is None:
-            raise UnknownOp(f"op {frame['op']!r} is not served by this server")
-        return await handler(session, request)
+            raise UnknownOp(f"op {self._op_of.get(type(request), type(request).__name__)!r} is not served by this server")
+        return await handler(identity, request)
 
-    async def _send_message(self, session: DeviceSession, req: p.SendMessage) -> Result:
+    async def _send_message(self, identity: Identity, req: p.SendMessage) -> Result:
         if p.message_size(req.message) > p.MAX_MESSAGE_BYTES:
             raise MessageTooLarge(f"message body exceeds {p.MAX_MESSAGE_BYTES} bytes")
         handler = self.send_handlers.get(req.conversation_type)
         if handler is None:
             raise InvalidArgument(f"conversationType {req.conversation_type} is not served by this server")
-        return await handler(session, req)
+        return await handler(identity, req)
 
-    # ---- session ops ----------------------------------------------------------
+    async def _query_devices(self, identity: Identity, req: p.QueryDevices) -> Result:
+        return DevicesReply(devices=await self.services.ask_account(identity, account.QueryDevices()))
 
-    async def _login(self, session: DeviceSession, req: p.Login) -> Result:
-        await admit(session, req)
-        return NO_REPLY
-
-    async def _logout(self, session: DeviceSession, req: p.Logout) -> Result:
-        user_id, login_id = _identity(session)
-        await self.gateway.account(user_id).ask(account.Logout(login_id), timeout=self.gateway.config.ask_timeout_s)
-        session.logging_out()
-        await session.send(reply_ok(req.id))
-        await session.send(Disconnect(p.CloseCode.LOGOUT, "logout"))
-        return NO_REPLY
-
-    async def _renew_token(self, session: DeviceSession, req: p.RenewToken) -> Result:
-        user_id, _ = _identity(session)
-        claims = verify_token(self.gateway.config.auth_secret, req.token, user_id)
-        session.token_renewed(claims.expires_at)
+    async def _ack(self, identity: Identity, req: p.Ack) -> Result:
+        await self.services.account(identity.user_id).tell(account.Acked(identity.login_id, req.seq))
         return None
-
-    async def _query_devices(self, session: DeviceSession, req: p.QueryDevices) -> Result:
-        user_id, _ = _identity(session)
-        devices = await self.gateway.account(user_id).ask(account.QueryDevices(), timeout=self.gateway.config.ask_timeout_s)
-        return DevicesReply(devices=devices)
-
-    async def _ack(self, session: DeviceSession, req: p.Ack) -> Result:
-        user_id, login_id = _identity(session)
-        await self.gateway.account(user_id).tell(account.Acked(login_id, req.seq))
-        return None
-
-
-def _identity(session: DeviceSession) -> tuple[str, str]:
-    if session.user_id is None or session.login_id is None:
-        raise NotLoggedIn("log in first")
-    return session.user_id, session.login_id

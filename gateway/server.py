@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 import ssl
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from trio_websocket import WebSocketRequest
 from actors.account.actor import AccountActor
 from actors.account.context import AccountContext, PolicyBox
 from actors.account.messages import Wake
-from actors.runtime import ActorRef, Address, Registry
+from actors.runtime import ActorRef, Registry
 from actors.store.base import Store
 from actors.store.engine import open_store
 from actors.wire import CloseCode
@@ -27,44 +26,17 @@ from .config import Config
 from .datadir import hold_data_dir
 from .devices import DeviceDirectory
 from .websocket_io import GuardedServer, apply as apply_websocket_workarounds
-from .calls import install as install_calls
-from .messaging import install as install_messaging
-from .social import install as install_social
+from .calls import Calls
+from .messaging import Messaging
+from .social import Social
 from .metrics import Metrics
-from .rooms import install as install_rooms
+from .rooms import Rooms
+from .listening import WS_PATH, Listening
 from .router import Router
+from .services import EndHook, Feature, Services, account_address
 from .session import DeviceSession
 
 log = logging.getLogger("hubbub.server")
-
-WS_PATH = "/ws"
-
-# Each feature installs its actor kinds (gateway.registry.add_kind) and its
-# routes (gateway.router.add_routes) on a new Gateway.
-FEATURES: list[Callable[[Gateway], None]] = [
-    install_messaging,
-    install_rooms,
-    install_calls,
-    install_social,
-]
-
-
-@dataclass(frozen=True, slots=True)
-class Listening:
-    """Where a started server accepts connections."""
-
-    host: str
-    ws_port: int
-    admin_port: int | None
-    tls: bool = False
-
-    @property
-    def ws_url(self) -> str:
-        return f"{'wss' if self.tls else 'ws'}://{self.host}:{self.ws_port}{WS_PATH}"
-
-    @property
-    def admin_url(self) -> str | None:
-        return None if self.admin_port is None else f"http://{self.host}:{self.admin_port}"
 
 
 class Gateway:
@@ -86,7 +58,7 @@ class Gateway:
             store,
             self.directory,
             self.policy,
-            post_account=lambda user_id, msg: self.registry.post(Address("account", user_id), msg),
+            post_account=lambda user_id, msg: self.registry.post(account_address(user_id), msg),
             node=config.node,
             stream_keep_count=config.stream_keep_count,
             stream_keep_s=config.stream_keep_s,
@@ -95,13 +67,16 @@ class Gateway:
         self.connections: set[DeviceSession] = set()
         self._full = False  # refusing connections at max_connections
         self._none_open: trio.Event | None = None  # set once no connection is left, while close_all waits
-        # Feature modules (rooms, calls, ...) add coroutines run when a session ends.
-        self.session_end_hooks: list[Callable[[DeviceSession], Awaitable[None]]] = []
         self.metrics = Metrics(self._live_figures)
         self.account_context.on_delivered = self.metrics.observe_delivery
-        self.router = Router(self)
-        for install in FEATURES:
-            install(self)
+        # Features are objects over the narrow services interface: each registers
+        # its actor kinds, serves its ops, and hears when a logged-in device leaves.
+        self.services = Services(config, self.registry, store, self.directory, self.account_context)
+        self.rooms = Rooms(self.services)
+        self.calls = Calls(self.services)
+        features: list[Feature] = [Messaging(self.services), self.rooms, self.calls, Social(self.services)]
+        self.router = Router(self.services, features)
+        self.session_end_hooks: list[EndHook] = [feature.session_ended for feature in features]
         self.metrics.know_ops(self.router.ops)
         self.started_at = time.time()
         self.started_clock = trio.current_time()
@@ -110,7 +85,7 @@ class Gateway:
         self.listening: Listening | None = None
 
     def account(self, user_id: str) -> ActorRef[Any]:
-        return self.registry.ref(Address("account", user_id))
+        return self.services.account(user_id)
 
     def stop(self) -> None:
         """Ask the server to shut down cleanly (devices get close 4004)."""
@@ -194,7 +169,7 @@ async def _serve_store(config: Config, stopped: trio.Event, *, task_status: trio
             gateway = Gateway(config, store, actors)
             gateway.stopped = stopped
             for user_id in await store.users_with_pending_deliveries():
-                await gateway.registry.post(Address("account", user_id), Wake())
+                await gateway.registry.post(account_address(user_id), Wake())
             sessions = await root.start(_nursery_task)
             listener_scope = trio.CancelScope()
             ws_server = await root.start(_listen, gateway, sessions, listener_scope)

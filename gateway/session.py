@@ -23,13 +23,14 @@ import itertools
 import logging
 import random
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from actors.account import messages as account
-from actors.errors import AlreadyLoggedIn, FrameTooLarge, HubbubError, InvalidFrame
+from actors import wire as p
+from actors.errors import AlreadyLoggedIn, FrameTooLarge, HubbubError, InvalidFrame, NotLoggedIn
 from actors.outbound import Answer, DeviceEvent, Disconnect, Outbound, Replay
 from actors.runtime import ActorError, Address
 from actors.wire import CloseCode, ConnectionEvent, request_id_of
@@ -39,11 +40,13 @@ from .codec import decode_frame, reply_error, reply_ok
 from .control import ControlSlot, Stop
 from .identity import Identity
 from .ratelimit import TokenBucket
-from .router import NoReply
+from .admission import admit
+from .auth import verify_token
+from .config import Config
+from .metrics import Metrics
+from .router import Router
+from .services import NO_REPLY, EndHook, NoReply, Result, Services
 from .websocket_io import abort, send_messages
-
-if TYPE_CHECKING:
-    from .server import Gateway
 
 log = logging.getLogger("hubbub.session")
 
@@ -53,6 +56,21 @@ _session_ids = itertools.count(1)
 _DROPPED = Stop(CloseCode.LOGOUT, "", gone_reason="dropped")  # the peer went away: nothing left to send
 
 
+class SessionHost(Protocol):
+    """What a session needs of the server that runs it."""
+
+    @property
+    def config(self) -> Config: ...
+    @property
+    def services(self) -> Services: ...
+    @property
+    def metrics(self) -> Metrics: ...
+    @property
+    def router(self) -> Router: ...
+    @property
+    def session_end_hooks(self) -> list[EndHook]: ...
+
+
 class _DataStopped(Exception):
     """The controller took a stop: the writer starts no further socket write."""
 
@@ -60,10 +78,12 @@ class _DataStopped(Exception):
 class DeviceSession:
     """One connected device, logged in or not yet."""
 
-    def __init__(self, ws: WebSocketConnection, gateway: Gateway) -> None:
+    def __init__(self, ws: WebSocketConnection, gateway: SessionHost) -> None:
         self.ws = ws
         self.gateway = gateway
+        self.services = gateway.services
         self.config = gateway.config
+        self.ended = trio.Event()  # set once the session is over and the account told
         self.conn_id = next(_session_ids)
         # Bounded: a device that stops reading must not grow server memory.
         self.outbound_send, self._outbound_receive = trio.open_memory_channel[Outbound](self.config.outbound_queue)
@@ -117,19 +137,20 @@ class DeviceSession:
         finally:
             with trio.move_on_after(self.config.close_timeout_s, shield=True):
                 await self._leave()
+            self.ended.set()
 
     async def _leave(self) -> None:
         identity = self.identity
         if identity is not None:
-            self.gateway.directory.unregister(identity.address, self)
-        for hook in self.gateway.session_end_hooks:
-            try:
-                await hook(self)
-            except Exception:
-                log.exception("session=%s user=%s end hook %s failed", self.conn_id, self.user_id, hook)
+            self.services.directory.unregister(identity.address, self)
+            for hook in self.gateway.session_end_hooks:
+                try:
+                    await hook(identity)
+                except Exception:
+                    log.exception("session=%s user=%s end hook %s failed", self.conn_id, self.user_id, hook)
         if identity is not None and not self._account_knows_gone:
             try:
-                await self.gateway.account(identity.user_id).tell(account.DeviceGone(identity.login_id, self._gone_reason))
+                await self.services.account(identity.user_id).tell(account.DeviceGone(identity.login_id, self._gone_reason))
             except ActorError as exc:
                 log.warning("session=%s user=%s could not report the device gone: %s", self.conn_id, identity.user_id, exc)
         if not self.ws.closed:
@@ -171,7 +192,7 @@ class DeviceSession:
         try:
             self.outbound_send.send_nowait(item)
         except trio.WouldBlock:
-            self.gateway.directory.slow_disconnects += 1
+            self.services.directory.slow_disconnects += 1
             self.close_as_slow()
             return False
         except (trio.ClosedResourceError, trio.BrokenResourceError):
@@ -274,7 +295,7 @@ class DeviceSession:
         op = frame.get("op")
         started = trio.current_time()
         try:
-            result = await self.gateway.router.dispatch(self, frame)
+            result = await self._serve(frame)
         except HubbubError as exc:
             log.info("session=%s user=%s op=%.40s refused code=%d: %s", self.conn_id, self.user_id, op, exc.code, exc.message)
             self.gateway.metrics.errors.labels(str(exc.code)).inc()
@@ -292,6 +313,28 @@ class DeviceSession:
         if isinstance(result, NoReply):
             return b""
         return reply_ok(request_id, result)
+
+    async def _serve(self, frame: dict[str, object]) -> Result:
+        """The session's own steps (login, logout, renewToken), or the router for the identity."""
+        request = self.gateway.router.parse(frame)
+        if isinstance(request, p.Login):
+            await admit(self.services, self, request)
+            self.gateway.metrics.logins.inc()
+            return NO_REPLY
+        identity = self.identity
+        if identity is None:
+            raise NotLoggedIn("log in first")
+        if isinstance(request, p.Logout):
+            await self.services.ask_account(identity, account.Logout(identity.login_id))
+            self._account_knows_gone = True
+            await self.send(reply_ok(request.id))
+            await self.send(Disconnect(CloseCode.LOGOUT, "logout"))
+            return NO_REPLY
+        if isinstance(request, p.RenewToken):
+            claims = verify_token(self.config.auth_secret, request.token, identity.user_id)
+            self.token_renewed(claims.expires_at)
+            return None
+        return await self.gateway.router.dispatch(identity, request)
 
     async def send(self, item: Outbound) -> None:
         """Queue a frame from the reader; blocks while the outbound queue is full."""
@@ -350,7 +393,7 @@ class DeviceSession:
         """Send stored events (after, upto] before any live event queued behind."""
         after = replay.after_seq
         while after < replay.upto_seq:
-            events = await self.gateway.store.events_after(replay.user_id, after, _REPLAY_PAGE)
+            events = await self.services.store.events_after(replay.user_id, after, _REPLAY_PAGE)
             if not events:
                 break
             frames = []
@@ -393,13 +436,13 @@ class DeviceSession:
             raise AlreadyLoggedIn("this connection is already logged in")
         self._admitting = identity
         # Registered before asking, so the reply and replay the account queues reach us.
-        self.gateway.directory.register(identity.address, self)
+        self.services.directory.register(identity.address, self)
 
     def admission_failed(self) -> None:
         """The account did not admit the device (or may never answer): unreachable again."""
         identity, self._admitting = self._admitting, None
         if identity is not None:
-            self.gateway.directory.unregister(identity.address, self)
+            self.services.directory.unregister(identity.address, self)
 
     def admitted(self, token_expires_at: float) -> Identity:
         """The account admitted the device: the identity is fixed for the session's life."""
@@ -414,9 +457,6 @@ class DeviceSession:
     def token_renewed(self, expires_at: float) -> None:
         self._token_expires_at = expires_at
         self._token_renewed.set()
-
-    def logging_out(self) -> None:
-        self._account_knows_gone = True
 
     async def _token_watch(self) -> None:
         warning_s = self.config.token_warning_s

@@ -1,190 +1,183 @@
-"""Routes of profiles, friends and groups (PROTOCOL.md §8, §9)."""
+"""The social feature: profiles, friends and groups (PROTOCOL.md §8, §9)."""
 
 from __future__ import annotations
 
-import secrets
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from actors import wire as p
 from actors.account import messages as account
 from actors.account.social import application_wire, friend_wire, profile_wire
 from actors.group import messages as group
 from actors.group.actor import GroupActor, GroupContext
-from actors.runtime import Address, Asks
+from actors.runtime import Asks
 from actors.wire import messages as pm
 from actors.wire import social as ps
 
-from .router import Result, _identity
-
-if TYPE_CHECKING:
-    from .server import Gateway
-    from .session import DeviceSession
+from .identity import Identity
+from .services import Feature, Handler, Result, Services, random_id
 
 R = TypeVar("R")
 
 
-def install(gateway: Gateway) -> None:
-    """Serve the §8/§9 ops and group sendMessage on `gateway`; add the group actor kind."""
-    context = GroupContext(
-        gateway.store, gateway.account_context.post_account,
-        stats=gateway.account_context.stats, max_members=gateway.config.max_group_members,
-    )
-    gateway.registry.add_kind("group", lambda address: GroupActor(address, context))
-    routes = _Routes(gateway)
-    gateway.router.send_handlers[2] = routes.send_group
-    gateway.router.add_routes(
-        {
-            ps.UpdateUserName: routes.update_user_name,
-            ps.UpdateUserAvatarUrl: routes.update_avatar,
-            ps.UpdateUserExtendedData: routes.update_extended_data,
-            ps.QueryUsersInfo: routes.query_users,
-            ps.AddFriend: routes.add_friend,
-            ps.AcceptFriendApplication: routes.accept_friend,
-            ps.RejectFriendApplication: routes.reject_friend,
-            ps.DeleteFriends: routes.delete_friends,
-            ps.QueryFriendList: routes.query_friends,
-            ps.QueryFriendApplicationList: routes.query_applications,
-            ps.CreateGroup: routes.create_group,
-            ps.JoinGroup: routes.join_group,
-            ps.LeaveGroup: routes.leave_group,
-            ps.InviteUsersIntoGroup: routes.invite,
-            ps.KickGroupMembers: routes.kick,
-            ps.DismissGroup: routes.dismiss,
-            ps.TransferGroupOwner: routes.transfer_owner,
-            ps.SetGroupMemberRole: routes.set_role,
-            ps.UpdateGroupName: routes.update_group_name,
-            ps.UpdateGroupNotice: routes.update_group_notice,
-            ps.SetGroupAttributes: routes.set_group_attributes,
-            ps.DeleteGroupAttributes: routes.delete_group_attributes,
-            ps.QueryGroupList: routes.query_group_list,
-            ps.QueryGroupInfo: routes.query_group_info,
-            ps.QueryGroupMemberList: routes.query_group_members,
+class Social(Feature):
+    """Profiles, friends and groups (§8, §9): ops to the account and group actors, group sendMessage."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        accounts = services.accounts
+        context = GroupContext(
+            services.store, accounts.post_account, stats=accounts.stats, max_members=services.config.max_group_members,
+        )
+        services.registry.add_kind("group", lambda address: GroupActor(address, context))
+
+    def routes(self) -> dict[type[p.Request], Handler]:
+        return {
+            ps.UpdateUserName: self.update_user_name,
+            ps.UpdateUserAvatarUrl: self.update_avatar,
+            ps.UpdateUserExtendedData: self.update_extended_data,
+            ps.QueryUsersInfo: self.query_users,
+            ps.AddFriend: self.add_friend,
+            ps.AcceptFriendApplication: self.accept_friend,
+            ps.RejectFriendApplication: self.reject_friend,
+            ps.DeleteFriends: self.delete_friends,
+            ps.QueryFriendList: self.query_friends,
+            ps.QueryFriendApplicationList: self.query_applications,
+            ps.CreateGroup: self.create_group,
+            ps.JoinGroup: self.join_group,
+            ps.LeaveGroup: self.leave_group,
+            ps.InviteUsersIntoGroup: self.invite,
+            ps.KickGroupMembers: self.kick,
+            ps.DismissGroup: self.dismiss,
+            ps.TransferGroupOwner: self.transfer_owner,
+            ps.SetGroupMemberRole: self.set_role,
+            ps.UpdateGroupName: self.update_group_name,
+            ps.UpdateGroupNotice: self.update_group_notice,
+            ps.SetGroupAttributes: self.set_group_attributes,
+            ps.DeleteGroupAttributes: self.delete_group_attributes,
+            ps.QueryGroupList: self.query_group_list,
+            ps.QueryGroupInfo: self.query_group_info,
+            ps.QueryGroupMemberList: self.query_group_members,
         }
-    )
 
+    def send_handlers(self) -> dict[int, Handler]:
+        return {2: self.send_group}
 
-class _Routes:
-    def __init__(self, gateway: Gateway) -> None:
-        self.gateway = gateway
-
-    async def _account(self, session: DeviceSession, msg: Asks[R]) -> R:
-        user_id, _ = _identity(session)
-        return await self.gateway.account(user_id).ask(msg, timeout=self.gateway.config.ask_timeout_s)
+    async def _account(self, identity: Identity, msg: Asks[R]) -> R:
+        return await self.services.ask_account(identity, msg)
 
     async def _group(self, group_id: str, msg: Asks[R]) -> R:
-        ref = self.gateway.registry.ref(Address("group", group_id))
-        return await ref.ask(msg, timeout=self.gateway.config.ask_timeout_s)
+        return await self.services.ask("group", group_id, msg)
 
     # ---- profiles -------------------------------------------------------------
 
-    async def _profile(self, session: DeviceSession, **fields: str) -> Result:
-        _, login_id = _identity(session)
-        return ps.UserFullInfoReply(user_full_info=await self._account(session, account.UpdateProfile(login_id, **fields)))
+    async def _profile(self, identity: Identity, **fields: str) -> Result:
+        login_id = identity.login_id
+        return ps.UserFullInfoReply(user_full_info=await self._account(identity, account.UpdateProfile(login_id, **fields)))
 
-    async def update_user_name(self, session: DeviceSession, req: ps.UpdateUserName) -> Result:
-        return await self._profile(session, user_name=req.user_name)
+    async def update_user_name(self, identity: Identity, req: ps.UpdateUserName) -> Result:
+        return await self._profile(identity, user_name=req.user_name)
 
-    async def update_avatar(self, session: DeviceSession, req: ps.UpdateUserAvatarUrl) -> Result:
-        return await self._profile(session, avatar_url=req.user_avatar_url)
+    async def update_avatar(self, identity: Identity, req: ps.UpdateUserAvatarUrl) -> Result:
+        return await self._profile(identity, avatar_url=req.user_avatar_url)
 
-    async def update_extended_data(self, session: DeviceSession, req: ps.UpdateUserExtendedData) -> Result:
-        return await self._profile(session, extended_data=req.extended_data)
+    async def update_extended_data(self, identity: Identity, req: ps.UpdateUserExtendedData) -> Result:
+        return await self._profile(identity, extended_data=req.extended_data)
 
-    async def query_users(self, session: DeviceSession, req: ps.QueryUsersInfo) -> Result:
-        found = await self.gateway.store.profiles(list(dict.fromkeys(req.user_ids)))
+    async def query_users(self, identity: Identity, req: ps.QueryUsersInfo) -> Result:
+        found = await self.services.store.profiles(list(dict.fromkeys(req.user_ids)))
         return ps.UserListReply(user_list=[profile_wire(u) for u in found])
 
     # ---- friends --------------------------------------------------------------
 
-    async def add_friend(self, session: DeviceSession, req: ps.AddFriend) -> Result:
-        _, login_id = _identity(session)
-        return ps.FriendApplicationReply(application=await self._account(session, account.AddFriend(login_id, req.user_id, req.wording)))
+    async def add_friend(self, identity: Identity, req: ps.AddFriend) -> Result:
+        login_id = identity.login_id
+        return ps.FriendApplicationReply(application=await self._account(identity, account.AddFriend(login_id, req.user_id, req.wording)))
 
-    async def accept_friend(self, session: DeviceSession, req: ps.AcceptFriendApplication) -> Result:
-        _, login_id = _identity(session)
-        return ps.FriendApplicationReply(application=await self._account(session, account.AnswerFriend(login_id, req.user_id, True)))
+    async def accept_friend(self, identity: Identity, req: ps.AcceptFriendApplication) -> Result:
+        login_id = identity.login_id
+        return ps.FriendApplicationReply(application=await self._account(identity, account.AnswerFriend(login_id, req.user_id, True)))
 
-    async def reject_friend(self, session: DeviceSession, req: ps.RejectFriendApplication) -> Result:
-        _, login_id = _identity(session)
-        return ps.FriendApplicationReply(application=await self._account(session, account.AnswerFriend(login_id, req.user_id, False)))
+    async def reject_friend(self, identity: Identity, req: ps.RejectFriendApplication) -> Result:
+        login_id = identity.login_id
+        return ps.FriendApplicationReply(application=await self._account(identity, account.AnswerFriend(login_id, req.user_id, False)))
 
-    async def delete_friends(self, session: DeviceSession, req: ps.DeleteFriends) -> Result:
-        _, login_id = _identity(session)
-        return await self._account(session, account.DeleteFriends(login_id, tuple(req.user_ids)))
+    async def delete_friends(self, identity: Identity, req: ps.DeleteFriends) -> Result:
+        login_id = identity.login_id
+        return await self._account(identity, account.DeleteFriends(login_id, tuple(req.user_ids)))
 
-    async def query_friends(self, session: DeviceSession, req: ps.QueryFriendList) -> Result:
-        user_id, _ = _identity(session)
-        found = await self.gateway.store.friends(user_id)
+    async def query_friends(self, identity: Identity, req: ps.QueryFriendList) -> Result:
+        user_id = identity.user_id
+        found = await self.services.store.friends(user_id)
         return ps.FriendListReply(friend_list=[friend_wire(*row) for row in found])
 
-    async def query_applications(self, session: DeviceSession, req: ps.QueryFriendApplicationList) -> Result:
-        user_id, _ = _identity(session)
-        found = await self.gateway.store.friend_applications(user_id)
+    async def query_applications(self, identity: Identity, req: ps.QueryFriendApplicationList) -> Result:
+        user_id = identity.user_id
+        found = await self.services.store.friend_applications(user_id)
         return ps.FriendApplicationListReply(application_list=[application_wire(*row) for row in found])
 
     # ---- groups ---------------------------------------------------------------
 
-    async def send_group(self, session: DeviceSession, req: p.SendMessage) -> Result:
-        user_id, login_id = _identity(session)
+    async def send_group(self, identity: Identity, req: p.SendMessage) -> Result:
+        user_id, login_id = identity.user_id, identity.login_id
         body = req.message
         msg = group.SendGroupMessage(
             user_id, login_id, body.type, body.message, body.extended_data, req.config.has_receipt, req.client_message_id
         )
         return pm.MessageReply(message=await self._group(req.to_conversation_id, msg))
 
-    async def create_group(self, session: DeviceSession, req: ps.CreateGroup) -> Result:
-        user_id, login_id = _identity(session)
-        group_id = req.group_info.group_id or f"g{secrets.token_hex(8)}"
+    async def create_group(self, identity: Identity, req: ps.CreateGroup) -> Result:
+        user_id, login_id = identity.user_id, identity.login_id
+        group_id = req.group_info.group_id or random_id("g")
         msg = group.CreateGroup(user_id, login_id, req.group_info.group_name, tuple(req.user_ids))
         return await self._group(group_id, msg)
 
-    async def join_group(self, session: DeviceSession, req: ps.JoinGroup) -> Result:
-        user_id, login_id = _identity(session)
+    async def join_group(self, identity: Identity, req: ps.JoinGroup) -> Result:
+        user_id, login_id = identity.user_id, identity.login_id
         return await self._group(req.group_id, group.JoinGroup(user_id, login_id))
 
-    async def leave_group(self, session: DeviceSession, req: ps.LeaveGroup) -> Result:
-        user_id, login_id = _identity(session)
+    async def leave_group(self, identity: Identity, req: ps.LeaveGroup) -> Result:
+        user_id, login_id = identity.user_id, identity.login_id
         return await self._group(req.group_id, group.LeaveGroup(user_id, login_id))
 
-    async def invite(self, session: DeviceSession, req: ps.InviteUsersIntoGroup) -> Result:
-        user_id, login_id = _identity(session)
+    async def invite(self, identity: Identity, req: ps.InviteUsersIntoGroup) -> Result:
+        user_id, login_id = identity.user_id, identity.login_id
         return await self._group(req.group_id, group.InviteUsers(user_id, login_id, tuple(req.user_ids)))
 
-    async def kick(self, session: DeviceSession, req: ps.KickGroupMembers) -> Result:
-        user_id, login_id = _identity(session)
+    async def kick(self, identity: Identity, req: ps.KickGroupMembers) -> Result:
+        user_id, login_id = identity.user_id, identity.login_id
         return await self._group(req.group_id, group.KickMembers(user_id, login_id, tuple(req.user_ids)))
 
-    async def dismiss(self, session: DeviceSession, req: ps.DismissGroup) -> Result:
-        user_id, login_id = _identity(session)
+    async def dismiss(self, identity: Identity, req: ps.DismissGroup) -> Result:
+        user_id, login_id = identity.user_id, identity.login_id
         return await self._group(req.group_id, group.DismissGroup(user_id, login_id))
 
-    async def transfer_owner(self, session: DeviceSession, req: ps.TransferGroupOwner) -> Result:
-        user_id, login_id = _identity(session)
+    async def transfer_owner(self, identity: Identity, req: ps.TransferGroupOwner) -> Result:
+        user_id, login_id = identity.user_id, identity.login_id
         return await self._group(req.group_id, group.SetRole(user_id, login_id, req.to_user_id, 1))
 
-    async def set_role(self, session: DeviceSession, req: ps.SetGroupMemberRole) -> Result:
-        user_id, login_id = _identity(session)
+    async def set_role(self, identity: Identity, req: ps.SetGroupMemberRole) -> Result:
+        user_id, login_id = identity.user_id, identity.login_id
         return await self._group(req.group_id, group.SetRole(user_id, login_id, req.user_id, req.role))
 
-    async def _update(self, session: DeviceSession, group_id: str, **fields: Any) -> Result:
-        user_id, login_id = _identity(session)
+    async def _update(self, identity: Identity, group_id: str, **fields: Any) -> Result:
+        user_id, login_id = identity.user_id, identity.login_id
         return await self._group(group_id, group.UpdateGroupInfo(user_id, login_id, **fields))
 
-    async def update_group_name(self, session: DeviceSession, req: ps.UpdateGroupName) -> Result:
-        return await self._update(session, req.group_id, name=req.group_name)
+    async def update_group_name(self, identity: Identity, req: ps.UpdateGroupName) -> Result:
+        return await self._update(identity, req.group_id, name=req.group_name)
 
-    async def update_group_notice(self, session: DeviceSession, req: ps.UpdateGroupNotice) -> Result:
-        return await self._update(session, req.group_id, notice=req.group_notice)
+    async def update_group_notice(self, identity: Identity, req: ps.UpdateGroupNotice) -> Result:
+        return await self._update(identity, req.group_id, notice=req.group_notice)
 
-    async def set_group_attributes(self, session: DeviceSession, req: ps.SetGroupAttributes) -> Result:
-        return await self._update(session, req.group_id, set_attributes=tuple(req.group_attributes.items()))
+    async def set_group_attributes(self, identity: Identity, req: ps.SetGroupAttributes) -> Result:
+        return await self._update(identity, req.group_id, set_attributes=tuple(req.group_attributes.items()))
 
-    async def delete_group_attributes(self, session: DeviceSession, req: ps.DeleteGroupAttributes) -> Result:
-        return await self._update(session, req.group_id, delete_keys=tuple(req.keys))
+    async def delete_group_attributes(self, identity: Identity, req: ps.DeleteGroupAttributes) -> Result:
+        return await self._update(identity, req.group_id, delete_keys=tuple(req.keys))
 
-    async def query_group_list(self, session: DeviceSession, req: ps.QueryGroupList) -> Result:
-        user_id, _ = _identity(session)
-        found = await self.gateway.store.user_groups(user_id)
+    async def query_group_list(self, identity: Identity, req: ps.QueryGroupList) -> Result:
+        user_id = identity.user_id
+        found = await self.services.store.user_groups(user_id)
         return ps.GroupListReply(
             group_list=[
                 ps.GroupListEntry(group_id=g.group_id, group_name=g.name, group_notice=g.notice, member_role=role)
@@ -192,11 +185,11 @@ class _Routes:
             ]
         )
 
-    async def query_group_info(self, session: DeviceSession, req: ps.QueryGroupInfo) -> Result:
-        user_id, _ = _identity(session)
+    async def query_group_info(self, identity: Identity, req: ps.QueryGroupInfo) -> Result:
+        user_id = identity.user_id
         return await self._group(req.group_id, group.QueryGroupInfo(user_id))
 
-    async def query_group_members(self, session: DeviceSession, req: ps.QueryGroupMemberList) -> Result:
-        user_id, _ = _identity(session)
+    async def query_group_members(self, identity: Identity, req: ps.QueryGroupMemberList) -> Result:
+        user_id = identity.user_id
         msg = group.QueryMembers(user_id, req.config.count, req.config.next_flag)
         return await self._group(req.group_id, msg)

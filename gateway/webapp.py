@@ -13,7 +13,7 @@ from __future__ import annotations
 import ipaddress
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -24,7 +24,18 @@ from .auth import mint_token
 
 if TYPE_CHECKING:
     from .config import Config
-    from .server import Gateway
+    from .listening import Listening
+
+
+
+class WebHost(Protocol):
+    """What the app's routes need of the server."""
+
+    @property
+    def config(self) -> Config: ...
+    @property
+    def listening(self) -> Listening | None: ...
+
 
 APP_PATH = "/app/"
 DEMO_TOKEN_TTL_S = 3600.0
@@ -54,7 +65,7 @@ def demo_signin_refusal(config: Config) -> str | None:
     return None
 
 
-def web_routes(gateway: Gateway) -> list[BaseRoute]:
+def web_routes(gateway: WebHost) -> list[BaseRoute]:
     """The app's routes for the admin application; none when no app directory is configured.
 
     Raises ValueError when the demo sign-in is enabled where it may not run.

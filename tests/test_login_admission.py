@@ -19,6 +19,7 @@ import trio.testing
 
 from hubbub_client import Client, ClientError, Disconnected
 from gateway.server import Gateway
+from gateway.session import DeviceSession
 
 from .conftest import ADMIN_TOKEN, Connect, Login, StartServer, token
 from .messaging_support import PATIENT_S, jumping
@@ -60,19 +61,7 @@ async def _failing_login(client: Client, *, failed: trio.Event) -> None:
     failed.set()
 
 
-def _on_end_of(server: Gateway, session: object) -> trio.Event:
-    """An event set once `session` has ended (its end hooks ran)."""
-    ended = trio.Event()
-
-    async def hook(which: object) -> None:
-        if which is session:
-            ended.set()
-
-    server.session_end_hooks.append(hook)
-    return ended
-
-
-def _admitting(server: Gateway) -> object:
+def _admitting(server: Gateway) -> DeviceSession:
     """The one session that is logging in (reachable, not yet logged in)."""
     (session,) = [s for s in server.connections if s.address is not None and not s.logged_in]
     return session
@@ -119,7 +108,7 @@ async def test_a_login_that_fails_half_way_leaves_no_device(
             else:
                 await trio.testing.wait_all_tasks_blocked()  # the Login waits in the account's inbox
             if way == "drop":
-                ended = _on_end_of(server, _admitting(server))
+                ended = _admitting(server).ended
                 await device.close()
                 await failed.wait()
                 with jumping(autojump_clock):

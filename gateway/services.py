@@ -1,0 +1,101 @@
+"""What gateway features may use, and what they share: the narrow services interface.
+
+A feature (messaging, rooms, calls, social) is an object built over
+`Services`: actor references by address, the store, the device directory
+and the limits, nothing of the server, the session or the other features.
+Its route handlers get the acting device's `Identity` and the typed
+request, never the session. Addresses, IDs and the clock shared by the
+gateway live here too, re-exported from actors.ids.
+
+A low module: of the gateway it imports only config, devices and identity,
+so every feature, the router and the session can import it without cycles.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any, Final, TypeVar
+
+from actors import wire as p
+from actors.account.context import AccountContext
+from actors.account.messages import AccountMsg
+from actors.ids import now_ms, session_address
+from actors.runtime import ActorRef, Address, Asks, Registry
+from actors.store.base import Store
+
+from .config import Config
+from .devices import DeviceDirectory
+from .identity import Identity
+
+__all__ = [
+    "NO_REPLY", "EndHook", "Feature", "Handler", "NoReply", "Result", "Services",
+    "account_address", "now_ms", "random_id", "session_address",
+]
+
+R = TypeVar("R")
+
+
+def account_address(user_id: str) -> Address:
+    """The address of one account's actor."""
+    return Address("account", user_id)
+
+
+def random_id(prefix: str) -> str:
+    """`prefix` and 64 random bits in hex: IDs a client did not choose (devices, groups)."""
+    return f"{prefix}{secrets.token_hex(8)}"
+
+
+class NoReply:
+    """Marker: the handler already queued its reply."""
+
+
+NO_REPLY: Final = NoReply()
+
+Result = p.Reply | dict[str, Any] | None | NoReply
+Handler = Callable[[Identity, Any], Awaitable[Result]]
+EndHook = Callable[[Identity], Awaitable[None]]
+
+
+class Services:
+    """The server's parts a feature may use; built once per gateway."""
+
+    def __init__(self, config: Config, registry: Registry, store: Store, directory: DeviceDirectory, accounts: AccountContext) -> None:
+        self.config = config
+        self.registry = registry
+        self.store = store
+        self.directory = directory
+        self.accounts = accounts  # the account actors' shared context (posting between accounts, counters)
+
+    def account(self, user_id: str) -> ActorRef[AccountMsg]:
+        return self.registry.ref(account_address(user_id))
+
+    def actor(self, kind: str, key: str) -> ActorRef[Any]:
+        """The actor `kind`/`key` (room, call, group), spawned on first use."""
+        return self.registry.ref(Address(kind, key))
+
+    async def ask_account(self, identity: Identity, msg: Asks[R]) -> R:
+        """Ask the acting device's account; raises its refusal, or AskTimeout after ask_timeout_s."""
+        return await self.account(identity.user_id).ask(msg, timeout=self.config.ask_timeout_s)
+
+    async def ask(self, kind: str, key: str, msg: Asks[R]) -> R:
+        """Ask the actor `kind`/`key`; raises its refusal, or AskTimeout after ask_timeout_s."""
+        return await self.actor(kind, key).ask(msg, timeout=self.config.ask_timeout_s)
+
+    def new_id(self) -> str:
+        """A new ID unique to this node (logins, calls)."""
+        return random_id(f"{self.config.node}-")
+
+
+class Feature:
+    """A gateway feature: the ops it serves, the sendMessage types it takes, what it does when a device leaves."""
+
+    def routes(self) -> dict[type[p.Request], Handler]:
+        return {}
+
+    def send_handlers(self) -> dict[int, Handler]:
+        """sendMessage handlers by conversationType."""
+        return {}
+
+    async def session_ended(self, identity: Identity) -> None:
+        """A logged-in device's connection ended (called once, shielded and bounded)."""
