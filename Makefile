@@ -9,7 +9,7 @@ ADMIN_PORT ?= 8766
 POLICY ?= single
 STORE ?=
 
-.PHONY: serve test check install lint typecheck bench load protocol-doc wire-schema clean web-install test-web-client
+.PHONY: serve test test-postgres check install lint typecheck bench load protocol-doc wire-schema clean web-install test-web-client
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ serve: $(STAMP)
 
 test: check test-web-client
 	$(BIN)/python -m pytest -q
+
+# the in-process server tests again, each server on a PostgreSQL database of its own
+test-postgres: $(STAMP)
+	HUBBUB_TEST_STORE=postgres $(BIN)/python -m pytest -q
 
 # lint, types and import contracts; `make test` runs them before any test
 check: lint typecheck

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import trio
@@ -17,6 +18,9 @@ from hubbub_client import Client
 from gateway.auth import mint_token
 from gateway.config import Config
 from gateway.server import Gateway, serve
+
+if TYPE_CHECKING:  # imported for real as a plugin below, so that pytest rewrites its asserts
+    from tests.store_engines import PostgresForTests
 
 # The store engines (SQLite, and PostgreSQL on a server the tests start): fixtures `engine`, `postgres_url`.
 pytest_plugins = ["tests.store_engines"]
@@ -42,18 +46,35 @@ StartServer = Callable[..., Awaitable[Gateway]]
 
 
 @pytest.fixture
-def start_server(nursery: trio.Nursery, tmp_path: Path) -> StartServer:
-    """Start an in-process server; keyword arguments override Config fields."""
+def start_server(nursery: trio.Nursery, tmp_path: Path, request: pytest.FixtureRequest) -> StartServer:
+    """Start an in-process server; keyword arguments override Config fields.
+
+    With HUBBUB_TEST_STORE=postgres each data dir gets a PostgreSQL database
+    of its own (a server restarted on the same data dir finds the same one).
+    """
     count = 0
+    postgres: PostgresForTests | None = None
+    if os.environ.get("HUBBUB_TEST_STORE") == "postgres":
+        postgres = request.getfixturevalue("postgres_server")
+    databases: dict[Path, str] = {}
+
+    def store_url(data_dir: Path) -> str | None:
+        if postgres is None:
+            return None
+        if data_dir not in databases:
+            databases[data_dir] = postgres.url_of(postgres.create_database())
+        return databases[data_dir]
 
     async def start(policy: str | LoginPolicy = "multi", **overrides: Any) -> Gateway:
         nonlocal count
         count += 1
         if isinstance(policy, str):
             policy = LoginPolicy.preset(policy)
+        data_dir = overrides.pop("data_dir", tmp_path / f"server{count}")
         config = replace(
             Config(),
-            data_dir=overrides.pop("data_dir", tmp_path / f"server{count}"),
+            data_dir=data_dir,
+            store_url=overrides.pop("store_url", store_url(data_dir)),
             auth_secret=SECRET,
             admin_token=ADMIN_TOKEN,
             policy=policy,

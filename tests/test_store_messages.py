@@ -9,6 +9,7 @@ from actors.store.base import (
     AccountWrite,
     AlreadyDelivered,
     ConversationRow,
+    DeviceRecord,
     GroupRecord,
     GroupWrite,
     MessageRow,
@@ -209,3 +210,25 @@ async def test_profiles_friends_and_applications(engine: Engine) -> None:
             await store.commit(AccountWrite(user_id="alice", friends_remove=[("alice", "carol")]))
             assert await store.friends("alice") == [("bob", "hi", 20)]
             assert await store.friends("bob") == [("alice", "hi", 20)]
+
+
+async def test_a_login_is_one_write_of_account_kicked_devices_and_the_new_device(engine: Engine) -> None:
+    with trio.fail_after(15):
+        async with engine.open() as store:
+            old = DeviceRecord("L1", "d1", "iOS", "phone", 100)
+            await store.commit(AccountWrite(user_id="alice", account=("Alice", 50), device_online=("n1", old)))
+            new = DeviceRecord("L2", "d2", "Android", "tablet", 200)
+            await store.commit(AccountWrite(
+                user_id="alice", account=(None, 60), devices_offline=[("L1", 200, "policy")], device_online=("n1", new),
+                events=[_event(1)],
+            ))
+            assert await store.online_devices("alice") == [new]
+            assert [(d.login_id, out, why) for d, out, why in await store.login_history("alice", 10)] == [
+                ("L2", None, None), ("L1", 200, "policy"),
+            ]
+            assert await store.profiles(["alice"]) == [UserProfile("alice", "Alice", "", "")]  # no name given: kept
+            with pytest.raises(AlreadyDelivered):  # a failing step leaves the login rows as they were
+                await store.commit(AccountWrite(
+                    user_id="alice", devices_offline=[("L2", 300, "logout")], delivered="never-queued",
+                ))
+            assert await store.online_devices("alice") == [new]

@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from functools import lru_cache, partial
 from typing import Any, TypeVar
 
@@ -97,8 +97,11 @@ class PgConnection:
         return self.raw.execute(_to_psycopg(sql), parameters)
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Cursor:
+        rows = list(parameters)
+        if len(rows) == 1:  # the common case (one view, one member): no pipeline to set up
+            return self.raw.execute(_to_psycopg(sql), rows[0])
         cursor = self.raw.cursor()
-        cursor.executemany(_to_psycopg(sql), parameters)  # pipelined: one round trip per batch
+        cursor.executemany(_to_psycopg(sql), rows)  # pipelined: one round trip for them all
         return cursor
 
 
@@ -128,15 +131,37 @@ def _in_transaction(raw: psycopg.Connection[Any]) -> bool:
     return raw.info.transaction_status in (pq.TransactionStatus.INTRANS, pq.TransactionStatus.INERROR)
 
 
+@contextmanager
+def _begun(pool: ConnectionPool[psycopg.Connection[Any]], begin: str) -> Iterator[psycopg.Connection[Any]]:
+    """A pooled connection with a transaction begun on it by `begin`.
+
+    BEGIN is the first thing sent on a connection taken from the pool, so it
+    is its liveness check too: a connection the server dropped while it sat
+    idle (a restart, a terminated backend) fails there, before anything was
+    done on it, and the next one is tried. Bounded: as many tries as the
+    pool has connections, plus one, each waiting at most _POOL_WAIT_S.
+    """
+    tries = (pool.max_size or 1) + 1
+    for attempt in range(1, tries + 1):
+        with pool.connection(timeout=_POOL_WAIT_S) as raw:  # a broken one goes back to be replaced
+            try:
+                raw.execute(begin)
+            except psycopg.OperationalError:
+                if raw.broken and attempt < tries:
+                    continue
+                raise
+            yield raw
+            return
+
+
 def _run_plain(raw: psycopg.Connection[Any], batch: list[WriteJob[Any]]) -> bool:
-    """Run every job with no savepoints (the common case: nothing fails).
+    """Run every job, in the transaction already begun, with no savepoints (the common case).
 
     Returns True with the transaction open for COMMIT, or False after
     rolling it back when any job raised. Errors that cost the connection or
     the transaction itself propagate.
     """
     conn = PgConnection(raw)
-    raw.execute("BEGIN")
     for job in batch:
         try:
             job.value = job.fn(conn)
@@ -175,7 +200,7 @@ def _commit_batch(pool: ConnectionPool[psycopg.Connection[Any]], batch: list[Wri
     and nothing of the batch was applied.
     """
     try:
-        with pool.connection(timeout=_POOL_WAIT_S) as raw:
+        with _begun(pool, "BEGIN") as raw:
             try:
                 if not _run_plain(raw, batch):
                     # A job failed: run the batch again, each job in its own
@@ -203,8 +228,7 @@ def _commit_batch(pool: ConnectionPool[psycopg.Connection[Any]], batch: list[Wri
 
 def _read_in_thread(pool: ConnectionPool[psycopg.Connection[Any]], fn: Callable[[PgConnection], T]) -> T:
     try:
-        with pool.connection(timeout=_POOL_WAIT_S) as raw:
-            raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        with _begun(pool, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") as raw:
             try:
                 return fn(PgConnection(raw))
             finally:
@@ -316,10 +340,6 @@ def _open_pool(url: str, size: int) -> ConnectionPool[psycopg.Connection[Any]]:
             min_size=size,
             max_size=size,
             configure=_configure,
-            # One round trip per checkout buys this: after the server restarted
-            # or dropped connections, the first request gets a live one
-            # instead of failing on each dead one in turn.
-            check=ConnectionPool.check_connection,
             name="hubbub",
             timeout=_POOL_WAIT_S,
             open=False,
