@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 from actors import wire as p
 from actors.account import messages as account
 from actors.account.social import application_wire, friend_wire, profile_wire
+from actors.errors import InvalidArgument
 from actors.group import messages as group
 from actors.group.actor import GroupActor, GroupContext
 from actors.runtime import Asks
@@ -119,6 +120,8 @@ class Social(Feature):
 
     async def send_group(self, identity: Identity, req: p.SendMessage) -> Result:
         user_id, login_id = identity.user_id, identity.login_id
+        if req.to_login_id is not None:
+            raise InvalidArgument("toLoginID is for messages to one's own devices, not groups")
         body = req.message
         msg = group.SendGroupMessage(
             user_id, login_id, body.type, body.message, body.extended_data, req.config.has_receipt, req.client_message_id

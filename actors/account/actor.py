@@ -16,7 +16,7 @@ import logging
 from dataclasses import replace
 from typing import Any, TypeVar, assert_never
 
-from ..errors import LoginRejectedByPolicy, NotLoggedIn, StorageUnavailable
+from ..errors import InvalidArgument, LoginRejectedByPolicy, NotLoggedIn, StorageUnavailable
 from ..ids import now_ms
 from ..outbound import Answer, DeviceEvent, Disconnect
 from ..runtime import Actor, Address, Asks, Reply, answer
@@ -119,6 +119,7 @@ class AccountActor(Actor[AccountMsg]):
             case Acked():
                 self.devices.acked(msg.login_id, min(msg.seq, self.stream.head_seq))
             case SendPeer():
+                self._check_to_login(msg)
                 await self._finish(reply, msg, step, await self.messaging.send_peer(msg, step))
             case Deliver():
                 self.messaging.deliver(msg, step)
@@ -221,6 +222,16 @@ class AccountActor(Actor[AccountMsg]):
                 else:
                     await self.messaging.receipts_changed(notice, step)
             await self._commit(step)
+
+    def _check_to_login(self, msg: SendPeer) -> None:
+        """A message for one device must name another online device of this account; raises InvalidArgument."""
+        target = msg.to_login_id
+        if target is None:
+            return
+        if msg.to_user != self.user_id:
+            raise InvalidArgument("toLoginID is for messages to one's own devices (toConversationID = own userID)")
+        if target == msg.login_id or target not in self.devices:
+            raise InvalidArgument(f"toLoginID {target!r} is not another online device of this account")
 
     # ---- login, logout, kicks -----------------------------------------------
 
