@@ -14,7 +14,7 @@ from typing import Any
 from actors import wire as p
 from actors.account import messages as account
 from actors.errors import InvalidArgument, MessageTooLarge, UnknownOp
-from actors.wire.session import DevicesReply
+from actors.wire.session import DevicesReply, KickDevice
 
 from .identity import Identity
 from .services import Feature, Handler, Result, Services
@@ -29,6 +29,7 @@ class Router:
         self._op_of = {cls: op for op, cls in self.ops.items()}
         self.routes: dict[type[p.Request], Handler] = {
             p.QueryDevices: self._query_devices,
+            KickDevice: self._kick_device,
             p.Ack: self._ack,
             p.SendMessage: self._send_message,
         }
@@ -60,6 +61,10 @@ class Router:
 
     async def _query_devices(self, identity: Identity, req: p.QueryDevices) -> Result:
         return DevicesReply(devices=await self.services.ask_account(identity, account.QueryDevices()))
+
+    async def _kick_device(self, identity: Identity, req: KickDevice) -> Result:
+        await self.services.ask_account(identity, account.KickOwnDevice(identity.login_id, req.login_id))
+        return None
 
     async def _ack(self, identity: Identity, req: p.Ack) -> Result:
         await self.services.account(identity.user_id).tell(account.Acked(identity.login_id, req.seq))

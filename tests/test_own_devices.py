@@ -50,3 +50,37 @@ async def test_to_login_id_naming_no_other_online_own_device_is_refused_and_deli
         # a valid target still works after the refusals
         only_a2 = await send(a1, "alice", "for a2", toLoginID=a2.login_id)
         assert message_ids(await until(a2, lambda e: message_ids([e]) == [only_a2["messageID"]])) == [only_a2["messageID"]]
+
+
+async def test_kick_device_signs_out_another_own_device_through_the_kick_path(start_server: StartServer, login: Login) -> None:
+    server = await start_server("multi")
+    with trio.fail_after(30):
+        a1, a2, a3 = await devices(login, server, "alice", 3)
+        (b1,) = await devices(login, server, "bob", 1)
+        note = await send(a1, "alice", "before the kick")
+        for device in (a2, a3):
+            await until(device, lambda e: message_ids([e]) == [note["messageID"]])
+
+        assert (await a1.request("kickDevice", loginID=a2.login_id))["ok"] is True
+        kicked = await a2.next_event("connectionStateChanged")
+        assert (kicked["state"], kicked["event"]) == (0, 4)
+        assert kicked["extendedData"] == {"reason": "self", "byLoginID": a1.login_id, "byPlatform": "iOS"}
+        assert await a2.closed() == 4000
+        for device in (a1, a3):
+            changed = await device.next_event("selfDevicesChanged")
+            assert [d["loginID"] for d in changed["devices"]] == [a1.login_id, a3.login_id]
+        assert [d["loginID"] for d in (await a3.request("queryDevices"))["devices"]] == [a1.login_id, a3.login_id]
+        assert a3.close_code is None and b1.close_code is None
+
+        # the kicked device, another user's device, one's own and unknown loginIDs: 1003, nothing kicked
+        for target in (a2.login_id, b1.login_id, a1.login_id, "L-nobody"):
+            await fails(1003, a1.request("kickDevice", loginID=target))
+        await fails(1003, a1.request("kickDevice"))
+        assert [d["loginID"] for d in (await a1.request("queryDevices"))["devices"]] == [a1.login_id, a3.login_id]
+        assert message_ids(await take_all(a3)) == [] and await take_all(a1) == []
+
+        # the account's data is untouched: the kicked device logs in again and finds its history
+        again = await login(server, "alice", device="alice-Windows", platform="Windows")
+        assert [m["messageID"] for m in await history(again, "alice")] == [note["messageID"]]
+        for device in (a1, a3):
+            assert len((await device.next_event("selfDevicesChanged"))["devices"]) == 3

@@ -39,6 +39,7 @@ from .messages import (
     Deliver,
     DeviceGone,
     ForceOffline,
+    KickOwnDevice,
     Login,
     LoginAccepted,
     Logout,
@@ -116,6 +117,9 @@ class AccountActor(Actor[AccountMsg]):
                 answer(reply, msg, self.devices.infos())
             case ForceOffline():
                 await self._finish(reply, msg, step, self._force_offline(msg.login_id, step))
+            case KickOwnDevice():
+                self._kick_own_device(msg, step)
+                await self._finish(reply, msg, step, None)
             case Acked():
                 self.devices.acked(msg.login_id, min(msg.seq, self.stream.head_seq))
             case SendPeer():
@@ -301,6 +305,22 @@ class AccountActor(Actor[AccountMsg]):
 
         step.then(forced)
         return len(targets)
+
+    def _kick_own_device(self, msg: KickOwnDevice, step: Step) -> None:
+        """Sign out another online device of the account; raises InvalidArgument if `target` is not one."""
+        acting = self.devices.online.get(msg.login_id)
+        if acting is None:
+            raise NotLoggedIn("this device is no longer logged in")
+        if msg.target == msg.login_id or msg.target not in self.devices:
+            raise InvalidArgument(f"loginID {msg.target!r} is not another online device of this account")
+        step.store(AccountWrite(self.user_id, devices_offline=[(msg.target, now_ms(), "kicked:self")]))
+        event = _kicked_event("self", msg.login_id, acting.info.platform)
+
+        async def kicked(_: list[int]) -> None:
+            self._kicked(msg.target, KICKED_CLOSE, "self", event)
+            self.devices.announce()
+
+        step.then(kicked)
 
     def _kicked(self, login_id: str, code: int, reason: str, event: DeviceEvent) -> None:
         """The device is gone from the account (its row already is): its session gets the event, then closes."""

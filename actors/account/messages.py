@@ -76,6 +76,14 @@ class ForceOffline(Asks[int]):
 
 
 @dataclass(frozen=True, slots=True)
+class KickOwnDevice(Asks[None]):
+    """Device `login_id` signs out another online device of the account, `target` (close 4000)."""
+
+    login_id: str
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
 class Acked:
     """The device processed every durable event up to `seq`. Told, not asked."""
 
@@ -320,7 +328,7 @@ class Wake:
 
 
 AccountMsg = (
-    Wake | RecoverDeliveries | Login | Logout | DeviceGone | QueryDevices | ForceOffline | Acked
+    Wake | RecoverDeliveries | Login | Logout | DeviceGone | QueryDevices | ForceOffline | KickOwnDevice | Acked
     | SendPeer | Deliver | Revoke | Revoked | DeleteMessages | DeleteAllMessages
     | QueryConversations | QueryConversation | DeleteConversation | ClearUnread | UpdateConversation
     | ReadReceipts | ReceiptsChanged

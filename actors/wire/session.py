@@ -69,6 +69,12 @@ class QueryDevices(Request, tag="queryDevices"):
     reply = DevicesReply
 
 
+class KickDevice(Request, tag="kickDevice"):
+    """Sign out another online device of one's own account (close 4000, reason `self`)."""
+
+    login_id: ID
+
+
 class Ack(Request, tag="ack"):
     """Cumulative acknowledgement: every durable event with seq <= `seq` is processed."""
 
