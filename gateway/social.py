@@ -12,6 +12,7 @@ from actors.group import messages as group
 from actors.group.actor import GroupActor, GroupContext
 from actors.runtime import Asks
 from actors.wire import messages as pm
+from actors.wire import group_joining as pj
 from actors.wire import social as ps
 
 from .identity import Identity
@@ -58,6 +59,10 @@ class Social(Feature):
             ps.QueryGroupList: self.query_group_list,
             ps.QueryGroupInfo: self.query_group_info,
             ps.QueryGroupMemberList: self.query_group_members,
+            pj.AcceptGroupJoinApplication: self.accept_application,
+            pj.RejectGroupJoinApplication: self.reject_application,
+            pj.QueryGroupApplicationList: self.query_group_applications,
+            pj.UpdateGroupJoinMode: self.update_join_mode,
         }
 
     def send_handlers(self) -> dict[int, Handler]:
@@ -131,7 +136,7 @@ class Social(Feature):
     async def create_group(self, identity: Identity, req: ps.CreateGroup) -> Result:
         user_id, login_id = identity.user_id, identity.login_id
         group_id = req.group_info.group_id or random_id("g")
-        msg = group.CreateGroup(user_id, login_id, req.group_info.group_name, tuple(req.user_ids))
+        msg = group.CreateGroup(user_id, login_id, req.group_info.group_name, tuple(req.user_ids), req.group_info.join_mode)
         return await self._group(group_id, msg)
 
     async def join_group(self, identity: Identity, req: ps.JoinGroup) -> Result:
@@ -195,4 +200,24 @@ class Social(Feature):
     async def query_group_members(self, identity: Identity, req: ps.QueryGroupMemberList) -> Result:
         user_id = identity.user_id
         msg = group.QueryMembers(user_id, req.config.count, req.config.next_flag)
+        return await self._group(req.group_id, msg)
+
+    async def accept_application(self, identity: Identity, req: pj.AcceptGroupJoinApplication) -> Result:
+        msg = group.AnswerApplication(identity.user_id, identity.login_id, req.user_id, True)
+        return await self._group(req.group_id, msg)
+
+    async def reject_application(self, identity: Identity, req: pj.RejectGroupJoinApplication) -> Result:
+        msg = group.AnswerApplication(identity.user_id, identity.login_id, req.user_id, False)
+        return await self._group(req.group_id, msg)
+
+    async def query_group_applications(self, identity: Identity, req: pj.QueryGroupApplicationList) -> Result:
+        found = await self.services.store.group_applications(identity.user_id)
+        return pj.GroupApplicationListReply(
+            application_list=[
+                ps.GroupApplicationInfo(group_id=g, user_id=u, state=ps.APPLICATION_WAITING, create_time=t) for g, u, t in found
+            ]
+        )
+
+    async def update_join_mode(self, identity: Identity, req: pj.UpdateGroupJoinMode) -> Result:
+        msg = group.UpdateJoinMode(identity.user_id, identity.login_id, req.join_mode)
         return await self._group(req.group_id, msg)

@@ -188,6 +188,36 @@ async def test_groups_members_messages_and_read_counts(engine: Engine) -> None:
             assert (await store.load_group("g1")).dismissed  # type: ignore[union-attr]
 
 
+async def test_group_join_mode_applications_and_barred_users(engine: Engine) -> None:
+    with trio.fail_after(15):
+        async with engine.open() as store:
+            members = {"alice": (1, 100), "bob": (2, 100), "carol": (3, 100)}
+            group = GroupRecord("g1", "Team", "", {}, 100, 0, members, join_mode=1)
+            await store.commit_group(GroupWrite(
+                group, upsert_members=[(u, r, t) for u, (r, t) in members.items()],
+                add_applications=[("dave", 300), ("erin", 200)], bar=["mallory"],
+            ))
+            loaded = await store.load_group("g1")
+            assert loaded == GroupRecord(
+                "g1", "Team", "", {}, 100, 0, members, join_mode=1, applications={"erin": 200, "dave": 300}, barred=frozenset({"mallory"})
+            )
+            # the applicant and the group's Owner and Admins see the applications, plain members none
+            for user in ("alice", "bob"):
+                assert await store.group_applications(user) == [("g1", "erin", 200), ("g1", "dave", 300)]
+            assert await store.group_applications("dave") == [("g1", "dave", 300)]
+            assert await store.group_applications("carol") == []
+
+            await store.commit_group(GroupWrite(
+                GroupRecord("g1", "Team", "", {}, 100, 0, members, join_mode=2),
+                remove_applications=["erin"], unbar=["mallory"], bar=["carol"], remove_members=["carol"],
+            ))
+            after = await store.load_group("g1")
+            assert after is not None
+            assert (after.join_mode, after.applications, after.barred) == (2, {"dave": 300}, frozenset({"carol"}))
+            await store.commit_group(GroupWrite(GroupRecord("g1", "Team", "", {}, 100, 0, {}, dismissed=True)))
+            assert await store.group_applications("alice") == []
+
+
 async def test_profiles_friends_and_applications(engine: Engine) -> None:
     with trio.fail_after(15):
         async with engine.open() as store:

@@ -22,10 +22,12 @@ from ..ids import IDEMPOTENCY_WINDOW_MS, new_message_id
 from ..runtime import Actor, Address, Asks, Reply, answer
 from ..store.base import GroupRecord, GroupWrite, MessageRow, Store
 from ..wire import AnyDurableEvent, ErrorUser, UserRef
+from ..wire import group_joining as j
 from ..wire import social as w
 from ..wire.messages import Message
 from . import rules
 from .messages import (
+    AnswerApplication,
     CreateGroup,
     DismissGroup,
     GroupMsg,
@@ -38,6 +40,7 @@ from .messages import (
     SendGroupMessage,
     SetRole,
     UpdateGroupInfo,
+    UpdateJoinMode,
 )
 
 log = logging.getLogger("hubbub.group")
@@ -68,6 +71,10 @@ class _Step:
     upsert: list[str] = field(default_factory=list)
     remove: list[str] = field(default_factory=list)
     notices: list[tuple[str, tuple[Event, ...], str | None]] = field(default_factory=list)
+    add_applications: list[tuple[str, int]] = field(default_factory=list)
+    remove_applications: list[str] = field(default_factory=list)
+    bar: list[str] = field(default_factory=list)
+    unbar: list[str] = field(default_factory=list)
 
 
 class GroupActor(Actor[GroupMsg]):
@@ -114,6 +121,10 @@ class GroupActor(Actor[GroupMsg]):
                 return _answer_with(msg, await self._set_role(msg))
             case UpdateGroupInfo():
                 return _answer_with(msg, await self._update_info(msg))
+            case AnswerApplication():
+                return _answer_with(msg, await self._answer_application(msg))
+            case UpdateJoinMode():
+                return _answer_with(msg, await self._update_join_mode(msg))
             case QueryGroupInfo():
                 self._role_of(msg.user)
                 return _answer_with(msg, w.GroupInfoReply(group_info=self._wire()))
@@ -133,24 +144,74 @@ class GroupActor(Actor[GroupMsg]):
         members = {msg.user: (rules.OWNER, now)}
         members.update({u: (rules.MEMBER, now) for u in msg.member_ids if u != msg.user})
         self._require_room_for(len(members))
-        record = GroupRecord(self.group_id, msg.name, "", {}, now, 0, members)
+        record = GroupRecord(self.group_id, msg.name, "", {}, now, 0, members, join_mode=msg.join_mode)
         await self._save(record, upsert=members.keys())
         log.info("group=%s created by user=%s members=%d", self.group_id, msg.user, len(members))
         event = w.GroupStateChanged(rules.STATE_ENTER, rules.EVENT_CREATED, self._wire())
         await self._tell([event], members, msg)
         return w.CreateGroupReply(group_info=self._wire(), user_list=self._member_wires(members), error_user_list=[])
 
-    async def _join(self, msg: JoinGroup) -> w.GroupInfoReply:
+    async def _join(self, msg: JoinGroup) -> w.JoinGroupReply:
         record = self._group()
         if msg.user in record.members:
             raise AlreadyExists("already a member of this group")
+        if msg.user in record.barred:
+            raise NoPermission("kicked out of this group: only an invitation lets you back in")
+        if record.join_mode == rules.JOIN_FORBID:
+            raise NoPermission("this group takes members by invitation only")
+        if record.join_mode == rules.JOIN_AUTH:
+            return await self._apply(msg, record)
         self._require_room_for(len(record.members) + 1)
         others = list(record.members)
         await self._save(replace(record, members={**record.members, msg.user: (rules.MEMBER, _now())}), upsert=[msg.user])
         await self._member_change(others, {msg.user: rules.MEMBER}, rules.STATE_ENTER, rules.MEMBER_JOINED, msg)
         own = w.GroupStateChanged(rules.STATE_ENTER, rules.EVENT_JOINED, self._wire())
         await self._tell([own], [msg.user], msg)
-        return w.GroupInfoReply(group_info=self._wire())
+        return w.JoinGroupReply(group_info=self._wire())
+
+    async def _apply(self, msg: JoinGroup, record: GroupRecord) -> w.JoinGroupReply:
+        """A joinGroup in Auth mode: a pending application, shown to the managers and the applicant."""
+        if msg.user in record.applications:
+            raise AlreadyExists("already applied to join this group")
+        now = _now()
+        await self._save(replace(record, applications={**record.applications, msg.user: now}), add_applications=[(msg.user, now)])
+        info = w.GroupApplicationInfo(group_id=self.group_id, user_id=msg.user, state=w.APPLICATION_WAITING, create_time=now)
+        await self._tell([j.GroupApplicationListChanged(j.APPLICATION_ADDED, [info])], [*self._managers(), msg.user], msg)
+        return w.JoinGroupReply(group_info=self._wire(), application=info)
+
+    async def _answer_application(self, msg: AnswerApplication) -> j.GroupApplicationListReply:
+        record = self._group()
+        self._require_manager(msg.user)
+        applied = record.applications.get(msg.applicant)
+        if applied is None:
+            raise InvalidArgument(f"no pending application from {msg.applicant!r} to this group")
+        managers = self._managers()
+        applications = {u: t for u, t in record.applications.items() if u != msg.applicant}
+        if msg.accept:
+            self._require_room_for(len(record.members) + 1)
+            others = list(record.members)
+            members = {**record.members, msg.applicant: (rules.MEMBER, _now())}
+            admitted = replace(record, members=members, applications=applications, barred=record.barred - {msg.applicant})
+            await self._save(admitted, upsert=[msg.applicant], remove_applications=[msg.applicant], unbar=[msg.applicant])
+            await self._member_change(others, {msg.applicant: rules.MEMBER}, rules.STATE_ENTER, rules.MEMBER_JOINED, msg)
+            joined = w.GroupStateChanged(rules.STATE_ENTER, rules.EVENT_JOINED, self._wire())
+            await self._tell([joined], [msg.applicant], msg)
+        else:
+            await self._save(replace(record, applications=applications), remove_applications=[msg.applicant])
+        state = w.APPLICATION_ACCEPTED if msg.accept else w.APPLICATION_REJECTED
+        info = w.GroupApplicationInfo(
+            group_id=self.group_id, user_id=msg.applicant, state=state, create_time=applied, operated_by=UserRef(user_id=msg.user)
+        )
+        await self._tell([j.GroupApplicationListChanged(j.APPLICATION_REMOVED, [info])], [*managers, msg.applicant], msg)
+        return j.GroupApplicationListReply(application_list=[info])
+
+    async def _update_join_mode(self, msg: UpdateJoinMode) -> j.GroupJoinModeReply:
+        record = self._group()
+        self._require_manager(msg.user)
+        await self._save(replace(record, join_mode=msg.join_mode))
+        event = j.GroupJoinModeUpdated(self.group_id, msg.join_mode, UserRef(user_id=msg.user))
+        await self._tell([event], record.members, msg)
+        return j.GroupJoinModeReply(group_id=self.group_id, join_mode=msg.join_mode)
 
     async def _leave(self, msg: LeaveGroup) -> w.GroupIDReply:
         record = self._group()
@@ -172,7 +233,20 @@ class GroupActor(Actor[GroupMsg]):
         self._require_room_for(len(record.members) + len(added))
         now = _now()
         others = list(record.members)
-        await self._save(replace(record, members={**record.members, **{u: (rules.MEMBER, now) for u in added}}), upsert=added)
+        members = {**record.members, **{u: (rules.MEMBER, now) for u in added}}
+        answered = [u for u in added if u in record.applications]
+        applications = {u: t for u, t in record.applications.items() if u not in answered}
+        invited_record = replace(record, members=members, applications=applications, barred=record.barred - set(added))
+        await self._save(invited_record, upsert=added, remove_applications=answered, unbar=[u for u in added if u in record.barred])
+        if answered:  # an invitation answers the invitee's pending application
+            operated = UserRef(user_id=msg.user)
+            infos = [
+                w.GroupApplicationInfo(
+                    group_id=self.group_id, user_id=u, state=w.APPLICATION_ACCEPTED, create_time=record.applications[u], operated_by=operated
+                )
+                for u in answered
+            ]
+            await self._tell([j.GroupApplicationListChanged(j.APPLICATION_REMOVED, infos)], [*self._managers(), *answered], msg)
         if added:
             await self._member_change(others, dict.fromkeys(added, rules.MEMBER), rules.STATE_ENTER, rules.MEMBER_INVITED, msg)
             invited = w.GroupStateChanged(rules.STATE_ENTER, rules.EVENT_INVITED, self._wire())
@@ -190,7 +264,7 @@ class GroupActor(Actor[GroupMsg]):
             if target == msg.user or not rules.can_kick(actor_role, record.members[target][0]):
                 raise NoPermission(f"your role may not kick {target!r}")
         members = {u: r for u, r in record.members.items() if u not in targets}
-        await self._save(replace(record, members=members), remove=targets)
+        await self._save(replace(record, members=members, barred=record.barred | set(targets)), remove=targets, bar=targets)
         roles = {t: record.members[t][0] for t in targets}
         await self._member_change(members, roles, rules.STATE_QUIT, rules.MEMBER_KICKED_OUT, msg)
         kicked = w.GroupStateChanged(rules.STATE_QUIT, rules.EVENT_KICKED_OUT, self._wire())
@@ -325,17 +399,36 @@ class GroupActor(Actor[GroupMsg]):
         if size > self.ctx.max_members:
             raise InvalidArgument(f"a group has at most {self.ctx.max_members} members; this would make {size}")
 
+    def _managers(self) -> list[str]:
+        """The Owner and the Admins: who answers join applications."""
+        return [u for u, (role, _) in self._group().members.items() if rules.can_manage(role)]
+
     def _require_manager(self, user: str) -> int:
         role = self._role_of(user)
         if not rules.can_manage(role):
             raise NoPermission("only the owner or an admin may do this")
         return role
 
-    async def _save(self, record: GroupRecord, *, upsert: Iterable[str] = (), remove: Iterable[str] = ()) -> None:
+    async def _save(
+        self,
+        record: GroupRecord,
+        *,
+        upsert: Iterable[str] = (),
+        remove: Iterable[str] = (),
+        add_applications: Iterable[tuple[str, int]] = (),
+        remove_applications: Iterable[str] = (),
+        bar: Iterable[str] = (),
+        unbar: Iterable[str] = (),
+    ) -> None:
         """Make `record` this step's new state; it is stored, with the step's notices, when the step ends."""
-        self._step.record = record
-        self._step.upsert.extend(upsert)
-        self._step.remove.extend(remove)
+        step = self._step
+        step.record = record
+        step.upsert.extend(upsert)
+        step.remove.extend(remove)
+        step.add_applications.extend(add_applications)
+        step.remove_applications.extend(remove_applications)
+        step.bar.extend(bar)
+        step.unbar.extend(unbar)
         self.record = record
 
     async def _commit_step(self) -> None:
@@ -350,7 +443,10 @@ class GroupActor(Actor[GroupMsg]):
         record = step.record
         rows = [(u, *record.members[u]) for u in dict.fromkeys(step.upsert) if u in record.members]
         queued = [(user, events_blob(events), exclude) for user, events, exclude in step.notices]
-        write = GroupWrite(record, upsert_members=rows, remove_members=list(step.remove), member_events=queued)
+        write = GroupWrite(
+            record, upsert_members=rows, remove_members=list(step.remove), member_events=queued,
+            add_applications=step.add_applications, remove_applications=step.remove_applications, bar=step.bar, unbar=step.unbar,
+        )
         ids = await self.ctx.store.commit_group(write)
         for (user, events, exclude), outbox_id in zip(step.notices, ids, strict=True):
             await self.ctx.post_account(user, AccountEvents(events, exclude, outbox_id))
@@ -367,6 +463,7 @@ class GroupActor(Actor[GroupMsg]):
             owner_user_id=owner,
             member_count=len(record.members),
             created_time=record.created_time,
+            join_mode=record.join_mode,
         )
 
     def _member_wires(self, users: Iterable[str]) -> list[w.GroupMember]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..runtime import Asks
+from ..wire import group_joining as j
 from ..wire import social as w
 from ..wire.messages import Message, TextOrBytes
 
@@ -15,10 +16,11 @@ class CreateGroup(Asks[w.CreateGroupReply]):
     login_id: str
     name: str
     member_ids: tuple[str, ...]
+    join_mode: int = 0
 
 
 @dataclass(frozen=True, slots=True)
-class JoinGroup(Asks[w.GroupInfoReply]):
+class JoinGroup(Asks[w.JoinGroupReply]):
     user: str
     login_id: str
 
@@ -72,6 +74,25 @@ class UpdateGroupInfo(Asks[w.GroupInfoReply]):
 
 
 @dataclass(frozen=True, slots=True)
+class AnswerApplication(Asks[j.GroupApplicationListReply]):
+    """Admin or Owner: accept or reject the pending join application of `applicant`."""
+
+    user: str
+    login_id: str
+    applicant: str
+    accept: bool
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateJoinMode(Asks[j.GroupJoinModeReply]):
+    """Admin or Owner: set the join mode (0 Any, 1 Auth, 2 Forbid)."""
+
+    user: str
+    login_id: str
+    join_mode: int
+
+
+@dataclass(frozen=True, slots=True)
 class QueryGroupInfo(Asks[w.GroupInfoReply]):
     user: str
 
@@ -96,5 +117,5 @@ class SendGroupMessage(Asks[Message]):
 
 GroupMsg = (
     CreateGroup | JoinGroup | LeaveGroup | InviteUsers | KickMembers | DismissGroup
-    | SetRole | UpdateGroupInfo | QueryGroupInfo | QueryMembers | SendGroupMessage
+    | SetRole | UpdateGroupInfo | AnswerApplication | UpdateJoinMode | QueryGroupInfo | QueryMembers | SendGroupMessage
 )

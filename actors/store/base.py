@@ -9,7 +9,7 @@ the account actor, never by the store.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from ..wire.messages import TextOrBytes
@@ -264,7 +264,12 @@ class MessageStore(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class GroupRecord:
-    """A group's stored state; `members` maps userID -> (role, joined_time)."""
+    """A group's stored state; `members` maps userID -> (role, joined_time).
+
+    `join_mode` is 0 Any, 1 Auth, 2 Forbid; `applications` maps each pending
+    applicant to the time it applied; `barred` holds the users kicked out,
+    who may not rejoin by joinGroup until invited or accepted again.
+    """
 
     group_id: str
     name: str
@@ -274,6 +279,9 @@ class GroupRecord:
     last_seq: int
     members: dict[str, tuple[int, int]]
     dismissed: bool = False
+    join_mode: int = 0
+    applications: dict[str, int] = field(default_factory=dict)
+    barred: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +295,10 @@ class GroupWrite:
     message_seq: int = 0
     deliveries: Sequence[tuple[str, str, str | None]] = ()  # (member, message_id, the sending device for the sender)
     member_events: Sequence[tuple[str, bytes, str | None]] = ()  # (member, CBOR events, exclude_login)
+    add_applications: Sequence[tuple[str, int]] = ()  # (applicant, applied_time)
+    remove_applications: Sequence[str] = ()
+    bar: Sequence[str] = ()  # kicked: joinGroup refused until invited or accepted
+    unbar: Sequence[str] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,6 +320,10 @@ class SocialStore(Protocol):
 
     async def user_groups(self, user_id: str) -> list[tuple[GroupRecord, int]]:
         """Groups the user is a member of (without member lists) and the user's role."""
+        ...
+
+    async def group_applications(self, user_id: str) -> list[tuple[str, str, int]]:
+        """(groupID, applicant, applied_time) of the pending join applications the user made or may answer."""
         ...
 
     async def group_read_counts(self, message_ids: Sequence[str], *, counting: str | None = None) -> dict[str, int]:

@@ -12,14 +12,15 @@ from .sql_messages import _insert_message, queue_events
 
 
 _SAVE_GROUP = upsert(
-    "groups", ("group_id", "name", "notice", "attributes", "created_time", "last_seq", "dismissed"), ("group_id",)
+    "groups", ("group_id", "name", "notice", "attributes", "created_time", "last_seq", "dismissed", "join_mode"),
+    ("group_id",),
 )
 _SAVE_MEMBER = upsert("group_members", ("group_id", "user_id", "role", "joined_time"), ("group_id", "user_id"))
 
 
 def _load_group(conn: Connection, group_id: str) -> GroupRecord | None:
     row = conn.execute(
-        "SELECT name, notice, attributes, created_time, last_seq, dismissed FROM groups WHERE group_id = ?", (group_id,)
+        "SELECT name, notice, attributes, created_time, last_seq, dismissed, join_mode FROM groups WHERE group_id = ?", (group_id,)
     ).fetchone()
     if row is None:
         return None
@@ -29,20 +30,35 @@ def _load_group(conn: Connection, group_id: str) -> GroupRecord | None:
             "SELECT user_id, role, joined_time FROM group_members WHERE group_id = ? ORDER BY joined_time, user_id", (group_id,)
         )
     }
-    return GroupRecord(group_id, row[0], row[1], json.loads(row[2]), row[3], row[4], members, bool(row[5]))
+    applications = {
+        user: applied
+        for user, applied in conn.execute(
+            "SELECT user_id, applied_time FROM group_applications WHERE group_id = ? ORDER BY applied_time, user_id", (group_id,)
+        )
+    }
+    barred = frozenset(user for (user,) in conn.execute("SELECT user_id FROM group_barred WHERE group_id = ?", (group_id,)))
+    return GroupRecord(
+        group_id, row[0], row[1], json.loads(row[2]), row[3], row[4], members, bool(row[5]), row[6], applications, barred
+    )
 
 
 def _commit_group(conn: Connection, w: GroupWrite) -> list[int]:
     g = w.group
     conn.execute(
         _SAVE_GROUP,
-        (g.group_id, g.name, g.notice, json.dumps(g.attributes), g.created_time, g.last_seq, g.dismissed),
+        (g.group_id, g.name, g.notice, json.dumps(g.attributes), g.created_time, g.last_seq, g.dismissed, g.join_mode),
     )
     conn.executemany(
         _SAVE_MEMBER,
         [(g.group_id, user, role, joined) for user, role, joined in w.upsert_members],
     )
     conn.executemany("DELETE FROM group_members WHERE group_id = ? AND user_id = ?", [(g.group_id, u) for u in w.remove_members])
+    conn.executemany(
+        "INSERT INTO group_applications VALUES (?, ?, ?) ON CONFLICT DO NOTHING", [(g.group_id, u, t) for u, t in w.add_applications]
+    )
+    conn.executemany("DELETE FROM group_applications WHERE group_id = ? AND user_id = ?", [(g.group_id, u) for u in w.remove_applications])
+    conn.executemany("INSERT INTO group_barred VALUES (?, ?) ON CONFLICT DO NOTHING", [(g.group_id, u) for u in w.bar])
+    conn.executemany("DELETE FROM group_barred WHERE group_id = ? AND user_id = ?", [(g.group_id, u) for u in w.unbar])
     if w.new_message is not None:
         _insert_message(conn, w.new_message)
         conn.execute("INSERT INTO group_messages VALUES (?, ?, ?)", (g.group_id, w.message_seq, w.new_message.message_id))
@@ -60,6 +76,17 @@ def _user_groups(conn: Connection, user_id: str) -> list[tuple[GroupRecord, int]
     return [(GroupRecord(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], {}), r[6]) for r in rows]
 
 
+def _group_applications(conn: Connection, user_id: str) -> list[tuple[str, str, int]]:
+    rows = conn.execute(
+        "SELECT a.group_id, a.user_id, a.applied_time FROM group_applications a JOIN groups g ON g.group_id = a.group_id"
+        " WHERE g.dismissed = 0 AND (a.user_id = ? OR EXISTS (SELECT 1 FROM group_members m"
+        " WHERE m.group_id = a.group_id AND m.user_id = ? AND m.role IN (1, 2)))"
+        " ORDER BY a.applied_time, a.group_id, a.user_id",
+        (user_id, user_id),
+    )
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
 class SqlSocialStore:
     """SocialStore methods; mixed into a store class, which provides read/write."""
 
@@ -73,6 +100,10 @@ class SqlSocialStore:
     async def commit_group(self, change: GroupWrite) -> list[int]:
         ids: list[int] = await self.write(lambda conn: _commit_group(conn, change))
         return ids
+
+    async def group_applications(self, user_id: str) -> list[tuple[str, str, int]]:
+        found: list[tuple[str, str, int]] = await self.read(lambda conn: _group_applications(conn, user_id))
+        return found
 
     async def user_groups(self, user_id: str) -> list[tuple[GroupRecord, int]]:
         found: list[tuple[GroupRecord, int]] = await self.read(lambda conn: _user_groups(conn, user_id))

@@ -7,14 +7,14 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from . import calls, messages, rooms, session, social
+from . import calls, group_joining, messages, rooms, session, social
 from .base import DurableEvent, Event, Request
 from .errors import InvalidArgument, UnknownOp
 
 T = TypeVar("T")
 
 # The schema modules, in the order the protocol reference lists them.
-SCHEMA_MODULES: tuple[ModuleType, ...] = (session, messages, rooms, calls, social)
+SCHEMA_MODULES: tuple[ModuleType, ...] = (session, messages, rooms, calls, social, group_joining)
 
 
 _BASES: tuple[type, ...] = (DurableEvent,)  # tagged by msgspec with their class name, but never sent
@@ -49,6 +49,7 @@ AnyDurableEvent = (
     | social.UserInfoUpdated | social.FriendApplicationListChanged | social.FriendListChanged
     | social.GroupStateChanged | social.GroupMemberStateChanged | social.GroupMemberInfoUpdated
     | social.GroupNameUpdated | social.GroupNoticeUpdated | social.GroupAttributesUpdated | social.GroupMessageReceived
+    | group_joining.GroupApplicationListChanged | group_joining.GroupJoinModeUpdated
 )
 
 

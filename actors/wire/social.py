@@ -57,6 +57,7 @@ class GroupInfo(Body, frozen=True):
     owner_user_id: str | None  # null once the group is dismissed
     member_count: int
     created_time: int
+    join_mode: int = 0
 
 
 class GroupMember(Body, frozen=True):
@@ -123,6 +124,28 @@ class CreateGroupReply(Reply, frozen=True):
 
 class GroupInfoReply(Reply, frozen=True):
     group_info: GroupInfo
+
+
+JoinMode = Literal[0, 1, 2]  # Any, Auth, Forbid (PROTOCOL.md §9, "Joining"; see group_joining.py)
+
+# ZIM's group application states
+APPLICATION_WAITING, APPLICATION_ACCEPTED, APPLICATION_REJECTED = 1, 2, 3
+
+
+class GroupApplicationInfo(Body, frozen=True):
+    """One join application: `state` 1 waiting, 2 accepted, 3 rejected; `operatedBy` who answered it."""
+
+    group_id: str
+    user_id: str  # the applicant
+    state: int
+    create_time: int
+    operated_by: UserRef | None = None
+
+
+class JoinGroupReply(GroupInfoReply, frozen=True):
+    """`application` is set when the join became an application (Auth mode): the caller is not a member yet."""
+
+    application: GroupApplicationInfo | None = None
 
 
 class GroupIDReply(Reply, frozen=True):
@@ -244,6 +267,7 @@ class QueryFriendApplicationList(Request, tag="queryFriendApplicationList"):
 class GroupInfoInput(Body, frozen=True):
     group_name: Name = ""
     group_id: ID | None = None
+    join_mode: JoinMode = 0
 
 
 class CreateGroup(Request, tag="createGroup"):
@@ -256,9 +280,9 @@ class CreateGroup(Request, tag="createGroup"):
 
 
 class JoinGroup(Request, tag="joinGroup"):
-    """Join a group as a Member."""
+    """Join a group as a Member (Any mode), or apply to join (Auth mode); 4003 in Forbid mode or after a kick."""
 
-    reply = GroupInfoReply
+    reply = JoinGroupReply
 
     group_id: ID
 
