@@ -13,6 +13,7 @@ from actors.group.actor import GroupActor, GroupContext
 from actors.runtime import Asks
 from actors.wire import messages as pm
 from actors.wire import group_joining as pj
+from actors.wire import group_member_attributes as pa
 from actors.wire import social as ps
 
 from .identity import Identity
@@ -63,6 +64,9 @@ class Social(Feature):
             pj.RejectGroupJoinApplication: self.reject_application,
             pj.QueryGroupApplicationList: self.query_group_applications,
             pj.UpdateGroupJoinMode: self.update_join_mode,
+            pa.SetGroupMemberAttributes: self.set_member_attributes,
+            pa.DeleteGroupMemberAttributes: self.delete_member_attributes,
+            pa.QueryGroupMemberAttributes: self.query_member_attributes,
         }
 
     def send_handlers(self) -> dict[int, Handler]:
@@ -221,3 +225,15 @@ class Social(Feature):
     async def update_join_mode(self, identity: Identity, req: pj.UpdateGroupJoinMode) -> Result:
         msg = group.UpdateJoinMode(identity.user_id, identity.login_id, req.join_mode)
         return await self._group(req.group_id, msg)
+
+    async def set_member_attributes(self, identity: Identity, req: pa.SetGroupMemberAttributes) -> Result:
+        attributes = tuple(req.attributes.items())
+        msg = group.SetMemberAttributes(identity.user_id, identity.login_id, req.user_id, set_attributes=attributes)
+        return await self._group(req.group_id, msg)
+
+    async def delete_member_attributes(self, identity: Identity, req: pa.DeleteGroupMemberAttributes) -> Result:
+        msg = group.SetMemberAttributes(identity.user_id, identity.login_id, req.user_id, delete_keys=tuple(req.keys))
+        return await self._group(req.group_id, msg)
+
+    async def query_member_attributes(self, identity: Identity, req: pa.QueryGroupMemberAttributes) -> Result:
+        return await self._group(req.group_id, group.QueryMemberAttributes(identity.user_id, tuple(req.user_ids)))

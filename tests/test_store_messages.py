@@ -218,6 +218,25 @@ async def test_group_join_mode_applications_and_barred_users(engine: Engine) -> 
             assert await store.group_applications("alice") == []
 
 
+async def test_group_member_attributes_are_stored_and_go_with_the_membership(engine: Engine) -> None:
+    with trio.fail_after(15):
+        async with engine.open() as store:
+            members = {"alice": (1, 100), "bob": (3, 100)}
+            group = GroupRecord("g1", "Team", "", {}, 100, 0, members)
+            rows = [(u, r, t) for u, (r, t) in members.items()]
+            await store.commit_group(GroupWrite(group, upsert_members=rows, member_attributes=[("bob", {"nick": "B", "seat": "3"})]))
+            loaded = await store.load_group("g1")
+            assert loaded is not None and loaded.member_attributes == {"bob": {"nick": "B", "seat": "3"}}
+            # a role change keeps the attributes; an empty map is no entry
+            await store.commit_group(GroupWrite(group, upsert_members=[("bob", 2, 100)], member_attributes=[("alice", {})]))
+            loaded = await store.load_group("g1")
+            assert loaded is not None and loaded.member_attributes == {"bob": {"nick": "B", "seat": "3"}}
+            await store.commit_group(GroupWrite(group, remove_members=["bob"]))
+            await store.commit_group(GroupWrite(group, upsert_members=[("bob", 3, 200)]))
+            loaded = await store.load_group("g1")
+            assert loaded is not None and loaded.member_attributes == {}
+
+
 async def test_profiles_friends_and_applications(engine: Engine) -> None:
     with trio.fail_after(15):
         async with engine.open() as store:

@@ -23,6 +23,7 @@ from ..runtime import Actor, Address, Asks, Reply, answer
 from ..store.base import GroupRecord, GroupWrite, MessageRow, Store
 from ..wire import AnyDurableEvent, ErrorUser, UserRef
 from ..wire import group_joining as j
+from ..wire import group_member_attributes as a
 from ..wire import social as w
 from ..wire.messages import Message
 from . import rules
@@ -36,8 +37,10 @@ from .messages import (
     KickMembers,
     LeaveGroup,
     QueryGroupInfo,
+    QueryMemberAttributes,
     QueryMembers,
     SendGroupMessage,
+    SetMemberAttributes,
     SetRole,
     UpdateGroupInfo,
     UpdateJoinMode,
@@ -75,6 +78,7 @@ class _Step:
     remove_applications: list[str] = field(default_factory=list)
     bar: list[str] = field(default_factory=list)
     unbar: list[str] = field(default_factory=list)
+    member_attributes: list[tuple[str, dict[str, str]]] = field(default_factory=list)
 
 
 class GroupActor(Actor[GroupMsg]):
@@ -125,6 +129,10 @@ class GroupActor(Actor[GroupMsg]):
                 return _answer_with(msg, await self._answer_application(msg))
             case UpdateJoinMode():
                 return _answer_with(msg, await self._update_join_mode(msg))
+            case SetMemberAttributes():
+                return _answer_with(msg, await self._set_member_attributes(msg))
+            case QueryMemberAttributes():
+                return _answer_with(msg, self._query_member_attributes(msg))
             case QueryGroupInfo():
                 self._role_of(msg.user)
                 return _answer_with(msg, w.GroupInfoReply(group_info=self._wire()))
@@ -327,6 +335,38 @@ class GroupActor(Actor[GroupMsg]):
         await self._tell(events, record.members, msg)
         return w.GroupInfoReply(group_info=self._wire())
 
+    # ---- member attributes (PROTOCOL.md §16) -------------------------------------
+
+    async def _set_member_attributes(self, msg: SetMemberAttributes) -> a.GroupMemberAttributesReply:
+        record = self._group()
+        role = self._role_of(msg.user)
+        if msg.target not in record.members:
+            raise NotGroupMember(f"{msg.target!r} is not a member of this group")
+        if msg.target != msg.user and not rules.can_manage(role):
+            raise NoPermission("only the owner or an admin may change another member's attributes")
+        attributes = {**record.member_attributes.get(msg.target, {}), **dict(msg.set_attributes)}
+        for key in msg.delete_keys:
+            attributes.pop(key, None)
+        if len(attributes) > a.MAX_MEMBER_ATTRIBUTES:
+            raise InvalidArgument(f"a member has at most {a.MAX_MEMBER_ATTRIBUTES} attributes; this would make {len(attributes)}")
+        others = {u: m for u, m in record.member_attributes.items() if u != msg.target}
+        await self._save(replace(record, member_attributes={**others, msg.target: attributes} if attributes else others))
+        self._step.member_attributes.append((msg.target, attributes))
+        event = a.GroupMemberAttributesUpdated(self.group_id, msg.target, attributes, msg.user)
+        await self._tell([event], record.members, msg)
+        return a.GroupMemberAttributesReply(group_id=self.group_id, user_id=msg.target, attributes=attributes)
+
+    def _query_member_attributes(self, msg: QueryMemberAttributes) -> a.QueryGroupMemberAttributesReply:
+        record = self._group()
+        self._role_of(msg.user)
+        return a.QueryGroupMemberAttributesReply(
+            infos=[
+                a.GroupMemberAttributesInfo(user_id=u, attributes=record.member_attributes.get(u, {}))
+                for u in dict.fromkeys(msg.user_ids)
+                if u in record.members
+            ]
+        )
+
     def _query_members(self, msg: QueryMembers) -> w.GroupMemberListReply:
         record = self._group()
         self._role_of(msg.user)
@@ -422,9 +462,12 @@ class GroupActor(Actor[GroupMsg]):
     ) -> None:
         """Make `record` this step's new state; it is stored, with the step's notices, when the step ends."""
         step = self._step
+        removed = set(remove)
+        if removed & record.member_attributes.keys():  # the attributes go with the membership's row
+            record = replace(record, member_attributes={u: m for u, m in record.member_attributes.items() if u not in removed})
         step.record = record
         step.upsert.extend(upsert)
-        step.remove.extend(remove)
+        step.remove.extend(removed)
         step.add_applications.extend(add_applications)
         step.remove_applications.extend(remove_applications)
         step.bar.extend(bar)
@@ -446,6 +489,7 @@ class GroupActor(Actor[GroupMsg]):
         write = GroupWrite(
             record, upsert_members=rows, remove_members=list(step.remove), member_events=queued,
             add_applications=step.add_applications, remove_applications=step.remove_applications, bar=step.bar, unbar=step.unbar,
+            member_attributes=step.member_attributes,
         )
         ids = await self.ctx.store.commit_group(write)
         for (user, events, exclude), outbox_id in zip(step.notices, ids, strict=True):

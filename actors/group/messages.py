@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from ..runtime import Asks
 from ..wire import group_joining as j
+from ..wire import group_member_attributes as a
 from ..wire import social as w
 from ..wire.messages import Message, TextOrBytes
 
@@ -93,6 +94,23 @@ class UpdateJoinMode(Asks[j.GroupJoinModeReply]):
 
 
 @dataclass(frozen=True, slots=True)
+class SetMemberAttributes(Asks[a.GroupMemberAttributesReply]):
+    """Set and delete attributes of member `target`: one's own, or any member's as Admin or Owner."""
+
+    user: str
+    login_id: str
+    target: str
+    set_attributes: tuple[tuple[str, str], ...] = ()
+    delete_keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class QueryMemberAttributes(Asks[a.QueryGroupMemberAttributesReply]):
+    user: str
+    user_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class QueryGroupInfo(Asks[w.GroupInfoReply]):
     user: str
 
@@ -117,5 +135,6 @@ class SendGroupMessage(Asks[Message]):
 
 GroupMsg = (
     CreateGroup | JoinGroup | LeaveGroup | InviteUsers | KickMembers | DismissGroup
-    | SetRole | UpdateGroupInfo | AnswerApplication | UpdateJoinMode | QueryGroupInfo | QueryMembers | SendGroupMessage
+    | SetRole | UpdateGroupInfo | AnswerApplication | UpdateJoinMode | SetMemberAttributes | QueryMemberAttributes
+    | QueryGroupInfo | QueryMembers | SendGroupMessage
 )

@@ -269,6 +269,7 @@ class GroupRecord:
     `join_mode` is 0 Any, 1 Auth, 2 Forbid; `applications` maps each pending
     applicant to the time it applied; `barred` holds the users kicked out,
     who may not rejoin by joinGroup until invited or accepted again.
+    `member_attributes` holds the members' attribute maps (§16), none empty.
     """
 
     group_id: str
@@ -282,6 +283,7 @@ class GroupRecord:
     join_mode: int = 0
     applications: dict[str, int] = field(default_factory=dict)
     barred: frozenset[str] = frozenset()
+    member_attributes: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,6 +301,7 @@ class GroupWrite:
     remove_applications: Sequence[str] = ()
     bar: Sequence[str] = ()  # kicked: joinGroup refused until invited or accepted
     unbar: Sequence[str] = ()
+    member_attributes: Sequence[tuple[str, dict[str, str]]] = ()  # (member, its whole attribute map now)
 
 
 @dataclass(frozen=True, slots=True)

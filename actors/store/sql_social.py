@@ -24,12 +24,14 @@ def _load_group(conn: Connection, group_id: str) -> GroupRecord | None:
     ).fetchone()
     if row is None:
         return None
-    members = {
-        user: (role, joined)
-        for user, role, joined in conn.execute(
-            "SELECT user_id, role, joined_time FROM group_members WHERE group_id = ? ORDER BY joined_time, user_id", (group_id,)
-        )
-    }
+    members: dict[str, tuple[int, int]] = {}
+    member_attributes: dict[str, dict[str, str]] = {}
+    for user, role, joined, attributes in conn.execute(
+        "SELECT user_id, role, joined_time, attributes FROM group_members WHERE group_id = ? ORDER BY joined_time, user_id", (group_id,)
+    ):
+        members[user] = (role, joined)
+        if attributes != "{}":
+            member_attributes[user] = json.loads(attributes)
     applications = {
         user: applied
         for user, applied in conn.execute(
@@ -38,7 +40,7 @@ def _load_group(conn: Connection, group_id: str) -> GroupRecord | None:
     }
     barred = frozenset(user for (user,) in conn.execute("SELECT user_id FROM group_barred WHERE group_id = ?", (group_id,)))
     return GroupRecord(
-        group_id, row[0], row[1], json.loads(row[2]), row[3], row[4], members, bool(row[5]), row[6], applications, barred
+        group_id, row[0], row[1], json.loads(row[2]), row[3], row[4], members, bool(row[5]), row[6], applications, barred, member_attributes
     )
 
 
@@ -53,6 +55,10 @@ def _commit_group(conn: Connection, w: GroupWrite) -> list[int]:
         [(g.group_id, user, role, joined) for user, role, joined in w.upsert_members],
     )
     conn.executemany("DELETE FROM group_members WHERE group_id = ? AND user_id = ?", [(g.group_id, u) for u in w.remove_members])
+    conn.executemany(
+        "UPDATE group_members SET attributes = ? WHERE group_id = ? AND user_id = ?",
+        [(json.dumps(attributes, sort_keys=True), g.group_id, u) for u, attributes in w.member_attributes],
+    )
     conn.executemany(
         "INSERT INTO group_applications VALUES (?, ?, ?) ON CONFLICT DO NOTHING", [(g.group_id, u, t) for u, t in w.add_applications]
     )
