@@ -31,6 +31,7 @@ from .metrics import Metrics
 from .rooms import Rooms, describe_room, list_rooms
 from .services import Services
 from .webapp import web_routes
+from .startup import listen_failed
 
 
 class AdminHost(Protocol):
@@ -202,7 +203,10 @@ async def serve_admin(gateway: AdminHost, *, task_status: trio.TaskStatus[int] =
     config.errorlog = None
     config.graceful_timeout = 1.0
     async with trio.open_nursery() as nursery:
-        binds: list[str] = await nursery.start(hypercorn.trio.serve, build_app(gateway), config)
+        try:
+            binds: list[str] = await nursery.start(hypercorn.trio.serve, build_app(gateway), config)
+        except (OSError, BaseExceptionGroup) as exc:  # hypercorn binds inside a nursery of its own
+            raise listen_failed("admin API", gateway.config.admin_host, gateway.config.admin_port or 0, exc) from exc
         task_status.started(int(binds[0].rsplit(":", 1)[1]))
 
 

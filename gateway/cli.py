@@ -15,6 +15,7 @@ import sys
 from dataclasses import replace
 from datetime import datetime, UTC
 from pathlib import Path
+from typing import NoReturn
 
 import trio
 
@@ -77,8 +78,15 @@ def load_policy(spec: str) -> LoginPolicy:
     return LoginPolicy.from_json(json.loads(path.read_text()))
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage mistake told in one line (the usage text is one --help away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="hubbub",
         description="Self-hosted instant-messaging server: CBOR over WebSocket, multi-device login.",
     )
@@ -104,7 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--web-app", type=Path, help="the built browser app to serve on the admin listener at /app/ (default: web/app/dist when built)")
     run.add_argument("--demo-signin", action="store_true", help="let the app mint login tokens for any userID: for a local trial, loopback --admin-host only")
     run.add_argument("--test-hooks", action="store_true", help="enable test-only admin routes (crash injection)")
-    run.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR (default %(default)s)")
+    run.add_argument("--log-level", default="INFO", type=str.upper, choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="DEBUG, INFO, WARNING, ERROR (default %(default)s)")
     run.add_argument("--log-format", choices=("text", "json"), default="text", help="text lines, or one JSON object per line (default %(default)s)")
 
     token = commands.add_parser("token", help="mint a login token for a user")
@@ -220,9 +228,13 @@ def _token(args: argparse.Namespace) -> int:
     try:
         ttl = parse_ttl(args.ttl)
     except ValueError:
-        print(f"hubbub: --ttl {args.ttl!r}: use a number of seconds or 90s, 15m, 1h, 7d", file=sys.stderr)
+        print(f"hubbub: --ttl {args.ttl!r}: use a positive number of seconds or 90s, 15m, 1h, 7d", file=sys.stderr)
         return 2
-    print(mint_token(secret, args.user_id, ttl))
+    try:
+        print(mint_token(secret, args.user_id, ttl))
+    except ValueError as exc:
+        print(f"hubbub: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -271,9 +283,9 @@ def user_mistake(exc: BaseException) -> BaseException | None:
 def describe(exc: BaseException) -> str:
     """One line in hubbub's words: the file or address concerned, then what is wrong."""
     if isinstance(exc, OSError) and exc.strerror:
-        where = exc.filename if exc.filename is not None else None
-        text = exc.strerror[0].lower() + exc.strerror[1:]
-        return f"{where}: {text}" if where is not None else text
+        if exc.filename is None:
+            return exc.strerror
+        return f"{exc.filename}: {exc.strerror[0].lower()}{exc.strerror[1:]}"
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 

@@ -24,6 +24,7 @@ from actors.wire import CloseCode
 
 from .config import Config
 from .datadir import hold_data_dir
+from .startup import listen_failed
 from .devices import DeviceDirectory
 from .websocket_io import GuardedServer, apply as apply_websocket_workarounds
 from .calls import Calls
@@ -215,11 +216,14 @@ async def _listen(
     config = gateway.config
     with scope:
         listeners: list[trio.SSLListener[trio.SocketStream] | trio.SocketListener]
-        if config.tls_cert is not None:
-            tls = tls_context(config.tls_cert, config.tls_key)
-            listeners = list(await trio.open_ssl_over_tcp_listeners(config.port, tls, host=config.host, https_compatible=True))
-        else:
-            listeners = list(await trio.open_tcp_listeners(config.port, host=config.host))
+        try:
+            if config.tls_cert is not None:
+                tls = tls_context(config.tls_cert, config.tls_key)
+                listeners = list(await trio.open_ssl_over_tcp_listeners(config.port, tls, host=config.host, https_compatible=True))
+            else:
+                listeners = list(await trio.open_tcp_listeners(config.port, host=config.host))
+        except OSError as exc:
+            raise listen_failed("WebSocket", config.host, config.port, exc) from exc
         server = GuardedServer(
             gateway.handle_connection,
             listeners,

@@ -1,5 +1,16 @@
 """The Python client library for hubbub (CBOR over WebSocket)."""
 
 from .client import Client, ClientError, Disconnected, ForcedOffline, Kicked, SessionEnded, TokenExpired, open_client
+from .connecting import ConnectFailed
 
-__all__ = ["Client", "ClientError", "Disconnected", "ForcedOffline", "Kicked", "SessionEnded", "TokenExpired", "open_client"]
+__all__ = [
+    "Client",
+    "ClientError",
+    "ConnectFailed",
+    "Disconnected",
+    "ForcedOffline",
+    "Kicked",
+    "SessionEnded",
+    "TokenExpired",
+    "open_client",
+]

@@ -32,12 +32,14 @@ from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 import cbor2
 import trio
 from . import wsfix
-from trio_websocket import ConnectionClosed, ConnectionTimeout, HandshakeError, WebSocketConnection, connect_websocket_url
+from trio_websocket import ConnectionClosed, ConnectionTimeout, HandshakeError, WebSocketConnection
+
+from .connecting import open_websocket, rejection
 
 
 class ClientError(Exception):
@@ -144,8 +146,8 @@ class Client:
     async def connect(self) -> None:
         """Open the WebSocket and start reading.
 
-        Raises HandshakeError if the connection fails or is refused before it
-        is open (ConnectionTimeout after connect_timeout_s).
+        Raises ConnectFailed (a HandshakeError) if the connection fails or is
+        refused before it is open, ConnectionTimeout after connect_timeout_s.
         """
         wsfix.apply()
         if self.closed_event.is_set():
@@ -154,15 +156,32 @@ class Client:
         self.ended = None
         try:
             with trio.fail_after(self.connect_timeout_s):
-                self.ws = await connect_websocket_url(
-                    self._nursery, self.url, self.ssl_context, message_queue_size=16, max_message_size=self._max_frame_bytes
-                )
+                self.ws = await self._nursery.start(self._run_connection)
         except trio.TooSlowError:
             raise ConnectionTimeout(f"{self.url}: no opening handshake within {self.connect_timeout_s} s") from None
-        if self.ws.closed is not None:
-            await wsfix.close_failed(self.ws)  # the library leaves the failed stream open
-            raise HandshakeError(f"{self.url}: the connection closed during the opening handshake ({self.ws.closed})")
-        self._nursery.start_soon(self._read, self.ws)
+
+    async def _run_connection(self, *, task_status: trio.TaskStatus[WebSocketConnection] = trio.TASK_STATUS_IGNORED) -> None:
+        """Open the connection, hand it over, read it until it closes.
+
+        The library's reader task runs in a nursery of this task's own, so a
+        rejected upgrade (which the library raises in that task) becomes one
+        ConnectFailed from `connect` instead of a group in the caller's nursery.
+        """
+        try:
+            async with trio.open_nursery() as own:
+                ws = await open_websocket(
+                    own, self.url, self.ssl_context, message_queue_size=16, max_message_size=self._max_frame_bytes
+                )
+                task_status.started(ws)
+                # The library's reader task ends by itself once the connection
+                # is closed; cancelling it here would cut a close handshake
+                # this side started (close() would then wait its timeout).
+                await self._read(ws)
+        except BaseExceptionGroup as group:
+            refused = rejection(self.url, group)
+            if refused is not None:
+                raise refused from None
+            raise_alone(group)
 
     async def _read(self, ws: WebSocketConnection) -> None:
         try:
@@ -377,13 +396,34 @@ class Client:
 async def open_client(
     url: str, *, connect: bool = True, auto_resume: bool = False, ssl_context: ssl.SSLContext | None = None
 ) -> AsyncIterator[Client]:
-    """A client with its own nursery; connected unless `connect` is False."""
-    async with trio.open_nursery() as nursery:
-        client = Client(url, nursery, auto_resume=auto_resume, ssl_context=ssl_context)
-        if connect:
-            await client.connect()
-        try:
-            yield client
-        finally:
-            await client.close()
-            nursery.cancel_scope.cancel()
+    """A client with its own nursery; connected unless `connect` is False.
+
+    A failure (of `connect`, or raised in the block) comes out as itself, not
+    inside an exception group: `except HandshakeError` and `except ClientError` work.
+    """
+    try:
+        async with trio.open_nursery() as nursery:
+            client = Client(url, nursery, auto_resume=auto_resume, ssl_context=ssl_context)
+            if connect:
+                await client.connect()
+            try:
+                yield client
+            finally:
+                await client.close()
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        raise_alone(group)
+
+
+def raise_alone(group: BaseExceptionGroup[BaseException]) -> NoReturn:
+    """Raise the one exception of a nursery's group as itself (keeping its own chain); a larger group as it is."""
+    if len(group.exceptions) != 1:
+        raise group
+    only = group.exceptions[0]
+    if isinstance(only, BaseExceptionGroup):
+        raise_alone(only)
+    context = only.__context__
+    try:
+        raise only
+    finally:
+        only.__context__ = context  # hide the group, keep the original chain

@@ -8,10 +8,10 @@ import pytest
 import trio
 import trio.testing
 import wsproto
-from trio_websocket import ConnectionRejected, ConnectionTimeout
+from trio_websocket import ConnectionTimeout
 from wsproto.events import AcceptConnection, CloseConnection, Ping, Request
 
-from hubbub_client import Client
+from hubbub_client import Client, ConnectFailed, open_client
 from gateway.server import Gateway
 
 from .conftest import Login, StartServer
@@ -89,11 +89,12 @@ async def test_connections_beyond_the_limit_get_503_and_the_rest_are_served(
     with trio.fail_after(20):
         alice = await login(server, "alice")
         bob = await login(server, "bob")
-        # the refusal reaches the client through its nursery, as trio-websocket reports it
-        full = pytest.RaisesExc(ConnectionRejected, check=lambda e: e.status_code == 503)
-        with pytest.RaisesGroup(full):
-            async with trio.open_nursery() as own:
-                await Client(server.listening.ws_url, own).connect()
+        # the refusal reaches the caller of connect as one exception, status and body kept
+        with pytest.raises(ConnectFailed) as full:
+            async with open_client(server.listening.ws_url):
+                raise AssertionError("connected beyond max_connections")
+        assert full.value.status_code == 503 and full.value.body == b"server full: retry later\n"
+        assert "HTTP 503: server full: retry later" in str(full.value)
         assert server.metrics.refused.labels("full")._value.get() == 1
         assert (await alice.request("queryDevices"))["ok"] and (await bob.request("queryDevices"))["ok"]
         await bob.close()

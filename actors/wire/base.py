@@ -25,7 +25,8 @@ def builtins_of(value: msgspec.Struct) -> Any:
     return msgspec.to_builtins(value, builtin_types=(bytes,))
 
 
-ID = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.@:-]+$")]
+ID_PATTERN = r"^[A-Za-z0-9_.@:-]+$"
+ID = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=ID_PATTERN)]
 UInt = Annotated[int, msgspec.Meta(ge=0)]
 Platform = Literal["Android", "iOS", "HarmonyOS", "Windows", "Mac", "Linux", "iPad", "Web", "MiniProgram"]
 ShortText = Annotated[str, msgspec.Meta(max_length=256)]

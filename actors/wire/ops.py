@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from types import ModuleType
 from typing import Any, TypeVar
 
 import msgspec
 
 from . import calls, group_joining, group_member_attributes, messages, rooms, session, social
-from .base import DurableEvent, Event, Request
+from .base import ID_PATTERN, DurableEvent, Event, Request
 from .errors import InvalidArgument, UnknownOp
 
 T = TypeVar("T")
@@ -86,4 +87,11 @@ def parse_request(frame: dict[str, Any], ops: dict[str, type[Request]]) -> Reque
     try:
         return msgspec.convert(frame, cls)
     except msgspec.ValidationError as exc:
-        raise InvalidArgument(str(exc)) from None
+        raise InvalidArgument(validation_text(exc)) from None
+
+
+def validation_text(exc: msgspec.ValidationError) -> str:
+    """msgspec's message in the protocol's words: the ID rule instead of a regex, the field by name."""
+    text = str(exc).replace(f"matching regex '{ID_PATTERN}'", "that is an ID (A-Z a-z 0-9 _ . @ : -)")
+    text = re.sub(r"matching regex '.*?'(?= - at |$)", "in the documented format", text)
+    return re.sub(r" - at `\$\.?([^`]*)`$", lambda m: f" (field `{m.group(1)}`)" if m.group(1) else "", text)
