@@ -1,4 +1,4 @@
-"""`hubbub` command line: serve, token, backup."""
+"""`hubbub` command line: serve, config check/show, token, backup."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import sqlite3
 import ssl
 import sys
 from dataclasses import replace
+from importlib import metadata
 from datetime import datetime, UTC
 from pathlib import Path
 from typing import NoReturn
@@ -27,6 +28,7 @@ from actors.store.engine import is_postgres_url
 
 from .auth import mint_token, parse_ttl
 from .config import Config
+from .settings import CONFIG_ENV, SECRETS, ConfigError, Effective, environment, resolve, settings, show
 from .datadir import DataDirInUse, make_data_dir
 from .server import serve, tls_context
 from .webapp import APP_PATH, demo_signin_refusal
@@ -68,16 +70,6 @@ class JsonLogFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def load_policy(spec: str) -> LoginPolicy:
-    """A preset name, or a path to a JSON file with the §3 field names."""
-    if spec in ("single", "dual", "multi", "easemob"):
-        return LoginPolicy.preset(spec)
-    path = Path(spec)
-    if not path.is_file():
-        raise ValueError(f"--policy: {spec!r} is neither a preset (single, dual, multi, easemob) nor a file")
-    return LoginPolicy.from_json(json.loads(path.read_text()))
-
-
 class _Parser(argparse.ArgumentParser):
     """argparse, with a usage mistake told in one line (the usage text is one --help away)."""
 
@@ -90,30 +82,16 @@ def _parser() -> argparse.ArgumentParser:
         prog="hubbub",
         description="Self-hosted instant-messaging server: CBOR over WebSocket, multi-device login.",
     )
+    parser.add_argument("--version", action="version", version=f"hubbub {hubbub_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("serve", help="run the server (on the embedded SQLite store, or on PostgreSQL with --store)")
-    run.add_argument("--host", default="127.0.0.1", help="WebSocket listen address (default %(default)s)")
-    run.add_argument("--port", type=int, default=8765, help="WebSocket port; 0 picks a free one (default %(default)s)")
-    run.add_argument("--admin-host", default="127.0.0.1", help="admin API listen address (default %(default)s)")
-    run.add_argument("--admin-port", type=int, default=8766, help="admin API port; 0 picks a free one (default %(default)s)")
-    run.add_argument("--data-dir", type=Path, default=Path("data"), help="where the SQLite store and secrets live (default %(default)s)")
-    run.add_argument("--store", metavar="URL", default=os.environ.get("HUBBUB_STORE"), help="a postgresql://user:password@host/database URL: keep state in PostgreSQL instead of DATA_DIR/hubbub.sqlite3 (env HUBBUB_STORE; default: SQLite)")
-    run.add_argument("--auth-secret", default=os.environ.get("HUBBUB_AUTH_SECRET"), help="JWT HS256 secret (env HUBBUB_AUTH_SECRET; default: DATA_DIR/auth-secret, generated)")
-    run.add_argument("--admin-token", default=os.environ.get("HUBBUB_ADMIN_TOKEN"), help="admin API bearer token (env HUBBUB_ADMIN_TOKEN; default: DATA_DIR/admin-token, generated)")
-    run.add_argument("--tls-cert", type=Path, help="PEM certificate chain: serve WebSocket as wss://")
-    run.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert (default: in the same file)")
-    run.add_argument("--policy", default="single", help="login policy: single, dual, multi, easemob, or a JSON file (default %(default)s)")
-    run.add_argument("--max-frame-bytes", type=int, default=64 * 1024, help="largest accepted frame (default %(default)s)")
-    run.add_argument("--rate", type=float, default=100.0, help="requests per second per connection (default %(default)s)")
-    run.add_argument("--burst", type=int, default=200, help="request burst per connection (default %(default)s)")
-    run.add_argument("--max-connections", type=int, default=100_000, help="open connections at most; more get HTTP 503 (default %(default)s)")
-    run.add_argument("--max-group-members", type=int, default=10_000, help="members one group may have (default %(default)s)")
-    run.add_argument("--web-app", type=Path, help="the built browser app to serve on the admin listener at /app/ (default: web/app/dist when built)")
-    run.add_argument("--demo-signin", action="store_true", help="let the app mint login tokens for any userID: for a local trial, loopback --admin-host only")
-    run.add_argument("--test-hooks", action="store_true", help="enable test-only admin routes (crash injection)")
-    run.add_argument("--log-level", default="INFO", type=str.upper, choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="DEBUG, INFO, WARNING, ERROR (default %(default)s)")
-    run.add_argument("--log-format", choices=("text", "json"), default="text", help="text lines, or one JSON object per line (default %(default)s)")
+    _add_settings(run)
+
+    config = commands.add_parser("config", help="check or show the effective configuration")
+    config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    _add_settings(config_commands.add_parser("check", help="check the settings (file, environment, flags); exit 2 if one is unusable"))
+    _add_settings(config_commands.add_parser("show", help="print the effective settings as TOML, each with its source, secrets masked"))
 
     token = commands.add_parser("token", help="mint a login token for a user")
     token.add_argument("user_id", metavar="USER_ID")
@@ -127,64 +105,77 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _serve(args: argparse.Namespace) -> int:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonLogFormatter() if args.log_format == "json" else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    logging.basicConfig(level=args.log_level.upper(), handlers=[handler])
-    logging.captureWarnings(True)  # library warnings go out in the same format
+# `hubbub serve` listens on fixed ports unless told otherwise (Config's 0 suits tests).
+_SERVE_DEFAULTS: dict[str, object] = {"port": 8765, "admin_port": 8766}
+
+
+def hubbub_version() -> str:
+    """The installed package's version ("unknown" when run from a tree that is not installed)."""
     try:
-        policy = load_policy(args.policy)
-    except ValueError as exc:
-        print(f"hubbub: {exc}", file=sys.stderr)
-        return 2
-    if args.tls_key is not None and args.tls_cert is None:
-        print("hubbub: --tls-key needs --tls-cert", file=sys.stderr)
-        return 2
-    if args.tls_cert is not None:
+        return metadata.version("hubbub")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _add_settings(parser: argparse.ArgumentParser) -> None:
+    """--config and one flag per setting; a flag not given leaves the setting to the environment, file or default."""
+    parser.add_argument("--config", type=Path, default=None, help=f"TOML config file (env {CONFIG_ENV}); HUBBUB_* variables and flags override it")
+    defaults = {**{s.name: s.default for s in settings()}, **_SERVE_DEFAULTS}
+    for setting in settings():
+        default = defaults[setting.name]
+        shown = "generated" if setting.name in SECRETS and setting.name != "store_url" else ("off" if default is None else default)
+        if isinstance(shown, LoginPolicy):
+            shown = shown.mode
+        help_text = f"{setting.help} (env {setting.env}; default {shown})".replace("%", "%%")
+        if setting.kind == "bool":
+            parser.add_argument(*setting.flags, dest=setting.name, action="store_const", const="true", default=argparse.SUPPRESS, help=help_text)
+        else:
+            parser.add_argument(*setting.flags, dest=setting.name, default=argparse.SUPPRESS, metavar=setting.name.upper(), help=help_text)
+
+
+def _effective(args: argparse.Namespace) -> Effective:
+    """The settings of `args` over HUBBUB_* variables, the config file and the defaults; checked. Raises ConfigError."""
+    flags = {s.name: getattr(args, s.name) for s in settings() if hasattr(args, s.name)}
+    effective = resolve(args.config, environment(), flags, defaults=_SERVE_DEFAULTS)
+    config = effective.config
+    if config.tls_cert is not None:
         try:
-            tls_context(args.tls_cert, args.tls_key)
+            tls_context(config.tls_cert, config.tls_key)
         except (OSError, ssl.SSLError) as exc:
-            print(f"hubbub: --tls-cert/--tls-key unusable: {exc}", file=sys.stderr)
-            return 2
-    web_app_dir = args.web_app
-    if web_app_dir is not None and not (web_app_dir / "index.html").is_file():
-        print(f"hubbub: --web-app {web_app_dir}: no index.html there (build the app with `make web`)", file=sys.stderr)
-        return 2
-    if web_app_dir is None and (_BUILT_APP / "index.html").is_file():
-        web_app_dir = _BUILT_APP
-    # checked before anything is written to the data directory
-    refusal = demo_signin_refusal(replace(Config(), admin_host=args.admin_host, admin_port=args.admin_port, demo_signin=args.demo_signin))
+            raise ConfigError(f"--tls-cert/--tls-key unusable: {exc}") from None
+    if config.web_app_dir is not None and not (config.web_app_dir / "index.html").is_file():
+        raise ConfigError(f"--web-app {config.web_app_dir}: no index.html there (build the app with `make web`)")
+    if effective.sources["web_app_dir"] == "default" and (_BUILT_APP / "index.html").is_file():
+        config = replace(config, web_app_dir=_BUILT_APP)
+    refusal = demo_signin_refusal(config)
     if refusal is not None:
-        print(f"hubbub: {refusal}", file=sys.stderr)
-        return 2
-    if args.store and not is_postgres_url(args.store):
-        print("hubbub: --store takes a postgresql:// URL (omit it for SQLite in --data-dir)", file=sys.stderr)
-        return 2
-    make_data_dir(args.data_dir)
-    secret = args.auth_secret or _stored_secret(args.data_dir, _SECRET_FILE, create=True)
-    admin_token = args.admin_token or _stored_secret(args.data_dir, _ADMIN_TOKEN_FILE, create=True)
-    assert secret and admin_token
+        raise ConfigError(refusal)
+    if config.store_url is not None and not is_postgres_url(config.store_url):
+        raise ConfigError("--store takes a postgresql:// URL (omit it for SQLite in --data-dir)")
+    return Effective(config, effective.sources)
+
+
+def _config(args: argparse.Namespace) -> int:
+    effective = _effective(args)
+    if args.config_command == "show":
+        sys.stdout.write(show(effective))
+        return 0
+    given = [f"{source} settings" for source in ("file", "env", "flag") if source in effective.sources.values()]
+    print(f"hubbub: config OK ({', '.join(given) or 'all defaults'})")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    config = _effective(args).config  # checked before anything is written to the data directory
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLogFormatter() if config.log_format == "json" else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logging.basicConfig(level=config.log_level, handlers=[handler])
+    logging.captureWarnings(True)  # library warnings go out in the same format
+    make_data_dir(config.data_dir)
     config = replace(
-        Config(),
-        host=args.host,
-        port=args.port,
-        admin_host=args.admin_host,
-        admin_port=args.admin_port,
-        data_dir=args.data_dir,
-        store_url=args.store or None,
-        auth_secret=secret,
-        admin_token=admin_token,
-        policy=policy,
-        max_frame_bytes=args.max_frame_bytes,
-        rate_per_s=args.rate,
-        rate_burst=args.burst,
-        max_group_members=args.max_group_members,
-        max_connections=args.max_connections,
-        tls_cert=args.tls_cert,
-        tls_key=args.tls_key,
-        test_hooks=args.test_hooks,
-        web_app_dir=web_app_dir,
-        demo_signin=args.demo_signin,
+        config,
+        auth_secret=config.auth_secret or _stored_secret(config.data_dir, _SECRET_FILE, create=True) or "",
+        admin_token=config.admin_token or _stored_secret(config.data_dir, _ADMIN_TOKEN_FILE, create=True) or "",
     )
     trio.run(_serve_until_signalled, config)
     return 0
@@ -250,7 +241,7 @@ def _backup(args: argparse.Namespace) -> int:
 
 # What a user can get wrong (a port in use, an unusable data dir, a bad
 # setting): one line and exit code 2, never a traceback.
-_USER_MISTAKES = (OSError, DataDirInUse, StorageUnavailable)
+_USER_MISTAKES = (OSError, ConfigError, DataDirInUse, StorageUnavailable)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -261,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
             return _serve(args)
         if args.command == "backup":
             return _backup(args)
+        if args.command == "config":
+            return _config(args)
         return _token(args)
     except BaseException as exc:  # inspected, then re-raised unless it is a user mistake
         mistake = user_mistake(exc)

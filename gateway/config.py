@@ -1,4 +1,8 @@
-"""Server configuration: one frozen dataclass with every limit named and in its unit."""
+"""Server configuration: one frozen dataclass with every limit named and in its unit.
+
+Every field is a setting reachable from a TOML file, a HUBBUB_* variable and
+a flag (gateway/settings.py); a new field needs its line in settings.HELP.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,9 @@ class Config:
     store_url: str | None = None  # a postgresql:// URL: state lives there, not in data_dir/hubbub.sqlite3
     auth_secret: str = ""
     admin_token: str = ""
+    auth_jwks: str | None = None  # a JWKS URL or file: tokens signed by the application backend's keys
+    auth_issuer: str | None = None  # required `iss` claim, if set
+    auth_audience: str | None = None  # required `aud` claim, if set
     tls_cert: Path | None = None  # PEM certificate chain: with tls_key, WebSocket is served as wss://
     tls_key: Path | None = None
     policy: LoginPolicy = field(default_factory=lambda: LoginPolicy.preset("single"))
@@ -47,9 +54,11 @@ class Config:
 
     # durable account stream retention (resume beyond it gets resumeGap)
     stream_keep_count: int = 10_000
-    stream_keep_s: float = 7 * 24 * 3600.0
+    stream_keep_s: float = 30 * 24 * 3600.0  # PROTOCOL.md §4: 10,000 events and 30 days
 
     shutdown_grace_s: float = 3.0
+    log_level: str = "INFO"
+    log_format: str = "text"  # or "json": one object per line
     test_hooks: bool = False  # enables the crash-injection admin route
 
     # the browser app on the admin listener (gateway/webapp.py)
