@@ -21,6 +21,7 @@ from starlette.routing import Route
 from actors.account import messages as account
 from actors.account.context import PolicyBox
 from actors.account.policy import LoginPolicy
+from actors.errors import StorageUnavailable
 from actors.runtime import ActorError, Address, Asks, Registry
 from actors.wire import builtins_of
 
@@ -28,6 +29,7 @@ from .config import Config
 from .devices import DeviceDirectory
 from .listening import Listening
 from .metrics import Metrics
+from .policy_setting import set_policy
 from .rooms import Rooms, describe_room, list_rooms
 from .services import Services
 from .webapp import web_routes
@@ -131,7 +133,10 @@ def build_app(gateway: AdminHost) -> Starlette:
         except (ValueError, RecursionError) as exc:
             # ValueError covers bad JSON and bad UTF-8; RecursionError, JSON nested too deep
             raise _Refused(400, f"invalid policy: {exc}") from None
-        gateway.policy.current = policy
+        try:
+            await set_policy(gateway.services.store, gateway.policy, policy)  # saved first: the change survives a restart
+        except StorageUnavailable as exc:
+            raise _Refused(503, f"policy not changed: it could not be saved ({exc})") from None
         return JSONResponse(policy.to_json())
 
     async def stats(request: Request) -> Response:

@@ -24,6 +24,7 @@ from actors.wire import CloseCode
 
 from .config import Config
 from .datadir import hold_data_dir
+from .policy_setting import restore_policy
 from .startup import listen_failed
 from .devices import DeviceDirectory
 from .websocket_io import GuardedServer, apply as apply_websocket_workarounds
@@ -169,6 +170,7 @@ async def _serve_store(config: Config, stopped: trio.Event, *, task_status: trio
             actors = await root.start(_nursery_task)
             gateway = Gateway(config, store, actors)
             gateway.stopped = stopped
+            await restore_policy(store, gateway.policy, config.policy)
             for user_id in await store.users_with_pending_deliveries():
                 await gateway.registry.post(account_address(user_id), Wake())
             sessions = await root.start(_nursery_task)

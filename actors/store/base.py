@@ -344,7 +344,19 @@ class SocialStore(Protocol):
         ...
 
 
-class Store(AccountStore, DeviceStore, StreamStore, MessageStore, SocialStore, Protocol):
+class SettingsStore(Protocol):
+    """Run-time settings (the login policy set by the admin API) kept across restarts, as JSON text."""
+
+    async def load_setting(self, name: str) -> str | None:
+        """The JSON text saved under `name`, or None if never saved."""
+        ...
+
+    async def save_setting(self, name: str, value: str, now_ms: int) -> None:
+        """Save `value` under `name`, replacing it; durable when this returns."""
+        ...
+
+
+class Store(AccountStore, DeviceStore, StreamStore, MessageStore, SocialStore, SettingsStore, Protocol):
     """Every concern in one object, plus the primitives later features build on.
 
     `write` and `read` run `fn` with an engine connection (a `sqlite3.Connection`
