@@ -22,9 +22,9 @@ from actors import wire as p
 from actors.account import messages as account
 from actors.runtime import ActorError
 
-from .auth import verify_token
 from .identity import Identity
 from .services import Services, random_id, session_address
+from .logs import bind_login
 
 
 
@@ -47,7 +47,8 @@ async def admit(services: Services, session: Seat, req: p.Login) -> Identity:
     is told the device is gone.
     """
     config = services.config
-    claims = verify_token(config.auth_secret, req.token, req.user_id)
+    bind_login(req.user_id, req.device_id, req.platform)  # a refusal is logged with who tried, and from where
+    claims = await services.tokens.verify(req.token, req.user_id)
     login_id = services.new_id()
     identity = Identity(
         user_id=req.user_id,
@@ -80,4 +81,5 @@ async def admit(services: Services, session: Seat, req: p.Login) -> Identity:
                     log.warning("account=%s login=%s could not report a failed login: %s", req.user_id, login_id, exc)
             if telling.cancelled_caught:
                 log.warning("account=%s login=%s inbox full: a failed login was not reported", req.user_id, login_id)
+    bind_login(req.user_id, identity.device_id, req.platform, login_id)
     return session.admitted(claims.expires_at)

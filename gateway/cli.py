@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import logging
 import os
 import secrets
@@ -14,7 +13,6 @@ import ssl
 import sys
 from dataclasses import replace
 from importlib import metadata
-from datetime import datetime, UTC
 from pathlib import Path
 from typing import NoReturn
 
@@ -29,8 +27,10 @@ from actors.store.engine import is_postgres_url
 from .auth import mint_token, parse_ttl
 from .config import Config
 from .settings import CONFIG_ENV, SECRETS, ConfigError, Effective, environment, resolve, settings, show
+from .logs import configure as configure_logging
 from .datadir import DataDirInUse, make_data_dir
 from .server import serve, tls_context
+from .tokens import TokenVerifier
 from .webapp import APP_PATH, demo_signin_refusal
 
 log = logging.getLogger("hubbub.cli")
@@ -53,21 +53,6 @@ def _stored_secret(data_dir: Path, name: str, *, create: bool) -> str | None:
     with os.fdopen(fd, "w") as out:
         out.write(value + "\n")
     return value
-
-
-class JsonLogFormatter(logging.Formatter):
-    """One JSON object per line: time (ISO 8601, UTC), level, logger, message, and the traceback if any."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -147,6 +132,10 @@ def _effective(args: argparse.Namespace) -> Effective:
         raise ConfigError(f"--web-app {config.web_app_dir}: no index.html there (build the app with `make web`)")
     if effective.sources["web_app_dir"] == "default" and (_BUILT_APP / "index.html").is_file():
         config = replace(config, web_app_dir=_BUILT_APP)
+    try:
+        TokenVerifier(config.auth_secret, jwks=config.auth_jwks, issuer=config.auth_issuer, audience=config.auth_audience)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     refusal = demo_signin_refusal(config)
     if refusal is not None:
         raise ConfigError(refusal)
@@ -167,10 +156,7 @@ def _config(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     config = _effective(args).config  # checked before anything is written to the data directory
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonLogFormatter() if config.log_format == "json" else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    logging.basicConfig(level=config.log_level, handlers=[handler])
-    logging.captureWarnings(True)  # library warnings go out in the same format
+    configure_logging(config.log_level, config.log_format)
     make_data_dir(config.data_dir)
     config = replace(
         config,

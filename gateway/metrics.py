@@ -1,13 +1,33 @@
-"""Prometheus metrics of one gateway (its own registry, so tests can run many)."""
+"""Prometheus metrics of one gateway (its own registry, so tests can run many).
+
+Besides hubbub's own series: the standard process_* (CPU, memory, open
+files) and python_* (platform, GC) collectors, and hubbub_build_info. No
+`_created` series: they double the series count and no dashboard reads them.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+import platform
+from importlib import metadata
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    GCCollector,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+disable_created_metrics()  # type: ignore[no-untyped-call]  # process-wide in prometheus_client; set before any metric exists
 
 
 class _Live(Collector):
@@ -34,10 +54,19 @@ class _Live(Collector):
                     counter.add_metric([outcome], writer[f"{unit}_{outcome}"])
                 yield counter
             yield GaugeMetricFamily("hubbub_store_largest_batch", "most writes committed in one transaction", value=writer["largest_batch"])
-        kicks = GaugeMetricFamily("hubbub_account_events", "account counters (logins, kicks by reason)", labels=["what"])
+        kicks = CounterMetricFamily("hubbub_account_events", "account counters (logins, kicks by reason)", labels=["what"])
         for what, count in values["account_stats"].items():
             kicks.add_metric([what], count)
         yield kicks
+
+
+def build_info() -> dict[str, str]:
+    """Labels of hubbub_build_info: hubbub's version and the Python running it."""
+    try:
+        version = metadata.version("hubbub")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    return {"version": version, "python": platform.python_version(), "implementation": platform.python_implementation()}
 
 
 class Metrics:
@@ -45,6 +74,10 @@ class Metrics:
 
     def __init__(self, read_live: Callable[[], dict[str, Any]]) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
+        Info("hubbub_build", "the running build", registry=self.registry).info(build_info())
         self.connections = Counter("hubbub_connections_accepted", "WebSocket connections accepted", registry=self.registry)
         self.refused = Counter("hubbub_connections_refused", "WebSocket upgrades refused with 503", ["reason"], registry=self.registry)
         self.logins = Counter("hubbub_logins", "successful logins", registry=self.registry)

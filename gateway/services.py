@@ -27,6 +27,7 @@ from actors.store.base import Store
 from .config import Config
 from .devices import DeviceDirectory
 from .identity import Identity
+from .tokens import TokenVerifier
 
 __all__ = [
     "NO_REPLY", "EndHook", "Feature", "Handler", "NoReply", "Result", "Services",
@@ -66,6 +67,7 @@ class Services:
         self.store = store
         self.directory = directory
         self.accounts = accounts  # the account actors' shared context (posting between accounts, counters)
+        self.tokens = TokenVerifier(config.auth_secret, jwks=config.auth_jwks, issuer=config.auth_issuer, audience=config.auth_audience)
 
     def account(self, user_id: str) -> ActorRef[AccountMsg]:
         return self.registry.ref(account_address(user_id))

@@ -39,9 +39,9 @@ from actors.wire.session import ConnectionStateChanged, KickDetail, TokenWillExp
 from .codec import decode_frame, reply_error, reply_ok
 from .control import ControlSlot, Stop
 from .identity import Identity
+from .logs import bind_connection, remote_of
 from .ratelimit import TokenBucket
 from .admission import admit
-from .auth import verify_token
 from .config import Config
 from .metrics import Metrics
 from .router import Router
@@ -124,6 +124,7 @@ class DeviceSession:
 
     async def run(self) -> None:
         """Serve the connection until it closes; never raises an Exception."""
+        bind_connection(self.conn_id, remote_of(self.ws))  # every record of this connection names it
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
@@ -331,7 +332,7 @@ class DeviceSession:
             await self.send(Disconnect(CloseCode.LOGOUT, "logout"))
             return NO_REPLY
         if isinstance(request, p.RenewToken):
-            claims = verify_token(self.config.auth_secret, request.token, identity.user_id)
+            claims = await self.services.tokens.verify(request.token, identity.user_id)
             self.token_renewed(claims.expires_at)
             return None
         return await self.gateway.router.dispatch(identity, request)

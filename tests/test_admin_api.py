@@ -107,7 +107,8 @@ async def test_metrics_are_prometheus_text_with_hubbub_series(
             for sample in family.samples
         }
         names = {name for name, _ in samples}
-        assert all(name.startswith("hubbub_") for name in names), names
+        # hubbub's own series, and the standard process and Python collectors
+        assert all(name.startswith(("hubbub_", "process_", "python_")) for name in names), names
         for expected in (
             "hubbub_connections_open",
             "hubbub_devices_online",

@@ -274,7 +274,7 @@ def _report(result: MixResult, devices: list[_Device], tally: _Tally, events_see
     add(Figure("self_devices_changed", events_seen, expected=tally.expected_devices_changed, note="held by connected clients"))
     if server:
         add(Figure("server_logins", server.get("hubbub_logins_total", 0.0), expected=total, note="server metrics"))
-        add(Figure("server_kicks", server.get('hubbub_account_events{what="kicks_policy"}', 0.0), expected=tally.expected_kicks, note="server metrics"))
+        add(Figure("server_kicks", server.get('hubbub_account_events_total{what="kicks_policy"}', 0.0), expected=tally.expected_kicks, note="server metrics"))
     if tally.cpu_s is not None and tally.ok:
         add(Figure("server_cpu_ms_per_login", 1000 * tally.cpu_s / tally.ok, "ms", "cpu_ms_per_session", note="server CPU over the login phase"))
     if tally.rss_mb is not None:
