@@ -29,7 +29,7 @@ from .config import Config
 from .settings import CONFIG_ENV, SECRETS, ConfigError, Effective, environment, resolve, settings, show
 from .logs import configure as configure_logging
 from .datadir import DataDirInUse, make_data_dir
-from .server import serve, tls_context
+from .server import Gateway, serve, tls_context
 from .tokens import TokenVerifier
 from .webapp import APP_PATH, demo_signin_refusal
 
@@ -168,7 +168,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 async def _serve_until_signalled(config: Config) -> None:
-    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
         async with trio.open_nursery() as nursery:
             gateway = await nursery.start(serve, config)
             _tune_gc()
@@ -180,9 +180,25 @@ async def _serve_until_signalled(config: Config) -> None:
                 log.info("no web app: build it with `make web` (or pass --web-app DIR)")
             log.info("mint a login token with `hubbub token USER_ID --data-dir %s`", config.data_dir)
             async for signum in signals:
+                if signum == signal.SIGHUP:
+                    _reload_tls(gateway)
+                    continue
                 log.info("signal %s: shutting down", signal.Signals(signum).name)
                 gateway.stop()
                 break
+
+
+def _reload_tls(gateway: Gateway) -> None:
+    """SIGHUP: load the renewed certificate; a bad one is logged and the old one kept."""
+    if gateway.config.tls_cert is None:
+        log.info("signal SIGHUP: no certificate to reload")
+        return
+    try:
+        gateway.reload_tls()
+    except (OSError, ssl.SSLError) as exc:
+        log.error("signal SIGHUP: certificate not reloaded, the old one stays in use: %s", exc)
+        return
+    log.info("signal SIGHUP: certificate reloaded from %s; new connections use it", gateway.config.tls_cert)
 
 
 def _tune_gc() -> None:

@@ -85,9 +85,20 @@ class Gateway:
         self.stop_requested = trio.Event()
         self.stopped = trio.Event()  # set by `serve` once the store is closed and the data dir released
         self.listening: Listening | None = None
+        self.tls: ssl.SSLContext | None = None  # the WebSocket listener's; reload_tls() swaps its certificate
 
     def account(self, user_id: str) -> ActorRef[Any]:
         return self.services.account(user_id)
+
+    def reload_tls(self) -> None:
+        """Load the certificate and key files again (after a renewal); new connections get them.
+
+        Connections already open keep theirs. Raises OSError or ssl.SSLError,
+        leaving the old certificate in use, if the files cannot be loaded.
+        """
+        if self.tls is None or self.config.tls_cert is None:
+            return
+        self.tls.load_cert_chain(self.config.tls_cert, self.config.tls_key)
 
     def stop(self) -> None:
         """Ask the server to shut down cleanly (devices get close 4004)."""
@@ -220,7 +231,7 @@ async def _listen(
         listeners: list[trio.SSLListener[trio.SocketStream] | trio.SocketListener]
         try:
             if config.tls_cert is not None:
-                tls = tls_context(config.tls_cert, config.tls_key)
+                tls = gateway.tls = tls_context(config.tls_cert, config.tls_key)
                 listeners = list(await trio.open_ssl_over_tcp_listeners(config.port, tls, host=config.host, https_compatible=True))
             else:
                 listeners = list(await trio.open_tcp_listeners(config.port, host=config.host))
