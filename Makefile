@@ -64,7 +64,7 @@ wire-schema: $(STAMP)
 	$(BIN)/python scripts/gen_wire_schema.py > docs/wire.schema.json
 
 load: $(STAMP)
-	$(BIN)/python scripts/load.py
+	$(BIN)/python -m scripts.load
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info .mypy_cache .ruff_cache .import_linter_cache .grimp_cache

@@ -1,7 +1,7 @@
 """Measure @hubbub/client beside the Python client against the same server, in one run.
 
-    python scripts/bench_clients.py                    # 5,000 messages, 32 in flight, 2 rounds
-    python scripts/bench_clients.py --count 2000 --rounds 1
+    python -m scripts.bench_clients                    # 5,000 messages, 32 in flight, 2 rounds
+    python -m scripts.bench_clients --count 2000 --rounds 1
 
 Starts `gateway.cli serve` as a subprocess (port 0, a temporary data dir, the
 request rate limit lifted so the clients are what is measured), then, in

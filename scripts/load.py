@@ -1,8 +1,8 @@
 """Load-test driver: run one mix against hubbub, with the echo baseline measured in the same run.
 
-    python scripts/load.py --mix login --accounts 1000 --devices 3                  # policy multi
-    python scripts/load.py --mix login --accounts 1000 --devices 3 --policy single  # every later login kicks
-    python scripts/load.py --mix login --url ws://127.0.0.1:8765/ws --secret S --policy single
+    python -m scripts.load --mix login --accounts 1000 --devices 3                  # policy multi
+    python -m scripts.load --mix login --accounts 1000 --devices 3 --policy single  # every later login kicks
+    python -m scripts.load --mix login --url ws://127.0.0.1:8765/ws --secret S --policy single
 
 Without --url it starts its own server (`python -m gateway.cli serve --port 0
 --admin-port 0 ...` on a temporary data dir) and reads its `hubbub listening`

@@ -73,7 +73,7 @@ def test_load_cli_runs_end_to_end(tmp_path: Path) -> None:
     """The real command: its own server and echo subprocesses, ratios in the output, exit 0."""
     out = tmp_path / "load.json"
     command = [
-        sys.executable, "scripts/load.py", "--mix", "login", "--accounts", "10", "--devices", "2",
+        sys.executable, "-m", "scripts.load", "--mix", "login", "--accounts", "10", "--devices", "2",
         "--policy", "single", "--echo-round-trips", "2", "--baseline", "before", "--json", str(out),
     ]  # fmt: skip
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=60)
@@ -92,7 +92,7 @@ def test_group_mix_runs_end_to_end(tmp_path: Path) -> None:
     """The group mix, tiny: every member device gets every message, with latency and server CPU figures."""
     out = tmp_path / "load.json"
     command = [
-        sys.executable, "scripts/load.py", "--mix", "groups", "--accounts", "12", "--devices", "2",
+        sys.executable, "-m", "scripts.load", "--mix", "groups", "--accounts", "12", "--devices", "2",
         "--group-sizes", "3,12", "--group-messages", "3", "--group-rate", "20",
         "--echo-round-trips", "2", "--baseline", "before", "--json", str(out),
     ]  # fmt: skip

@@ -17,6 +17,7 @@ shared with PostgreSQL (`sql_accounts`, `sql_messages`, `sql_social`).
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
@@ -251,10 +252,19 @@ def _connect_reader(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def _create_private(path: Path) -> None:
+    """Create `path` empty with mode 600 if it does not exist (SQLite gives its -wal and -shm files the same mode)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+    except FileExistsError:
+        pass  # an existing store keeps the mode its operator gave it
+
+
 def _open_connections(path: Path) -> tuple[sqlite3.Connection, list[sqlite3.Connection]]:
     """Open the writer (migrating the schema) and the readers; runs in a worker thread."""
     opened: list[sqlite3.Connection] = []
     try:
+        _create_private(path)
         opened.append(_connect_writer(path))
         for _ in range(_READ_CONNECTIONS):
             opened.append(_connect_reader(path))
@@ -308,6 +318,7 @@ def backup_sqlite_store(data_dir: Path, destination: Path) -> int:
     source = sqlite3.connect(f"{source_path.resolve().as_uri()}?mode=ro", uri=True)
     try:
         source.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        _create_private(partial)  # a backup holds everything the store does: not world-readable
         copy = sqlite3.connect(partial)
         try:
             source.backup(copy)
