@@ -1,8 +1,8 @@
 """The login policy set at run time (PUT /v1/policy) survives restarts: it is kept in the store.
 
 At start the stored policy, if any, wins over the configured one (the
-config gives the initial value only); the start-up log says which is in
-force. A PUT is saved before it takes effect, so an acknowledged change is
+config gives the initial value only); when they differ the start-up log
+warns which is in force. A PUT is saved before it takes effect, so an acknowledged change is
 never lost.
 """
 
@@ -24,7 +24,7 @@ async def restore_policy(store: SettingsStore, box: PolicyBox, configured: Login
     """Put the stored policy in `box`, if one was saved; otherwise leave the configured one there."""
     stored = await store.load_setting(POLICY_SETTING)
     if stored is None:
-        log.info("login policy %s (from the configuration)", configured.mode)
+        log.debug("login policy %s (from the configuration)", configured.mode)
         return
     policy = LoginPolicy.from_json(json.loads(stored))
     box.current = policy
@@ -35,7 +35,7 @@ async def restore_policy(store: SettingsStore, box: PolicyBox, configured: Login
             configured.mode,
         )
     else:
-        log.info("login policy %s (stored, the same as configured)", policy.mode)
+        log.debug("login policy %s (stored, the same as configured)", policy.mode)
 
 
 async def set_policy(store: SettingsStore, box: PolicyBox, policy: LoginPolicy) -> None:
