@@ -16,6 +16,8 @@ from __future__ import annotations
 import itertools
 import os
 import sqlite3
+import subprocess
+import sys
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator
@@ -100,6 +102,11 @@ def postgres_server() -> Iterator[PostgresForTests]:
     # Short path: the server's unix socket lives in it (sun_path is 108 bytes).
     pgdata = Path(tempfile.mkdtemp(prefix="hubbub-pg-")) / "data"
     server = get_server(pgdata, cleanup_mode="delete")
+    # If this run is killed before the cleanup below, the watchdog stops the server.
+    watchdog = subprocess.Popen(
+        [sys.executable, "-m", "tests.postgres_watchdog", str(os.getpid()), str(pgdata)],
+        cwd=Path(__file__).resolve().parent.parent, start_new_session=True,
+    )
     try:
         with psycopg.connect(server.get_uri("postgres"), autocommit=True) as conn:
             # A throwaway server: skip the disk flushes that durability needs
@@ -109,6 +116,8 @@ def postgres_server() -> Iterator[PostgresForTests]:
             conn.execute("SELECT pg_reload_conf()")
         yield PostgresForTests(server.get_uri("postgres"))
     finally:
+        watchdog.terminate()
+        watchdog.wait(timeout=10)
         server.cleanup()
         pgdata.parent.rmdir()
 
