@@ -9,7 +9,7 @@ ADMIN_PORT ?= 8766
 POLICY ?= single
 STORE ?=
 
-.PHONY: serve test test-postgres check install lint typecheck bench load protocol-doc wire-schema clean web-install test-web-client
+.PHONY: serve test test-postgres check install lint typecheck bench load protocol-doc wire-schema clean web-install test-web-client web chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,10 +22,12 @@ $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+# The demo sign-in is safe here: the admin listener (which serves the app) is on loopback.
 serve: $(STAMP)
-	$(BIN)/hubbub serve --data-dir $(DATA) --port $(PORT) --admin-port $(ADMIN_PORT) --policy $(POLICY) $(if $(STORE),--store '$(STORE)')
+	@$(MAKE) --no-print-directory web || echo "make: serving without the web app (building it needs Node.js 20+ and npm)"
+	$(BIN)/hubbub serve --data-dir $(DATA) --port $(PORT) --admin-port $(ADMIN_PORT) --policy $(POLICY) --demo-signin $(if $(STORE),--store '$(STORE)')
 
-test: check test-web-client
+test: check test-web-client web chromium
 	$(BIN)/python -m pytest -q
 
 # the in-process server tests again, each server on a PostgreSQL database of its own
@@ -54,6 +56,29 @@ web-install: $(WEB_STAMP)
 test-web-client: $(STAMP) $(WEB_STAMP)
 	cd web/client && HUBBUB_BIN=$(abspath $(BIN))/hubbub npm test --silent
 
+# The browser app, built into web/app/dist (which `hubbub serve` serves at /app/); the client
+# library is built first: the app bundles it.
+APP_BUILD := web/app/dist/index.html
+# (wire.gen.ts is rewritten by every client build; docs/wire.schema.json stands for it)
+APP_SOURCES := $(filter-out %/wire.gen.ts,$(shell find web/app/src web/client/src web/client/scripts -type f 2>/dev/null)) \
+	web/app/index.html web/app/vite.config.ts web/app/tsconfig.json web/app/package.json docs/wire.schema.json
+$(APP_BUILD): $(WEB_STAMP) $(APP_SOURCES)
+	cd web && npm run build --silent -w @hubbub/client && npm run build --silent -w @hubbub/app
+
+web: $(APP_BUILD)
+
+# Debian's Chromium for the browser tests (a test tool's own browser download cannot work here).
+CHROMIUM ?= /usr/bin/chromium
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "make: installing Debian's chromium for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "make: the browser tests need Chromium at $(CHROMIUM): run  sudo apt-get install -y chromium"; exit 1; \
+	  fi; \
+	fi
+
 typecheck: $(STAMP)
 	$(BIN)/mypy $(LINTED)
 
@@ -68,4 +93,4 @@ load: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info .mypy_cache .ruff_cache .import_linter_cache .grimp_cache
-	rm -rf web/node_modules web/client/dist web/client/.test-build
+	rm -rf web/node_modules web/client/dist web/client/.test-build web/app/dist build/screenshots
