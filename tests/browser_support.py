@@ -41,6 +41,7 @@ CHROMIUM_ARGS = [
 ACTION_TIMEOUT_MS = 20_000  # generous: the browser tests share two cores with everything else
 
 T = TypeVar("T")
+PAGE_LOGS: dict[Page, list[str]] = {}  # each tab's console lines and uncaught errors
 _Job = tuple[Callable[[PlaywrightBrowser], object], Callable[[outcome.Outcome[object]], None]]
 
 
@@ -101,7 +102,13 @@ class Browser:
         def open_page(browser: PlaywrightBrowser) -> Page:
             owner = context if context is not None else browser.new_context(viewport={"width": 1200, "height": 760})
             owner.set_default_timeout(ACTION_TIMEOUT_MS)
-            return owner.new_page()
+            page = owner.new_page()
+            # what the page said, for the message of a failed step
+            log: list[str] = []
+            page.on("console", lambda message: log.append(f"console.{message.type}: {message.text}"))
+            page.on("pageerror", lambda error: log.append(f"page error: {error}"))
+            PAGE_LOGS[page] = log
+            return page
 
         return await self.run(open_page)
 

@@ -176,6 +176,14 @@ async def test_a_tab_reloaded_after_going_offline_catches_up_without_a_gap(start
             await browser.run(lambda _: first_message())
             alice_device = await browser.run(lambda _: device_id(alice))
 
+            def progress_saved() -> None:
+                # the client saves the processed seq in batches: wait until this tab has saved one
+                alice.wait_for_function(
+                    "key => Number(sessionStorage.getItem(key)) > 0", arg=f"hubbub.seq.alice.{alice_device}", polling=100
+                )
+
+            await browser.run(lambda _: progress_saved())
+
             def go_offline_and_reload() -> None:
                 alice.context.set_offline(True)
                 # the reload unloads the page (and its WebSocket), then fails: the tab is offline

@@ -6,7 +6,7 @@ from playwright.sync_api import Locator, Page, expect
 
 from gateway.server import Gateway
 
-from .browser_support import BUILT_APP, Browser
+from .browser_support import BUILT_APP, PAGE_LOGS, Browser
 from .conftest import StartServer
 
 
@@ -36,7 +36,11 @@ def sign_in(page: Page, url: str, user_id: str) -> None:
     page.get_by_test_id("signin-user").fill(user_id)
     page.get_by_test_id("signin-submit").click()
     done = page.get_by_test_id("phase").filter(has_text="online").or_(page.get_by_test_id("failed"))
-    expect(done).to_be_visible()
+    try:
+        expect(done).to_be_visible()
+    except AssertionError as exc:
+        said = "\n".join(PAGE_LOGS.get(page, [])) or "(nothing)"
+        raise AssertionError(f"{user_id}'s tab never got online; the page said:\n{said}") from exc
     failed = page.get_by_test_id("failed-reason")
     assert failed.count() == 0, f"{user_id} could not sign in: {failed.inner_text()}"
 

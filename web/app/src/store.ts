@@ -1,6 +1,6 @@
 /** A tiny observable value and the Preact hook that renders from it. */
 
-import { useEffect, useState } from 'preact/hooks'
+import { useLayoutEffect, useState } from 'preact/hooks'
 
 export class Store<T extends object> {
   private value: T
@@ -29,7 +29,14 @@ export class Store<T extends object> {
 
 /** The store's current value; the component renders again on every change. */
 export function useStore<T extends object>(store: Store<T>): T {
+  const rendered = store.get()
   const [, setTick] = useState(0)
-  useEffect(() => store.subscribe(() => setTick((n) => n + 1)), [store])
-  return store.get()
+  useLayoutEffect(() => {
+    const update = (): void => setTick((n) => n + 1)
+    const unsubscribe = store.subscribe(update)
+    // a change between this render and the subscription would otherwise go unseen
+    if (store.get() !== rendered) update()
+    return unsubscribe
+  }, [store])
+  return rendered
 }
