@@ -208,3 +208,25 @@ async def test_groups_friends_and_profile_change_on_every_tab(start_server: Star
             await browser.run(lambda _: group_chat())
             said = await carol.next_event("groupMessageReceived")
             assert said["messageList"][0]["message"] == "hello team"
+
+
+async def test_a_cancelled_call_closes_the_popup_on_every_tab(start_server: StartServer) -> None:
+    with trio.fail_after(90):
+        gateway, url = await start_app_server(start_server, "multi")
+        async with open_browser() as browser:
+            tab_a, tab_b, bob = await two_alice_tabs_and_bob(browser, url)
+
+            def call_then_cancel() -> None:
+                bob.get_by_test_id("section-calls").click()
+                bob.get_by_test_id("call-user").fill("alice")
+                bob.get_by_test_id("call-start").click()
+                for page in (tab_a, tab_b):
+                    expect(page.get_by_test_id("incoming-call")).to_be_visible()
+                bob.get_by_test_id("call-cancel").click()
+                for page in (tab_a, tab_b):
+                    expect(page.get_by_test_id("incoming-call")).to_have_count(0)
+                    page.get_by_test_id("section-calls").click()
+                    expect(page.get_by_test_id("call-notice")).to_have_text("call cancelled")
+                expect(bob.get_by_test_id("call-notice")).to_have_text("call cancelled")
+
+            await browser.run(lambda _: call_then_cancel())

@@ -208,9 +208,13 @@ export class Session {
         closed: { code: info.code, reason: info.reason, kickReason: text('reason'), byPlatform: text('byPlatform'), byLoginID: text('byLoginID') },
       })
     })
-    this.client.on('connected', ({ login }) => {
+    this.client.on('connected', ({ login, resumed }) => {
       // a reconnect resumed: this device has a new loginID, and the device list may have changed
       this.state.set({ phase: 'online', loginID: login.loginID, devices: login.devices })
+      if (resumed && login.resumeGap) {
+        // too far behind for a replay: load again what the tab shows
+        void this.attempt(() => Promise.all([this.loadConversations(), this.loadGroups(), this.loadFriends()]))
+      }
     })
     on('selfDevicesChanged', (ev) => this.state.set({ devices: ev.devices }))
 
@@ -548,6 +552,14 @@ export class Session {
       lastCallNotice: accept ? 'call accepted here' : 'call rejected here',
       call: accept ? { callID: incoming.callID, inviter: incoming.inviter, users: [], ended: false } : null,
     })
+  }
+
+  /** Withdraw this tab's invitation before anyone accepted it. */
+  async cancelCall(): Promise<void> {
+    const call = this.state.get().call
+    if (!call) return
+    await this.request('callCancel', { callID: call.callID, invitees: call.users.map((u) => u.userID), config: {} })
+    this.state.set({ call: null, lastCallNotice: 'call cancelled' })
   }
 
   async hangUp(): Promise<void> {

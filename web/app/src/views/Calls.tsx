@@ -3,7 +3,7 @@
 import { useState } from 'preact/hooks'
 import type { Session } from '../session'
 import { useStore } from '../store'
-import { CALL_STATE_NAMES } from '../wire'
+import { CALL_ACCEPTED, CALL_STATE_NAMES } from '../wire'
 
 export function CallPanel(props: { session: Session }) {
   const { session } = props
@@ -34,9 +34,15 @@ export function CallPanel(props: { session: Session }) {
               </li>
             ))}
           </ul>
-          <button data-testid="call-end" onClick={() => void session.attempt(() => session.hangUp())}>
-            End call
-          </button>
+          {call.inviter === session.userID && !call.users.some((u) => u.state === CALL_ACCEPTED) ? (
+            <button class="danger" data-testid="call-cancel" onClick={() => void session.attempt(() => session.cancelCall())}>
+              Cancel
+            </button>
+          ) : (
+            <button data-testid="call-end" onClick={() => void session.attempt(() => session.hangUp())}>
+              End call
+            </button>
+          )}
         </div>
       )}
       {state.lastCallNotice && (
