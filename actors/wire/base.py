@@ -28,6 +28,12 @@ def builtins_of(value: msgspec.Struct) -> Any:
 ID_PATTERN = r"^[A-Za-z0-9_.@:-]+$"
 ID = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=ID_PATTERN)]
 UInt = Annotated[int, msgspec.Meta(ge=0)]
+# An integer that reaches the store fits its INTEGER (SQLite and PostgreSQL: signed 64 bits);
+# a larger one, though a valid CBOR uint, is out of range (1003) and changes nothing.
+STORE_INT_MAX = 2**63 - 1
+STORE_INT_MIN = -(2**63)
+StoredUInt = Annotated[int, msgspec.Meta(ge=0, le=STORE_INT_MAX)]
+StoredInt = Annotated[int, msgspec.Meta(ge=STORE_INT_MIN, le=STORE_INT_MAX)]
 Platform = Literal["Android", "iOS", "HarmonyOS", "Windows", "Mac", "Linux", "iPad", "Web", "MiniProgram"]
 ShortText = Annotated[str, msgspec.Meta(max_length=256)]
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
 
-from .base import ID, Body, DurableEvent, Reply, Request, UInt
+from .base import ID, Body, DurableEvent, Reply, Request, StoredInt, StoredUInt
 
 
 # Text or a CBOR byte string. msgspec cannot express `str | bytes` (one str-like type per union), so
@@ -168,14 +168,14 @@ class ConversationDeleteConfig(Body, frozen=True):
 
 class HistoryConfig(Body, frozen=True):
     count: Annotated[int, msgspec.Meta(ge=1, le=100)] = 20
-    next_message_seq: UInt | None = None
+    next_message_seq: StoredUInt | None = None
     reverse: bool = False
 
 
 class NextConversation(Body, frozen=True):
     conversation_id: ID
     conversation_type: ConversationType
-    order_key: int = 0
+    order_key: StoredInt = 0
     is_pinned: bool = False
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import msgspec
 
-from .base import ID, Body, Event, Platform, Reply, Request, ShortText, UInt
+from .base import ID, Body, Event, Platform, Reply, Request, ShortText, StoredUInt
 
 
 class DeviceInfo(Body, frozen=True):
@@ -50,7 +50,7 @@ class Login(Request, tag="login"):
     device_id: ID | None = None
     device_name: ShortText = ""
     user_name: ShortText = ""
-    resume_from: UInt | None = None
+    resume_from: StoredUInt | None = None
 
 
 class Logout(Request, tag="logout"):
@@ -78,7 +78,7 @@ class KickDevice(Request, tag="kickDevice"):
 class Ack(Request, tag="ack"):
     """Cumulative acknowledgement: every durable event with seq <= `seq` is processed."""
 
-    seq: UInt
+    seq: StoredUInt
 
 
 # ---- events ------------------------------------------------------------------

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from .base import ID, Body, DurableEvent, ErrorUser, Reply, Request, UInt, UserRef
+from .base import ID, Body, DurableEvent, ErrorUser, Reply, Request, StoredUInt, UserRef
 from .messages import Message
 
 UserIDs = Annotated[list[ID], msgspec.Meta(min_length=1, max_length=100)]
@@ -392,7 +392,7 @@ class QueryGroupInfo(Request, tag="queryGroupInfo"):
 
 class GroupMemberListConfig(Body, frozen=True):
     count: Annotated[int, msgspec.Meta(ge=1, le=100)] = 100
-    next_flag: UInt = 0
+    next_flag: StoredUInt = 0
 
 
 class QueryGroupMemberList(Request, tag="queryGroupMemberList"):
