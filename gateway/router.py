@@ -17,6 +17,7 @@ from actors.errors import InvalidArgument, MessageTooLarge, UnknownOp
 from actors.wire.session import DevicesReply, KickDevice
 
 from .identity import Identity
+from .send_keys import SendKeys
 from .services import Feature, Handler, Result, Services
 
 
@@ -36,6 +37,7 @@ class Router:
         # sendMessage is one op for peer (0), room (1) and group (2) messages;
         # each feature serves its conversation type.
         self.send_handlers: dict[int, Handler] = {}
+        self.send_keys = SendKeys()  # concurrent repeats of a clientMessageID make one message (PROTOCOL.md §4)
         for feature in features:
             self.routes.update(feature.routes())
             self.send_handlers.update(feature.send_handlers())
@@ -57,7 +59,8 @@ class Router:
         handler = self.send_handlers.get(req.conversation_type)
         if handler is None:
             raise InvalidArgument(f"conversationType {req.conversation_type} is not served by this server")
-        return await handler(identity, req)
+        async with self.send_keys.holding(identity.user_id, req.client_message_id):
+            return await handler(identity, req)
 
     async def _query_devices(self, identity: Identity, req: p.QueryDevices) -> Result:
         return DevicesReply(devices=await self.services.ask_account(identity, account.QueryDevices()))
