@@ -39,6 +39,7 @@ class Config:
     # liveness and backpressure
     max_connections: int = 100_000  # open WebSocket connections (about 40 KiB each); more get HTTP 503
     outbound_queue: int = 512  # frames queued for one device before it counts as slow
+    outbound_queue_bytes: int = 4 * 1024 * 1024  # bytes of frames queued for one device before it counts as slow
     ping_interval_s: float = 20.0
     pong_timeout_s: float = 20.0
     close_timeout_s: float = 2.0

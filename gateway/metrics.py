@@ -83,6 +83,9 @@ class Metrics:
         self.logins = Counter("hubbub_logins", "successful logins", registry=self.registry)
         self.frames_in = Counter("hubbub_frames_in", "frames received", registry=self.registry)
         self.frames_out = Counter("hubbub_frames_out", "frames sent", registry=self.registry)
+        self.slow_closes = Counter(
+            "hubbub_slow_consumer_closes", "devices closed (1013) as slow consumers, by the bound they reached", ["bound"], registry=self.registry
+        )
         self.errors = Counter("hubbub_request_errors", "error replies by code", ["code"], registry=self.registry)
         self.latency = Histogram(
             "hubbub_request_seconds",

@@ -53,6 +53,15 @@ log = logging.getLogger("hubbub.session")
 _REPLAY_PAGE = 256  # events read from storage per replay query
 _WRITE_BATCH = 64  # frames at most in one socket write
 _session_ids = itertools.count(1)
+
+
+def _size_of(item: Outbound) -> int:
+    """Bytes an outbound item holds while queued: its frame; a few fields for the rest."""
+    if isinstance(item, bytes):
+        return len(item)
+    if isinstance(item, DeviceEvent):
+        return len(item.frame())  # encoded once, cached for the other devices and the writer
+    return 0
 _DROPPED = Stop(CloseCode.LOGOUT, "", gone_reason="dropped")  # the peer went away: nothing left to send
 
 
@@ -87,6 +96,8 @@ class DeviceSession:
         self.conn_id = next(_session_ids)
         # Bounded: a device that stops reading must not grow server memory.
         self.outbound_send, self._outbound_receive = trio.open_memory_channel[Outbound](self.config.outbound_queue)
+        self.queued_bytes = 0  # of the frames in the outbound queue: bounded by config.outbound_queue_bytes
+        self._slow = False  # closing as a slow consumer: warned once for the episode
         self.identity: Identity | None = None
         self._admitting: Identity | None = None
         self._control = ControlSlot()
@@ -173,9 +184,20 @@ class DeviceSession:
         """Close the connection soon with `code` (shutdown, timeouts)."""
         self.stop(Stop(code, reason))
 
-    def close_as_slow(self) -> None:
-        """The outbound queue is full: drop the device; it resumes with resumeFrom."""
-        log.warning("session=%s user=%s login=%s slow consumer: closing", self.conn_id, self.user_id, self.login_id)
+    def close_as_slow(self, bound: str = "frames") -> None:
+        """The outbound queue is full (`bound`: frames or bytes): drop the device; it resumes with resumeFrom.
+
+        Warned and counted once per episode, however many pushes find the queue full.
+        """
+        if self._slow:
+            return
+        self._slow = True
+        self.services.directory.slow_disconnects += 1
+        self.gateway.metrics.slow_closes.labels(bound).inc()
+        log.warning(
+            "session=%s user=%s login=%s slow consumer (%d frames, %d bytes queued): closing",
+            self.conn_id, self.user_id, self.login_id, self.outbound_send.statistics().current_buffer_used, self.queued_bytes,
+        )
         self.stop(Stop(CloseCode.SLOW_CONSUMER, "slow consumer: reconnect with resumeFrom", gone_reason="slow"))
 
     def offer(self, item: Outbound) -> bool:
@@ -190,14 +212,18 @@ class DeviceSession:
             return True
         if self._control.pending:
             return False
+        size = _size_of(item)
+        if self.queued_bytes and self.queued_bytes + size > self.config.outbound_queue_bytes:
+            self.close_as_slow("bytes")  # a frame alone in the queue always fits
+            return False
         try:
             self.outbound_send.send_nowait(item)
         except trio.WouldBlock:
-            self.services.directory.slow_disconnects += 1
-            self.close_as_slow()
+            self.close_as_slow("frames")
             return False
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             return False
+        self.queued_bytes += size
         return True
 
     async def _controller(self) -> None:
@@ -344,7 +370,8 @@ class DeviceSession:
         try:
             await self.outbound_send.send(item)
         except (trio.ClosedResourceError, trio.BrokenResourceError):
-            pass  # the writer is gone: the connection is closing anyway
+            return  # the writer is gone: the connection is closing anyway
+        self.queued_bytes += _size_of(item)  # the reader's frames count, though only pushes are refused for bytes
 
     # ---- writer ---------------------------------------------------------------
 
@@ -356,6 +383,7 @@ class DeviceSession:
                 async for item in receive:
                     frames: list[bytes] = []
                     while True:
+                        self.queued_bytes -= _size_of(item)
                         if isinstance(item, (Replay, Disconnect)):
                             await self._flush(frames)
                             if isinstance(item, Disconnect):
