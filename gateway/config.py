@@ -48,6 +48,9 @@ class Config:
     # groups: every message fans out to every member, so a group's size is a cost bound
     max_group_members: int = 10_000
 
+    # devices: every login tells each online device of the account, so their number is a cost bound
+    max_devices_per_account: int = 64  # online at once, whatever the login policy allows; more: error 2004
+
     # actors
     ask_timeout_s: float = 10.0
     actor_idle_s: float = 300.0

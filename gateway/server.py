@@ -64,6 +64,7 @@ class Gateway:
             node=config.node,
             stream_keep_count=config.stream_keep_count,
             stream_keep_s=config.stream_keep_s,
+            max_devices=config.max_devices_per_account,
         )
         self.registry.add_kind("account", partial(AccountActor, ctx=self.account_context))
         self.connections: set[DeviceSession] = set()

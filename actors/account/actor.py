@@ -247,6 +247,11 @@ class AccountActor(Actor[AccountMsg]):
         if plan.rejected:
             self.ctx.stats["logins_rejected"] += 1
             raise LoginRejectedByPolicy(f"the login policy allows no more {new.platform} devices for this account")
+        if len(self.devices) - len(plan.kicks) + 1 > self.ctx.max_devices:
+            self.ctx.stats["logins_over_device_cap"] += 1
+            raise LoginRejectedByPolicy(
+                f"this account has {len(self.devices)} devices online, the most this server allows ({self.ctx.max_devices})"
+            )
         now = now_ms()
         step.store(AccountWrite(
             self.user_id,

@@ -29,6 +29,7 @@ class AccountContext:
     node: str = "local"
     stream_keep_count: int = 10_000  # durable events kept per account for resume
     stream_keep_s: float = 7 * 24 * 3600.0
+    max_devices: int = 64  # online devices per account, whatever the policy allows (each login tells every one)
     stats: Counter[str] = field(default_factory=Counter)
     # told (conversation type, seconds from the send) for each message committed to a receiving account
     on_delivered: Callable[[int, float], None] | None = None
