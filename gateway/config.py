@@ -51,6 +51,10 @@ class Config:
     # devices: every login tells each online device of the account, so their number is a cost bound
     max_devices_per_account: int = 64  # online at once, whatever the login policy allows; more: error 2004
 
+    # messages: one bucket per account, shared by all its devices
+    account_messages_per_s: float = 100.0  # sendMessage per account, all its devices together; more: error 1005
+    account_messages_burst: int = 200
+
     # actors
     ask_timeout_s: float = 10.0
     actor_idle_s: float = 300.0

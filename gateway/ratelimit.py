@@ -22,3 +22,7 @@ class TokenBucket:
             self._tokens -= 1.0
             return True
         return False
+
+    def full(self, now: float) -> bool:
+        """Whether the bucket has refilled to its burst (as good as a new one)."""
+        return self._tokens + (now - self._at) * self.rate >= self.burst

@@ -11,12 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import trio
+
 from actors import wire as p
 from actors.account import messages as account
-from actors.errors import InvalidArgument, MessageTooLarge, UnknownOp
+from actors.errors import InvalidArgument, MessageTooLarge, RateLimited, UnknownOp
 from actors.wire.session import DevicesReply, KickDevice
 
 from .identity import Identity
+from .send_budget import SendBudgets
 from .send_keys import SendKeys
 from .services import Feature, Handler, Result, Services
 
@@ -38,6 +41,8 @@ class Router:
         # each feature serves its conversation type.
         self.send_handlers: dict[int, Handler] = {}
         self.send_keys = SendKeys()  # concurrent repeats of a clientMessageID make one message (PROTOCOL.md §4)
+        config = services.config
+        self.send_budgets = SendBudgets(config.account_messages_per_s, config.account_messages_burst)
         for feature in features:
             self.routes.update(feature.routes())
             self.send_handlers.update(feature.send_handlers())
@@ -59,6 +64,9 @@ class Router:
         handler = self.send_handlers.get(req.conversation_type)
         if handler is None:
             raise InvalidArgument(f"conversationType {req.conversation_type} is not served by this server")
+        if not self.send_budgets.take(identity.user_id, trio.current_time()):
+            self.services.accounts.stats["messages_over_account_rate"] += 1
+            raise RateLimited(f"more than {self.send_budgets.rate_per_s:g} messages per second from this account's devices: slow down")
         async with self.send_keys.holding(identity.user_id, req.client_message_id):
             return await handler(identity, req)
 
