@@ -55,6 +55,10 @@ class Config:
     account_messages_per_s: float = 100.0  # sendMessage per account, all its devices together; more: error 1005
     account_messages_burst: int = 200
 
+    # rooms: a room and its destroy delay (up to 3 h) cost memory whoever is in it
+    max_rooms_per_user: int = 100  # live rooms one user created; more: error 1003 on createRoom/enterRoom
+    max_lingering_rooms_per_user: int = 20  # of those, empty ones waiting for their destroy delay; more: error 1003
+
     # actors
     ask_timeout_s: float = 10.0
     actor_idle_s: float = 300.0

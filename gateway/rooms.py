@@ -152,6 +152,8 @@ class Rooms(Feature):
 
     async def _create(self, identity: Identity, info: pr.RoomInfoBody, config: pr.RoomAdvancedConfig, *, enter: bool) -> Result:
         member = self._member(identity)
+        if info.room_id not in self.index:
+            self._check_caps(member.user_id)
         msg = room.Create(
             member,
             info.room_name,
@@ -160,6 +162,20 @@ class Rooms(Feature):
             enter=enter,
         )
         return pr.RoomInfoReply(room_info=await self._ask(info.room_id, msg))
+
+    def _check_caps(self, user_id: str) -> None:
+        """Refuse a new room (1003) to a user at the cap of live rooms or of empty rooms they created."""
+        config = self.services.config
+        created, lingering = self.index.created_by(user_id)
+        if created >= config.max_rooms_per_user:
+            self.services.accounts.stats["rooms_refused"] += 1
+            raise InvalidArgument(f"this user created {created} live rooms, the most this server allows ({config.max_rooms_per_user})")
+        if lingering >= config.max_lingering_rooms_per_user:
+            self.services.accounts.stats["rooms_refused"] += 1
+            raise InvalidArgument(
+                f"{lingering} empty rooms this user created are waiting for their destroy delay, the most this server allows"
+                f" ({config.max_lingering_rooms_per_user}): enter one again or wait"
+            )
 
     async def join(self, identity: Identity, req: pr.JoinRoom) -> Result:
         member = self._member(identity)

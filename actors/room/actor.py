@@ -129,12 +129,34 @@ class RoomIndex:
     def __init__(self) -> None:
         self._rooms: dict[str, set[str]] = {}
         self._by_login: dict[str, set[str]] = {}
+        self._creator: dict[str, str] = {}  # room -> the user who created it
+        self._by_creator: dict[str, set[str]] = {}  # user -> the live rooms they created
+        self._lingering: dict[str, set[str]] = {}  # user -> those of them empty, waiting for their destroy delay
 
-    def created(self, room_id: str) -> None:
+    def created(self, room_id: str, creator: str) -> None:
         self._rooms.setdefault(room_id, set())
+        self._creator[room_id] = creator
+        self._by_creator.setdefault(creator, set()).add(room_id)
+
+    def lingering(self, room_id: str, empty: bool) -> None:
+        """The room went empty and waits for its destroy delay (`empty`), or was entered again."""
+        creator = self._creator.get(room_id)
+        if creator is None:
+            return
+        if empty:
+            self._lingering.setdefault(creator, set()).add(room_id)
+        else:
+            _discard(self._lingering, creator, room_id)
+
+    def created_by(self, user_id: str) -> tuple[int, int]:
+        """How many live rooms `user_id` created, and how many of those are empty (their cost caps)."""
+        return len(self._by_creator.get(user_id, ())), len(self._lingering.get(user_id, ()))
 
     def destroyed(self, room_id: str) -> set[str]:
         """Forget the room; returns the logins the index still had in it."""
+        if (creator := self._creator.pop(room_id, None)) is not None:
+            _discard(self._by_creator, creator, room_id)
+            _discard(self._lingering, creator, room_id)
         logins = self._rooms.pop(room_id, set())
         for login_id in logins:
             self._unlink(login_id, room_id)
@@ -166,11 +188,16 @@ class RoomIndex:
         return len(self._rooms)
 
     def _unlink(self, login_id: str, room_id: str) -> None:
-        rooms = self._by_login.get(login_id)
-        if rooms is not None:
-            rooms.discard(room_id)
-            if not rooms:
-                del self._by_login[login_id]
+        _discard(self._by_login, login_id, room_id)
+
+
+def _discard(sets: dict[str, set[str]], key: str, room_id: str) -> None:
+    """Take `room_id` out of `sets[key]`, dropping the set once empty."""
+    rooms = sets.get(key)
+    if rooms is not None:
+        rooms.discard(room_id)
+        if not rooms:
+            del sets[key]
 
 
 @dataclass(slots=True)
@@ -301,7 +328,7 @@ class RoomActor(Actor[RoomMsg]):
         owner = msg.member.user_id
         self.attributes = {key: _Attribute(value, owner, False) for key, value in msg.attributes}
         self.destroy_delay_s = msg.destroy_delay_s
-        self.ctx.index.created(self.room_id)
+        self.ctx.index.created(self.room_id, owner)
         self.ctx.stats["rooms_created"] += 1
         log.info("room=%s user=%s login=%s created destroy_delay=%ss", self.room_id, owner, msg.member.login_id, msg.destroy_delay_s)
         return self._admit(msg.member, RoomEvent.ACTIVE_ENTER if msg.enter else RoomEvent.ACTIVE_CREATE)
@@ -321,6 +348,7 @@ class RoomActor(Actor[RoomMsg]):
             self._move_seat(seat, member.login_id, session)
         self.destroy_at = None
         self._destroy_timer.cancel()
+        self.ctx.index.lingering(self.room_id, False)
         if not self.ctx.sink.push(session, _state_event(self.room_id, RoomState.CONNECTED, event)):
             # The session ended while its join waited in the inbox, after its
             # end hook looked for rooms to leave: leave for it.
@@ -385,6 +413,7 @@ class RoomActor(Actor[RoomMsg]):
             return
         self.destroy_at = trio.current_time() + self.destroy_delay_s
         self._destroy_timer.arm(self.destroy_at, self._ref, DestroyDue())
+        self.ctx.index.lingering(self.room_id, True)
         log.info("room=%s empty: destroyed in %ss unless someone joins", self.room_id, self.destroy_delay_s)
 
     def _destroy_if_due(self) -> None:
