@@ -27,7 +27,7 @@ async def test_a_login_past_the_device_cap_is_refused_and_changes_nothing(start_
         listed = await clients[0].request("queryDevices")
         assert [d["deviceID"] for d in listed["devices"]] == [f"d{n}" for n in range(CAP)]
         assert server.account_context.stats["logins_over_device_cap"] == 1
-        scraped = server.metrics.registry.get_sample_value("hubbub_account_events", {"what": "logins_over_device_cap"})
+        scraped = server.metrics.registry.get_sample_value("hubbub_account_events_total", {"what": "logins_over_device_cap"})
         assert scraped == 1
         # the same device logging in again replaces itself: the cap counts what stays online
         again = await login(server, "alice", device="d0", platform="Web")
