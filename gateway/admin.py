@@ -34,6 +34,8 @@ from .rooms import Rooms, describe_room, list_rooms
 from .services import Services
 from .webapp import web_routes
 from .startup import listen_failed
+from .webhooks import Callbacks
+from .webhooks.admin import webhook_routes
 
 
 class AdminHost(Protocol):
@@ -59,6 +61,8 @@ class AdminHost(Protocol):
     def listening(self) -> Listening | None: ...
     @property
     def started_clock(self) -> float: ...
+    @property
+    def callbacks(self) -> Callbacks | None: ...
 
 
 R = TypeVar("R")
@@ -195,6 +199,7 @@ def build_app(gateway: AdminHost) -> Starlette:
         Route("/v1/rooms", rooms, methods=["GET"]),
         Route("/v1/rooms/{room_id}", one_room, methods=["GET"]),
         Route("/v1/test/crash/{kind}/{key}", crash, methods=["POST"]),
+        *webhook_routes(gateway.callbacks, gateway.services.store, authorize),
         *web_routes(gateway),
     ]
     return Starlette(routes=routes, exception_handlers={_Refused: refused})

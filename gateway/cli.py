@@ -32,6 +32,7 @@ from .datadir import DataDirInUse, make_data_dir
 from .server import Gateway, serve, tls_context
 from .tokens import TokenVerifier
 from .webapp import APP_PATH, demo_signin_refusal
+from .webhooks import parse_events
 
 log = logging.getLogger("hubbub.cli")
 
@@ -141,6 +142,9 @@ def _effective(args: argparse.Namespace) -> Effective:
         raise ConfigError(refusal)
     if config.store_url is not None and not is_postgres_url(config.store_url):
         raise ConfigError("--store takes a postgresql:// URL (omit it for SQLite in --data-dir)")
+    refusal = _webhook_refusal(config)
+    if refusal is not None:
+        raise ConfigError(refusal)
     return Effective(config, effective.sources)
 
 
@@ -165,6 +169,22 @@ def _serve(args: argparse.Namespace) -> int:
     )
     trio.run(_serve_until_signalled, config)
     return 0
+
+
+def _webhook_refusal(config: Config) -> str | None:
+    """What is wrong with the webhook settings, if anything (checked before anything is written)."""
+    url = config.webhook_url
+    if url is not None and not url.startswith(("http://", "https://")):
+        return f"--webhook-url {url!r}: must be an http:// or https:// URL"
+    if url is None and config.before_send:
+        return "--before-send needs --webhook-url"
+    if url is not None and not config.webhook_secret:
+        return "--webhook-url needs --webhook-secret (or HUBBUB_WEBHOOK_SECRET): every call is signed"
+    try:
+        parse_events(config.webhook_events)
+    except ValueError as exc:
+        return f"--webhook-events: {exc}"
+    return None
 
 
 async def _serve_until_signalled(config: Config) -> None:

@@ -73,6 +73,19 @@ class Config:
     log_format: str = "text"  # or "json": one object per line
     test_hooks: bool = False  # enables the crash-injection admin route
 
+    # calls to the application backend (PROTOCOL.md §17, gateway/webhooks)
+    webhook_url: str | None = None  # http(s) endpoint of the backend; None: no webhooks and no before-send
+    webhook_secret: str = ""  # signs every call (X-Hubbub-Signature: sha256=HMAC of the body)
+    webhook_events: str = "userOnline,userOffline,messageSent,offlinePush"  # which notifications, comma-separated
+    webhook_timeout_s: float = 5.0  # one notification call, connect to answer
+    webhook_max_in_flight: int = 8  # notification calls open at once (one per account at a time)
+    webhook_queue_max: int = 100_000  # calls waiting on disk at most; more are dropped, counted and logged
+    webhook_retry_s: float = 24 * 3600.0  # a failing call is retried with back-off this long, then set aside
+    push_preview: bool = True  # offlinePush carries the start of a text message
+    before_send: bool = False  # call beforeSendMessage before a peer or group message is stored
+    before_send_timeout_s: float = 2.0
+    before_send_fail: str = "open"  # when the callback fails or times out: "open" sends, "closed" rejects (6004)
+
     # the browser app on the admin listener (gateway/webapp.py)
     web_app_dir: Path | None = None  # the built app (web/app/dist); None: no app
     demo_signin: bool = False  # POST /app/demo-signin mints tokens for anyone: loopback only

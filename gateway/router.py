@@ -8,7 +8,7 @@ conversationType, and each feature's ops.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import trio
@@ -43,6 +43,8 @@ class Router:
         self.send_keys = SendKeys()  # concurrent repeats of a clientMessageID make one message (PROTOCOL.md §4)
         config = services.config
         self.send_budgets = SendBudgets(config.account_messages_per_s, config.account_messages_burst)
+        # beforeSendMessage (gateway/webhooks): the request to go on with, or a refusal
+        self.before_send: Callable[[Identity, p.SendMessage], Awaitable[p.SendMessage]] | None = None
         for feature in features:
             self.routes.update(feature.routes())
             self.send_handlers.update(feature.send_handlers())
@@ -67,6 +69,8 @@ class Router:
         if not self.send_budgets.take(identity.user_id, trio.current_time()):
             self.services.accounts.stats["messages_over_account_rate"] += 1
             raise RateLimited(f"more than {self.send_budgets.rate_per_s:g} messages per second from this account's devices: slow down")
+        if self.before_send is not None and req.conversation_type != 1:  # room messages are not stored
+            req = await self.before_send(identity, req)
         async with self.send_keys.holding(identity.user_id, req.client_message_id):
             return await handler(identity, req)
 

@@ -37,6 +37,7 @@ from .listening import WS_PATH, Listening
 from .router import Router
 from .services import EndHook, Feature, Services, account_address
 from .session import DeviceSession
+from .webhooks import Callbacks
 
 log = logging.getLogger("hubbub.server")
 
@@ -44,7 +45,7 @@ log = logging.getLogger("hubbub.server")
 class Gateway:
     """Everything one server process shares: config, store, actors, devices."""
 
-    def __init__(self, config: Config, store: Store, actor_nursery: trio.Nursery) -> None:
+    def __init__(self, config: Config, store: Store, actor_nursery: trio.Nursery, *, webhook_depth: int = 0) -> None:
         self.config = config
         self.store = store
         self.directory = DeviceDirectory()
@@ -72,6 +73,9 @@ class Gateway:
         self._none_open: trio.Event | None = None  # set once no connection is left, while close_all waits
         self.metrics = Metrics(self._live_figures)
         self.account_context.on_delivered = self.metrics.observe_delivery
+        # calls to the application backend; `webhook_depth`: calls already queued on disk
+        self.callbacks = None if config.webhook_url is None else Callbacks(config, store, webhook_depth, self.metrics.registry)
+        self.account_context.webhooks = None if self.callbacks is None else self.callbacks.queue
         # Features are objects over the narrow services interface: each registers
         # its actor kinds, serves its ops, and hears when a logged-in device leaves.
         self.services = Services(config, self.registry, store, self.directory, self.account_context)
@@ -80,6 +84,8 @@ class Gateway:
         features: list[Feature] = [Messaging(self.services), self.rooms, self.calls, Social(self.services)]
         self.router = Router(self.services, features)
         self.session_end_hooks: list[EndHook] = [feature.session_ended for feature in features]
+        if self.callbacks is not None and self.callbacks.before_send is not None:
+            self.router.before_send = self.callbacks.before_send.check
         self.metrics.know_ops(self.router.ops)
         self.started_at = time.time()
         self.started_clock = trio.current_time()
@@ -180,9 +186,12 @@ async def _serve_store(config: Config, stopped: trio.Event, *, task_status: trio
             log.info("marked %d devices offline that were online before the restart", cleared)
         async with trio.open_nursery() as root:
             actors = await root.start(_nursery_task)
-            gateway = Gateway(config, store, actors)
+            depth = sum(await store.webhook_counts()) if config.webhook_url is not None else 0
+            gateway = Gateway(config, store, actors, webhook_depth=depth)
             gateway.stopped = stopped
             await restore_policy(store, gateway.policy, config.policy)
+            if gateway.callbacks is not None:
+                await root.start(gateway.callbacks.run)
             for user_id in await store.users_with_pending_deliveries():
                 await gateway.registry.post(account_address(user_id), Wake())
             sessions = await root.start(_nursery_task)

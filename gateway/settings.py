@@ -75,6 +75,17 @@ HELP: dict[str, str] = {
     "test_hooks": "enable test-only admin routes (crash injection); never in production",
     "web_app_dir": "the built browser app served on the admin listener (web/app/dist); off: none",
     "demo_signin": "POST /app/demo-signin mints tokens for anyone: loopback only",
+    "webhook_url": "the application backend's endpoint for notifications and before-send (PROTOCOL.md §17); off: none",
+    "webhook_secret": "signs every call to the backend (X-Hubbub-Signature: sha256= HMAC of the body)",
+    "webhook_events": "notifications to send, comma-separated: userOnline, userOffline, messageSent, offlinePush",
+    "webhook_timeout_s": "time one notification call may take",
+    "webhook_max_in_flight": "notification calls open at once (one per account at a time)",
+    "webhook_queue_max": "notification calls waiting on disk at most; more are dropped, counted and logged",
+    "webhook_retry_s": "a failing notification is retried with back-off this long, then set aside",
+    "push_preview": "offlinePush carries the start of a text message",
+    "before_send": "ask the backend (beforeSendMessage) before a peer or group message is stored",
+    "before_send_timeout_s": "time the before-send call may take",
+    "before_send_fail": "when before-send fails or times out: open sends the message, closed refuses it (6004)",
     "log_level": "DEBUG, INFO, WARNING or ERROR",
     "log_format": "text lines, or json: one object per line",
 }
@@ -91,6 +102,7 @@ ENV_ALIASES: dict[str, str] = {"store_url": "HUBBUB_STORE"}
 CHOICES: dict[str, tuple[str, ...]] = {
     "log_level": ("DEBUG", "INFO", "WARNING", "ERROR"),
     "log_format": ("text", "json"),
+    "before_send_fail": ("open", "closed"),
 }
 _PORTS = frozenset({"port", "admin_port"})
 _OFF = ("off", "none", "")

@@ -24,7 +24,7 @@ from ..store.base import AccountWrite, AlreadyDelivered, StoredEvent
 from ..wire.session import ConnectionStateChanged, KickDetail, LoginReply
 from .book import ConversationBook
 from .context import AccountContext
-from .devices import DeviceTable, record_of
+from .devices import DeviceTable, info_of, record_of
 from .messages import (
     AccountEvents,
     AccountMsg,
@@ -63,6 +63,7 @@ from .policy import OnlineDevice, plan_login
 from .social import Social
 from .step import Step
 from .stream import Stream
+from .webhooks import Webhooks
 
 log = logging.getLogger("hubbub.account")
 
@@ -82,16 +83,23 @@ class AccountActor(Actor[AccountMsg]):
         self.devices = DeviceTable(ctx.devices)
         self.stream = Stream(self.user_id)
         self.book = ConversationBook(self.user_id)
-        self.messaging = Messaging(ctx, self.user_id, self.book)
+        self.webhooks = Webhooks(ctx.webhooks, self.user_id)
+        self.messaging = Messaging(ctx, self.user_id, self.book, self.webhooks, self._online_device_ids)
         self.social = Social(ctx, self.user_id)
 
     async def start(self) -> None:
         store = self.ctx.store
         await self.stream.load(store)
-        lost = self.devices.restore(await store.online_devices(self.user_id))
+        await self.webhooks.load(store)
+        stored = await store.online_devices(self.user_id)
+        lost = self.devices.restore(stored)
         if lost:
             now = now_ms()
-            await store.commit(AccountWrite(self.user_id, devices_offline=[(login_id, now, "lost") for login_id in lost]))
+            gone = [info_of(r) for r in stored if r.login_id in lost]
+            step = Step()
+            step.store(AccountWrite(self.user_id, devices_offline=[(login_id, now, "lost") for login_id in lost]))
+            step.call(self.webhooks.offline((device, "lost") for device in gone))
+            await self._commit(step)
         await self.book.load(store)
         if await store.pending_deliveries(self.user_id):
             # Deliveries left over from before this start: taken behind the
@@ -100,6 +108,9 @@ class AccountActor(Actor[AccountMsg]):
 
     def idle(self) -> bool:
         return len(self.devices) == 0
+
+    def _online_device_ids(self) -> list[str]:
+        return [d.device_id for d in self.devices.infos()]
 
     async def handle(self, msg: AccountMsg, reply: Reply[Any] | None) -> None:
         step = Step()
@@ -197,19 +208,27 @@ class AccountActor(Actor[AccountMsg]):
             stored = [StoredEvent(e.seq or 0, e.name, e.frame(), stamp, only_device) for e in stamped]
             rows = step.rows if step.rows is not None else AccountWrite(self.user_id)
             try:
-                outbox_ids = await self.ctx.store.commit(replace(rows, events=stored))
+                outbox_ids = await self.ctx.store.commit(replace(rows, events=stored, webhooks=step.webhooks))
             except AlreadyDelivered:
                 self.stream.unstamp(len(stamped))
+                self._release_webhooks(step)
                 return
             except StorageUnavailable:
                 self.stream.unstamp(len(stamped))
+                self._release_webhooks(step)
                 raise
+            if step.webhooks and self.ctx.webhooks is not None:
+                self.ctx.webhooks.stored()
         for event in stamped:
             self.devices.send(event, exclude=step.exclude, only=step.only)
         for action in step.after:
             await action(outbox_ids)
         if stamped:
             await self.stream.trim(self.ctx.store, self.ctx.stream_keep_count, self.ctx.stream_keep_s)
+
+    def _release_webhooks(self, step: Step) -> None:
+        if step.webhooks and self.ctx.webhooks is not None:
+            self.ctx.webhooks.release(len(step.webhooks))
 
     async def _recover_deliveries(self) -> None:
         """What other accounts queued for this one and it has not taken yet, each as its own step."""
@@ -259,6 +278,8 @@ class AccountActor(Actor[AccountMsg]):
             devices_offline=[(kick.login_id, now, f"kicked:{kick.reason}") for kick in plan.kicks],
             device_online=(self.ctx.node, record_of(new)),
         ))
+        step.call(self.webhooks.offline((self.devices.online[k.login_id].info, f"kicked:{k.reason}") for k in plan.kicks if k.login_id in self.devices))
+        step.call(self.webhooks.online(new))
         resume_gap, replay = self.stream.resume_plan(msg.resume_from, new.device_id)
         kicked = {kick.login_id for kick in plan.kicks}
         devices = [d for d in self.devices.infos() if d.login_id not in kicked] + [new]
@@ -287,6 +308,7 @@ class AccountActor(Actor[AccountMsg]):
         if login_id not in self.devices:
             return
         step.store(AccountWrite(self.user_id, devices_offline=[(login_id, now_ms(), reason)]))
+        step.call(self.webhooks.offline([(self.devices.online[login_id].info, reason)]))
 
         async def removed(_: list[int]) -> None:
             if self.devices.drop(login_id) is None:
@@ -302,6 +324,7 @@ class AccountActor(Actor[AccountMsg]):
             return 0
         now = now_ms()
         step.store(AccountWrite(self.user_id, devices_offline=[(target, now, "kicked:admin") for target in targets]))
+        step.call(self.webhooks.offline((self.devices.online[target].info, "kicked:admin") for target in targets))
 
         async def forced(_: list[int]) -> None:
             for target in targets:

@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from ..hooks import WebhookQueue
 from ..outbound import DeviceSink
 from ..store.base import Store
 from .policy import LoginPolicy
@@ -33,3 +34,4 @@ class AccountContext:
     stats: Counter[str] = field(default_factory=Counter)
     # told (conversation type, seconds from the send) for each message committed to a receiving account
     on_delivered: Callable[[int, float], None] | None = None
+    webhooks: WebhookQueue | None = None  # calls to the application backend (None: none configured)

@@ -17,6 +17,7 @@ and touches the book only after that step is stored.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 from ..errors import InvalidArgument, MessageNotFound, NoPermission
@@ -46,6 +47,7 @@ from .messages import (
     notice_of,
 )
 from .step import AfterCommit, Step
+from .webhooks import Webhooks
 
 Event = AnyDurableEvent
 
@@ -53,10 +55,14 @@ Event = AnyDurableEvent
 class Messaging:
     """Handlers of the messaging messages; the conversations they change live in `book`."""
 
-    def __init__(self, ctx: AccountContext, user_id: str, book: ConversationBook) -> None:
+    def __init__(
+        self, ctx: AccountContext, user_id: str, book: ConversationBook, webhooks: Webhooks, online_devices: Callable[[], list[str]]
+    ) -> None:
         self.ctx = ctx
         self.user_id = user_id
         self.book = book
+        self.webhooks = webhooks
+        self.online_devices = online_devices  # the deviceIDs online now (for offlinePush)
 
     # ---- events other actors queued ---------------------------------------------
 
@@ -93,6 +99,7 @@ class Messaging:
             exclude=msg.login_id,
             only=msg.to_login_id if to_self else None,
         )
+        step.call(self.webhooks.sent(message))
 
         async def sent(_: list[int]) -> None:
             self.book.remember(row, wire)
@@ -132,6 +139,8 @@ class Messaging:
             delivered=message.message_id,
         ))
         step.emit(events, exclude=msg.exclude_login)
+        if direction == conv.RECEIVE:
+            step.call(self.webhooks.arrived(message, cid, self.online_devices()))
 
         async def delivered(_: list[int]) -> None:
             self.book.remember(row, wire)

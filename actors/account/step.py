@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from ..store.base import AccountWrite
+from ..store.base import AccountWrite, WebhookRow
 from ..wire import DurableEvent
 
 AfterCommit = Callable[[list[int]], Awaitable[None]]  # called with the outbox IDs the write queued
@@ -32,6 +32,7 @@ class Step:
     exclude: str | None = None  # the acting device: it has the reply, so it gets none of the events
     only: str | None = None  # the one device that gets the events (messages to one's own device)
     after: list[AfterCommit] = field(default_factory=list)
+    webhooks: list[WebhookRow] = field(default_factory=list)  # calls to the application backend, queued with the rows
     committed: bool = False  # set by the actor when it stores the step (once)
 
     def store(self, rows: AccountWrite) -> None:
@@ -46,6 +47,10 @@ class Step:
             raise StepAlreadyPlanned("events recorded twice")
         self.events, self.exclude, self.only = events, exclude, only
 
+    def call(self, rows: list[WebhookRow]) -> None:
+        """Queue calls to the application backend in the step's transaction."""
+        self.webhooks += rows
+
     def then(self, action: AfterCommit) -> None:
         """Run `action` once the step is stored (in the order added); never if it is not."""
         self.after.append(action)
@@ -53,4 +58,4 @@ class Step:
     @property
     def empty(self) -> bool:
         """Nothing to store (a query, a repeat answered from storage, a no-op)."""
-        return self.rows is None and not self.events
+        return self.rows is None and not self.events and not self.webhooks

@@ -17,6 +17,7 @@ from typing import Any, TypeVar, assert_never
 
 from ..account import conversations as conv
 from ..account.messages import AccountEvents, Deliver, events_blob
+from ..hooks import MessageSent, WebhookQueue, hook_message
 from ..errors import AlreadyExists, GroupNotExist, InvalidArgument, NoPermission, NotGroupMember
 from ..ids import IDEMPOTENCY_WINDOW_MS, new_message_id
 from ..runtime import Actor, Address, Asks, Reply, answer
@@ -59,6 +60,7 @@ class GroupContext:
     post_account: Callable[[str, object], Awaitable[None]]
     stats: Counter[str] = field(default_factory=Counter)
     max_members: int = 10_000  # a message fans out to every member: the size bounds its cost
+    webhooks: WebhookQueue | None = None  # calls to the application backend (None: none configured)
 
 
 def _now() -> int:
@@ -397,7 +399,16 @@ class GroupActor(Actor[GroupMsg]):
         )
         record = replace(record, last_seq=seq)
         deliveries = [(member, message.message_id, msg.login_id if member == msg.user else None) for member in record.members]
-        await self.ctx.store.commit_group(GroupWrite(record, new_message=message, message_seq=seq, deliveries=deliveries))
+        hooks = self.ctx.webhooks
+        calls = [] if hooks is None else hooks.plan(msg.user, "messageSent", MessageSent(user_id=msg.user, message=hook_message(message)))
+        try:
+            await self.ctx.store.commit_group(GroupWrite(record, new_message=message, message_seq=seq, deliveries=deliveries, webhooks=calls))
+        except Exception:  # not stored: the planned calls give their room back
+            if hooks is not None:
+                hooks.release(len(calls))
+            raise
+        if hooks is not None and calls:
+            hooks.stored()
         self.record = record
         for member in record.members:
             exclude = msg.login_id if member == msg.user else None

@@ -110,6 +110,69 @@ class StreamStore(Protocol):
 
 
 
+# ---- calls to the application backend (webhooks) ---------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRow:
+    """One call to the application backend, queued in the transaction of the change that caused it."""
+
+    delivery_id: str  # X-Hubbub-Delivery: the same on every retry
+    account: str  # calls of one account are delivered in queue order
+    event: str
+    body: bytes  # the JSON body exactly as it is signed and sent
+    queued_time: int  # ms since epoch
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedWebhook:
+    """A queued call and where its delivery stands."""
+
+    queue_id: int
+    row: WebhookRow
+    attempts: int
+    next_attempt: int  # ms since epoch
+    retry_from: int  # ms since epoch: retries give up a while after this
+    last_error: str
+    failed: bool  # retries gave up: set aside until an operator retries or drops it
+
+
+class WebhookStore(Protocol):
+    """The durable queue of calls to the application backend (rows come with AccountWrite and GroupWrite)."""
+
+    async def webhook_heads(self, limit: int) -> list[QueuedWebhook]:
+        """The oldest call of each account that is not set aside, soonest `next_attempt` first, at most `limit`."""
+        ...
+
+    async def webhook_delivered(self, queue_id: int) -> None:
+        """The backend took the call: it leaves the queue."""
+        ...
+
+    async def webhook_retry_later(self, queue_id: int, attempts: int, next_attempt: int, error: str) -> None:
+        """Record a failed attempt and when to try again."""
+        ...
+
+    async def webhook_set_aside(self, queue_id: int, attempts: int, error: str) -> None:
+        """Retries gave up: keep the call, out of the way of the account's later calls."""
+        ...
+
+    async def webhook_counts(self) -> tuple[int, int]:
+        """(calls waiting, calls set aside)."""
+        ...
+
+    async def webhook_list(self, limit: int, *, set_aside: bool | None = None, account: str | None = None) -> list[QueuedWebhook]:
+        """Queued calls in queue order; only set-aside ones, only waiting ones, or both (None)."""
+        ...
+
+    async def webhook_retry_now(self, delivery_id: str | None, now_ms: int) -> int:
+        """Make a call (None: every set-aside call) due now, with a fresh retry window; how many."""
+        ...
+
+    async def webhook_drop(self, delivery_id: str | None) -> int:
+        """Remove a call (None: every set-aside call) from the queue; how many."""
+        ...
+
+
 # ---- messages and conversations ---------------------------------------------
 
 
@@ -197,6 +260,7 @@ class AccountWrite:
     account: tuple[str | None, int] | None = None  # create the account if missing: (user name to set, now ms)
     devices_offline: Sequence[tuple[str, int, str]] = ()  # (login_id, now ms, reason), as device_offline
     device_online: tuple[str, DeviceRecord] | None = None  # (node, device), as device_online
+    webhooks: Sequence[WebhookRow] = ()  # calls to the application backend this change causes
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,6 +366,7 @@ class GroupWrite:
     bar: Sequence[str] = ()  # kicked: joinGroup refused until invited or accepted
     unbar: Sequence[str] = ()
     member_attributes: Sequence[tuple[str, dict[str, str]]] = ()  # (member, its whole attribute map now)
+    webhooks: Sequence[WebhookRow] = ()  # calls to the application backend this change causes
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,7 +421,7 @@ class SettingsStore(Protocol):
         ...
 
 
-class Store(AccountStore, DeviceStore, StreamStore, MessageStore, SocialStore, SettingsStore, Protocol):
+class Store(AccountStore, DeviceStore, StreamStore, MessageStore, SocialStore, SettingsStore, WebhookStore, Protocol):
     """Every concern in one object, plus the primitives later features build on.
 
     `write` and `read` run `fn` with an engine connection (a `sqlite3.Connection`

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from .base import AccountWrite, AlreadyDelivered, ConversationRow, MessageRow, Pending, ViewedMessage
 from .sql import Connection, upsert
 from .sql_accounts import _append_events, _device_offline, _device_online, _ensure_account
+from .sql_webhooks import queue_webhooks
 
 T = TypeVar("T")
 
@@ -100,6 +101,7 @@ def _apply(conn: Connection, w: AccountWrite) -> list[int]:
     _many(conn, "DELETE FROM friends WHERE user_id = ? AND friend_id = ?", list(w.friends_remove))
     if w.events:
         _append_events(conn, user, w.events)
+    queue_webhooks(conn, w.webhooks)
     return queue_events(conn, w.outbox_events) + queue_notices(conn, w.outbox_notices)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from .base import GroupRecord, GroupWrite, UserProfile
 from .sql import Connection, upsert
 from .sql_messages import _insert_message, queue_events
+from .sql_webhooks import queue_webhooks
 
 
 _SAVE_GROUP = upsert(
@@ -69,6 +70,7 @@ def _commit_group(conn: Connection, w: GroupWrite) -> list[int]:
         _insert_message(conn, w.new_message)
         conn.execute("INSERT INTO group_messages VALUES (?, ?, ?)", (g.group_id, w.message_seq, w.new_message.message_id))
     conn.executemany("INSERT INTO outbox (user_id, message_id, exclude_login) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", list(w.deliveries))
+    queue_webhooks(conn, w.webhooks)
     return queue_events(conn, w.member_events)
 
 
