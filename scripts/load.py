@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -225,8 +225,8 @@ async def _stop(process: trio.Process) -> None:
 
 
 @asynccontextmanager
-async def hubbub_server(policy: str, log_level: str, workdir: Path) -> AsyncIterator[tuple[Target, ServerLog]]:
-    """Start `gateway.cli serve` on ports 0 with a fresh data dir under `workdir`."""
+async def hubbub_server(policy: str, log_level: str, workdir: Path, extra: Sequence[str] = ()) -> AsyncIterator[tuple[Target, ServerLog]]:
+    """Start `gateway.cli serve` on ports 0 with a fresh data dir under `workdir` (and `extra` flags)."""
     secret, admin_token = secrets.token_urlsafe(32), secrets.token_urlsafe(16)
     command = [
         sys.executable, "-m", "gateway.cli", "serve",
@@ -234,7 +234,7 @@ async def hubbub_server(policy: str, log_level: str, workdir: Path) -> AsyncIter
         "--data-dir", str(workdir / "data"),
         # "=" form: a random secret may start with "-"
         f"--auth-secret={secret}", f"--admin-token={admin_token}",
-        "--policy", policy, "--log-level", log_level,
+        "--policy", policy, "--log-level", log_level, *extra,
     ]  # fmt: skip
     log = ServerLog(workdir / "server.log")
     async with spawned(command, SERVER_READY, log) as (line, pid):

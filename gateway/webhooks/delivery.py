@@ -96,6 +96,9 @@ class WebhookDelivery:
         self.metrics = metrics
         self.clock = Clock()
         self.in_flight: set[str] = set()  # accounts with a call open: their next call waits
+        # Calls that finished while the heads were being read: what was read of them is stale
+        # (a delivered call would go out twice), so they wait for the next read.
+        self._finished: set[int] = set()
         self._slot_freed = trio.Event()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -120,6 +123,7 @@ class WebhookDelivery:
         room = self.endpoint.max_in_flight - len(self.in_flight)
         if room <= 0:
             return IDLE_POLL_S
+        self._finished = set()
         try:
             heads = await self.store.webhook_heads(room + len(self.in_flight))
         except StorageUnavailable as exc:
@@ -129,7 +133,7 @@ class WebhookDelivery:
         wait_s = IDLE_POLL_S
         for head in heads:
             account = head.row.account
-            if account in self.in_flight:
+            if account in self.in_flight or head.queue_id in self._finished:
                 continue
             if head.next_attempt > now:
                 wait_s = min(wait_s, (head.next_attempt - now) / 1000)
@@ -169,6 +173,7 @@ class WebhookDelivery:
             # The call stays as the store has it: it is tried again (same delivery ID) when next due.
             log.warning("webhook delivery=%s: the queue could not be updated: %s", row.delivery_id, exc)
         finally:
+            self._finished.add(head.queue_id)
             self.in_flight.discard(row.account)
             self._slot_freed.set()
 

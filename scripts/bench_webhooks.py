@@ -1,0 +1,88 @@
+"""The chat mix with webhooks off and on, in one run: deliveries/s and server CPU per delivery.
+
+    .venv/bin/python scripts/bench_webhooks.py --accounts 100 --devices 2 --chat-seconds 10
+
+Each half starts its own `hubbub serve` (scripts/load.py's subprocess) on a
+fresh data dir; "on" also starts scripts/webhook_receiver.py as a local
+backend in its own process (so its CPU is not the server's) and passes
+--webhook-url: every message then queues and delivers a messageSent call,
+every login a userOnline. CPU is the server process's user + system time
+over the mix, divided by the deliveries it made.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import sys
+import tempfile
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import trio
+
+from scripts import load
+from scripts.loadmix import Progress, chat, process_cpu_s
+
+RECEIVER_READY = "webhook receiver listening "
+
+
+async def _half(args: argparse.Namespace, workdir: Path, webhooks: bool, progress: Progress) -> dict[str, float]:
+    extra: list[str] = []
+    hook_secret = secrets.token_hex(16)
+    async with AsyncExitStack() as stack:
+        if webhooks:
+            command = [sys.executable, str(load.ROOT / "scripts" / "webhook_receiver.py"), "--port", "0", "--secret", hook_secret]
+            line, _ = await stack.enter_async_context(load.spawned(command, RECEIVER_READY, load.ServerLog(workdir / "receiver.log")))
+            extra = ["--webhook-url", line.split()[-1], f"--webhook-secret={hook_secret}"]
+        half_dir = workdir / ("on" if webhooks else "off")
+        half_dir.mkdir()
+        server = load.hubbub_server(args.policy, args.server_log_level, half_dir, extra)
+        target, _ = await stack.enter_async_context(server)
+        before = process_cpu_s(target.server_pid)
+        result = await chat.run(target, args, progress)
+        after = process_cpu_s(target.server_pid)
+    delivered = result.figure("deliveries").value
+    cpu_s = (after or 0.0) - (before or 0.0)
+    return {
+        "sent_per_s": result.figure("sent_per_s").value,
+        "delivered_per_s": result.figure("delivered_per_s").value,
+        "cpu_us_per_delivery": 1e6 * cpu_s / delivered if delivered else 0.0,
+        "problems": float(len(result.problems)),
+    }
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    progress = Progress(args.progress)
+    with tempfile.TemporaryDirectory(prefix="hubbub-bench-webhooks-") as tmp:
+        off = await _half(args, Path(tmp), False, progress)
+        on = await _half(args, Path(tmp), True, progress)
+    progress.done()
+    print(f"chat mix, {args.accounts} accounts x {args.devices} devices, {args.chat_seconds:g} s, rate {args.chat_rate:g}/s")
+    print(f"{'':14}{'sent/s':>10}{'delivered/s':>14}{'CPU µs/delivery':>18}")
+    for name, half in (("webhooks off", off), ("webhooks on", on)):
+        print(f"{name:14}{half['sent_per_s']:>10.0f}{half['delivered_per_s']:>14.0f}{half['cpu_us_per_delivery']:>18.0f}")
+    if off["delivered_per_s"]:
+        print(f"on/off: delivered/s x{on['delivered_per_s'] / off['delivered_per_s']:.2f},"
+              f" CPU per delivery x{on['cpu_us_per_delivery'] / max(off['cpu_us_per_delivery'], 1e-9):.2f}")
+    if off["problems"] or on["problems"]:
+        print("problems were seen: rerun with --progress and look at the server logs", file=sys.stderr)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accounts", type=int, default=100)
+    parser.add_argument("--devices", type=int, default=2)
+    parser.add_argument("--policy", default="multi")
+    parser.add_argument("--server-log-level", default="WARNING")
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--request-timeout-s", type=float, default=30.0)
+    parser.add_argument("--settle-s", type=float, default=10.0)
+    parser.add_argument("--progress", action="store_true")
+    chat.add_arguments(parser)
+    trio.run(main_async, parser.parse_args())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
