@@ -115,7 +115,8 @@ async def test_fail_closed_refuses_with_6004_when_the_backend_times_out_or_errs(
         await fails(6004, send(alice, "bob", "held back too"))
         receiver.verdict = lambda asked: {"action": "allow"}
         sent = await send(alice, "bob", "through")
-        assert [m["messageID"] for m in await history(bob, "alice")] == [sent["messageID"]]
+        assert (await bob.next_event("peerMessageReceived"))["messageList"][0]["messageID"] == sent["messageID"]
+        assert [m["messageID"] for m in await history(bob, "alice")] == [sent["messageID"]]  # nothing of the refused ones
         text = server.metrics.exposition().decode()
         assert 'hubbub_before_send_seconds_count{outcome="failed"} 2.0' in text
         assert 'hubbub_before_send_seconds_count{outcome="allow"} 1.0' in text
