@@ -1,4 +1,4 @@
--- 0004: calls to the application backend (PROTOCOL.md §17). Each row is
+-- 0005: calls to the application backend (PROTOCOL.md §17). Each row is
 -- queued in the same transaction as the change that caused it, delivered in
 -- queue order per account, and deleted once the backend answered 2xx.
 CREATE TABLE webhook_queue (
