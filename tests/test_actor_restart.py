@@ -164,6 +164,7 @@ class Journal:
     starts: Counter[str] = field(default_factory=Counter)
     stops: Counter[str] = field(default_factory=Counter)
     handled: list[tuple[str, Any]] = field(default_factory=list)
+    drained: list[int] = field(default_factory=list)  # messages handled when each drained() came
     fail_start: int = 0  # this many next start() calls raise
 
 
@@ -188,6 +189,9 @@ class Probe(Actor[Any]):
 
     def idle(self) -> bool:
         return not self.busy
+
+    def drained(self) -> None:
+        self.journal.drained.append(len(self.journal.handled))
 
     async def handle(self, msg: Any, reply: Reply[Any] | None) -> None:
         self.journal.handled.append((self.address.key, msg))
@@ -248,6 +252,26 @@ async def test_ask_and_tell_in_order_per_actor(make_registry: Any, journal: Jour
         assert registry.live() == {"probe": 2}
         assert registry.spawned["probe"] == 2
         assert journal.starts == Counter({"p1": 1, "p2": 1})
+
+
+async def test_drained_comes_once_the_inbox_runs_empty(make_registry: Any, journal: Journal) -> None:
+    registry = make_registry()
+    with trio.fail_after(10):
+        ref = registry.ref(_probe())
+        assert await ref.ask(("echo", 1), timeout=5) == 1
+        assert journal.drained == [1]  # a lone message is its own burst
+        gate = trio.Event()
+        await ref.tell(("wait", gate))
+        await trio.testing.wait_all_tasks_blocked()  # the actor holds the "wait"
+        for i in range(5):
+            await ref.tell(("note", i))
+        gate.set()
+        assert await ref.ask(("log",), timeout=5) == list(range(5))
+        # one drained() after the burst of wait, five notes and the log; none in between
+        assert journal.drained == [1, 8]
+        with pytest.raises(InvalidArgument):
+            await ref.ask(("refuse",), timeout=5)
+        assert journal.drained == [1, 8, 9]  # a refusal ends a burst too
 
 
 async def test_refusal_goes_to_the_asker_and_the_actor_carries_on(make_registry: Any, journal: Journal) -> None:

@@ -9,9 +9,6 @@ in `queryDevices` of a device that stayed, not in the admin device list.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
-
 import httpx
 import pytest
 import trio
@@ -23,34 +20,15 @@ from gateway.session import DeviceSession
 
 from .conftest import ADMIN_TOKEN, Connect, Login, StartServer, token
 from .messaging_support import PATIENT_S, jumping
+from .store_gate import StoreGate
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-
 
 
 @pytest.fixture
 def autojump_clock() -> trio.testing.MockClock:
     # patient while setting up; tests jump promptly inside `jumping` (see messaging_support)
     return trio.testing.MockClock(autojump_threshold=PATIENT_S)
-
-class _Gate:
-    """Holds the next call of one store method until `release` is set."""
-
-    def __init__(self, store: Any, name: str) -> None:
-        self.entered = trio.Event()
-        self.release = trio.Event()
-        original: Callable[..., Awaitable[Any]] = getattr(store, name)
-        armed = True
-
-        async def gated(*args: Any, **kwargs: Any) -> Any:
-            nonlocal armed
-            if armed:
-                armed = False
-                self.entered.set()
-                await self.release.wait()
-            return await original(*args, **kwargs)
-
-        setattr(store, name, gated)
 
 
 async def _failing_login(client: Client, *, failed: trio.Event) -> None:
@@ -94,11 +72,11 @@ async def test_a_login_that_fails_half_way_leaves_no_device(
                 stays.append(await login(server, "bob", device="phone", platform="iOS"))
             if point == "queued":
                 leaving = await login(server, "bob", device="desk", platform="Windows")
-                gate = _Gate(server.store, POINTS[point])
+                gate = StoreGate(server.store, POINTS[point])
                 await leaving.close()
                 await gate.entered.wait()
             else:
-                gate = _Gate(server.store, POINTS[point])
+                gate = StoreGate(server.store, POINTS[point])
 
             device = await connect(server)
             failed = trio.Event()

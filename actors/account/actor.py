@@ -8,6 +8,8 @@ as one Step (step.py): the handler records the rows and durable events it
 changes and what follows once they are stored; the actor commits the step in
 one transaction, pushes the events, then runs what follows. A login too is
 one step: the account row, the kicked devices' and the new device's rows.
+Changes to the online devices are announced (`selfDevicesChanged`) once the
+inbox runs empty (`drained`), so a burst of logins costs each device one event.
 """
 
 from __future__ import annotations
@@ -68,6 +70,10 @@ from .webhooks import Webhooks
 log = logging.getLogger("hubbub.account")
 
 KICKED_CLOSE = 4000
+# Messages handled at most while a changed device list waits for the inbox to
+# run empty: one burst of logins (up to max_devices_per_account, 64 by
+# default) fits well inside it.
+ANNOUNCE_HELD_MAX = 256
 FORCED_OFFLINE_CLOSE = 4001
 
 T = TypeVar("T")
@@ -86,6 +92,7 @@ class AccountActor(Actor[AccountMsg]):
         self.webhooks = Webhooks(ctx.webhooks, self.user_id)
         self.messaging = Messaging(ctx, self.user_id, self.book, self.webhooks, self._online_device_ids)
         self.social = Social(ctx, self.user_id)
+        self._held = 0  # messages handled since the device list changed, not yet announced
 
     async def start(self) -> None:
         store = self.ctx.store
@@ -108,6 +115,12 @@ class AccountActor(Actor[AccountMsg]):
 
     def idle(self) -> bool:
         return len(self.devices) == 0
+
+    def drained(self) -> None:
+        """The end of a burst: every device that is behind hears the device list once."""
+        self._held = 0
+        if self.devices.changed:
+            self.devices.announce()
 
     def _online_device_ids(self) -> list[str]:
         return [d.device_id for d in self.devices.infos()]
@@ -181,6 +194,11 @@ class AccountActor(Actor[AccountMsg]):
             case _:
                 assert_never(msg)
         await self._commit(step)  # told messages; a no-op once _finish committed it
+        if self.devices.changed:
+            # An inbox that never runs empty must not hold the list back for ever.
+            self._held += 1
+            if self._held >= ANNOUNCE_HELD_MAX:
+                self.drained()
 
     async def _finish(self, reply: Reply[Any] | None, msg: Asks[T], step: Step, value: T) -> None:
         """Commit the message's step, then answer it with `value`."""
@@ -294,7 +312,6 @@ class AccountActor(Actor[AccountMsg]):
             self.devices.push(msg.session, Answer(msg.request_id, result))
             if replay is not None:
                 self.devices.push(msg.session, replay)
-            self.devices.announce(exclude=new.login_id)
             self.ctx.stats["logins"] += 1
             log.info(
                 "account=%s login=%s platform=%s device=%s logged in (%d online)",
@@ -314,7 +331,6 @@ class AccountActor(Actor[AccountMsg]):
             if self.devices.drop(login_id) is None:
                 return
             log.info("account=%s login=%s offline reason=%s (%d online)", self.user_id, login_id, reason, len(self.devices))
-            self.devices.announce()
 
         step.then(removed)
 
@@ -329,7 +345,6 @@ class AccountActor(Actor[AccountMsg]):
         async def forced(_: list[int]) -> None:
             for target in targets:
                 self._kicked(target, FORCED_OFFLINE_CLOSE, "admin", _kicked_event("admin", None, None))
-            self.devices.announce()
 
         step.then(forced)
         return len(targets)
@@ -346,7 +361,6 @@ class AccountActor(Actor[AccountMsg]):
 
         async def kicked(_: list[int]) -> None:
             self._kicked(msg.target, KICKED_CLOSE, "self", event)
-            self.devices.announce()
 
         step.then(kicked)
 

@@ -2,6 +2,13 @@
 
 Pushing never blocks: the sink queues an item for a session or reports it
 gone or too slow (the gateway then closes it, and the device resumes later).
+
+The device list is announced once per burst of changes, not once per change:
+every change bumps `version`, each device remembers the version it was last
+told (its login reply lists the devices too), and `announce` sends one
+`selfDevicesChanged` to each device that is behind. The actor announces when
+its inbox runs empty, so 64 devices logging in at once cost each device one
+event, not one per later login (O(n) events in all instead of O(n²)).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ class OnlineLogin:
     info: DeviceInfo
     session: Address
     acked_seq: int = 0
+    told: int = 0  # the version of the device list this device was last told
 
 
 class DeviceTable:
@@ -31,6 +39,8 @@ class DeviceTable:
     def __init__(self, sink: DeviceSink) -> None:
         self.sink = sink
         self.online: dict[str, OnlineLogin] = {}
+        self.version = 0  # bumped by every change to the online devices
+        self._announced = 0  # the version at the last announce
 
     def __len__(self) -> int:
         return len(self.online)
@@ -45,9 +55,11 @@ class DeviceTable:
         for record in records:
             session = session_address(record.login_id)
             if self.sink.is_connected(session):
-                self.online[record.login_id] = OnlineLogin(info_of(record), session)
+                self.online[record.login_id] = OnlineLogin(info_of(record), session, told=self.version)
             else:
                 lost.append(record.login_id)
+        if lost:
+            self.version += 1  # the devices still online hear of the lost ones
         return lost
 
     def infos(self) -> list[DeviceInfo]:
@@ -59,11 +71,16 @@ class DeviceTable:
         return [OnlineDevice(d.info.login_id, d.info.device_id, d.info.platform, d.info.login_time) for d in self.online.values()]
 
     def admit(self, info: DeviceInfo, session: Address) -> None:
-        self.online[info.login_id] = OnlineLogin(info, session)
+        """Add a device whose login reply lists the devices online now (so it is told this version)."""
+        self.version += 1
+        self.online[info.login_id] = OnlineLogin(info, session, told=self.version)
 
     def drop(self, login_id: str) -> OnlineLogin | None:
         """Forget one device; None if it was not online."""
-        return self.online.pop(login_id, None)
+        online = self.online.pop(login_id, None)
+        if online is not None:
+            self.version += 1
+        return online
 
     def acked(self, login_id: str, seq: int) -> None:
         if (online := self.online.get(login_id)) is not None:
@@ -87,9 +104,22 @@ class DeviceTable:
             if login_id != exclude:
                 self.sink.push(online.session, item)
 
-    def announce(self, exclude: str | None = None) -> None:
-        """Tell the devices (but `exclude`) which devices are online now."""
-        self.send(DeviceEvent(SelfDevicesChanged(self.infos())), exclude=exclude)
+    @property
+    def changed(self) -> bool:
+        """Whether the devices changed since the last announce (some device may be behind)."""
+        return self._announced != self.version
+
+    def announce(self) -> int:
+        """Tell every device that is behind which devices are online now (one frame, encoded once); how many were told."""
+        self._announced = self.version
+        behind = [d for d in self.online.values() if d.told != self.version]
+        if not behind:
+            return 0
+        event = DeviceEvent(SelfDevicesChanged(self.infos()))
+        for online in behind:
+            online.told = self.version
+            self.sink.push(online.session, event)
+        return len(behind)
 
 
 def record_of(info: DeviceInfo) -> DeviceRecord:

@@ -19,8 +19,9 @@ class Actor(ABC, Generic[M]):
     """One actor: owns its state and handles one message at a time.
 
     The runtime calls `start` (restore state from storage) before the first
-    message, then `handle` for each message; `idle` says whether the runtime
-    may retire the actor when no message came for a while.
+    message, then `handle` for each message, and `drained` after a message
+    that left the inbox empty; `idle` says whether the runtime may retire
+    the actor when no message came for a while.
     """
 
     def __init__(self, address: Address) -> None:
@@ -41,6 +42,14 @@ class Actor(ABC, Generic[M]):
     def idle(self) -> bool:
         """May the runtime retire this actor now? Must not await."""
         return True
+
+    def drained(self) -> None:
+        """The inbox is empty after the message just handled; must not await.
+
+        The end of a burst: an actor that holds back work a burst of
+        messages would repeat (announcing a changed list once, not once per
+        change) does it here.
+        """
 
     async def stop(self) -> None:
         """Release what the actor holds; runs when retired or shut down."""

@@ -273,11 +273,13 @@ class Registry:
                 if idle_for >= self._idle_after_s and actor.idle() and slot.receive.statistics().current_buffer_used == 0:
                     self._retire(address, slot)
                     return
-                continue
-            slot.current = envelope
-            await self._handle(actor, envelope)
-            slot.current = None
-            slot.last_active = trio.current_time()
+            else:
+                slot.current = envelope
+                await self._handle(actor, envelope)
+                slot.current = None
+                slot.last_active = trio.current_time()
+            if slot.receive.statistics().current_buffer_used == 0:
+                actor.drained()  # also after a CheckIdle that came last in a burst
 
     async def _handle(self, actor: Actor[Any], envelope: Envelope[Any]) -> None:
         reply = envelope.reply

@@ -13,9 +13,10 @@ and complete one request), login latency (the login request alone, ratio to
 the echo's first round trip in its connect storm), connect + login latency
 (ratio to the echo's session latency), the server's CPU time per login
 (ratio to the echo's CPU per session; the figure least moved by other load
-on the machine), kicks and selfDevicesChanged observed vs expected, the
-server's memory with every device connected, and how long the server takes
-to become idle once every client has closed.
+on the machine), kicks observed vs expected, selfDevicesChanged held and
+whether every device's newest list is its account's, the server's memory
+with every device connected, and how long the server takes to become idle
+once every client has closed.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ class _Tally:
     """Counts shared by the login and watcher tasks (one Trio thread: no locks)."""
 
     expected_kicks: int | None
-    expected_devices_changed: int | None
+    most_devices_changed: int | None
     ok: int = 0
     failed: int = 0
     kicked: int = 0  # event 4 and close 4000 both seen
@@ -81,6 +82,8 @@ class _Tally:
     cpu_s: float | None = None  # the server's CPU time over the login phase
     rss_mb: float | None = None  # the server's memory with every device connected
     drain_s: float | None = None  # closing every client until the server is idle
+    connected: int = 0  # devices still connected once the logins settled
+    lists_final: int = 0  # of them, those whose newest device list is their account's
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -103,18 +106,35 @@ def expected_kicks(policy: str, accounts: int, devices: int) -> int | None:
     return None
 
 
-def expected_devices_changed(policy: str, accounts: int, devices: int) -> int | None:
-    """selfDevicesChanged events the connected devices hold at the end.
+def most_devices_changed(policy: str, accounts: int, devices: int) -> int | None:
+    """selfDevicesChanged events the connected devices hold at the end, at most.
 
-    With every device kept, the k-th login of an account tells the k - 1
-    already online, whatever the order; with one kept, the kicked device is
-    dropped first, so the broadcast reaches nobody.
+    With every device kept, the k-th login of an account tells at most the
+    k - 1 already online (fewer when logins of one account come in one
+    burst: each device then hears the final list once); with one kept, the
+    kicked device is dropped first, so the announcement reaches nobody.
     """
     if policy in _ONE_ONLINE:
         return 0
     if policy in _ALL_ONLINE:
         return accounts * devices * (devices - 1) // 2
     return None
+
+
+def _lists_final(devices: list[_Device]) -> int:
+    """Connected devices whose newest device list (their last selfDevicesChanged, else their login reply) is the account's."""
+    connected = [d for d in devices if d.client is not None and d.client.close_code is None]
+    online: dict[str, set[str]] = {}
+    for device in connected:
+        assert device.client is not None
+        online.setdefault(device.user_id, set()).add(device.client.login_id or "")
+    final = 0
+    for device in connected:
+        assert device.client is not None
+        events = device.client.pending_events("selfDevicesChanged")
+        newest = events[-1] if events else device.client.login_reply or {}
+        final += {d.get("loginID") for d in newest.get("devices", [])} == online[device.user_id]
+    return final
 
 
 async def run(target: Target, args: argparse.Namespace, progress: Progress) -> MixResult:
@@ -125,7 +145,7 @@ async def run(target: Target, args: argparse.Namespace, progress: Progress) -> M
     devices = [_Device(user, PLATFORMS[d]) for d in range(args.devices) for user in users]
     tally = _Tally(
         expected_kicks(target.policy, args.accounts, args.devices),
-        expected_devices_changed(target.policy, args.accounts, args.devices),
+        most_devices_changed(target.policy, args.accounts, args.devices),
     )
     limiter = trio.CapacityLimiter(args.concurrency)
     result = MixResult("login")
@@ -141,6 +161,8 @@ async def run(target: Target, args: argparse.Namespace, progress: Progress) -> M
         await _settle(tally, args.settle_s)
         tally.rss_mb = process_rss_mb(target.server_pid)
         events_seen = _count_events(devices, "selfDevicesChanged")
+        tally.lists_final = _lists_final(devices)
+        tally.connected = sum(d.client is not None and d.client.close_code is None for d in devices)
         server_after = await _server_figures(target)
         closing = time.monotonic()
         await _close_all(devices)
@@ -271,7 +293,11 @@ def _report(result: MixResult, devices: list[_Device], tally: _Tally, events_see
     add(Figure("kicks_observed", tally.kicked, expected=tally.expected_kicks, note="event 4 and close 4000"))
     add(Figure("kick_events", tally.kick_events, expected=tally.expected_kicks, note="connectionStateChanged event 4"))
     add(Figure("kick_closes", tally.kick_closes, expected=tally.expected_kicks, note="close code 4000"))
-    add(Figure("self_devices_changed", events_seen, expected=tally.expected_devices_changed, note="held by connected clients"))
+    most = tally.most_devices_changed
+    add(Figure("self_devices_changed", events_seen, note="held by connected clients" + ("" if most is None else f", at most {most:,}")))
+    add(Figure("device_lists_final", tally.lists_final, expected=tally.connected, note="newest list = the account's devices"))
+    if most is not None and events_seen > most:
+        result.problems.append(f"{events_seen} selfDevicesChanged held, more than the {most} a login can cause")
     if server:
         add(Figure("server_logins", server.get("hubbub_logins_total", 0.0), expected=total, note="server metrics"))
         add(Figure("server_kicks", server.get('hubbub_account_events_total{what="kicks_policy"}', 0.0), expected=tally.expected_kicks, note="server metrics"))
