@@ -7,7 +7,7 @@ from typing import TypeVar
 from actors import wire as p
 from actors.account import conversations as conv
 from actors.account import messages as account
-from actors.account.messaging import group_receipt_infos
+from actors.account.messaging import SHARED, group_receipt_infos
 from actors.errors import InvalidArgument, MessageNotFound
 from actors.runtime import Asks
 from actors.wire import messages as pm
@@ -176,11 +176,12 @@ class Messaging(Feature):
         missing = set(req.message_ids) - {v.message.message_id for v in found}
         if missing:
             raise MessageNotFound(f"not in this conversation: {', '.join(sorted(missing)[:5])}")
-        if req.conversation_type == 2:
+        if req.conversation_type in SHARED:
             ids = [v.message.message_id for v in found]
-            return pm.ReceiptInfosReply(
-                infos=await group_receipt_infos(self.services.store, req.conversation_id, ids, self_operated=False)
+            infos = await group_receipt_infos(
+                self.services.store, req.conversation_id, ids, self_operated=False, conversation_type=req.conversation_type
             )
+            return pm.ReceiptInfosReply(infos=infos)
         infos = []
         for v in found:
             read = 1 if v.message.receipt_status == conv.RECEIPT_DONE else 0

@@ -31,6 +31,7 @@ from .websocket_io import GuardedServer, apply as apply_websocket_workarounds
 from .calls import Calls
 from .messaging import Messaging
 from .social import Social
+from .threads import Threads
 from .metrics import Metrics
 from .rooms import Rooms
 from .listening import WS_PATH, Listening
@@ -81,7 +82,7 @@ class Gateway:
         self.services = Services(config, self.registry, store, self.directory, self.account_context)
         self.rooms = Rooms(self.services)
         self.calls = Calls(self.services)
-        features: list[Feature] = [Messaging(self.services), self.rooms, self.calls, Social(self.services)]
+        features: list[Feature] = [Messaging(self.services), self.rooms, self.calls, Social(self.services), Threads(self.services)]
         self.router = Router(self.services, features)
         self.session_end_hooks: list[EndHook] = [feature.session_ended for feature in features]
         if self.callbacks is not None and self.callbacks.before_send is not None:

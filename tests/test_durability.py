@@ -186,3 +186,47 @@ async def test_acknowledged_group_messages_survive_kill_9_and_reach_every_offlin
                 assert [m["messageSeq"] for m in received] == list(range(1, len(acked) + 1))
         finally:
             await _kill(process)
+
+
+async def test_acknowledged_thread_messages_survive_kill_9_and_reach_every_thread_member(nursery: trio.Nursery, tmp_path: Path) -> None:
+    data_dir, log = tmp_path / "data", tmp_path / "server.log"
+    thread_members, outsider = ["bob", "carol"], "dave"
+    with trio.fail_after(60):
+        process, url = await _start(data_dir, log)
+        acked: list[str] = []
+        async with trio.open_nursery() as clients:
+            alice = await _client(clients, url, "alice", "iOS")
+            await alice.request("createGroup", groupInfo={"groupID": "g1", "groupName": "g1"}, userIDs=[*thread_members, outsider])
+            parent = await alice.request("sendMessage", toConversationID="g1", conversationType=2, message={"type": 1, "message": "p"})
+            created = await alice.request("createThread", groupID="g1", parentMessageID=parent["message"]["messageID"], threadName="t")
+            thread_id = created["thread"]["threadID"]
+            for member in thread_members:
+                client = await _client(clients, url, member, "iOS")
+                await client.request("joinThread", threadID=thread_id)
+                await client.close()
+            while len(acked) < ACKED_BEFORE_KILL // 2:
+                reply = await alice.request(
+                    "sendMessage", toConversationID=thread_id, conversationType=3, message={"type": 1, "message": f"m{len(acked)}"}
+                )
+                acked.append(reply["message"]["messageID"])
+            process.kill()  # right after the last ok: the thread members' deliveries are still being taken
+            clients.cancel_scope.cancel()
+        with trio.fail_after(10):
+            await process.wait()
+        assert process.stdout is not None
+        await process.stdout.aclose()
+
+        process, url = await _start(data_dir, log)
+        try:
+            for member in thread_members:  # a new device replaying the whole stream: every acknowledged message, in order
+                client = await _client(nursery, url, member, "Web", resume_from=0)
+                events = durable(await until(client, lambda e: message_ids([e], "threadMessageReceived") == acked[-1:], timeout=20))
+                assert_consecutive(events, 1)
+                assert message_ids(events, "threadMessageReceived") == acked
+                received = await _whole_history(client, thread_id, 3)
+                assert [m["messageID"] for m in received] == acked
+                assert [m["messageSeq"] for m in received] == list(range(1, len(acked) + 1))
+            client = await _client(nursery, url, outsider, "Web")
+            assert await _whole_history(client, thread_id, 3) == []
+        finally:
+            await _kill(process)

@@ -90,11 +90,12 @@ def test_load_cli_runs_end_to_end(tmp_path: Path) -> None:
 
 
 def test_group_mix_runs_end_to_end(tmp_path: Path) -> None:
-    """The group mix, tiny: every member device gets every message, with latency and server CPU figures."""
+    """The group mix, tiny: every member device gets every group and thread message, with latency and server CPU figures."""
     out = tmp_path / "load.json"
     command = [
         sys.executable, "-m", "scripts.load", "--mix", "groups", "--accounts", "12", "--devices", "2",
         "--group-sizes", "3,12", "--group-messages", "3", "--group-rate", "20",
+        "--thread-size", "6", "--thread-messages", "4", "--thread-rate", "20",
         "--echo-round-trips", "2", "--baseline", "before", "--json", str(out),
     ]  # fmt: skip
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=90)
@@ -107,3 +108,7 @@ def test_group_mix_runs_end_to_end(tmp_path: Path) -> None:
     assert figures["g12_deliveries"]["value"] == (12 + 6 - 1) * 3
     assert figures["g12_delivery_p50_ms"]["value"] <= figures["g12_delivery_p99_ms"]["value"]
     assert figures["g12_cpu_us_per_delivery"]["value"] >= 0
+    # the thread's 6 members are the first half (two devices each); the sending device is left out
+    assert figures["t6_deliveries"]["value"] == (6 * 2 - 1) * 4
+    assert figures["t6_delivery_p50_ms"]["value"] <= figures["t6_delivery_p99_ms"]["value"]
+    assert figures["t6_cpu_us_per_delivery"]["value"] >= 0

@@ -14,6 +14,7 @@ from actors.store.base import (
     GroupWrite,
     MessageRow,
     StoredEvent,
+    ThreadRecord,
     UserProfile,
     ViewRow,
 )
@@ -235,6 +236,50 @@ async def test_group_member_attributes_are_stored_and_go_with_the_membership(eng
             await store.commit_group(GroupWrite(group, upsert_members=[("bob", 3, 200)]))
             loaded = await store.load_group("g1")
             assert loaded is not None and loaded.member_attributes == {}
+
+
+async def test_threads_their_members_and_messages_are_stored_with_their_group(engine: Engine) -> None:
+    with trio.fail_after(15):
+        async with engine.open() as store:
+            members = {"alice": (1, 100), "bob": (3, 100), "carol": (3, 100)}
+            group = GroupRecord("g1", "Team", "", {}, 100, 1, members)
+            parent = _message("m-parent", sender="alice", target="g1", conversation_type=2)
+            rows = [(u, r, t) for u, (r, t) in members.items()]
+            await store.commit_group(GroupWrite(group, upsert_members=rows, new_message=parent, message_seq=1))
+            assert await store.group_message_seq("g1", "m-parent") == 1
+            assert await store.group_message_seq("g1", "m-nowhere") is None
+            assert await store.group_message_seq("g-other", "m-parent") is None
+
+            thread = ThreadRecord("t1", "g1", "m-parent", "plans", "bob", 200, members={"bob": 200})
+            await store.commit_group(GroupWrite(group, threads=[thread], thread_joins=[("t1", "bob", 200)]))
+            joined = ThreadRecord("t1", "g1", "m-parent", "plans", "bob", 200, members={"bob": 200, "carol": 300})
+            await store.commit_group(GroupWrite(group, threads=[joined], thread_joins=[("t1", "carol", 300)]))
+            assert await store.thread_group("t1") == "g1" and await store.thread_group("t-nowhere") is None
+            assert await store.thread_members("t1") == ["bob", "carol"]
+
+            # a thread message: its own seq, a pending delivery per thread member carrying it
+            message = _message("m-t1", sender="carol", target="t1", conversation_type=3)
+            sent = ThreadRecord("t1", "g1", "m-parent", "plans", "bob", 200, 1, joined.members, message)
+            await store.commit_group(
+                GroupWrite(group, threads=[sent], new_message=message, message_seq=1,
+                           deliveries=[("bob", "m-t1", None), ("carol", "m-t1", "L1")])
+            )
+            loaded = await store.load_group("g1")
+            assert loaded is not None and loaded.threads == {"t1": sent}
+            pending = await store.pending_deliveries("bob")
+            assert [(p.message.message_id if p.message else None, p.group_seq) for p in pending] == [("m-t1", 1)]
+            page, more = await store.joined_threads("carol", 10, 0)
+            assert (page, more) == ([sent], False)
+            assert await store.joined_threads("alice", 10, 0) == ([], False)
+
+            # leaving, then destroying: the rows go, the message stays where it was delivered
+            await store.commit_group(GroupWrite(group, thread_leaves=[("t1", "carol")]))
+            assert await store.thread_members("t1") == ["bob"]
+            await store.commit_group(GroupWrite(group, drop_threads=["t1"]))
+            loaded = await store.load_group("g1")
+            assert loaded is not None and loaded.threads == {}
+            assert await store.thread_group("t1") is None and await store.thread_members("t1") == []
+            assert [p.group_seq for p in await store.pending_deliveries("bob")] == [1]
 
 
 async def test_profiles_friends_and_applications(engine: Engine) -> None:

@@ -220,6 +220,7 @@ class ReceiptsChanged:
     whole_conversation: bool
     group_id: str | None = None  # set for group messages
     outbox_id: int | None = None  # the outbox row it came from, consumed with its event
+    conversation_type: int = 2  # with group_id: 2 a group's messages, 3 a thread's (group_id is then the threadID)
 
 
 Notice = Revoked | ReceiptsChanged

@@ -26,6 +26,7 @@ from ..store.base import AccountWrite, ConversationRow, MessageRow, Store, Viewe
 from ..wire import AnyDurableEvent
 from ..wire import messages as w
 from ..wire.social import GroupMessageReceived
+from ..wire.threads import ThreadMessageReceived
 from . import conversations as conv
 from .book import ConversationBook
 from .context import AccountContext
@@ -120,15 +121,15 @@ class Messaging:
 
     def deliver(self, msg: Deliver, step: Step) -> None:
         message = msg.message
-        group = message.conversation_type == 2
-        cid = message.target if group else message.sender
+        shared = message.conversation_type in SHARED  # a group's or a thread's: its ID, its own order
+        cid = message.target if shared else message.sender
         direction = conv.SEND if message.sender == self.user_id else conv.RECEIVE
         key = (message.conversation_type, cid)
         before = self.book.get(key)
         row = conv.with_message(before or ConversationRow(cid, message.conversation_type), message, direction, msg.group_seq)
         seq = row.last_seq if msg.group_seq is None else msg.group_seq
         wire = conv.message_wire(message, cid, seq, direction)
-        received = GroupMessageReceived([wire], cid) if group else w.PeerMessageReceived([wire], cid)
+        received = _received(message.conversation_type, wire, cid)
         events: list[Event] = [received, _changed(row, wire, added=before is None or before.deleted)]
         if direction == conv.RECEIVE:
             events.append(self.book.total_unread_event({key: row}))
@@ -301,8 +302,8 @@ class Messaging:
                 raise InvalidArgument("only received messages sent with hasReceipt can be marked read")
         unread = [v.message.message_id for v in found if v.message.receipt_status == conv.RECEIPT_PROCESSING]
         whole = msg.message_ids is None
-        if ctype == 2:
-            infos = await group_receipt_infos(self.ctx.store, cid, unread, self_operated=True, reader=self.user_id)
+        if ctype in SHARED:
+            infos = await group_receipt_infos(self.ctx.store, cid, unread, self_operated=True, reader=self.user_id, conversation_type=ctype)
         else:
             infos = [conv.receipt_info(cid, ctype, m, status=2, read=1, unread=0, self_operated=True) for m in unread]
         event: Event
@@ -314,12 +315,12 @@ class Messaging:
         for v in found:
             if v.message.message_id in unread and v.message.sender != self.user_id:
                 senders.setdefault(v.message.sender, []).append(v.message.message_id)
-        group_id = cid if ctype == 2 else None
-        notices = [ReceiptsChanged(self.user_id, tuple(ids), whole, group_id) for ids in senders.values()]
+        group_id = cid if ctype in SHARED else None
+        notices = [ReceiptsChanged(self.user_id, tuple(ids), whole, group_id, conversation_type=ctype) for ids in senders.values()]
         step.store(AccountWrite(
             self.user_id,
-            receipts_read=[] if ctype == 2 else unread,
-            group_reads=unread if ctype == 2 else [],
+            receipts_read=[] if ctype in SHARED else unread,
+            group_reads=unread if ctype in SHARED else [],
             outbox_notices=[(sender, notice_of(n)) for sender, n in zip(senders, notices, strict=True)],
         ))
         step.emit([event], exclude=msg.login_id)
@@ -337,7 +338,9 @@ class Messaging:
         event: Event
         if msg.group_id is not None:
             # counted now, so the last notice taken shows every read so far
-            infos = await group_receipt_infos(self.ctx.store, msg.group_id, list(msg.message_ids), self_operated=False)
+            infos = await group_receipt_infos(
+                self.ctx.store, msg.group_id, list(msg.message_ids), self_operated=False, conversation_type=msg.conversation_type
+            )
             done = [i.message_id for i in infos if i.status == conv.RECEIPT_DONE]
             event = w.MessageReceiptChanged(infos)
         elif msg.whole_conversation:
@@ -359,11 +362,11 @@ class Messaging:
         return found
 
     async def _other_parties(self, conversation_type: int, conversation_id: str) -> list[str]:
-        """Who else holds this conversation's messages: the peer, or the group's members."""
-        if conversation_type != 2:
+        """Who else holds this conversation's messages: the peer, or the group's or thread's members."""
+        if conversation_type not in SHARED:
             return [] if conversation_id == self.user_id else [conversation_id]
-        group = await self.ctx.store.load_group(conversation_id)
-        return [] if group is None else [u for u in group.members if u != self.user_id]
+        members = await shared_members(self.ctx.store, conversation_type, conversation_id)
+        return [u for u in members if u != self.user_id]
 
 
 def _changed(row: ConversationRow, last: w.Message, *, added: bool) -> w.ConversationChanged:
@@ -381,22 +384,41 @@ def _conversation_receipt(conversation_id: str, conversation_type: int, self_ope
     )
 
 
+SHARED = (2, 3)  # conversation types whose messages are stored once for many members: groups and threads
+
+
+def _received(conversation_type: int, wire: w.Message, cid: str) -> Event:
+    if conversation_type == 3:
+        return ThreadMessageReceived([wire], cid)
+    if conversation_type == 2:
+        return GroupMessageReceived([wire], cid)
+    return w.PeerMessageReceived([wire], cid)
+
+
+async def shared_members(store: Store, conversation_type: int, conversation_id: str) -> list[str]:
+    """The members of a group (2) or a thread (3) now; none if it is gone."""
+    if conversation_type == 3:
+        return await store.thread_members(conversation_id)
+    group = await store.load_group(conversation_id)
+    return [] if group is None else list(group.members)
+
+
 async def group_receipt_infos(
-    store: Store, group_id: str, message_ids: list[str], *, self_operated: bool, reader: str | None = None
+    store: Store, group_id: str, message_ids: list[str], *, self_operated: bool, reader: str | None = None, conversation_type: int = 2
 ) -> list[w.ReceiptInfo]:
-    """Read and unread member counts of group messages; Done once every other member read.
+    """Read and unread member counts of group (or thread) messages; Done once every other member read.
 
     With `reader`, the counts are those once that user's reads (committed
     with the event that carries them) are in.
     """
-    group = await store.load_group(group_id)
-    others = max(0, (len(group.members) if group is not None else 1) - 1)
+    members = await shared_members(store, conversation_type, group_id)
+    others = max(0, (len(members) or 1) - 1)
     counts = await store.group_read_counts(message_ids, counting=reader)
     infos = []
     for message_id in message_ids:
         read = counts.get(message_id, 0)
         status = conv.RECEIPT_DONE if read >= others else conv.RECEIPT_PROCESSING
         infos.append(
-            conv.receipt_info(group_id, 2, message_id, status=status, read=read, unread=max(0, others - read), self_operated=self_operated)
+            conv.receipt_info(group_id, conversation_type, message_id, status=status, read=read, unread=max(0, others - read), self_operated=self_operated)
         )
     return infos

@@ -6,8 +6,8 @@ resume. Group messages are stored once, with a pending delivery per member
 in the same transaction; each member's account consumes its delivery.
 
 The handlers live by role: membership.py (joining and leaving), details.py
-(roles, info, attributes, queries), sending.py (messages), over the state
-and step of core.py.
+(roles, info, attributes, queries), sending.py (messages), threads.py (the
+group's threads, PROTOCOL.md §15), over the state and step of core.py.
 """
 
 from __future__ import annotations
@@ -23,27 +23,37 @@ from .membership import Membership
 from .messages import (
     AnswerApplication,
     CreateGroup,
+    CreateThread,
+    DestroyThread,
     DismissGroup,
     GroupMsg,
     InviteUsers,
     JoinGroup,
+    JoinThread,
     KickMembers,
+    KickThreadMembers,
     LeaveGroup,
+    LeaveThread,
     QueryGroupInfo,
     QueryMemberAttributes,
     QueryMembers,
+    QueryThread,
+    QueryThreadMembers,
+    QueryThreads,
+    RenameThread,
     SendGroupMessage,
+    SendThreadMessage,
     SetMemberAttributes,
     SetRole,
     UpdateGroupInfo,
     UpdateJoinMode,
 )
-from .sending import GroupMessages
+from .threads import Threads
 
 __all__ = ["GroupActor", "GroupContext"]
 
 
-class GroupActor(Membership, GroupDetails, GroupMessages):
+class GroupActor(Membership, GroupDetails, Threads):
     """One group; its state is loaded from storage and written back on every change."""
 
     async def _serve(self, msg: GroupMsg) -> Callable[[Reply[Any] | None], None]:
@@ -80,6 +90,26 @@ class GroupActor(Membership, GroupDetails, GroupMessages):
                 return _answer_with(msg, self._query_members(msg))
             case SendGroupMessage():
                 return _answer_with(msg, await self._send(msg))
+            case CreateThread():
+                return _answer_with(msg, await self._create_thread(msg))
+            case JoinThread():
+                return _answer_with(msg, await self._join_thread(msg))
+            case LeaveThread():
+                return _answer_with(msg, await self._leave_thread(msg))
+            case RenameThread():
+                return _answer_with(msg, await self._rename_thread(msg))
+            case DestroyThread():
+                return _answer_with(msg, await self._destroy_thread(msg))
+            case KickThreadMembers():
+                return _answer_with(msg, await self._kick_thread_members(msg))
+            case SendThreadMessage():
+                return _answer_with(msg, await self._send_thread(msg))
+            case QueryThreads():
+                return _answer_with(msg, self._query_threads(msg))
+            case QueryThread():
+                return _answer_with(msg, self._query_thread(msg))
+            case QueryThreadMembers():
+                return _answer_with(msg, self._query_thread_members(msg))
             case _:
                 assert_never(msg)
 

@@ -18,11 +18,13 @@ from ..account.messages import AccountEvents, events_blob
 from ..errors import GroupNotExist, InvalidArgument, NoPermission, NotGroupMember
 from ..hooks import WebhookQueue
 from ..runtime import Actor, Address, Asks, Reply, answer
-from ..store.base import GroupRecord, GroupWrite, Store
+from ..store.base import GroupRecord, GroupWrite, Store, ThreadRecord
 from ..wire import AnyDurableEvent, UserRef
 from ..wire import social as w
+from ..wire import threads as t
 from . import rules
 from .messages import GroupMsg
+from .views import thread_wire
 
 T = TypeVar("T")
 
@@ -55,6 +57,10 @@ class _Step:
     bar: list[str] = field(default_factory=list)
     unbar: list[str] = field(default_factory=list)
     member_attributes: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    threads: dict[str, ThreadRecord] = field(default_factory=dict)  # thread rows to save, by threadID
+    drop_threads: list[str] = field(default_factory=list)
+    thread_joins: list[tuple[str, str, int]] = field(default_factory=list)
+    thread_leaves: list[tuple[str, str]] = field(default_factory=list)
 
 
 class GroupCore(Actor[GroupMsg]):
@@ -157,11 +163,52 @@ class GroupCore(Actor[GroupMsg]):
         write = GroupWrite(
             record, upsert_members=rows, remove_members=list(step.remove), member_events=queued,
             add_applications=step.add_applications, remove_applications=step.remove_applications, bar=step.bar, unbar=step.unbar,
-            member_attributes=step.member_attributes,
+            member_attributes=step.member_attributes, threads=list(step.threads.values()), drop_threads=step.drop_threads,
+            thread_joins=step.thread_joins, thread_leaves=step.thread_leaves,
         )
         ids = await self.ctx.store.commit_group(write)
         for (user, events, exclude), outbox_id in zip(step.notices, ids, strict=True):
             await self.ctx.post_account(user, AccountEvents(events, exclude, outbox_id))
+
+    # ---- threads (PROTOCOL.md §15) ---------------------------------------------------
+
+    async def _put_thread(self, thread: ThreadRecord, *, joins: Iterable[str] = (), leaves: Iterable[str] = ()) -> None:
+        """Make `thread` this step's state of it (`joins` and `leaves` name who came and went); stored when the step ends."""
+        record = self.record
+        assert record is not None
+        step = self._step
+        step.threads[thread.thread_id] = thread
+        step.thread_joins.extend((thread.thread_id, u, thread.members[u]) for u in joins)
+        step.thread_leaves.extend((thread.thread_id, u) for u in leaves)
+        await self._save(replace(record, threads={**record.threads, thread.thread_id: thread}))
+
+    async def _drop_thread(self, thread: ThreadRecord, msg: Any) -> None:
+        """Destroy `thread`: its rows go when the step ends, and every group member hears of it."""
+        record = self.record
+        assert record is not None
+        self._step.threads.pop(thread.thread_id, None)
+        self._step.drop_threads.append(thread.thread_id)
+        await self._save(replace(record, threads={k: v for k, v in record.threads.items() if k != thread.thread_id}))
+        await self._tell([t.ThreadChanged("destroy", thread_wire(thread))], record.members, msg)
+
+    async def _leave_threads(self, users: Iterable[str], *, kicked: bool, msg: Any) -> None:
+        """Users leaving the group (or kicked from it) leave its threads.
+
+        Each sees the thread go (`threadChanged` leave or kick); the thread's
+        other members see them leave (`threadMemberChanged`).
+        """
+        record = self.record
+        assert record is not None
+        gone = set(users)
+        event: t.MemberEvent = "kick" if kicked else "leave"
+        for thread in list(record.threads.values()):
+            leaving = [u for u in thread.members if u in gone]
+            if not leaving:
+                continue
+            after = replace(thread, members={u: joined for u, joined in thread.members.items() if u not in gone})
+            await self._put_thread(after, leaves=leaving)
+            await self._tell([t.ThreadChanged(event, thread_wire(after))], leaving, msg)
+            await self._tell([t.ThreadMemberChanged(thread.thread_id, event, leaving)], after.members, msg)
 
     def _wire(self) -> w.GroupInfo:
         record = self.record

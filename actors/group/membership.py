@@ -106,6 +106,7 @@ class Membership(GroupCore):
         await self._member_change(members, {msg.user: role}, rules.STATE_QUIT, rules.MEMBER_LEFT, msg)
         own = w.GroupStateChanged(rules.STATE_QUIT, rules.EVENT_LEFT, self._wire())
         await self._tell([own], [msg.user], msg)
+        await self._leave_threads([msg.user], kicked=False, msg=msg)
         return w.GroupIDReply(group_id=self.group_id)
 
     async def _invite(self, msg: InviteUsers) -> w.InviteUsersReply:
@@ -152,13 +153,16 @@ class Membership(GroupCore):
         await self._member_change(members, roles, rules.STATE_QUIT, rules.MEMBER_KICKED_OUT, msg)
         kicked = w.GroupStateChanged(rules.STATE_QUIT, rules.EVENT_KICKED_OUT, self._wire())
         await self._tell([kicked], targets, msg)
+        await self._leave_threads(targets, kicked=True, msg=msg)
         return w.KickMembersReply(kicked_user_ids=targets, error_user_list=[])
 
     async def _dismiss(self, msg: DismissGroup) -> w.GroupIDReply:
         record = self._group()
         if self._role_of(msg.user) != rules.OWNER:
             raise NoPermission("only the owner may dismiss the group")
-        await self._save(replace(record, dismissed=True))
+        for thread in list(record.threads.values()):  # dismissing the group destroys its threads
+            await self._drop_thread(thread, msg)
+        await self._save(replace(self._group(), dismissed=True))
         log.info("group=%s dismissed by user=%s", self.group_id, msg.user)
         event = w.GroupStateChanged(rules.STATE_QUIT, rules.EVENT_DISMISSED, self._wire())
         await self._tell([event], record.members, msg)

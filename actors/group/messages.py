@@ -8,6 +8,7 @@ from ..runtime import Asks
 from ..wire import group_joining as j
 from ..wire import group_member_attributes as a
 from ..wire import social as w
+from ..wire import threads as t
 from ..wire.messages import Message, TextOrBytes
 
 
@@ -133,8 +134,103 @@ class SendGroupMessage(Asks[Message]):
     client_message_id: str | None
 
 
+# ---- threads (PROTOCOL.md §15): a thread belongs to its group's actor ---------------
+
+
+@dataclass(frozen=True, slots=True)
+class CreateThread(Asks[t.ThreadReply]):
+    """A member starts thread `thread_id` (a new ID) from group message `parent_message_id`."""
+
+    user: str
+    login_id: str
+    thread_id: str
+    parent_message_id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class JoinThread(Asks[t.ThreadReply]):
+    user: str
+    login_id: str
+    thread_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class LeaveThread(Asks[t.ThreadReply]):
+    user: str
+    login_id: str
+    thread_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RenameThread(Asks[t.ThreadReply]):
+    """The thread's owner, or the group's Admin or Owner."""
+
+    user: str
+    login_id: str
+    thread_id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class DestroyThread(Asks[t.ThreadReply]):
+    """The thread's owner, or the group's Admin or Owner."""
+
+    user: str
+    login_id: str
+    thread_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class KickThreadMembers(Asks[t.ThreadReply]):
+    """The group's Admin or Owner removes `user_ids` from the thread."""
+
+    user: str
+    login_id: str
+    thread_id: str
+    user_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SendThreadMessage(Asks[Message]):
+    user: str
+    login_id: str
+    thread_id: str
+    type: int
+    body: TextOrBytes
+    extended_data: str
+    has_receipt: bool
+    client_message_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueryThreads(Asks[t.ThreadListReply]):
+    user: str
+    count: int
+    next_flag: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueryThread(Asks[t.ThreadReply]):
+    user: str
+    thread_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class QueryThreadMembers(Asks[t.ThreadMemberListReply]):
+    user: str
+    thread_id: str
+    count: int
+    next_flag: int
+
+
+ThreadMsg = (
+    CreateThread | JoinThread | LeaveThread | RenameThread | DestroyThread | KickThreadMembers | SendThreadMessage
+    | QueryThreads | QueryThread | QueryThreadMembers
+)
+
 GroupMsg = (
     CreateGroup | JoinGroup | LeaveGroup | InviteUsers | KickMembers | DismissGroup
     | SetRole | UpdateGroupInfo | AnswerApplication | UpdateJoinMode | SetMemberAttributes | QueryMemberAttributes
-    | QueryGroupInfo | QueryMembers | SendGroupMessage
+    | QueryGroupInfo | QueryMembers | SendGroupMessage | ThreadMsg
 )

@@ -1,7 +1,8 @@
-"""Group messages: stored once with a pending delivery per member, then delivered to each member's account."""
+"""Group and thread messages: stored once with a pending delivery per member, then delivered to each member's account."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 
 from ..account import conversations as conv
@@ -11,45 +12,58 @@ from ..ids import IDEMPOTENCY_WINDOW_MS, new_message_id
 from ..store.base import GroupWrite, MessageRow
 from ..wire.messages import Message
 from .core import GroupCore, _now
-from .messages import SendGroupMessage
+from .messages import SendGroupMessage, SendThreadMessage
 
 
 class GroupMessages(GroupCore):
-    """Sending to the group: one message, one messageSeq, a delivery for every member."""
+    """Sending to the group (or one of its threads): one message, one messageSeq, a delivery for every member."""
 
     async def _send(self, msg: SendGroupMessage) -> Message:
         record = self._group()
         self._role_of(msg.user)
-        if msg.client_message_id is not None:
-            since = _now() - IDEMPOTENCY_WINDOW_MS
-            earlier = await self.ctx.store.find_client_message(msg.user, msg.client_message_id, since)
-            if earlier is not None:
-                # the key is the user's (PROTOCOL.md §4), whichever conversation it was used in
-                return await self._original(msg.user, earlier)
+        earlier = await self._earlier(msg)
+        if earlier is not None:
+            return earlier
         seq = record.last_seq + 1
-        message = MessageRow(
-            new_message_id(), 2, msg.user, self.group_id, msg.type, msg.body, msg.extended_data, _now(),
-            msg.client_message_id, msg.has_receipt, conv.RECEIPT_PROCESSING if msg.has_receipt else conv.RECEIPT_NONE,
-        )
+        message = _message_row(msg, 2, self.group_id)
         record = replace(record, last_seq=seq)
-        deliveries = [(member, message.message_id, msg.login_id if member == msg.user else None) for member in record.members]
+        await self._fan_out(GroupWrite(record, new_message=message, message_seq=seq), record.members, msg.login_id)
+        self.ctx.stats["group_messages"] += 1
+        return conv.message_wire(message, self.group_id, seq, conv.SEND)
+
+    async def _earlier(self, msg: SendGroupMessage | SendThreadMessage) -> Message | None:
+        """The message a repeat of `msg`'s clientMessageID names, as its reply showed it (None: not a repeat)."""
+        if msg.client_message_id is None:
+            return None
+        since = _now() - IDEMPOTENCY_WINDOW_MS
+        earlier = await self.ctx.store.find_client_message(msg.user, msg.client_message_id, since)
+        # the key is the user's (PROTOCOL.md §4), whichever conversation it was used in
+        return None if earlier is None else await self._original(msg.user, earlier)
+
+    async def _fan_out(self, write: GroupWrite, audience: Iterable[str], login_id: str) -> None:
+        """Store `write`'s new message with a delivery for each of `audience`, then deliver it to their accounts.
+
+        The sender's delivery leaves out its sending device (`login_id`), which has the reply.
+        """
+        message = write.new_message
+        assert message is not None
+        members = list(audience)
+        deliveries = [(member, message.message_id, login_id if member == message.sender else None) for member in members]
         hooks = self.ctx.webhooks
-        calls = [] if hooks is None else hooks.plan(msg.user, "messageSent", MessageSent(user_id=msg.user, message=hook_message(message)))
+        sent = MessageSent(user_id=message.sender, message=hook_message(message))
+        calls = [] if hooks is None else hooks.plan(message.sender, "messageSent", sent)
         try:
-            await self.ctx.store.commit_group(GroupWrite(record, new_message=message, message_seq=seq, deliveries=deliveries, webhooks=calls))
+            await self.ctx.store.commit_group(replace(write, deliveries=deliveries, webhooks=calls))
         except Exception:  # not stored: the planned calls give their room back
             if hooks is not None:
                 hooks.release(len(calls))
             raise
         if hooks is not None and calls:
             hooks.stored()
-        self.record = record
-        for member in record.members:
-            exclude = msg.login_id if member == msg.user else None
-            await self.ctx.post_account(member, Deliver(message, seq, exclude))
-        self.ctx.stats["group_messages"] += 1
+        self.record = write.group
+        for member, _, exclude in deliveries:
+            await self.ctx.post_account(member, Deliver(message, write.message_seq, exclude))
         self.ctx.stats["group_deliveries"] += len(deliveries)
-        return conv.message_wire(message, self.group_id, seq, conv.SEND)
 
     async def _original(self, user: str, earlier: MessageRow) -> Message:
         """A message `user` sent before, as its reply showed it.
@@ -67,3 +81,9 @@ class GroupMessages(GroupCore):
             seq = 0 if view is None else view.message_seq
         return conv.message_wire(earlier, earlier.target, seq, conv.SEND)
 
+
+def _message_row(msg: SendGroupMessage | SendThreadMessage, conversation_type: int, target: str) -> MessageRow:
+    return MessageRow(
+        new_message_id(), conversation_type, msg.user, target, msg.type, msg.body, msg.extended_data, _now(),
+        msg.client_message_id, msg.has_receipt, conv.RECEIPT_PROCESSING if msg.has_receipt else conv.RECEIPT_NONE,
+    )

@@ -327,6 +327,24 @@ class MessageStore(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class ThreadRecord:
+    """A thread's stored state (PROTOCOL.md §15); `members` maps userID -> joined_time.
+
+    `last_seq` is the newest thread messageSeq and `last_message` that message.
+    """
+
+    thread_id: str
+    group_id: str
+    parent_message_id: str
+    name: str
+    owner: str
+    created_time: int
+    last_seq: int = 0
+    members: dict[str, int] = field(default_factory=dict)
+    last_message: MessageRow | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class GroupRecord:
     """A group's stored state; `members` maps userID -> (role, joined_time).
 
@@ -334,6 +352,7 @@ class GroupRecord:
     applicant to the time it applied; `barred` holds the users kicked out,
     who may not rejoin by joinGroup until invited or accepted again.
     `member_attributes` holds the members' attribute maps (§16), none empty.
+    `threads` holds the group's live threads by threadID (§15).
     """
 
     group_id: str
@@ -348,6 +367,7 @@ class GroupRecord:
     applications: dict[str, int] = field(default_factory=dict)
     barred: frozenset[str] = frozenset()
     member_attributes: dict[str, dict[str, str]] = field(default_factory=dict)
+    threads: dict[str, ThreadRecord] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,8 +377,8 @@ class GroupWrite:
     group: GroupRecord  # the group row (members below are applied separately)
     upsert_members: Sequence[tuple[str, int, int]] = ()  # (user, role, joined_time)
     remove_members: Sequence[str] = ()
-    new_message: MessageRow | None = None
-    message_seq: int = 0
+    new_message: MessageRow | None = None  # a group message, or a thread message (conversation type 3)
+    message_seq: int = 0  # its seq in its group or thread
     deliveries: Sequence[tuple[str, str, str | None]] = ()  # (member, message_id, the sending device for the sender)
     member_events: Sequence[tuple[str, bytes, str | None]] = ()  # (member, CBOR events, exclude_login)
     add_applications: Sequence[tuple[str, int]] = ()  # (applicant, applied_time)
@@ -366,6 +386,10 @@ class GroupWrite:
     bar: Sequence[str] = ()  # kicked: joinGroup refused until invited or accepted
     unbar: Sequence[str] = ()
     member_attributes: Sequence[tuple[str, dict[str, str]]] = ()  # (member, its whole attribute map now)
+    threads: Sequence[ThreadRecord] = ()  # thread rows to save (their members are applied below)
+    drop_threads: Sequence[str] = ()  # destroyed: each thread's row and members go
+    thread_joins: Sequence[tuple[str, str, int]] = ()  # (thread, user, joined_time)
+    thread_leaves: Sequence[tuple[str, str]] = ()  # (thread, user)
     webhooks: Sequence[WebhookRow] = ()  # calls to the application backend this change causes
 
 
@@ -396,6 +420,22 @@ class SocialStore(Protocol):
 
     async def group_read_counts(self, message_ids: Sequence[str], *, counting: str | None = None) -> dict[str, int]:
         """Readers of each group message; with `counting`, as they will be once that user has read them too."""
+        ...
+
+    async def group_message_seq(self, group_id: str, message_id: str) -> int | None:
+        """The messageSeq of `message_id` in group `group_id`, or None if it is not one of its messages."""
+        ...
+
+    async def thread_group(self, thread_id: str) -> str | None:
+        """The group a live thread belongs to (None: no such thread, or destroyed)."""
+        ...
+
+    async def thread_members(self, thread_id: str) -> list[str]:
+        """The members of a live thread, in the order they joined (none for no thread)."""
+        ...
+
+    async def joined_threads(self, user_id: str, count: int, offset: int) -> tuple[list[ThreadRecord], bool]:
+        """A page of the live threads the user is a member of, oldest first, and whether more follow."""
         ...
 
     async def profiles(self, user_ids: Sequence[str]) -> list[UserProfile]: ...

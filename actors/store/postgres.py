@@ -48,6 +48,7 @@ from .sql import Cursor
 from .sql_accounts import SqlAccountStore
 from .sql_messages import SqlMessageStore
 from .sql_social import SqlSocialStore
+from .sql_threads import SqlThreadStore
 from .sql_settings import SqlSettingsStore
 from .sql_webhooks import SqlWebhookStore
 from .writer import FLUSH_TIMEOUT_S, BatchWriter, WriteJob, running
@@ -242,7 +243,7 @@ def _read_in_thread(pool: ConnectionPool[psycopg.Connection[Any]], fn: Callable[
         raise
 
 
-class PostgresStore(SqlAccountStore, SqlMessageStore, SqlSocialStore, SqlSettingsStore, SqlWebhookStore):
+class PostgresStore(SqlAccountStore, SqlMessageStore, SqlSocialStore, SqlThreadStore, SqlSettingsStore, SqlWebhookStore):
     """The shared Store; open it with `open_postgres_store`, which owns its pool and writer."""
 
     def __init__(self, pool: ConnectionPool[psycopg.Connection[Any]], read_connections: int, max_batch: int) -> None:

@@ -235,9 +235,11 @@ class SqlMessageStore:
     async def pending_deliveries(self, user_id: str) -> list[Pending]:
         def find(conn: Connection) -> list[Pending]:
             rows = conn.execute(
-                f"SELECT {_MESSAGE_COLUMNS}, g.message_seq, o.queued, o.events, o.exclude_login, o.notice FROM outbox o"
+                f"SELECT {_MESSAGE_COLUMNS}, COALESCE(g.message_seq, t.message_seq), o.queued, o.events, o.exclude_login, o.notice"
+                " FROM outbox o"
                 " LEFT JOIN messages m ON m.message_id = o.message_id"
                 " LEFT JOIN group_messages g ON g.message_id = o.message_id"
+                " LEFT JOIN thread_messages t ON t.message_id = o.message_id"
                 " WHERE o.user_id = ? ORDER BY o.queued",
                 (user_id,),
             )

@@ -9,6 +9,7 @@ from typing import Any
 from .base import GroupRecord, GroupWrite, UserProfile
 from .sql import Connection, upsert
 from .sql_messages import _insert_message, queue_events
+from .sql_threads import load_threads, write_threads
 from .sql_webhooks import queue_webhooks
 
 
@@ -41,7 +42,8 @@ def _load_group(conn: Connection, group_id: str) -> GroupRecord | None:
     }
     barred = frozenset(user for (user,) in conn.execute("SELECT user_id FROM group_barred WHERE group_id = ?", (group_id,)))
     return GroupRecord(
-        group_id, row[0], row[1], json.loads(row[2]), row[3], row[4], members, bool(row[5]), row[6], applications, barred, member_attributes
+        group_id, row[0], row[1], json.loads(row[2]), row[3], row[4], members, bool(row[5]), row[6], applications, barred, member_attributes,
+        load_threads(conn, group_id),
     )
 
 
@@ -66,9 +68,11 @@ def _commit_group(conn: Connection, w: GroupWrite) -> list[int]:
     conn.executemany("DELETE FROM group_applications WHERE group_id = ? AND user_id = ?", [(g.group_id, u) for u in w.remove_applications])
     conn.executemany("INSERT INTO group_barred VALUES (?, ?) ON CONFLICT DO NOTHING", [(g.group_id, u) for u in w.bar])
     conn.executemany("DELETE FROM group_barred WHERE group_id = ? AND user_id = ?", [(g.group_id, u) for u in w.unbar])
+    write_threads(conn, w)
     if w.new_message is not None:
         _insert_message(conn, w.new_message)
-        conn.execute("INSERT INTO group_messages VALUES (?, ?, ?)", (g.group_id, w.message_seq, w.new_message.message_id))
+        placed = "thread_messages" if w.new_message.conversation_type == 3 else "group_messages"
+        conn.execute(f"INSERT INTO {placed} VALUES (?, ?, ?)", (w.new_message.target, w.message_seq, w.new_message.message_id))
     conn.executemany("INSERT INTO outbox (user_id, message_id, exclude_login) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", list(w.deliveries))
     queue_webhooks(conn, w.webhooks)
     return queue_events(conn, w.member_events)

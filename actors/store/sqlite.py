@@ -33,6 +33,7 @@ from .migrations import packaged
 from .sql_accounts import SqlAccountStore
 from .sql_messages import SqlMessageStore
 from .sql_social import SqlSocialStore
+from .sql_threads import SqlThreadStore
 from .sql_settings import SqlSettingsStore
 from .sql_webhooks import SqlWebhookStore
 from .writer import FLUSH_TIMEOUT_S, BatchWriter, WriteJob, running
@@ -128,7 +129,7 @@ def _run_plain(conn: sqlite3.Connection, batch: list[WriteJob[Any]]) -> bool:
     return True
 
 
-class SqliteStore(SqlAccountStore, SqlMessageStore, SqlSocialStore, SqlSettingsStore, SqlWebhookStore):
+class SqliteStore(SqlAccountStore, SqlMessageStore, SqlSocialStore, SqlThreadStore, SqlSettingsStore, SqlWebhookStore):
     """The embedded Store; open it with `open_sqlite_store`, which owns its writer task."""
 
     def __init__(self, write_conn: sqlite3.Connection, read_conns: list[sqlite3.Connection], max_batch: int) -> None:

@@ -1,6 +1,6 @@
 """Wire schema of messages, conversations and receipts (PROTOCOL.md §6, §7).
 
-`sendMessage` sends to a user, a room or a group (`conversationType` 0, 1, 2).
+`sendMessage` sends to a user, a room, a group or a thread (`conversationType` 0, 1, 2, 3).
 """
 
 from __future__ import annotations
@@ -133,12 +133,12 @@ class SendConfig(Body, frozen=True):
 
 
 class SendMessage(Request, tag="sendMessage"):
-    """Send to a user (0), a room (1) or a group (2); to own devices when the target is oneself."""
+    """Send to a user (0), a room (1), a group (2) or a thread (3); to own devices when the target is oneself."""
 
     reply = MessageReply
 
     to_conversation_id: ID
-    conversation_type: Literal[0, 1, 2]
+    conversation_type: Literal[0, 1, 2, 3]
     message: MessageBody
     config: SendConfig = SendConfig()
     client_message_id: ID | None = None
@@ -154,7 +154,7 @@ def message_size(body: MessageBody) -> int:
     return len(text.encode()) if isinstance(text, str) else len(text)
 
 
-ConversationType = Literal[0, 1, 2]
+ConversationType = Literal[0, 1, 2, 3]  # peer, room, group, thread (PROTOCOL.md §5)
 MessageIDs = Annotated[list[ID], msgspec.Meta(min_length=1, max_length=100)]
 
 

@@ -8,14 +8,14 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from . import calls, group_joining, group_member_attributes, messages, rooms, session, social
+from . import calls, group_joining, group_member_attributes, messages, rooms, session, social, threads
 from .base import ID_PATTERN, DurableEvent, Event, Request
 from .errors import InvalidArgument, UnknownOp
 
 T = TypeVar("T")
 
 # The schema modules, in the order the protocol reference lists them.
-SCHEMA_MODULES: tuple[ModuleType, ...] = (session, messages, rooms, calls, social, group_joining, group_member_attributes)
+SCHEMA_MODULES: tuple[ModuleType, ...] = (session, messages, rooms, calls, social, group_joining, group_member_attributes, threads)
 
 
 _BASES: tuple[type, ...] = (DurableEvent,)  # tagged by msgspec with their class name, but never sent
@@ -52,6 +52,7 @@ AnyDurableEvent = (
     | social.GroupNameUpdated | social.GroupNoticeUpdated | social.GroupAttributesUpdated | social.GroupMessageReceived
     | group_joining.GroupApplicationListChanged | group_joining.GroupJoinModeUpdated
     | group_member_attributes.GroupMemberAttributesUpdated
+    | threads.ThreadChanged | threads.ThreadMemberChanged | threads.ThreadMessageReceived
 )
 
 

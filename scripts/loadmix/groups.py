@@ -7,11 +7,17 @@ that many pool accounts is created, then its owner sends
 delivered once per member device that receives it as
 `groupMessageReceived` (every member device but the sending one).
 
-Figures per size: fan-out deliveries/s (ratio to the echo's round trips/s),
-delivery latency p50/p99 from the send to the arrival on a device, and,
-for a server this script started, the server's CPU per delivery (ratio to
-the echo's CPU per round trip: the figure that moves least on a busy
-machine).
+Then the thread mix: in the largest group, --thread-size of its members
+(the owner first) make a thread from one group message, and the owner sends
+--thread-messages messages to it at --thread-rate per second; a thread
+message is delivered once per thread member device that receives it as
+`threadMessageReceived` (the owner's other device too, as sent).
+
+Figures per size (and for the thread, `t<size>_...`): fan-out deliveries/s
+(ratio to the echo's round trips/s), delivery latency p50/p99 from the
+send to the arrival on a device, and, for a server this script started,
+the server's CPU per delivery (ratio to the echo's CPU per round trip: the
+figure that moves least on a busy machine).
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from hubbub_client import Client, ClientError, Disconnected
 
 from . import Figure, MixResult, Progress, Target, latency_figures, log_in_devices, process_cpu_s
 
-DESCRIPTION = "group messages to groups of 10, 100 and 1,000 members; fan-out deliveries/s and latency"
+DESCRIPTION = "group messages to groups of 10, 100 and 1,000 members, then to a 100-member thread; fan-out deliveries/s and latency"
 
 _STAMP = "g="
 
@@ -46,6 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--group-sizes", default="10,100,1000", help="member counts, comma-separated (default %(default)s)")
     group.add_argument("--group-messages", type=int, default=20, help="messages sent to each group (default %(default)s)")
     group.add_argument("--group-rate", type=float, default=5.0, help="messages per second to one group (default %(default)s)")
+    group.add_argument("--thread-size", type=int, default=100, help="members of the thread in the largest group; 0 for none (default %(default)s)")
+    group.add_argument("--thread-messages", type=int, default=20, help="messages sent to the thread (default %(default)s)")
+    group.add_argument("--thread-rate", type=float, default=2.0, help="messages per second to the thread (default %(default)s)")
 
 
 def _sizes(args: argparse.Namespace) -> list[int]:
@@ -56,6 +65,8 @@ def connections(args: argparse.Namespace) -> int:
     sizes = _sizes(args)
     if not sizes or min(sizes) < 2:
         raise ValueError("--group-sizes needs sizes of at least 2")
+    if args.thread_size and not 2 <= args.thread_size <= max(sizes):
+        raise ValueError("--thread-size needs 0, or 2 up to the largest group size")
     pool = max(sizes)
     return pool + (pool // 2 if args.devices >= 2 else 0)
 
@@ -79,6 +90,8 @@ async def run(target: Target, args: argparse.Namespace, progress: Progress) -> M
         started = time.monotonic()
         for size in _sizes(args):
             await _one_group(f"grp{tag}-g{size}", users[:size], devices, args, tally, result, progress, target.server_pid)
+        if args.thread_size:
+            await _one_thread(f"grp{tag}-g{pool}", users[: args.thread_size], devices, args, tally, result, progress, target.server_pid)
         result.elapsed_s = time.monotonic() - started
         progress.done()
         async with trio.open_nursery() as closing:
@@ -104,44 +117,90 @@ async def _one_group(
     for start in range(100, len(members), 100):
         await owner.request("inviteUsersIntoGroup", groupID=group_id, userIDs=members[start : start + 100])
     receivers = sum(1 for (user, _), _c in devices.items() if user in set(members)) - 1
-    expected = receivers * args.group_messages
+    sending = _Sending(group_id, 2, args.group_messages, args.group_rate, receivers, f"g{len(members)}", f"group {len(members)}")
+    await _timed_sends(owner, sending, args, tally, result, progress, server_pid)
+
+
+async def _one_thread(
+    group_id: str,
+    members: list[str],
+    devices: dict[tuple[str, int], Client],
+    args: argparse.Namespace,
+    tally: _Tally,
+    result: MixResult,
+    progress: Progress,
+    server_pid: int | None,
+) -> None:
+    """A thread of `members` (the group's owner first) in group `group_id`, then the owner's timed sends to it."""
+    owner = devices[(members[0], 0)]
+    parent = await owner.request("sendMessage", toConversationID=group_id, conversationType=2, message={"type": 1, "message": "parent"})
+    created = await owner.request("createThread", groupID=group_id, parentMessageID=parent["message"]["messageID"], threadName="load")
+    thread_id: str = created["thread"]["threadID"]
+    for member in members[1:]:
+        await devices[(member, 0)].request("joinThread", threadID=thread_id)
+    receivers = sum(1 for (user, _), _c in devices.items() if user in set(members)) - 1
+    sending = _Sending(thread_id, 3, args.thread_messages, args.thread_rate, receivers, f"t{len(members)}", f"thread {len(members)}")
+    await _timed_sends(owner, sending, args, tally, result, progress, server_pid)
+
+
+@dataclass(frozen=True, slots=True)
+class _Sending:
+    conversation_id: str
+    conversation_type: int
+    messages: int
+    rate: float
+    receivers: int  # member devices that get each message
+    prefix: str  # of the figures' names
+    label: str  # for the progress line
+
+
+async def _timed_sends(
+    sender: Client, sending: _Sending, args: argparse.Namespace, tally: _Tally, result: MixResult, progress: Progress,
+    server_pid: int | None,
+) -> None:
+    """Send `sending.messages` at `sending.rate`, wait (up to --settle-s) for every delivery, add the figures."""
+    cid = sending.conversation_id
+    expected = sending.receivers * sending.messages
     await trio.sleep(0.5)  # membership events settle before timing starts
     cpu_before = process_cpu_s(server_pid)
     started = time.monotonic()
-    for count in range(args.group_messages):
-        next_at = started + count / args.group_rate
+    for count in range(sending.messages):
+        next_at = started + count / sending.rate
         if (delay := next_at - time.monotonic()) > 0:
             await trio.sleep(delay)
-        body = f"{_STAMP}{group_id}|{time.monotonic():.6f}"
+        body = f"{_STAMP}{cid}|{time.monotonic():.6f}"
         try:
-            await owner.request("sendMessage", toConversationID=group_id, conversationType=2, message={"type": 1, "message": body})
+            await sender.request(
+                "sendMessage", toConversationID=cid, conversationType=sending.conversation_type, message={"type": 1, "message": body}
+            )
         except (ClientError, Disconnected, trio.TooSlowError) as exc:
-            tally.errors.append(f"{group_id}: {type(exc).__name__}: {exc}"[:200])
-        progress.update(f"group {len(members)}", tally.delivered[group_id], expected)
+            tally.errors.append(f"{cid}: {type(exc).__name__}: {exc}"[:200])
+        progress.update(sending.label, tally.delivered[cid], expected)
     with trio.move_on_after(args.settle_s):
-        while tally.delivered[group_id] < expected:  # noqa: ASYNC110  a poll, as in the runs recorded in BENCHMARKS.md: the settle time stays comparable
+        while tally.delivered[cid] < expected:  # noqa: ASYNC110  a poll, as in the runs recorded in BENCHMARKS.md: the settle time stays comparable
             await trio.sleep(0.05)
-    spread_s = max(tally.last_arrival[group_id] - started, 1e-9)
+    spread_s = max(tally.last_arrival[cid] - started, 1e-9)
     cpu_after = process_cpu_s(server_pid)
-    size = len(members)
-    if cpu_before is not None and cpu_after is not None and tally.delivered[group_id]:
-        cpu_us = (cpu_after - cpu_before) * 1e6 / tally.delivered[group_id]
-        result.add(Figure(f"g{size}_cpu_us_per_delivery", cpu_us, "us", "cpu_us_per_round_trip", note="server CPU while sending"))
-    result.add(Figure(f"g{size}_deliveries", tally.delivered[group_id], expected=expected, note=f"{receivers} member devices x {args.group_messages}"))
-    result.add(Figure(f"g{size}_deliveries_per_s", tally.delivered[group_id] / spread_s, "/s", "round_trips_per_s", note="first send to last arrival"))
-    for figure in latency_figures(f"g{size}_delivery", tally.latencies[group_id], "rtt", "send to arrival on a device"):
+    name = sending.prefix
+    if cpu_before is not None and cpu_after is not None and tally.delivered[cid]:
+        cpu_us = (cpu_after - cpu_before) * 1e6 / tally.delivered[cid]
+        result.add(Figure(f"{name}_cpu_us_per_delivery", cpu_us, "us", "cpu_us_per_round_trip", note="server CPU while sending"))
+    note = f"{sending.receivers} member devices x {sending.messages}"
+    result.add(Figure(f"{name}_deliveries", tally.delivered[cid], expected=expected, note=note))
+    result.add(Figure(f"{name}_deliveries_per_s", tally.delivered[cid] / spread_s, "/s", "round_trips_per_s", note="first send to last arrival"))
+    for figure in latency_figures(f"{name}_delivery", tally.latencies[cid], "rtt", "send to arrival on a device"):
         result.add(figure)
 
 
 async def _receive(client: Client, tally: _Tally) -> None:
     async for event in client.events():
-        if event.get("ev") != "groupMessageReceived":
+        if event.get("ev") not in ("groupMessageReceived", "threadMessageReceived"):
             continue
         arrived = time.monotonic()
         for message in event.get("messageList", []):
             text = message.get("message")
             if isinstance(text, str) and text.startswith(_STAMP):
-                group_id, _, sent = text[len(_STAMP) :].partition("|")
-                tally.delivered[group_id] += 1
-                tally.latencies[group_id].append(arrived - float(sent))
-                tally.last_arrival[group_id] = max(tally.last_arrival[group_id], arrived)
+                cid, _, sent = text[len(_STAMP) :].partition("|")
+                tally.delivered[cid] += 1
+                tally.latencies[cid].append(arrived - float(sent))
+                tally.last_arrival[cid] = max(tally.last_arrival[cid], arrived)
