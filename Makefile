@@ -9,7 +9,7 @@ ADMIN_PORT ?= 8766
 POLICY ?= single
 STORE ?=
 
-.PHONY: serve test test-postgres check install lint typecheck bench load protocol-doc wire-schema clean web-install test-web-client web chromium
+.PHONY: serve test test-postgres check install lint typecheck bench load protocol-doc wire-schema clean web-install test-web-client web chromium ejabberd bench-ejabberd
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,7 @@ serve: $(STAMP)
 	@$(MAKE) --no-print-directory web || echo "make: serving without the web app (building it needs Node.js 20+ and npm)"
 	$(BIN)/hubbub serve --data-dir $(DATA) --port $(PORT) --admin-port $(ADMIN_PORT) --policy $(POLICY) --demo-signin $(if $(STORE),--store '$(STORE)')
 
-test: check test-web-client web chromium
+test: check test-web-client web chromium ejabberd bench-ejabberd
 	$(BIN)/python -m pytest -q
 
 # the in-process server tests again, each server on a PostgreSQL database of its own
@@ -78,6 +78,24 @@ chromium:
 	    echo "make: the browser tests need Chromium at $(CHROMIUM): run  sudo apt-get install -y chromium"; exit 1; \
 	  fi; \
 	fi
+
+# Debian's ejabberd for the side-by-side benchmark's smoke test (scripts/bench_ejabberd starts its own
+# on loopback with its own config; the packaged service is stopped and disabled, so nothing else listens).
+EJABBERD_APP := $(firstword $(wildcard /usr/lib/*/ejabberd-*/ebin/ejabberd.app))
+ejabberd:
+	@if [ -z "$(EJABBERD_APP)" ] || [ ! -x /usr/bin/erl ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "make: installing Debian's ejabberd for the side-by-side benchmark"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ejabberd >/dev/null; \
+	    if [ -x /etc/init.d/ejabberd ]; then /etc/init.d/ejabberd stop >/dev/null 2>&1 || true; fi; \
+	    if command -v systemctl >/dev/null; then systemctl disable ejabberd >/dev/null 2>&1 || true; fi; \
+	  else \
+	    echo "make: the side-by-side benchmark's test needs ejabberd: run  sudo apt-get install -y ejabberd"; exit 1; \
+	  fi; \
+	fi
+
+bench-ejabberd: $(STAMP) ejabberd
+	$(BIN)/python -m scripts.bench_ejabberd
 
 typecheck: $(STAMP)
 	$(BIN)/mypy $(LINTED)

@@ -208,16 +208,16 @@ async def spawned(command: list[str], ready_prefix: str, log: ServerLog) -> Asyn
         yield line, process.pid
     finally:
         with trio.CancelScope(shield=True):
-            await _stop(process)
+            await stop_process(process)
             await process.stdout.aclose()
         log.scan()
 
 
-async def _stop(process: trio.Process) -> None:
-    """SIGTERM, wait, then SIGKILL: a stuck server never outlives the run."""
+async def stop_process(process: trio.Process, timeout_s: float = _STOP_TIMEOUT_S) -> None:
+    """SIGTERM, wait up to `timeout_s`, then SIGKILL: a stuck server never outlives the run."""
     if process.returncode is None:
         process.send_signal(signal.SIGTERM)
-    with trio.move_on_after(_STOP_TIMEOUT_S):
+    with trio.move_on_after(timeout_s):
         await process.wait()
     if process.returncode is None:
         process.kill()

@@ -26,7 +26,8 @@ A mix is one module `scripts/loadmix/<name>.py` (`login` now; `chat`, `rooms`,
 
 Helpers for mixes: `Target.token`, `Progress`, `latency_figures`,
 `fetch_metrics` (the server's Prometheus samples), `process_cpu_s` and
-`process_rss_mb` (when `Target.server_pid` is known), and `log_in_devices`.
+`process_rss_mb` (when `Target.server_pid` is known; `process_tree_cpu_s` and
+`process_tree_rss_mb` add its descendants), and `log_in_devices`.
 
 Figures are named numbers (`Figure`). A figure that names a `baseline` key
 (one of `BASELINE_FIGURES`) is printed with its ratio to that figure of the
@@ -165,7 +166,7 @@ class Progress:
         if not self.enabled:
             return
         now = time.monotonic()
-        if now - self._last_draw < self._interval_s and done < total:
+        if now - self._last_draw < self._interval_s and (done < total or not total):  # total 0: open-ended
             return
         self._last_draw = now
         line = f"{phase} {done}/{total} {note}".rstrip()
@@ -265,6 +266,45 @@ def process_rss_mb(pid: int | None, field_name: str = "VmRSS") -> float | None:
         if line.startswith(f"{field_name}:"):
             return int(line.split()[1]) / 1024
     return None
+
+
+def _children(pid: int) -> list[int]:
+    """Pids whose parent is `pid` (Linux /proc: each of its threads lists the children it forked)."""
+    children: list[int] = []
+    for listing in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            children += [int(child) for child in listing.read_text().split()]
+        except OSError:
+            continue  # the thread ended between the listing and the read
+    return children
+
+
+def process_tree(pid: int | None) -> list[int]:
+    """`pid` and every process descended from it (an Erlang VM's helpers, a wrapper's server)."""
+    if pid is None:
+        return []
+    tree, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        tree.append(current)
+        pending.extend(_children(current))
+    return tree
+
+
+def process_tree_cpu_s(pid: int | None) -> float | None:
+    """User + system CPU seconds of `pid` and its descendants still running, or None if `pid` is gone."""
+    readings = [process_cpu_s(member) for member in process_tree(pid)]
+    if not readings or readings[0] is None:
+        return None
+    return sum(r for r in readings if r is not None)
+
+
+def process_tree_rss_mb(pid: int | None) -> float | None:
+    """Resident memory of `pid` and its descendants in MiB, or None if `pid` is gone."""
+    readings = [process_rss_mb(member) for member in process_tree(pid)]
+    if not readings or readings[0] is None:
+        return None
+    return sum(r for r in readings if r is not None)
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:

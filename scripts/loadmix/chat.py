@@ -10,7 +10,9 @@ arrival on a receiving device (one process, one monotonic clock).
 
 Figures: messages sent/s (ok replies), deliveries/s (ratio to the echo's
 round trips/s, every connection busy), delivery latency p50/p99 (ratio to
-the echo's round trip), and the deliveries a correct server makes.
+the echo's round trip), the deliveries a correct server makes, and, for a
+server this script started, its CPU per delivery from the first send until
+the last delivery (ratio to the echo's CPU per round trip).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import trio
 
 from hubbub_client import Client, ClientError, Disconnected
 
-from . import PLATFORMS, Figure, MixResult, Progress, Target, latency_figures, log_in_devices
+from . import PLATFORMS, Figure, MixResult, Progress, Target, latency_figures, log_in_devices, process_cpu_s
 
 DESCRIPTION = "peer messages around a ring of accounts; deliveries/s and end-to-end latency"
 
@@ -38,6 +40,7 @@ class _Tally:
     delivered: int = 0
     latencies: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    server_cpu_s: float | None = None  # the server's CPU time from the first send to the last delivery
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,7 +68,7 @@ async def run(target: Target, args: argparse.Namespace, progress: Progress) -> M
             result.problems.append(f"only {len(devices)} of {len(users) * args.devices} devices logged in")
         for client in devices.values():
             held.start_soon(_receive, client, tally)
-        started = time.monotonic()
+        cpu_before, started = process_cpu_s(target.server_pid), time.monotonic()
         async with trio.open_nursery() as senders:
             interval = 0.0 if args.chat_rate <= 0 else len(users) / args.chat_rate
             for index, user in enumerate(users):
@@ -81,6 +84,9 @@ async def run(target: Target, args: argparse.Namespace, progress: Progress) -> M
             while tally.delivered < expected:  # noqa: ASYNC110  a poll, as in the runs recorded in BENCHMARKS.md: the settle time stays comparable
                 await trio.sleep(0.05)
         result.elapsed_s = time.monotonic() - started
+        cpu_after = process_cpu_s(target.server_pid)
+        if cpu_before is not None and cpu_after is not None:
+            tally.server_cpu_s = cpu_after - cpu_before
         progress.done()
         async with trio.open_nursery() as closing:
             for client in devices.values():
@@ -140,5 +146,8 @@ def _report(result: MixResult, tally: _Tally, sending_s: float, expected: int, a
     add(Figure("delivered_per_s", tally.delivered / sending_s if sending_s else 0.0, "/s", "round_trips_per_s"))
     for figure in latency_figures("delivery", tally.latencies, "rtt", "send to arrival on a device"):
         add(figure)
+    if tally.server_cpu_s is not None and tally.delivered:
+        cpu_us = 1e6 * tally.server_cpu_s / tally.delivered
+        add(Figure("server_cpu_us_per_delivery", cpu_us, "us", "cpu_us_per_round_trip", note="server CPU, first send to last delivery"))
     add(Figure("online_devices", args.accounts * args.devices))
     result.problems.extend(tally.errors)
