@@ -27,7 +27,7 @@ serve: $(STAMP)
 	@$(MAKE) --no-print-directory web || echo "make: serving without the web app (building it needs Node.js 20+ and npm)"
 	$(BIN)/hubbub serve --data-dir $(DATA) --port $(PORT) --admin-port $(ADMIN_PORT) --policy $(POLICY) --demo-signin $(if $(STORE),--store '$(STORE)')
 
-test: check test-web-client web chromium ejabberd bench-ejabberd
+test: check test-web-client web chromium ejabberd
 	$(BIN)/python -m pytest -q
 
 # the in-process server tests again, each server on a PostgreSQL database of its own

@@ -215,6 +215,7 @@ class _GroupTally:
     delivered: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
     latencies: defaultdict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     last_arrival: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    last_copy: dict[tuple[str, float], float] = field(default_factory=dict)
 
 
 async def group(target: XmppTarget, users: Sequence[str], args: argparse.Namespace, progress: Progress) -> MixResult:
@@ -230,7 +231,10 @@ async def group(target: XmppTarget, users: Sequence[str], args: argparse.Namespa
         for size in sizes:
             members = [logins.clients[(user, 0)] for user in pool[:size] if (user, 0) in logins.clients]
             room = f"g{size}-{int(started)}@{target.muc_domain}"
-            await _one_room(target, room, size, members, held, args, tally, result, progress)
+            try:
+                await _one_room(target, room, size, members, held, args, tally, result, progress)
+            except (XmppError, trio.TooSlowError, trio.BrokenResourceError) as exc:  # the owner could not open the room
+                result.problems.append(f"{room}: {type(exc).__name__}: {exc}"[:200])
         result.elapsed_s = time.monotonic() - started
         progress.done()
         await logins.close_all()
@@ -290,6 +294,8 @@ async def _one_room(
     result.add(Figure(f"g{size}_deliveries", tally.delivered[room], expected=expected, note=f"{len(joined)} occupants x {args.group_messages}"))
     result.add(Figure(f"g{size}_deliveries_per_s", tally.delivered[room] / spread_s, "/s", note="first send to last arrival"))
     result.figures += latency_figures(f"g{size}_delivery", tally.latencies[room], None, "send to arrival on a device")
+    last = [arrived - sent for (jid, sent), arrived in tally.last_copy.items() if jid == room]
+    result.figures += latency_figures(f"g{size}_last_member", last, None, "per message: send to the last member's copy")
 
 
 def _group_body(stanza: Element) -> str | None:
@@ -309,6 +315,7 @@ async def _receive_group(client: XmppClient, room: str, tally: _GroupTally) -> N
         tally.delivered[room_jid] += 1
         tally.latencies[room_jid].append(arrived - float(sent))
         tally.last_arrival[room_jid] = max(tally.last_arrival[room_jid], arrived)
+        tally.last_copy[(room_jid, float(sent))] = arrived
 
 
 # ---- logins ----------------------------------------------------------------------------

@@ -15,7 +15,8 @@ message is delivered once per thread member device that receives it as
 
 Figures per size (and for the thread, `t<size>_...`): fan-out deliveries/s
 (ratio to the echo's round trips/s), delivery latency p50/p99 from the
-send to the arrival on a device, and, for a server this script started,
+send to the arrival on a device, the same per message until its last copy
+arrived (every member has it), and, for a server this script started,
 the server's CPU per delivery (ratio to the echo's CPU per round trip: the
 figure that moves least on a busy machine).
 """
@@ -44,6 +45,8 @@ class _Tally:
     delivered: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
     latencies: defaultdict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     last_arrival: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    # per message (conversation ID, send time): when its last copy arrived
+    last_copy: dict[tuple[str, float], float] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
 
@@ -190,6 +193,9 @@ async def _timed_sends(
     result.add(Figure(f"{name}_deliveries_per_s", tally.delivered[cid] / spread_s, "/s", "round_trips_per_s", note="first send to last arrival"))
     for figure in latency_figures(f"{name}_delivery", tally.latencies[cid], "rtt", "send to arrival on a device"):
         result.add(figure)
+    last = [arrived - sent for (conversation, sent), arrived in tally.last_copy.items() if conversation == cid]
+    for figure in latency_figures(f"{name}_last_member", last, "rtt", "per message: send to the last member's copy"):
+        result.add(figure)
 
 
 async def _receive(client: Client, tally: _Tally) -> None:
@@ -204,3 +210,4 @@ async def _receive(client: Client, tally: _Tally) -> None:
                 tally.delivered[cid] += 1
                 tally.latencies[cid].append(arrived - float(sent))
                 tally.last_arrival[cid] = max(tally.last_arrival[cid], arrived)
+                tally.last_copy[(cid, float(sent))] = arrived
