@@ -88,8 +88,9 @@ def workload_args(args: argparse.Namespace, sizes: dict[str, Any]) -> dict[str, 
     """One Namespace per workload, in the shape scripts/loadmix's mixes read (the XMPP ones read the same)."""
     common = {"concurrency": args.concurrency, "request_timeout_s": args.request_timeout_s, "settle_s": args.settle_s,
               "policy": "multi", "chat_body_bytes": 64, "chat_seconds": sizes["chat_seconds"]}  # fmt: skip
+    # thread_size 0: the groups mix's thread part has no counterpart on ejabberd
     group = {"group_sizes": str(sizes["group_size"]), "group_messages": sizes["group_messages"], "group_rate": sizes["group_rate"],
-             "thread_size": 0}  # no thread: ejabberd has none to compare with  # fmt: skip
+             "thread_size": 0}  # fmt: skip
     return {
         "chat": argparse.Namespace(**common, accounts=sizes["chat_accounts"], devices=2, chat_rate=0.0),
         "chat_rate": argparse.Namespace(**common, accounts=sizes["chat_accounts"], devices=2, chat_rate=sizes["chat_rate"]),
