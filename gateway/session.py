@@ -239,7 +239,7 @@ class DeviceSession:
             with trio.move_on_after(self.config.close_timeout_s) as sending:
                 try:
                     if stop.event is not None:
-                        await self.ws.send_message(stop.event.frame())
+                        await send_messages(self.ws, [stop.event.frame()])
                     await self.ws.aclose(stop.code, stop.reason)
                 except ConnectionClosed:
                     return

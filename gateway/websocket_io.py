@@ -7,11 +7,18 @@ the installed version is one these were written against (0.12.x; pyproject
 caps it below 0.13) and fails loudly otherwise. The gateway calls `apply()`
 once when it starts serving; nothing is patched on import.
 
-1. Several messages in one socket write (`send_messages`). trio-websocket
-   writes each message with its own `send_all`: one system call, and one
-   wake-up of the peer, per frame. A device that receives a group message
-   gets three frames at once; written together they cost one call. They
-   stay separate WebSocket messages, each one CBOR map (PROTOCOL.md §1).
+1. The outbound path (`send_messages`). trio-websocket writes each message
+   with its own `send_all`: one system call, and one wake-up of the peer,
+   per frame, each built by wsproto's general framing. A device that
+   receives a group message gets three frames at once; written together
+   they cost one call. They stay separate WebSocket messages, each one CBOR
+   map (PROTOCOL.md §1). What a server sends is simple: final, unmasked
+   (RFC 6455 §5.1), and never compressed (the library accepts connections
+   with no extension), so each frame is built here as a header and the
+   payload as it came from the actor, untouched. wsproto keeps the reading
+   side, the handshake, pings, pongs and the close; it keeps no state for
+   whole outgoing data messages, so frames built here and the frames it
+   builds interleave on the stream lock.
 2. Error 1004 before the library's own 1009 close (patched by `apply`). A
    frame larger than the connection's `max_message_size` is refused by the
    library itself, which closes with 1009 without a word; PROTOCOL.md §12
@@ -38,19 +45,20 @@ close), 4 in tests/test_websocket_workarounds.py, 5 in tests/test_tls.py
 (failed handshakes), 6 in tests/test_stalled_kicks.py (a kick the socket
 cannot take).
 
-Writes use the connection's own wsproto state and stream lock, exactly as
-`WebSocketConnection._send` does, so pings, pongs and the close handshake
-from the library's reader task interleave safely.
+Writes take the connection's own stream lock, as `WebSocketConnection._send`
+does, and look at its wsproto state under it, so pings, pongs and the close
+handshake from the library's reader task interleave safely.
 """
 
 from __future__ import annotations
 
 import logging
+import struct
 from importlib.metadata import version as installed_version
 from typing import Any
 
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketServer, _impl
+from trio_websocket import CloseReason, ConnectionClosed, WebSocketConnection, WebSocketServer, _impl
 from wsproto.connection import ConnectionState
 from wsproto.events import BytesMessage
 
@@ -88,15 +96,38 @@ def apply() -> None:
         connection._handle_ping_event = _drop_ping_unless_open  # type: ignore[method-assign]
 
 
+_FIN_BINARY = 0x82  # FIN set, opcode 2 (binary)
+_HEADER_16 = struct.Struct("!BBH")  # payload length 126..65,535: 126, then 16 bits
+_HEADER_64 = struct.Struct("!BBQ")  # longer: 127, then 64 bits
+_CLOSED_UNDER_US = CloseReason(1006, "the connection closed while a write waited")
+
+
+def binary_frame_header(length: int) -> bytes:
+    """The RFC 6455 §5.2 header of a server's final, unmasked binary frame of `length` payload bytes."""
+    if length < 126:
+        return bytes((_FIN_BINARY, length))
+    if length < 0x10000:
+        return _HEADER_16.pack(_FIN_BINARY, 126, length)
+    return _HEADER_64.pack(_FIN_BINARY, 127, length)
+
+
 async def send_messages(ws: WebSocketConnection, frames: list[bytes]) -> None:
-    """Send `frames` as binary messages, in order, in one socket write."""
-    if len(frames) == 1:
-        await ws.send_message(frames[0])
-        return
+    """Send `frames` as binary messages, in order, in one socket write (server connections only).
+
+    Raises ConnectionClosed once the connection is closing or gone; nothing
+    is written after this side's or the peer's close frame.
+    """
     if ws._close_reason:
         raise ConnectionClosed(ws._close_reason)
-    data = b"".join([ws._wsproto.send(BytesMessage(data=frame)) for frame in frames])
+    parts: list[bytes] = []
+    for frame in frames:
+        parts.append(binary_frame_header(len(frame)))
+        parts.append(frame)
+    data = b"".join(parts)
     async with ws._stream_lock:
+        # the reader task may have sent a close (or a pong and a close) while this waited
+        if ws._close_reason or ws._wsproto.state != ConnectionState.OPEN:
+            raise ConnectionClosed(ws._close_reason or _CLOSED_UNDER_US)
         try:
             await ws._stream.send_all(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError):

@@ -1,5 +1,10 @@
 """The trio-websocket workarounds (gateway/websocket_io.py, hubbub_client/wsfix.py), one test each.
 
+The outbound frames the gateway builds itself are checked byte for byte
+against wsproto's own framing, decoded by the real client at every length
+class (7-bit, 16-bit and 64-bit lengths), and interleaved with pings, pongs
+and the close handshake of a raw peer.
+
 The others have theirs where the behaviour lives: 1004 before 1009 in
 test_codec_limits.py, a ping after the close in test_connection_robustness.py,
 TLS handshakes in test_tls.py, abort in test_stalled_kicks.py.
@@ -14,8 +19,9 @@ import pytest
 import trio
 import trio.testing
 import wsproto
-from trio_websocket import _impl
-from wsproto.events import CloseConnection
+from trio_websocket import ConnectionClosed, _impl
+from wsproto.events import BytesMessage, CloseConnection, Ping, Pong
+from wsproto.frame_protocol import FrameProtocol
 
 from gateway import websocket_io
 from gateway.server import Gateway
@@ -23,6 +29,9 @@ from hubbub_client import wsfix
 
 from .conftest import Login, StartServer
 from .test_connection_robustness import _MASKED_EMPTY_PING, _raw_connection
+
+# payload lengths at the edges of the three length encodings of RFC 6455 §5.2
+_LENGTHS = (0, 1, 125, 126, 127, 65_535, 65_536, 300_000)
 
 
 @pytest.mark.parametrize("check", [websocket_io.check_version, wsfix.check_version], ids=["gateway", "client"])
@@ -71,6 +80,79 @@ async def test_frames_sent_together_go_in_one_socket_write_as_separate_messages(
         assert counting.writes == 1
         assert [(await client.next_event("probe"))["n"] for _ in range(3)] == [0, 1, 2]
         assert (await client.request("queryDevices"))["ok"]
+
+
+@pytest.mark.parametrize("length", _LENGTHS)
+def test_a_built_frame_is_the_frame_wsproto_would_send(length: int) -> None:
+    payload = bytes(range(256)) * (length // 256) + bytes(length % 256)
+    server_side = FrameProtocol(client=False, extensions=[])
+    assert websocket_io.binary_frame_header(length) + payload == server_side.send_data(payload, fin=True)
+
+
+def _probe_of_length(length: int, n: int) -> bytes:
+    """A CBOR event frame of exactly `length` bytes (`length` >= 20)."""
+    base = len(cbor2.dumps({"ev": "probe", "n": n, "pad": b""}))
+    for pad in range(length - base, max(-1, length - base - 10), -1):
+        frame = cbor2.dumps({"ev": "probe", "n": n, "pad": b"x" * pad})
+        if len(frame) == length:
+            return frame
+    raise AssertionError(f"no probe frame of {length} bytes")
+
+
+async def test_built_frames_of_every_length_class_decode_in_the_real_client(server: Gateway, login: Login) -> None:
+    with trio.fail_after(20):
+        client = await login(server, "u1")
+        session = next(s for s in server.connections if s.login_id == client.login_id)
+        lengths = [max(20, length) for length in _LENGTHS]
+        frames = [_probe_of_length(length, n) for n, length in enumerate(lengths)]
+        await websocket_io.send_messages(session.ws, frames)  # all in one write
+        for n, length in enumerate(lengths):
+            event = await client.next_event("probe")
+            assert event["n"] == n and len(cbor2.dumps(event)) == length
+        await websocket_io.send_messages(session.ws, [frames[-1]])  # and one alone
+        assert (await client.next_event("probe"))["n"] == len(lengths) - 1
+        assert (await client.request("queryDevices"))["ok"]
+
+
+async def test_built_frames_interleave_with_pings_and_nothing_follows_the_close(server: Gateway) -> None:
+    with trio.fail_after(20):
+        stream, ws = await _raw_connection(server)
+        await trio.testing.wait_all_tasks_blocked()  # the server's session for it has started
+        (session,) = [s for s in server.connections if s.address is None]
+        await stream.send_all(ws.send(Ping(b"first")))
+        await websocket_io.send_messages(session.ws, [cbor2.dumps({"ev": "probe", "n": n}) for n in range(3)])
+        await stream.send_all(ws.send(Ping(b"second")))
+        await websocket_io.send_messages(session.ws, [cbor2.dumps({"ev": "probe", "n": 3})])
+        seen: list[object] = []
+        while len(seen) < 6:
+            data = await stream.receive_some(65536)
+            assert data, "the server closed early"
+            ws.receive_data(data)
+            for event in ws.events():
+                if isinstance(event, Pong):
+                    seen.append(bytes(event.payload))
+                elif isinstance(event, BytesMessage):
+                    seen.append(cbor2.loads(event.data)["n"])
+        # each pong where its ping came; every frame whole and in order around them
+        assert [x for x in seen if isinstance(x, int)] == [0, 1, 2, 3]
+        assert [x for x in seen if isinstance(x, bytes)] == [b"first", b"second"]
+        assert seen.index(b"second") > seen.index(2)
+        # the peer closes: the server answers the close, and its writer then writes nothing
+        await stream.send_all(ws.send(CloseConnection(code=1000)))
+        after_close: list[object] = []
+        closed = False
+        while True:
+            data = await stream.receive_some(65536)
+            if not data:
+                break
+            ws.receive_data(data)
+            for event in ws.events():
+                if closed:
+                    after_close.append(event)
+                closed = closed or isinstance(event, CloseConnection)
+        assert closed and after_close == []
+        with pytest.raises(ConnectionClosed):
+            await websocket_io.send_messages(session.ws, [cbor2.dumps({"ev": "probe", "n": 4})])
 
 
 async def test_a_failure_inside_the_library_ends_that_connection_only(
