@@ -19,6 +19,8 @@ from gateway.auth import mint_token
 from gateway.config import Config
 from gateway.server import Gateway, serve
 
+from .clock_support import hold_clock_during_threads
+
 if TYPE_CHECKING:  # imported for real as a plugin below, so that pytest rewrites its asserts
     from tests.store_engines import PostgresForTests
 
@@ -31,10 +33,16 @@ ADMIN_TOKEN = "test-admin-token"
 logging.getLogger("hubbub").setLevel(logging.INFO)
 
 
+@pytest.fixture(autouse=True)
+def _no_autojump_during_thread_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test: a mock clock never jumps while a store thread (or any to_thread job) works."""
+    hold_clock_during_threads(monkeypatch)
+
+
 @pytest.fixture
 def autojump_clock() -> trio.testing.MockClock:
-    # A small non-zero threshold: with 0 the clock could jump past a timeout
-    # while a SQLite worker thread or a loopback socket is still busy.
+    # A small non-zero threshold: with 0 the clock could jump while a task is
+    # between two halves of a loopback exchange. Thread jobs hold it (above).
     return trio.testing.MockClock(autojump_threshold=0.02)
 
 

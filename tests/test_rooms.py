@@ -9,7 +9,6 @@ client's queue.
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from functools import partial
@@ -549,13 +548,10 @@ async def test_ten_thousand_members_one_encoding_per_message(nursery: trio.Nurse
         # batched announcements: far fewer offers than the n²/2 of one event per join
         assert sink.offers < size * size // 20
         sink.got.clear()
-        started = time.perf_counter()
         reply = await ref.ask(room.Say(_m(0), 1, "to everyone"), timeout=10)
-        elapsed = time.perf_counter() - started
         events = [e for got in sink.got.values() for e in got if e.name == "roomMessageReceived"]
         assert len(events) == size - 1 and len({id(e) for e in events}) == 1  # encoded once
         assert reply.direction == 0 and "roomMessageReceived" not in sink.names("L0")
-        assert elapsed < 1.0, f"fan-out to {size} members took {elapsed:.3f}s"
         assert await ref.ask(room.QueryOnlineCount(_m(5)), timeout=10) == size
         assert context.stats["room_deliveries"] >= size - 1
 
