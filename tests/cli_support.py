@@ -92,17 +92,22 @@ async def serve_subprocess(tmp_path: Path, *extra: str, name: str = "serve") -> 
             await process.wait()
 
 
+# A hang guard for one short `hubbub` run. Each run imports the server, which
+# takes seconds on a loaded machine, so a test of several runs bounds each
+# run rather than all of them together.
+ONE_RUN_S = 60
+
+
 async def run_hubbub(*args: str) -> subprocess.CompletedProcess[bytes]:
-    """Run one `hubbub` command to its end; its output captured, its exit status not checked."""
-    return await trio.run_process(
-        hubbub_command(*args), capture_stdout=True, capture_stderr=True, check=False, cwd=REPO, env=hubbub_env()
-    )
+    """Run one `hubbub` command to its end (within ONE_RUN_S); its output captured, its exit status not checked."""
+    with trio.fail_after(ONE_RUN_S):
+        return await trio.run_process(
+            hubbub_command(*args), capture_stdout=True, capture_stderr=True, check=False, cwd=REPO, env=hubbub_env()
+        )
 
 
 async def mint(user_id: str, *args: str) -> subprocess.CompletedProcess[bytes]:
     """`hubbub token USER_ID ARGS...`."""
-    return await trio.run_process(
-        hubbub_command("token", user_id, *args), capture_stdout=True, capture_stderr=True, check=False, cwd=REPO, env=hubbub_env()
-    )
+    return await run_hubbub("token", user_id, *args)
 
 

@@ -17,7 +17,7 @@ import trio
 
 from hubbub_client import ClientError, open_client
 
-from .cli_support import ADMIN_TOKEN, JWT, LISTENING, REPO, SECRET, Lines, hubbub_command, hubbub_env, mint, serve_subprocess
+from .cli_support import ADMIN_TOKEN, JWT, LISTENING, REPO, SECRET, Lines, hubbub_command, hubbub_env, mint, run_hubbub, serve_subprocess
 
 
 async def test_serve_token_login_and_sigterm_shutdown(tmp_path: Path) -> None:
@@ -93,31 +93,22 @@ async def test_sigint_shuts_down_cleanly_and_secrets_are_kept_in_the_data_dir(tm
                     await process.wait()
 
 
-ONE_RUN_S = 30  # a hang guard for one short `hubbub` run (it imports the server; slow on a busy machine)
-
-
-async def _run_bounded(*args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
-    with trio.fail_after(ONE_RUN_S):
-        return await trio.run_process(
-            hubbub_command(*args), capture_stdout=True, capture_stderr=True, check=check, cwd=REPO, env=hubbub_env()
-        )
-
-
 async def test_help_and_token_errors() -> None:
-    shown = await _run_bounded("--help")
+    shown = await run_hubbub("--help")
     text = shown.stdout.decode()
     assert shown.returncode == 0
     assert "serve" in text and "token" in text
-    shown = await _run_bounded("serve", "--help")
+    shown = await run_hubbub("serve", "--help")
+    assert shown.returncode == 0
     for option in ("--port", "--admin-port", "--data-dir", "--auth-secret", "--admin-token", "--policy"):
         assert option in shown.stdout.decode()
-    bad_ttl = await _run_bounded("token", "carol", "--ttl", "soon", "--auth-secret", SECRET, check=False)
+    bad_ttl = await run_hubbub("token", "carol", "--ttl", "soon", "--auth-secret", SECRET)
     assert bad_ttl.returncode == 2 and b"--ttl" in bad_ttl.stderr
-    no_secret = await _run_bounded("token", "carol", "--data-dir", "/nonexistent/hubbub-test", check=False)
+    no_secret = await run_hubbub("token", "carol", "--data-dir", "/nonexistent/hubbub-test")
     assert no_secret.returncode == 2 and b"secret" in no_secret.stderr
     for tls in (["--tls-key", "key.pem"], ["--tls-cert", "/nonexistent/hubbub-test/cert.pem"]):
-        refused = await _run_bounded(
-            "serve", "--port", "0", "--admin-port", "0", "--data-dir", "/nonexistent/hubbub-test", *tls, check=False
+        refused = await run_hubbub(
+            "serve", "--port", "0", "--admin-port", "0", "--data-dir", "/nonexistent/hubbub-test", *tls
         )
         assert refused.returncode == 2 and b"--tls-" in refused.stderr, refused.stderr
 

@@ -80,30 +80,30 @@ def test_bad_settings_name_where_they_came_from(tmp_path: Path, document: str, e
 async def test_config_check_and_show_on_the_command_line(tmp_path: Path) -> None:
     file = tmp_path / "hubbub.toml"
     file.write_text(f'data_dir = "{tmp_path / "d"}"\nadmin_token = "from-the-file"\nactor_idle_s = "10m"\npolicy = {{ mode = "multi", maxDevices = 3 }}\n')
-    with trio.fail_after(60):
-        checked = await run_hubbub("config", "check", "--config", str(file), "--port", "9999")
-        assert checked.returncode == 0, checked.stderr
-        assert checked.stdout.decode() == "hubbub: config OK (file settings, flag settings)\n"
+    # each run is bounded on its own (cli_support.ONE_RUN_S)
+    checked = await run_hubbub("config", "check", "--config", str(file), "--port", "9999")
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout.decode() == "hubbub: config OK (file settings, flag settings)\n"
 
-        shown = await run_hubbub("config", "show", "--config", str(file), "--port", "9999", "--auth-secret", "s3cret-value")
-        assert shown.returncode == 0, shown.stderr
-        text = shown.stdout.decode()
-        assert "s3cret-value" not in text and "from-the-file" not in text  # secrets masked
-        document = tomllib.loads(text)
-        assert document["port"] == 9999 and document["admin_port"] == 8766 and document["actor_idle_s"] == 600.0
-        assert document["policy"]["maxDevices"] == 3 and document["auth_secret"] == "********"
-        lines = {line.split(" = ", 1)[0]: line for line in text.splitlines() if " = " in line}
-        assert lines["port"].endswith("# flag") and lines["actor_idle_s"].endswith("# file")
-        assert lines["ping_interval_s"].endswith("# default")
+    shown = await run_hubbub("config", "show", "--config", str(file), "--port", "9999", "--auth-secret", "s3cret-value")
+    assert shown.returncode == 0, shown.stderr
+    text = shown.stdout.decode()
+    assert "s3cret-value" not in text and "from-the-file" not in text  # secrets masked
+    document = tomllib.loads(text)
+    assert document["port"] == 9999 and document["admin_port"] == 8766 and document["actor_idle_s"] == 600.0
+    assert document["policy"]["maxDevices"] == 3 and document["auth_secret"] == "********"
+    lines = {line.split(" = ", 1)[0]: line for line in text.splitlines() if " = " in line}
+    assert lines["port"].endswith("# flag") and lines["actor_idle_s"].endswith("# file")
+    assert lines["ping_interval_s"].endswith("# default")
 
-        bad = await run_hubbub("config", "check", "--config", str(tmp_path / "missing.toml"))
-        assert bad.returncode == 2 and bad.stderr.decode().splitlines() == [
-            f"hubbub: config file {tmp_path / 'missing.toml'}: No such file or directory"
-        ]
-        flag = await run_hubbub("serve", "--ping-interval-s", "often")
-        assert flag.returncode == 2 and flag.stderr.decode().splitlines() == [
-            "hubbub: --ping-interval-s: expected a number (seconds, or 90s, 15m, 1h, 30d), got 'often'"
-        ]
+    bad = await run_hubbub("config", "check", "--config", str(tmp_path / "missing.toml"))
+    assert bad.returncode == 2 and bad.stderr.decode().splitlines() == [
+        f"hubbub: config file {tmp_path / 'missing.toml'}: No such file or directory"
+    ]
+    flag = await run_hubbub("serve", "--ping-interval-s", "often")
+    assert flag.returncode == 2 and flag.stderr.decode().splitlines() == [
+        "hubbub: --ping-interval-s: expected a number (seconds, or 90s, 15m, 1h, 30d), got 'often'"
+    ]
 
 
 async def test_resume_gap_through_a_config_file_end_to_end(tmp_path: Path) -> None:
