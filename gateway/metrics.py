@@ -44,6 +44,12 @@ class _Live(Collector):
         for kind, count in values["actors"].items():
             actors.add_metric([kind], count)
         yield actors
+        taken = CounterMetricFamily(
+            "hubbub_actors_taken_over", "actors stopped because another node claimed them, by kind", labels=["kind"]
+        )
+        for kind, count in values["actors_taken_over"].items():
+            taken.add_metric([kind], count)
+        yield taken
         yield GaugeMetricFamily("hubbub_actor_inbox_queued", "messages waiting in actor inboxes", value=values["queued"])
         yield GaugeMetricFamily("hubbub_store_queue", "writes waiting for the store writer", value=values["store_queue"])
         writer = values["store_writer"]
@@ -53,6 +59,9 @@ class _Live(Collector):
                 for outcome in ("committed", "failed"):
                     counter.add_metric([outcome], writer[f"{unit}_{outcome}"])
                 yield counter
+            yield CounterMetricFamily(
+                "hubbub_store_jobs_fenced", "writes refused because their actor's epoch was stale", value=writer["jobs_fenced"]
+            )
             yield GaugeMetricFamily("hubbub_store_largest_batch", "most writes committed in one transaction", value=writer["largest_batch"])
         kicks = CounterMetricFamily("hubbub_account_events", "account counters (logins, kicks by reason)", labels=["what"])
         for what, count in values["account_stats"].items():

@@ -17,7 +17,7 @@ from trio_websocket import WebSocketRequest
 from actors.account.actor import AccountActor
 from actors.account.context import AccountContext, PolicyBox
 from actors.account.messages import Wake
-from actors.runtime import ActorRef, Registry
+from actors.runtime import ActorRef, Address, Registry
 from actors.store.base import Store
 from actors.store.engine import open_store
 from actors.wire import CloseCode
@@ -57,6 +57,10 @@ class Gateway:
             idle_after_s=config.actor_idle_s,
             inbox_size=config.actor_inbox,
             allow_crash_hook=config.test_hooks,
+            # On a store nodes share, accounts and groups (they write to it) are
+            # taken over for this node at each start and fence their writes with
+            # that epoch. Rooms and calls keep nothing in the store: nothing to fence.
+            claim=partial(_claim, store, config.node) if store.shared else None,
         )
         self.account_context = AccountContext(
             store,
@@ -68,7 +72,7 @@ class Gateway:
             stream_keep_s=config.stream_keep_s,
             max_devices=config.max_devices_per_account,
         )
-        self.registry.add_kind("account", partial(AccountActor, ctx=self.account_context))
+        self.registry.add_kind("account", partial(AccountActor, ctx=self.account_context), claimed=True)
         self.connections: set[DeviceSession] = set()
         self._full = False  # refusing connections at max_connections
         self._none_open: trio.Event | None = None  # set once no connection is left, while close_all waits
@@ -119,6 +123,7 @@ class Gateway:
             "connections": len(self.connections),
             "devices": len(self.directory),
             "actors": self.registry.live(),
+            "actors_taken_over": dict(self.registry.taken_over),
             "queued": self.registry.queued(),
             "store_queue": store_stats.get("queue_depth", 0),
             "store_writer": {k: v for k, v in store_stats.items() if k != "queue_depth"},
@@ -161,6 +166,11 @@ class Gateway:
         with trio.move_on_after(self.config.shutdown_grace_s):
             if self.connections:
                 await self._none_open.wait()
+
+
+async def _claim(store: Store, node: str, address: Address) -> int:
+    """Take the actor at `address` over for `node`; its new epoch."""
+    return await store.claim(str(address), node, int(time.time() * 1000))
 
 
 async def serve(config: Config, *, task_status: trio.TaskStatus[Gateway] = trio.TASK_STATUS_IGNORED) -> None:

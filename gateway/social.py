@@ -32,7 +32,7 @@ class Social(Feature):
             services.store, accounts.post_account, stats=accounts.stats, max_members=services.config.max_group_members,
             webhooks=accounts.webhooks,
         )
-        services.registry.add_kind("group", lambda address: GroupActor(address, context))
+        services.registry.add_kind("group", lambda address: GroupActor(address, context), claimed=True)
 
     def routes(self) -> dict[type[p.Request], Handler]:
         return {

@@ -17,7 +17,7 @@ import pytest
 import trio
 import trio.testing
 
-from actors.errors import InvalidArgument
+from actors.errors import InvalidArgument, OwnershipLost
 from actors.runtime import (
     Actor,
     ActorCrashed,
@@ -166,11 +166,13 @@ class Journal:
     handled: list[tuple[str, Any]] = field(default_factory=list)
     drained: list[int] = field(default_factory=list)  # messages handled when each drained() came
     fail_start: int = 0  # this many next start() calls raise
+    epochs: list[int | None] = field(default_factory=list)  # the epoch each start() found claimed
+    taken_over: Counter[str] = field(default_factory=Counter)
 
 
 class Probe(Actor[Any]):
     """Messages are tuples: ("echo", x), ("note", x), ("log",), ("wait", event),
-    ("sleep", s), ("boom",), ("refuse",), ("silent",), ("busy", flag)."""
+    ("sleep", s), ("boom",), ("refuse",), ("silent",), ("busy", flag), ("lost",)."""
 
     def __init__(self, address: Address, journal: Journal) -> None:
         super().__init__(address)
@@ -180,12 +182,16 @@ class Probe(Actor[Any]):
 
     async def start(self) -> None:
         self.journal.starts[self.address.key] += 1
+        self.journal.epochs.append(self.epoch)
         if self.journal.fail_start:
             self.journal.fail_start -= 1
             raise RuntimeError("cannot restore")
 
     async def stop(self) -> None:
         self.journal.stops[self.address.key] += 1
+
+    def taken_over(self) -> None:
+        self.journal.taken_over[self.address.key] += 1
 
     def idle(self) -> bool:
         return not self.busy
@@ -216,6 +222,8 @@ class Probe(Actor[Any]):
                 raise RuntimeError("boom")
             case ("refuse",):
                 raise InvalidArgument("refused on purpose")
+            case ("lost",):
+                raise OwnershipLost("another node claimed it")
             case ("silent",):
                 pass
             case _:
@@ -272,6 +280,54 @@ async def test_drained_comes_once_the_inbox_runs_empty(make_registry: Any, journ
         with pytest.raises(InvalidArgument):
             await ref.ask(("refuse",), timeout=5)
         assert journal.drained == [1, 8, 9]  # a refusal ends a burst too
+
+
+async def test_a_claimed_kind_is_claimed_at_every_start_and_stops_for_good_when_taken_over(
+    nursery: trio.Nursery, journal: Journal
+) -> None:
+    claims: list[Address] = []
+
+    async def claim(address: Address) -> int:
+        claims.append(address)
+        return len(claims)
+
+    registry = Registry(nursery, {}, claim=claim)
+    registry.add_kind("probe", lambda address: Probe(address, journal), claimed=True)
+    registry.add_kind("free", lambda address: Probe(address, journal))
+    with trio.fail_after(10):
+        ref = registry.ref(_probe())
+        await ref.tell(("note", "before"))
+        with pytest.raises(ActorCrashed):
+            await ref.ask(("boom",), timeout=5)  # a crash restarts it: claimed again
+        assert await ref.ask(("echo", 1), timeout=5) == 1
+        assert journal.epochs == [1, 2]
+        # taken over: the asker gets OwnershipLost, so does every ask queued behind; no restart
+        gate = trio.Event()
+        await ref.tell(("wait", gate))
+        outcomes: list[str] = []
+
+        async def ask(msg: Any) -> None:
+            try:
+                await ref.ask(msg, timeout=5)
+                outcomes.append("answered")
+            except OwnershipLost:
+                outcomes.append("lost")
+
+        async with trio.open_nursery() as asking:
+            asking.start_soon(ask, ("lost",))
+            await trio.testing.wait_all_tasks_blocked()
+            asking.start_soon(ask, ("echo", 2))
+            await trio.testing.wait_all_tasks_blocked()
+            gate.set()
+        assert outcomes == ["lost", "lost"]
+        assert journal.taken_over == Counter({"p1": 1})
+        assert registry.taken_over == Counter({"probe": 1})
+        assert not registry.is_live(_probe()) and journal.starts["p1"] == 2 and journal.stops["p1"] == 2
+        # the next message spawns it afresh, with a new claim; kinds not claimed hold no epoch
+        assert await ref.ask(("log",), timeout=5) == []
+        assert await registry.ref(Address("free", "f1")).ask(("echo", 3), timeout=5) == 3
+        assert journal.epochs == [1, 2, 3, None]
+        assert claims == [_probe()] * 3
 
 
 async def test_refusal_goes_to_the_asker_and_the_actor_carries_on(make_registry: Any, journal: Journal) -> None:

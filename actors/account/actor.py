@@ -22,7 +22,8 @@ from ..errors import InvalidArgument, LoginRejectedByPolicy, NotLoggedIn, Storag
 from ..ids import now_ms
 from ..outbound import Answer, DeviceEvent, Disconnect
 from ..runtime import Actor, Address, Asks, Reply, answer
-from ..store.base import AccountWrite, AlreadyDelivered, StoredEvent
+from ..store.base import AccountWrite, AlreadyDelivered, Fence, StoredEvent, fence_of
+from ..wire import CloseCode
 from ..wire.session import ConnectionStateChanged, KickDetail, LoginReply
 from .book import ConversationBook
 from .context import AccountContext
@@ -121,6 +122,16 @@ class AccountActor(Actor[AccountMsg]):
         self._held = 0
         if self.devices.changed:
             self.devices.announce()
+
+    def taken_over(self) -> None:
+        """Another node owns the account now: close its devices here resumably (4004), so they reconnect and find it."""
+        for login_id in list(self.devices.online):
+            if (online := self.devices.drop(login_id)) is not None:
+                self.devices.push(online.session, Disconnect(CloseCode.SHUTTING_DOWN, "account moved to another node"))
+
+    def _fence(self) -> Fence | None:
+        """What every write of this account carries: it commits only while this node's claim holds."""
+        return fence_of(str(self.address), self.epoch)
 
     def _online_device_ids(self) -> list[str]:
         return [d.device_id for d in self.devices.infos()]
@@ -226,7 +237,7 @@ class AccountActor(Actor[AccountMsg]):
             stored = [StoredEvent(e.seq or 0, e.name, e.frame(), stamp, only_device) for e in stamped]
             rows = step.rows if step.rows is not None else AccountWrite(self.user_id)
             try:
-                outbox_ids = await self.ctx.store.commit(replace(rows, events=stored, webhooks=step.webhooks))
+                outbox_ids = await self.ctx.store.commit(replace(rows, events=stored, webhooks=step.webhooks), fence=self._fence())
             except AlreadyDelivered:
                 self.stream.unstamp(len(stamped))
                 self._release_webhooks(step)
@@ -242,7 +253,7 @@ class AccountActor(Actor[AccountMsg]):
         for action in step.after:
             await action(outbox_ids)
         if stamped:
-            await self.stream.trim(self.ctx.store, self.ctx.stream_keep_count, self.ctx.stream_keep_s)
+            await self.stream.trim(self.ctx.store, self.ctx.stream_keep_count, self.ctx.stream_keep_s, self._fence())
 
     def _release_webhooks(self, step: Step) -> None:
         if step.webhooks and self.ctx.webhooks is not None:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from ..ids import now_ms
 from ..outbound import DeviceEvent, Replay
-from ..store.base import Store
+from ..store.base import Fence, Store
 from ..wire import DurableEvent
 
 
@@ -40,9 +40,9 @@ class Stream:
             return True, None
         return False, Replay(self.user_id, resume_from, self.head_seq, device_id)
 
-    async def trim(self, store: Store, keep_count: int, keep_s: float) -> None:
-        """Drop events past the retention limits, in steps rather than per event."""
+    async def trim(self, store: Store, keep_count: int, keep_s: float, fence: Fence | None) -> None:
+        """Drop events past the retention limits, in steps rather than per event (a write fenced with `fence`)."""
         if self.head_seq - self.oldest_seq < keep_count + max(64, keep_count // 10):
             return
-        await store.trim_stream(self.user_id, keep_count, now_ms() - int(keep_s * 1000))
+        await store.trim_stream(self.user_id, keep_count, now_ms() - int(keep_s * 1000), fence=fence)
         self.oldest_seq, _ = await store.stream_bounds(self.user_id)

@@ -18,7 +18,7 @@ from ..account.messages import AccountEvents, events_blob
 from ..errors import GroupNotExist, InvalidArgument, NoPermission, NotGroupMember
 from ..hooks import WebhookQueue
 from ..runtime import Actor, Address, Asks, Reply, answer
-from ..store.base import GroupRecord, GroupWrite, Store, ThreadRecord
+from ..store.base import Fence, GroupRecord, GroupWrite, Store, ThreadRecord, fence_of
 from ..wire import AnyDurableEvent, UserRef
 from ..wire import social as w
 from ..wire import threads as t
@@ -79,6 +79,10 @@ class GroupCore(Actor[GroupMsg]):
 
     async def start(self) -> None:
         self.record = await self.ctx.store.load_group(self.group_id)
+
+    def _fence(self) -> Fence | None:
+        """What every write of this group carries: it commits only while this node's claim holds."""
+        return fence_of(str(self.address), self.epoch)
 
     async def handle(self, msg: GroupMsg, reply: Reply[Any] | None) -> None:
         self._step = _Step(self.record)
@@ -166,7 +170,7 @@ class GroupCore(Actor[GroupMsg]):
             member_attributes=step.member_attributes, threads=list(step.threads.values()), drop_threads=step.drop_threads,
             thread_joins=step.thread_joins, thread_leaves=step.thread_leaves,
         )
-        ids = await self.ctx.store.commit_group(write)
+        ids = await self.ctx.store.commit_group(write, fence=self._fence())
         for (user, events, exclude), outbox_id in zip(step.notices, ids, strict=True):
             await self.ctx.post_account(user, AccountEvents(events, exclude, outbox_id))
 

@@ -53,7 +53,7 @@ class GroupMessages(GroupCore):
         sent = MessageSent(user_id=message.sender, message=hook_message(message))
         calls = [] if hooks is None else hooks.plan(message.sender, "messageSent", sent)
         try:
-            await self.ctx.store.commit_group(replace(write, deliveries=deliveries, webhooks=calls))
+            await self.ctx.store.commit_group(replace(write, deliveries=deliveries, webhooks=calls), fence=self._fence())
         except Exception:  # not stored: the planned calls give their room back
             if hooks is not None:
                 hooks.release(len(calls))

@@ -21,11 +21,15 @@ class Actor(ABC, Generic[M]):
     The runtime calls `start` (restore state from storage) before the first
     message, then `handle` for each message, and `drained` after a message
     that left the inbox empty; `idle` says whether the runtime may retire
-    the actor when no message came for a while.
+    the actor when no message came for a while. For kinds that are
+    claimed, the runtime claims the actor (sets `epoch`) before `start`.
     """
 
     def __init__(self, address: Address) -> None:
         self.address = address
+        # The ownership epoch the runtime claimed for this actor before `start`
+        # (None: its kind is not claimed); the actor fences its writes with it.
+        self.epoch: int | None = None
         self._crash_next = False
 
     async def start(self) -> None:
@@ -53,6 +57,13 @@ class Actor(ABC, Generic[M]):
 
     async def stop(self) -> None:
         """Release what the actor holds; runs when retired or shut down."""
+
+    def taken_over(self) -> None:
+        """Another node owns this actor now (a write met OwnershipLost); runs before `stop`, must not await.
+
+        Let go of what still points here (an account closes its devices'
+        connections, resumably, so they find the new owner).
+        """
 
     def crash_next(self) -> None:
         """Test hook: the next handled message raises CrashInjected."""

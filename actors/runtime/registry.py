@@ -6,6 +6,15 @@ it could first be idle, and when that time comes and nothing arrived since,
 it puts a CheckIdle in the actor's inbox; the actor retires on it if it is
 still idle and its inbox is empty. (A timeout around every inbox wait cost a
 cancel scope and a deadline per message, about a sixth of an actor's work.)
+
+Ownership: for the kinds added with `claimed=True` (those that write to the
+store) the registry claims each actor through `claim` before its `start`,
+every time it starts, and the actor fences its writes with that epoch. When
+a write meets OwnershipLost another node has taken the actor over: the
+actor is stopped, not restarted (it would claim the actor back), the
+request it was handling and those queued get the error, and the address is
+retired, so a later message spawns (and claims) it afresh where placement
+sends it.
 """
 
 from __future__ import annotations
@@ -14,12 +23,14 @@ import heapq
 import itertools
 import logging
 from collections import Counter, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import trio
 
+from ..errors import OwnershipLost
 from ..wire.errors import HubbubError, Internal
 from .actor import Actor
 from .address import Address
@@ -30,6 +41,8 @@ from .ref import ActorRef
 log = logging.getLogger("hubbub.actors")
 
 Factory = Callable[[Address], Actor[Any]]
+# Take an actor over for this node; its new ownership epoch (see store.base.OwnershipStore).
+Claim = Callable[[Address], Awaitable[int]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,9 +83,12 @@ class Registry:
         max_crashes: int = 5,
         crash_window_s: float = 30.0,
         allow_crash_hook: bool = False,
+        claim: Claim | None = None,
     ) -> None:
         self._nursery = nursery
         self._factories = dict(factories)
+        self._claim = claim
+        self._claimed_kinds: set[str] = set()
         self._idle_after_s = idle_after_s
         # 256 messages: enough to absorb a burst from many devices of one
         # account; a fuller inbox blocks the senders (socket readers), which
@@ -97,11 +113,14 @@ class Registry:
             nursery.start_soon(self._sweep_idle, name="idle actor sweeper")
         self.spawned = Counter[str]()
         self.restarts = Counter[str]()
+        self.taken_over = Counter[str]()  # actors stopped because another node claimed them
         self._closed = False
 
-    def add_kind(self, kind: str, factory: Factory) -> None:
-        """Teach the registry how to make actors of `kind`."""
+    def add_kind(self, kind: str, factory: Factory, *, claimed: bool = False) -> None:
+        """Teach the registry how to make actors of `kind`; `claimed`: claim each before it starts (if a claim is set)."""
         self._factories[kind] = factory
+        if claimed:
+            self._claimed_kinds.add(kind)
 
     def ref(self, address: Address) -> ActorRef[Any]:
         return ActorRef(address, self)
@@ -244,8 +263,17 @@ class Registry:
                 actor = self._factories[address.kind](address)
                 slot.actor = actor
                 try:
+                    if self._claim is not None and address.kind in self._claimed_kinds:
+                        actor.epoch = await self._claim(address)
                     await actor.start()
                     await self._serve(address, slot, actor)
+                    return
+                except OwnershipLost as lost:
+                    log.warning("actor=%s stopped: %s", address, lost)
+                    self.taken_over[address.kind] += 1
+                    actor.taken_over()
+                    self._fail_current(address, slot, lost)
+                    self._give_up(address, slot, partial(OwnershipLost, str(lost)))
                     return
                 except Exception:
                     log.exception("actor=%s crashed", address)
@@ -291,6 +319,8 @@ class Registry:
         actor.check_crash_hook()
         try:
             await actor.handle(envelope.msg, reply)
+        except OwnershipLost:
+            raise  # not a refusal: the actor must stop (see _supervise)
         except HubbubError as refusal:
             if reply is None or reply.is_set:
                 raise
@@ -299,10 +329,10 @@ class Registry:
         if reply is not None and not reply.is_set:
             reply.fail(Internal(f"{actor.address} did not answer {type(envelope.msg).__name__}"))
 
-    def _fail_current(self, address: Address, slot: _Slot) -> None:
+    def _fail_current(self, address: Address, slot: _Slot, error: Exception | None = None) -> None:
         current, slot.current = slot.current, None
         if current is not None and current.reply is not None and not current.reply.is_set:
-            current.reply.fail(ActorCrashed(address))
+            current.reply.fail(error or ActorCrashed(address))
 
     def _too_many_crashes(self, slot: _Slot) -> bool:
         now = trio.current_time()
@@ -311,7 +341,8 @@ class Registry:
             slot.crashes.popleft()
         return len(slot.crashes) >= self._max_crashes
 
-    def _give_up(self, address: Address, slot: _Slot) -> None:
+    def _give_up(self, address: Address, slot: _Slot, error: Callable[[], Exception] | None = None) -> None:
+        """Retire the address; every queued ask gets an `error()` (default: ActorUnavailable), told messages are dropped."""
         self._retire(address, slot)
         while True:
             try:
@@ -319,7 +350,7 @@ class Registry:
             except (trio.WouldBlock, trio.EndOfChannel):
                 break
             if envelope.reply is not None and not envelope.reply.is_set:
-                envelope.reply.fail(ActorUnavailable(address, "crashed repeatedly"))
+                envelope.reply.fail(error() if error is not None else ActorUnavailable(address, "crashed repeatedly"))
 
 
 async def _stop_quietly(actor: Actor[Any]) -> None:

@@ -39,6 +39,48 @@ class StoredEvent:
     only_device: str | None = None  # meant for this deviceID alone (None: every device)
 
 
+@dataclass(frozen=True, slots=True)
+class Fence:
+    """A write made by `actor` ("kind:key") while its claim held `epoch`.
+
+    The write commits only while `epoch` is still the actor's current one;
+    once another node has claimed the actor it fails with OwnershipLost and
+    nothing of it is stored.
+    """
+
+    actor: str
+    epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A write that takes `actor` over: it moves the actor's epoch on (see OwnershipStore.claim)."""
+
+    actor: str
+
+
+def fence_of(actor: str, epoch: int | None) -> Fence | None:
+    """The fence for `actor`'s writes, or None when it holds no epoch (it was never claimed: no check)."""
+    return None if epoch is None else Fence(actor, epoch)
+
+
+class OwnershipStore(Protocol):
+    """One owner per actor: an epoch per actor, moved on by each claim, checked by each fenced write."""
+
+    async def claim(self, actor: str, node: str, now_ms: int) -> int:
+        """Take `actor` over for `node`: its epoch goes up by one; return the new epoch.
+
+        Durable when it returns. From then on every write fenced with an
+        older epoch fails with OwnershipLost. Concurrent claims are
+        serialised: each gets its own epoch, and the last one holds the actor.
+        """
+        ...
+
+    async def owner(self, actor: str) -> tuple[str, int] | None:
+        """(node, epoch) of the last claim of `actor`, or None if it was never claimed."""
+        ...
+
+
 class AccountStore(Protocol):
     """The account row every other per-account table hangs from."""
 
@@ -101,10 +143,11 @@ class StreamStore(Protocol):
         """
         ...
 
-    async def trim_stream(self, user_id: str, keep_count: int, min_time_ms: int) -> int:
+    async def trim_stream(self, user_id: str, keep_count: int, min_time_ms: int, *, fence: Fence | None = None) -> int:
         """Delete events older than the newest `keep_count` or older than `min_time_ms`.
 
         The head never moves back. Returns how many events were deleted.
+        Raises OwnershipLost (nothing deleted) if `fence` is stale.
         """
         ...
 
@@ -282,10 +325,10 @@ class AlreadyDelivered(Exception):
 class MessageStore(Protocol):
     """Messages, each user's view of them, conversations, pending deliveries."""
 
-    async def commit(self, change: AccountWrite) -> list[int]:
+    async def commit(self, change: AccountWrite, *, fence: Fence | None = None) -> list[int]:
         """Apply `change` atomically; return the outbox IDs of its `outbox_events`, then of its `outbox_notices`.
 
-        Raises AlreadyDelivered (nothing applied).
+        Raises AlreadyDelivered, or OwnershipLost if `fence` is stale (nothing applied).
         """
         ...
 
@@ -406,8 +449,11 @@ class SocialStore(Protocol):
 
     async def load_group(self, group_id: str) -> GroupRecord | None: ...
 
-    async def commit_group(self, change: GroupWrite) -> list[int]:
-        """Apply `change` atomically; return the outbox IDs of its `member_events`, in order."""
+    async def commit_group(self, change: GroupWrite, *, fence: Fence | None = None) -> list[int]:
+        """Apply `change` atomically; return the outbox IDs of its `member_events`, in order.
+
+        Raises OwnershipLost (nothing applied) if `fence` is stale.
+        """
         ...
 
     async def user_groups(self, user_id: str) -> list[tuple[GroupRecord, int]]:
@@ -461,15 +507,30 @@ class SettingsStore(Protocol):
         ...
 
 
-class Store(AccountStore, DeviceStore, StreamStore, MessageStore, SocialStore, SettingsStore, WebhookStore, Protocol):
+class Store(
+    OwnershipStore, AccountStore, DeviceStore, StreamStore, MessageStore, SocialStore, SettingsStore, WebhookStore, Protocol
+):
     """Every concern in one object, plus the primitives later features build on.
 
     `write` and `read` run `fn` with an engine connection (a `sqlite3.Connection`
     for SQLite) in a worker thread; `Any` here lets other engines implement it.
+
+    `shared` says whether several nodes may use the store at once
+    (PostgreSQL): then every actor that writes must claim itself first and
+    fence its writes. An unshared store (SQLite) belongs to one process,
+    which owns every actor: claims there are not needed, though they work
+    the same.
     """
 
-    async def write(self, fn: Callable[[Any], T]) -> T:
-        """Run `fn` in a write transaction; return its result once committed."""
+    shared: bool
+
+    async def write(self, fn: Callable[[Any], T], *, fence: Fence | Claim | None = None) -> T:
+        """Run `fn` in a write transaction; return its result once committed.
+
+        With a Fence, `fn` runs only while the fence's epoch is current
+        (checked in the same transaction); otherwise it raises OwnershipLost
+        without running. A Claim marks the write that moves an actor's epoch.
+        """
         ...
 
     async def read(self, fn: Callable[[Any], T]) -> T:

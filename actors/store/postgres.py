@@ -14,9 +14,9 @@ StorageUnavailable (9001) and applies nothing of it; the pool reconnects in
 the background, so service returns when the server does.
 
 Every job runs inside the batch's transaction on the connection it is
-given, so a check that must hold for a write to commit (an actor's
-ownership epoch, in a cluster) is one more statement at the start of that
-job: when it fails, that job alone is rolled back.
+given. A job fenced with an actor's ownership epoch is checked against the
+epoch read, and locked until COMMIT, when the batch's transaction begins
+(`fencing`): a stale one does not run and fails alone with OwnershipLost.
 
 Reads: `read(fn)` runs on a pooled connection in a read-only REPEATABLE READ
 transaction, so the statements of one call see one snapshot.
@@ -43,6 +43,8 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
 from ..errors import HubbubError, StorageUnavailable
+from .base import Claim, Fence
+from .fencing import Owners, SqlOwnershipStore, postgres_owners
 from .migrations import packaged
 from .sql import Cursor
 from .sql_accounts import SqlAccountStore
@@ -161,11 +163,15 @@ def _run_plain(raw: psycopg.Connection[Any], batch: list[WriteJob[Any]]) -> bool
     """Run every job, in the transaction already begun, with no savepoints (the common case).
 
     Returns True with the transaction open for COMMIT, or False after
-    rolling it back when any job raised. Errors that cost the connection or
+    rolling it back when any job raised. A job whose fence is stale does
+    not run and keeps its OwnershipLost. Errors that cost the connection or
     the transaction itself propagate.
     """
     conn = PgConnection(raw)
+    owners = Owners.read(conn, batch, postgres_owners)
     for job in batch:
+        if owners.refused(job):
+            continue
         try:
             job.value = job.fn(conn)
         except Exception as exc:
@@ -177,11 +183,14 @@ def _run_plain(raw: psycopg.Connection[Any], batch: list[WriteJob[Any]]) -> bool
             return False
         if not _in_transaction(raw):
             raise _BatchLost("a job ended the batch's transaction")
+        owners.ran(job)
     return True
 
 
-def _run_job(raw: psycopg.Connection[Any], job: WriteJob[Any]) -> None:
-    """Run one job inside its own savepoint; its error stays on the job."""
+def _run_job(raw: psycopg.Connection[Any], job: WriteJob[Any], owners: Owners) -> None:
+    """Run one job inside its own savepoint (unless its fence is stale); its error stays on the job."""
+    if owners.refused(job):
+        return
     raw.execute("SAVEPOINT job")
     try:
         job.value = job.fn(PgConnection(raw))
@@ -194,6 +203,7 @@ def _run_job(raw: psycopg.Connection[Any], job: WriteJob[Any]) -> None:
     if not _in_transaction(raw):
         raise _BatchLost("a job ended the batch's transaction")
     raw.execute("RELEASE SAVEPOINT job")
+    owners.ran(job)
 
 
 def _commit_batch(pool: ConnectionPool[psycopg.Connection[Any]], batch: list[WriteJob[Any]]) -> bool:
@@ -211,8 +221,9 @@ def _commit_batch(pool: ConnectionPool[psycopg.Connection[Any]], batch: list[Wri
                     # are plain writes computed from their arguments, so
                     # running one twice is safe.
                     raw.execute("BEGIN")
+                    owners = Owners.read(PgConnection(raw), batch, postgres_owners)
                     for job in batch:
-                        _run_job(raw, job)
+                        _run_job(raw, job, owners)
                 raw.execute("COMMIT")
             except BaseException:
                 if not raw.broken and _in_transaction(raw):
@@ -243,8 +254,10 @@ def _read_in_thread(pool: ConnectionPool[psycopg.Connection[Any]], fn: Callable[
         raise
 
 
-class PostgresStore(SqlAccountStore, SqlMessageStore, SqlSocialStore, SqlThreadStore, SqlSettingsStore, SqlWebhookStore):
+class PostgresStore(SqlOwnershipStore, SqlAccountStore, SqlMessageStore, SqlSocialStore, SqlThreadStore, SqlSettingsStore, SqlWebhookStore):
     """The shared Store; open it with `open_postgres_store`, which owns its pool and writer."""
+
+    shared = True  # nodes share the database: actors claim themselves and fence their writes
 
     def __init__(self, pool: ConnectionPool[psycopg.Connection[Any]], read_connections: int, max_batch: int) -> None:
         self._pool = pool
@@ -252,17 +265,17 @@ class PostgresStore(SqlAccountStore, SqlMessageStore, SqlSocialStore, SqlThreadS
         self._writer = BatchWriter("postgresql", partial(_commit_batch, pool), max_batch)
         self._closed = False
 
-    async def write(self, fn: Callable[[PgConnection], T]) -> T:
+    async def write(self, fn: Callable[[PgConnection], T], *, fence: Fence | Claim | None = None) -> T:
         """Run `fn(conn)` inside the next group commit; return its result after COMMIT.
 
         Blocks while the queue is full. `fn` runs in a worker thread inside
         the batch's transaction and must not commit. Raises what `fn` raised
-        (psycopg OperationalError becomes StorageUnavailable), or
-        StorageUnavailable if the batch could not commit or the store is
-        closed. If the caller is cancelled after queueing, the write may
-        still commit.
+        (psycopg OperationalError becomes StorageUnavailable), OwnershipLost
+        without running `fn` if `fence` is stale, or StorageUnavailable if
+        the batch could not commit or the store is closed. If the caller is
+        cancelled after queueing, the write may still commit.
         """
-        return await self._writer.submit(fn)
+        return await self._writer.submit(fn, fence)
 
     async def read(self, fn: Callable[[PgConnection], T]) -> T:
         """Run `fn(conn)` on a read-only snapshot in a worker thread; return its result.

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from itertools import pairwise
 from typing import TYPE_CHECKING, TypeVar
 
-from .base import DeviceRecord, StoredEvent
+from .base import Claim, DeviceRecord, Fence, StoredEvent
 from .sql import Connection
 
 T = TypeVar("T")
@@ -17,7 +17,7 @@ class SqlAccountStore:
 
     if TYPE_CHECKING:
 
-        async def write(self, fn: Callable[[Connection], T]) -> T: ...
+        async def write(self, fn: Callable[[Connection], T], *, fence: Fence | Claim | None = None) -> T: ...
 
         async def read(self, fn: Callable[[Connection], T]) -> T: ...
 
@@ -61,11 +61,11 @@ class SqlAccountStore:
         """(oldest retained seq or head + 1, head seq); head is 0 for an unknown account."""
         return await self.read(lambda conn: _stream_bounds(conn, user_id))
 
-    async def trim_stream(self, user_id: str, keep_count: int, min_time_ms: int) -> int:
+    async def trim_stream(self, user_id: str, keep_count: int, min_time_ms: int, *, fence: Fence | None = None) -> int:
         """Delete events beyond the newest `keep_count` or older than `min_time_ms`; return how many."""
         if keep_count < 0:
             raise ValueError(f"keep_count must be >= 0, got {keep_count}")
-        return await self.write(lambda conn: _trim_stream(conn, user_id, keep_count, min_time_ms))
+        return await self.write(lambda conn: _trim_stream(conn, user_id, keep_count, min_time_ms), fence=fence)
 
 
 # -- domain SQL: each runs in a worker thread on a store connection ---------

@@ -6,7 +6,7 @@ import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-from .base import AccountWrite, AlreadyDelivered, ConversationRow, MessageRow, Pending, ViewedMessage
+from .base import AccountWrite, AlreadyDelivered, Fence, ConversationRow, MessageRow, Pending, ViewedMessage
 from .sql import Connection, upsert
 from .sql_accounts import _append_events, _device_offline, _device_online, _ensure_account
 from .sql_webhooks import queue_webhooks
@@ -165,8 +165,8 @@ class SqlMessageStore:
     write: Callable[..., Awaitable[Any]]
     read: Callable[..., Awaitable[Any]]
 
-    async def commit(self, change: AccountWrite) -> list[int]:
-        ids: list[int] = await self.write(lambda conn: _apply(conn, change))
+    async def commit(self, change: AccountWrite, *, fence: Fence | None = None) -> list[int]:
+        ids: list[int] = await self.write(lambda conn: _apply(conn, change), fence=fence)
         return ids
 
     async def load_conversations(self, user_id: str) -> list[tuple[ConversationRow, MessageRow | None]]:

@@ -6,7 +6,7 @@ import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from .base import GroupRecord, GroupWrite, UserProfile
+from .base import Fence, GroupRecord, GroupWrite, UserProfile
 from .sql import Connection, upsert
 from .sql_messages import _insert_message, queue_events
 from .sql_threads import load_threads, write_threads
@@ -109,8 +109,8 @@ class SqlSocialStore:
         found: GroupRecord | None = await self.read(lambda conn: _load_group(conn, group_id))
         return found
 
-    async def commit_group(self, change: GroupWrite) -> list[int]:
-        ids: list[int] = await self.write(lambda conn: _commit_group(conn, change))
+    async def commit_group(self, change: GroupWrite, *, fence: Fence | None = None) -> list[int]:
+        ids: list[int] = await self.write(lambda conn: _commit_group(conn, change), fence=fence)
         return ids
 
     async def group_applications(self, user_id: str) -> list[tuple[str, str, int]]:

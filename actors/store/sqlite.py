@@ -29,6 +29,8 @@ from typing import Any, TypeVar
 import trio
 
 from ..errors import HubbubError, StorageUnavailable
+from .base import Claim, Fence
+from .fencing import Owners, SqlOwnershipStore, sqlite_owners
 from .migrations import packaged
 from .sql_accounts import SqlAccountStore
 from .sql_messages import SqlMessageStore
@@ -61,8 +63,10 @@ def _unavailable(exc: BaseException) -> HubbubError:
     return error
 
 
-def _run_job(conn: sqlite3.Connection, job: WriteJob[Any]) -> None:
-    """Run one job inside its own savepoint; its error stays on the job."""
+def _run_job(conn: sqlite3.Connection, job: WriteJob[Any], owners: Owners) -> None:
+    """Run one job inside its own savepoint (unless its fence is stale); its error stays on the job."""
+    if owners.refused(job):
+        return
     conn.execute("SAVEPOINT job")
     try:
         job.value = job.fn(conn)
@@ -73,6 +77,7 @@ def _run_job(conn: sqlite3.Connection, job: WriteJob[Any]) -> None:
         job.value = None
         job.error = _unavailable(exc) if _means_unavailable(exc) else exc
     conn.execute("RELEASE job")
+    owners.ran(job)
 
 
 def _commit_batch(conn: sqlite3.Connection, batch: list[WriteJob[Any]]) -> bool:
@@ -87,8 +92,9 @@ def _commit_batch(conn: sqlite3.Connection, batch: list[WriteJob[Any]]) -> bool:
             # so that only the failing job is left out. Jobs are plain writes
             # computed from their arguments, so running one twice is safe.
             conn.execute("BEGIN IMMEDIATE")
+            owners = Owners.read(conn, batch, sqlite_owners)
             for job in batch:
-                _run_job(conn, job)
+                _run_job(conn, job, owners)
         conn.execute("COMMIT")
         committed = True
     except sqlite3.Error as exc:
@@ -110,11 +116,15 @@ def _run_plain(conn: sqlite3.Connection, batch: list[WriteJob[Any]]) -> bool:
     """Run every job with no savepoints (the common case: nothing fails).
 
     Returns True with the transaction open for COMMIT, or False after
-    rolling it back when any job raised. Errors that cost the transaction
+    rolling it back when any job raised. A job whose fence is stale does
+    not run and keeps its OwnershipLost. Errors that cost the transaction
     itself propagate.
     """
     conn.execute("BEGIN IMMEDIATE")
+    owners = Owners.read(conn, batch, sqlite_owners)
     for job in batch:
+        if owners.refused(job):
+            continue
         try:
             job.value = job.fn(conn)
         except Exception as exc:
@@ -126,11 +136,14 @@ def _run_plain(conn: sqlite3.Connection, batch: list[WriteJob[Any]]) -> bool:
             return False
         if not conn.in_transaction:  # the job ended the transaction itself: nothing after it may run
             raise sqlite3.OperationalError("a job ended the batch's transaction")
+        owners.ran(job)
     return True
 
 
-class SqliteStore(SqlAccountStore, SqlMessageStore, SqlSocialStore, SqlThreadStore, SqlSettingsStore, SqlWebhookStore):
+class SqliteStore(SqlOwnershipStore, SqlAccountStore, SqlMessageStore, SqlSocialStore, SqlThreadStore, SqlSettingsStore, SqlWebhookStore):
     """The embedded Store; open it with `open_sqlite_store`, which owns its writer task."""
+
+    shared = False  # one process owns the file (the data dir lock): no claims needed
 
     def __init__(self, write_conn: sqlite3.Connection, read_conns: list[sqlite3.Connection], max_batch: int) -> None:
         self._write_conn = write_conn
@@ -142,16 +155,17 @@ class SqliteStore(SqlAccountStore, SqlMessageStore, SqlSocialStore, SqlThreadSto
 
     # -- primitives -------------------------------------------------------
 
-    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def write(self, fn: Callable[[sqlite3.Connection], T], *, fence: Fence | Claim | None = None) -> T:
         """Run `fn(conn)` inside the next group commit; return its result after COMMIT.
 
         Blocks while the queue is full. `fn` runs in a worker thread inside a
         savepoint and must not commit. Raises what `fn` raised (sqlite
-        OperationalError becomes StorageUnavailable), or StorageUnavailable
-        if the batch could not commit or the store is closed. If the caller
-        is cancelled after queueing, the write may still commit.
+        OperationalError becomes StorageUnavailable), OwnershipLost without
+        running `fn` if `fence` is stale, or StorageUnavailable if the batch
+        could not commit or the store is closed. If the caller is cancelled
+        after queueing, the write may still commit.
         """
-        return await self._writer.submit(fn)
+        return await self._writer.submit(fn, fence)
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn(conn)` on a read-only snapshot in a worker thread; return its result.

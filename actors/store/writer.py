@@ -7,6 +7,10 @@ applies every job in ONE transaction and leaves each job's value or error
 on the job. After it returns every caller is answered, so an answered write
 is committed. The engine decides what a failure means (one job's error, or
 StorageUnavailable for the whole batch); this module only moves jobs.
+
+A job may carry a fence (the actor it writes for and the epoch it holds) or
+a claim (it moves that actor's epoch on): the engine checks fences in the
+batch's transaction (see `fencing`), and a stale one fails its job alone.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from typing import Any, Generic, TypeVar, cast
 
 import trio
 
-from ..errors import StorageUnavailable
+from ..errors import OwnershipLost, StorageUnavailable
+from .base import Claim, Fence
 
 T = TypeVar("T")
 
@@ -28,10 +33,11 @@ FLUSH_TIMEOUT_S = 5.0
 class WriteJob(Generic[T]):
     """One caller's write: its function, then its answer once the batch ended."""
 
-    __slots__ = ("fn", "done", "finished", "value", "error")
+    __slots__ = ("fn", "fence", "done", "finished", "value", "error")
 
-    def __init__(self, fn: Callable[[Any], T]) -> None:
+    def __init__(self, fn: Callable[[Any], T], fence: Fence | Claim | None = None) -> None:
         self.fn = fn
+        self.fence = fence  # whose epoch the job is checked against (Fence), or moves on (Claim)
         self.done = trio.Event()  # set in the trio thread after the batch ended
         self.finished = False  # set by the worker thread once value/error is final
         self.value: T | None = None
@@ -78,18 +84,20 @@ class BatchWriter:
         self._batches_failed = 0
         self._jobs_committed = 0
         self._jobs_failed = 0
+        self._jobs_fenced = 0
         self._largest_batch = 0
 
-    async def submit(self, fn: Callable[[Any], T]) -> T:
+    async def submit(self, fn: Callable[[Any], T], fence: Fence | Claim | None = None) -> T:
         """Queue `fn` for the next batch and return its result once the batch ended.
 
         Blocks while the queue is full. Raises what the engine left on the
-        job, or StorageUnavailable if the store is closed. If the caller is
-        cancelled after queueing, the write may still commit.
+        job (OwnershipLost for a stale `fence`), or StorageUnavailable if the
+        store is closed. If the caller is cancelled after queueing, the
+        write may still commit.
         """
         if self._closing:
             raise StorageUnavailable(f"{self._engine} store is closed")
-        job = WriteJob(fn)
+        job = WriteJob(fn, fence)
         try:
             await self._send.send(job)
         except (trio.ClosedResourceError, trio.BrokenResourceError):
@@ -98,13 +106,14 @@ class BatchWriter:
         return job.result()
 
     def statistics(self) -> dict[str, int]:
-        """Writer counters for metrics: queue depth, batches and jobs, largest batch."""
+        """Writer counters for metrics: queue depth, batches and jobs (fenced: refused as stale), largest batch."""
         return {
             "queue_depth": self._send.statistics().current_buffer_used,
             "batches_committed": self._batches_committed,
             "batches_failed": self._batches_failed,
             "jobs_committed": self._jobs_committed,
             "jobs_failed": self._jobs_failed,
+            "jobs_fenced": self._jobs_fenced,
             "largest_batch": self._largest_batch,
         }
 
@@ -136,6 +145,7 @@ class BatchWriter:
         failed = sum(job.error is not None for job in batch)
         self._largest_batch = max(self._largest_batch, len(batch))
         self._jobs_failed += failed
+        self._jobs_fenced += sum(isinstance(job.error, OwnershipLost) for job in batch)
         if committed:
             self._batches_committed += 1
             self._jobs_committed += len(batch) - failed

@@ -1,0 +1,100 @@
+"""A server whose actor another node has claimed: its stale actor writes nothing and stops; devices move on.
+
+The "other node" is a second store opened on the server's PostgreSQL
+database that claims the actor the way a node taking it over does. (On
+SQLite one process owns every actor and nothing is claimed; the store's
+claims and checks themselves run on both engines in test_store_fencing.)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+import pytest
+import trio
+
+from actors.store.base import Store
+from actors.store.postgres import open_postgres_store
+from gateway.server import Gateway
+from tests.conftest import Login, StartServer
+
+from hubbub_client import ClientError, Disconnected
+
+from .messaging_support import fails, history, send
+
+OtherNode = Callable[[Gateway], AbstractAsyncContextManager[Store]]
+
+
+@pytest.fixture
+def other_node(postgres_url: str) -> tuple[dict[str, str | None], OtherNode]:
+    """(server overrides, how to open a second node's store on that server's database)."""
+
+    @asynccontextmanager
+    async def on_postgres(_: Gateway) -> AsyncIterator[Store]:
+        async with open_postgres_store(postgres_url) as store:
+            yield store
+
+    return {"store_url": postgres_url}, on_postgres
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+async def test_a_taken_over_account_stores_nothing_more_and_its_devices_resume_elsewhere(
+    start_server: StartServer, login: Login, other_node: tuple[dict[str, str | None], OtherNode]
+) -> None:
+    overrides, open_other = other_node
+    with trio.fail_after(30):
+        server = await start_server(**overrides)
+        alice = await login(server, "alice", device="A1")
+        bob = await login(server, "bob", device="B1")
+        await send(alice, "bob", "one")
+        await bob.next_event("peerMessageReceived")
+        epoch_here = await server.store.owner("account:alice")
+        assert epoch_here is not None and epoch_here[0] == server.config.node
+        head_before = await server.store.stream_bounds("alice")
+        async with open_other(server) as node2:
+            taken = await node2.claim("account:alice", "node2", _now_ms())
+        assert taken == epoch_here[1] + 1
+        # the stale account actor's next write is refused: 9001, nothing stored, the actor stops
+        # (the device is closed at once: the refusal, 9001, may not reach it first)
+        with pytest.raises((ClientError, Disconnected)) as refused:
+            await send(alice, "bob", "two")
+        if isinstance(refused.value, ClientError):
+            assert refused.value.code == 9001 and "account:alice was taken over" in refused.value.message
+        assert await alice.closed() == 4004  # resumable: the device reconnects and finds the account
+        assert server.registry.taken_over["account"] == 1
+        assert not server.registry.is_live(server.registry.ref_of("account", "alice").address)
+        assert [m["message"] for m in await history(bob, "alice")] == ["one"]
+        assert await server.store.stream_bounds("alice") == head_before
+        # reconnecting spawns the account afresh, which claims it again (here: the same node)
+        await alice.reconnect()
+        assert (await server.store.owner("account:alice")) == (server.config.node, taken + 1)
+        await send(alice, "bob", "three")
+        assert (await bob.next_event("peerMessageReceived"))["messageList"][0]["message"] == "three"
+        assert [m["message"] for m in await history(bob, "alice")] == ["three", "one"]
+
+
+async def test_a_taken_over_group_stores_nothing_more_and_comes_back_on_the_next_request(
+    start_server: StartServer, login: Login, other_node: tuple[dict[str, str | None], OtherNode]
+) -> None:
+    overrides, open_other = other_node
+    with trio.fail_after(30):
+        server = await start_server(**overrides)
+        alice = await login(server, "alice", device="A1")
+        bob = await login(server, "bob", device="B1")
+        await alice.request("createGroup", groupInfo={"groupID": "g1", "groupName": "G"}, userIDs=["bob"])
+        async with open_other(server) as node2:
+            await node2.claim("group:g1", "node2", _now_ms())
+        refused = await fails(9001, alice.request("updateGroupName", groupID="g1", groupName="renamed"))
+        assert "group:g1 was taken over" in refused.message
+        assert server.registry.taken_over["group"] == 1
+        assert (await server.store.load_group("g1")).name == "G"  # type: ignore[union-attr]
+        # the next request spawns the group afresh, claimed for this node again
+        await alice.request("updateGroupName", groupID="g1", groupName="renamed")
+        assert (await server.store.load_group("g1")).name == "renamed"  # type: ignore[union-attr]
+        assert (await server.store.owner("group:g1")) == (server.config.node, 3)
+        assert alice.close_code is None and bob.close_code is None
