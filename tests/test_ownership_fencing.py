@@ -9,46 +9,34 @@ claims and checks themselves run on both engines in test_store_fencing.)
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import pytest
 import trio
 
-from actors.store.base import Store
 from actors.store.postgres import open_postgres_store
 from gateway.server import Gateway
-from tests.conftest import Login, StartServer
-
 from hubbub_client import ClientError, Disconnected
 
+from .conftest import Login, StartServer
 from .messaging_support import fails, history, send
-
-OtherNode = Callable[[Gateway], AbstractAsyncContextManager[Store]]
 
 
 @pytest.fixture
-def other_node(postgres_url: str) -> tuple[dict[str, str | None], OtherNode]:
-    """(server overrides, how to open a second node's store on that server's database)."""
-
-    @asynccontextmanager
-    async def on_postgres(_: Gateway) -> AsyncIterator[Store]:
-        async with open_postgres_store(postgres_url) as store:
-            yield store
-
-    return {"store_url": postgres_url}, on_postgres
+async def server(start_server: StartServer, postgres_url: str) -> Gateway:
+    """A server keeping its state in a PostgreSQL database of its own."""
+    return await start_server(store_url=postgres_url)
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
+async def _claim_elsewhere(postgres_url: str, actor: str) -> int:
+    """Claim `actor` as another node would when it takes the actor over; the epoch it got."""
+    async with open_postgres_store(postgres_url) as node2:
+        return await node2.claim(actor, "node2", int(time.time() * 1000))
 
 
 async def test_a_taken_over_account_stores_nothing_more_and_its_devices_resume_elsewhere(
-    start_server: StartServer, login: Login, other_node: tuple[dict[str, str | None], OtherNode]
+    server: Gateway, login: Login, postgres_url: str
 ) -> None:
-    overrides, open_other = other_node
     with trio.fail_after(30):
-        server = await start_server(**overrides)
         alice = await login(server, "alice", device="A1")
         bob = await login(server, "bob", device="B1")
         await send(alice, "bob", "one")
@@ -56,8 +44,7 @@ async def test_a_taken_over_account_stores_nothing_more_and_its_devices_resume_e
         epoch_here = await server.store.owner("account:alice")
         assert epoch_here is not None and epoch_here[0] == server.config.node
         head_before = await server.store.stream_bounds("alice")
-        async with open_other(server) as node2:
-            taken = await node2.claim("account:alice", "node2", _now_ms())
+        taken = await _claim_elsewhere(postgres_url, "account:alice")
         assert taken == epoch_here[1] + 1
         # the stale account actor's next write is refused: 9001, nothing stored, the actor stops
         # (the device is closed at once: the refusal, 9001, may not reach it first)
@@ -79,16 +66,13 @@ async def test_a_taken_over_account_stores_nothing_more_and_its_devices_resume_e
 
 
 async def test_a_taken_over_group_stores_nothing_more_and_comes_back_on_the_next_request(
-    start_server: StartServer, login: Login, other_node: tuple[dict[str, str | None], OtherNode]
+    server: Gateway, login: Login, postgres_url: str
 ) -> None:
-    overrides, open_other = other_node
     with trio.fail_after(30):
-        server = await start_server(**overrides)
         alice = await login(server, "alice", device="A1")
         bob = await login(server, "bob", device="B1")
         await alice.request("createGroup", groupInfo={"groupID": "g1", "groupName": "G"}, userIDs=["bob"])
-        async with open_other(server) as node2:
-            await node2.claim("group:g1", "node2", _now_ms())
+        assert await _claim_elsewhere(postgres_url, "group:g1") == 2
         refused = await fails(9001, alice.request("updateGroupName", groupID="g1", groupName="renamed"))
         assert "group:g1 was taken over" in refused.message
         assert server.registry.taken_over["group"] == 1
