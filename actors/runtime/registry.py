@@ -263,9 +263,8 @@ class Registry:
                 actor = self._factories[address.kind](address)
                 slot.actor = actor
                 try:
-                    if self._claim is not None and address.kind in self._claimed_kinds:
-                        actor.epoch = await self._claim(address)
-                    await actor.start()
+                    if not await self._started(address, slot, actor):
+                        return
                     await self._serve(address, slot, actor)
                     return
                 except OwnershipLost as lost:
@@ -291,6 +290,26 @@ class Registry:
         finally:
             if self._slots.get(address) is slot:
                 self._retire(address, slot)
+
+    async def _started(self, address: Address, slot: _Slot, actor: Actor[Any]) -> bool:
+        """Claim (for claimed kinds) and start `actor`; False if it refused to start.
+
+        A refusal (StorageUnavailable: the store cannot be reached) is not a
+        crash to retry at once: every queued ask gets it now, instead of
+        waiting out its timeout, and the address is retired; the next
+        message starts the actor again.
+        """
+        try:
+            if self._claim is not None and address.kind in self._claimed_kinds:
+                actor.epoch = await self._claim(address)
+            await actor.start()
+        except OwnershipLost:
+            raise
+        except HubbubError as refusal:
+            log.warning("actor=%s cannot start: %s", address, refusal)
+            self._give_up(address, slot, partial(type(refusal), refusal.message))
+            return False
+        return True
 
     async def _serve(self, address: Address, slot: _Slot, actor: Actor[Any]) -> None:
         slot.last_active = trio.current_time()

@@ -40,7 +40,7 @@ import trio
 from psycopg import pq
 from psycopg.adapt import Dumper
 from psycopg.conninfo import conninfo_to_dict
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import HubbubError, StorageUnavailable
 from .base import Claim, Fence
@@ -65,6 +65,13 @@ _READ_CONNECTIONS = 4
 _CONNECT_TIMEOUT_S = 5
 # How long a caller waits for a pooled connection (all busy, or reconnecting).
 _POOL_WAIT_S = 5.0
+# ... and once one such wait found none while the server is down (see _Reach).
+_DOWN_POOL_WAIT_S = 0.5
+# The pool retries a lost connection with a doubling delay; it gives an
+# attempt up after this long, and the next caller starts a fresh one at
+# once, so the delay never grows past a few seconds: service returns
+# within about that long after the server does.
+_RECONNECT_GIVE_UP_S = 8.0
 # One statement may take this long; a lock held by a stalled peer ends here.
 _STATEMENT_TIMEOUT_MS = 10_000
 # A peer that stops answering over TCP is given up after this long.
@@ -136,27 +143,52 @@ def _in_transaction(raw: psycopg.Connection[Any]) -> bool:
     return raw.info.transaction_status in (pq.TransactionStatus.INTRANS, pq.TransactionStatus.INERROR)
 
 
+class _Reach:
+    """Whether the server could be reached lately, shared by the writer and the readers.
+
+    While it could not, a caller waits only _DOWN_POOL_WAIT_S for a pooled
+    connection instead of _POOL_WAIT_S: writes queued behind each other in
+    an outage then each fail with 9001 at once, instead of adding up their
+    waits past the askers' timeouts. The first transaction begun again
+    clears it. A plain flag: a stale read of it only changes one wait.
+    """
+
+    __slots__ = ("down",)
+
+    def __init__(self) -> None:
+        self.down = False
+
+    def pool_wait_s(self) -> float:
+        return _DOWN_POOL_WAIT_S if self.down else _POOL_WAIT_S
+
+
 @contextmanager
-def _begun(pool: ConnectionPool[psycopg.Connection[Any]], begin: str) -> Iterator[psycopg.Connection[Any]]:
+def _begun(pool: ConnectionPool[psycopg.Connection[Any]], reach: _Reach, begin: str) -> Iterator[psycopg.Connection[Any]]:
     """A pooled connection with a transaction begun on it by `begin`.
 
     BEGIN is the first thing sent on a connection taken from the pool, so it
     is its liveness check too: a connection the server dropped while it sat
     idle (a restart, a terminated backend) fails there, before anything was
     done on it, and the next one is tried. Bounded: as many tries as the
-    pool has connections, plus one, each waiting at most _POOL_WAIT_S.
+    pool has connections, plus one, each waiting at most _POOL_WAIT_S
+    (_DOWN_POOL_WAIT_S while the server is known to be unreachable).
     """
     tries = (pool.max_size or 1) + 1
     for attempt in range(1, tries + 1):
-        with pool.connection(timeout=_POOL_WAIT_S) as raw:  # a broken one goes back to be replaced
-            try:
-                raw.execute(begin)
-            except psycopg.OperationalError:
-                if raw.broken and attempt < tries:
-                    continue
-                raise
-            yield raw
-            return
+        try:
+            with pool.connection(timeout=reach.pool_wait_s()) as raw:  # a broken one goes back to be replaced
+                try:
+                    raw.execute(begin)
+                except psycopg.OperationalError:
+                    if raw.broken and attempt < tries:
+                        continue
+                    raise
+                reach.down = False
+                yield raw
+                return
+        except PoolTimeout:  # no connection came: none could be made
+            reach.down = True
+            raise
 
 
 def _run_plain(raw: psycopg.Connection[Any], batch: list[WriteJob[Any]]) -> bool:
@@ -206,14 +238,14 @@ def _run_job(raw: psycopg.Connection[Any], job: WriteJob[Any], owners: Owners) -
     owners.ran(job)
 
 
-def _commit_batch(pool: ConnectionPool[psycopg.Connection[Any]], batch: list[WriteJob[Any]]) -> bool:
+def _commit_batch(pool: ConnectionPool[psycopg.Connection[Any]], reach: _Reach, batch: list[WriteJob[Any]]) -> bool:
     """Run `batch` in one transaction and commit it; runs in the writer's worker thread.
 
     Returns whether it committed. If not, every job holds StorageUnavailable
     and nothing of the batch was applied.
     """
     try:
-        with _begun(pool, "BEGIN") as raw:
+        with _begun(pool, reach, "BEGIN") as raw:
             try:
                 if not _run_plain(raw, batch):
                     # A job failed: run the batch again, each job in its own
@@ -240,9 +272,9 @@ def _commit_batch(pool: ConnectionPool[psycopg.Connection[Any]], batch: list[Wri
     return committed
 
 
-def _read_in_thread(pool: ConnectionPool[psycopg.Connection[Any]], fn: Callable[[PgConnection], T]) -> T:
+def _read_in_thread(pool: ConnectionPool[psycopg.Connection[Any]], reach: _Reach, fn: Callable[[PgConnection], T]) -> T:
     try:
-        with _begun(pool, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") as raw:
+        with _begun(pool, reach, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") as raw:
             try:
                 return fn(PgConnection(raw))
             finally:
@@ -262,7 +294,8 @@ class PostgresStore(SqlOwnershipStore, SqlAccountStore, SqlMessageStore, SqlSoci
     def __init__(self, pool: ConnectionPool[psycopg.Connection[Any]], read_connections: int, max_batch: int) -> None:
         self._pool = pool
         self._read_limiter = trio.CapacityLimiter(read_connections)
-        self._writer = BatchWriter("postgresql", partial(_commit_batch, pool), max_batch)
+        self._reach = _Reach()
+        self._writer = BatchWriter("postgresql", partial(_commit_batch, pool, self._reach), max_batch)
         self._closed = False
 
     async def write(self, fn: Callable[[PgConnection], T], *, fence: Fence | Claim | None = None) -> T:
@@ -285,7 +318,7 @@ class PostgresStore(SqlOwnershipStore, SqlAccountStore, SqlMessageStore, SqlSoci
         """
         if self._closed:
             raise StorageUnavailable("postgresql store is closed")
-        return await trio.to_thread.run_sync(_read_in_thread, self._pool, fn, limiter=self._read_limiter)
+        return await trio.to_thread.run_sync(_read_in_thread, self._pool, self._reach, fn, limiter=self._read_limiter)
 
     def statistics(self) -> dict[str, int]:
         """Writer counters for metrics: queue depth, batches and jobs, largest batch."""
@@ -358,6 +391,7 @@ def _open_pool(url: str, size: int) -> ConnectionPool[psycopg.Connection[Any]]:
             configure=_configure,
             name="hubbub",
             timeout=_POOL_WAIT_S,
+            reconnect_timeout=_RECONNECT_GIVE_UP_S,
             open=False,
         )
         try:
