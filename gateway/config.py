@@ -47,6 +47,8 @@ class Config:
 
     # groups: every message fans out to every member, so a group's size is a cost bound
     max_group_members: int = 10_000
+    # a group's actor holds its live threads (with their members) and a dismiss destroys each of them
+    max_group_threads: int = 1_000
 
     # devices: every login tells each online device of the account, so their number is a cost bound
     max_devices_per_account: int = 64  # online at once, whatever the login policy allows; more: error 2004

@@ -61,6 +61,7 @@ HELP: dict[str, str] = {
     "close_timeout_s": "time a close handshake may take",
     "token_warning_s": "tokenWillExpire is sent this long before expiry",
     "max_group_members": "members one group may have",
+    "max_group_threads": "live threads one group may have; more: error 1003 on createThread",
     "max_devices_per_account": "online devices per account whatever the login policy allows; more: error 2004",
     "account_messages_per_s": "messages per second per account, all its devices together; more: error 1005",
     "account_messages_burst": "message burst per account, all its devices together",

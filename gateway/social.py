@@ -30,6 +30,7 @@ class Social(Feature):
         accounts = services.accounts
         context = GroupContext(
             services.store, accounts.post_account, stats=accounts.stats, max_members=services.config.max_group_members,
+            max_threads=services.config.max_group_threads,
             webhooks=accounts.webhooks,
         )
         services.registry.add_kind("group", lambda address: GroupActor(address, context), claimed=True)

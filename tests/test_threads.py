@@ -246,10 +246,10 @@ async def test_a_member_leaving_or_kicked_from_the_group_leaves_its_threads_and_
 ) -> None:
     server = await start_server("multi")
     with trio.fail_after(60):
-        (alice,) = await devices(login, server, "alice", 1)  # Owner
+        alice, a2 = await devices(login, server, "alice", 2)  # Owner
         b1, b2 = await devices(login, server, "bob", 2)
         (carol,) = await devices(login, server, "carol", 1)
-        parent = await _group_message(alice, "g-out", ["bob", "carol"], [b1, b2, carol])
+        parent = await _group_message(alice, "g-out", ["bob", "carol"], [a2, b1, b2, carol])
         tid = (await alice.request("createThread", groupID="g-out", parentMessageID=parent, threadName="t"))["thread"]["threadID"]
         for device in (b1, b2, carol):
             await _event(device, "threadChanged", event="create")
@@ -277,5 +277,25 @@ async def test_a_member_leaving_or_kicked_from_the_group_leaves_its_threads_and_
         assert [t["memberCount"] for t in (await alice.request("queryThreadList", groupID="g-out"))["threadList"]] == [1]
 
         await alice.request("dismissGroup", groupID="g-out")
+        # the thread's members hear it go (here its owner's other device, with fromUserID)
+        event = await _event(a2, "threadChanged", event="destroy")
+        assert event["thread"]["threadID"] == tid and event["fromUserID"] == "alice"
         await fails(7001, alice.request("queryThreadInfo", threadID=tid))
         assert (await alice.request("queryJoinedThreadList"))["threadList"] == []
+
+
+async def test_a_group_holds_at_most_the_configured_live_threads(start_server: StartServer, login: Login) -> None:
+    server = await start_server("multi", max_group_threads=2)
+    with trio.fail_after(30):
+        (alice,) = await devices(login, server, "alice", 1)
+        await alice.request("createGroup", groupInfo={"groupID": "g-cap", "groupName": "g"}, userIDs=[])
+        parents = []
+        for n in range(3):
+            reply = await alice.request("sendMessage", toConversationID="g-cap", conversationType=2, message={"type": 1, "message": f"p{n}"})
+            parents.append(reply["message"]["messageID"])
+        made = [(await alice.request("createThread", groupID="g-cap", parentMessageID=p, threadName="t"))["thread"] for p in parents[:2]]
+        await fails(1003, alice.request("createThread", groupID="g-cap", parentMessageID=parents[2], threadName="t"))
+        listed = await alice.request("queryThreadList", groupID="g-cap")
+        assert [t["threadID"] for t in listed["threadList"]] == [t["threadID"] for t in made]
+        await alice.request("destroyThread", threadID=made[0]["threadID"])
+        assert (await alice.request("createThread", groupID="g-cap", parentMessageID=parents[2], threadName="t"))["thread"]

@@ -36,6 +36,7 @@ class GroupContext:
     post_account: Callable[[str, object], Awaitable[None]]
     stats: Counter[str] = field(default_factory=Counter)
     max_members: int = 10_000  # a message fans out to every member: the size bounds its cost
+    max_threads: int = 1_000  # live threads, held (with their members) in the actor's memory
     webhooks: WebhookQueue | None = None  # calls to the application backend (None: none configured)
 
 
@@ -186,14 +187,14 @@ class GroupCore(Actor[GroupMsg]):
         step.thread_leaves.extend((thread.thread_id, u) for u in leaves)
         await self._save(replace(record, threads={**record.threads, thread.thread_id: thread}))
 
-    async def _drop_thread(self, thread: ThreadRecord, msg: Any) -> None:
-        """Destroy `thread`: its rows go when the step ends, and every group member hears of it."""
+    async def _drop_thread(self, thread: ThreadRecord, msg: Any, audience: Iterable[str]) -> None:
+        """Destroy `thread`: its rows go when the step ends, and `audience` hears of it."""
         record = self.record
         assert record is not None
         self._step.threads.pop(thread.thread_id, None)
         self._step.drop_threads.append(thread.thread_id)
         await self._save(replace(record, threads={k: v for k, v in record.threads.items() if k != thread.thread_id}))
-        await self._tell([t.ThreadChanged("destroy", thread_wire(thread))], record.members, msg)
+        await self._tell([t.ThreadChanged("destroy", thread_wire(thread))], audience, msg)
 
     async def _leave_threads(self, users: Iterable[str], *, kicked: bool, msg: Any) -> None:
         """Users leaving the group (or kicked from it) leave its threads.

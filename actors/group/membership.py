@@ -160,8 +160,11 @@ class Membership(GroupCore):
         record = self._group()
         if self._role_of(msg.user) != rules.OWNER:
             raise NoPermission("only the owner may dismiss the group")
-        for thread in list(record.threads.values()):  # dismissing the group destroys its threads
-            await self._drop_thread(thread, msg)
+        # Dismissing the group destroys its threads. Each thread's members (and the acting user's
+        # other devices) hear of it; telling every group member of every thread would cost
+        # threads x members events, and the group's end tells them all that its threads are gone.
+        for thread in list(record.threads.values()):
+            await self._drop_thread(thread, msg, dict.fromkeys([*thread.members, msg.user]))
         await self._save(replace(self._group(), dismissed=True))
         log.info("group=%s dismissed by user=%s", self.group_id, msg.user)
         event = w.GroupStateChanged(rules.STATE_QUIT, rules.EVENT_DISMISSED, self._wire())

@@ -61,6 +61,8 @@ class Threads(GroupMessages):
             raise MessageNotFound(f"no message {msg.parent_message_id!r} in this group")
         if any(thread.parent_message_id == msg.parent_message_id for thread in record.threads.values()):
             raise AlreadyExists("this message already has a thread")
+        if len(record.threads) >= self.ctx.max_threads:
+            raise InvalidArgument(f"a group has at most {self.ctx.max_threads} live threads; destroy one first")
         now = _now()
         thread = ThreadRecord(msg.thread_id, self.group_id, msg.parent_message_id, msg.name, msg.user, now, members={msg.user: now})
         await self._put_thread(thread, joins=[msg.user])
@@ -98,7 +100,7 @@ class Threads(GroupMessages):
     async def _destroy_thread(self, msg: DestroyThread) -> t.ThreadReply:
         thread = self._thread(msg.thread_id)
         self._require_thread_manager(msg.user, thread)
-        await self._drop_thread(thread, msg)
+        await self._drop_thread(thread, msg, self._group().members)
         return t.ThreadReply(thread=thread_wire(thread, msg.user))
 
     async def _kick_thread_members(self, msg: KickThreadMembers) -> t.ThreadReply:

@@ -155,7 +155,7 @@ class QueryJoinedThreadList(Request, tag="queryJoinedThreadList"):
 
 
 class ThreadChanged(DurableEvent, tag="threadChanged", frozen=True):
-    """A thread was created or destroyed (group members), renamed (its members), joined, left or kicked from (that user)."""
+    """A thread was created or destroyed (group members; its own members when the group is dismissed), renamed (its members), joined, left or kicked from (that user)."""
 
     event: ThreadEvent
     thread: ThreadInfo
