@@ -34,7 +34,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,7 @@ from scripts.loadmix import (
     latency_figures,
     load_mix,
     process_cpu_s,
+    process_tree,
 )
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository: the server and echo subprocesses run here
@@ -187,12 +188,14 @@ async def _ready_line(stream: trio.abc.ReceiveStream, prefix: str) -> str:
 
 
 @asynccontextmanager
-async def spawned(command: list[str], ready_prefix: str, log: ServerLog) -> AsyncIterator[tuple[str, int]]:
+async def spawned(command: list[str], ready_prefix: str, log: ServerLog, wrapped: bool = False) -> AsyncIterator[tuple[str, int]]:
     """Run `command` (cwd: the repo) until its ready line; yield that line and the pid.
 
     stderr goes to `log.path`, scanned on exit. On exit the process gets
-    SIGTERM, then SIGKILL after 10 s. Raises RuntimeError (with the log's
-    tail) if it exits or stays silent for 30 s before it is ready.
+    SIGTERM, then SIGKILL after 10 s; a `wrapped` one (a wrapper that ends
+    with the command it started) gets 10 s to end after its child got
+    SIGTERM first. Raises RuntimeError (with the log's tail) if it exits or
+    stays silent for 30 s before it is ready.
     """
     with log.path.open("wb") as stderr:
         process = await trio.lowlevel.open_process(
@@ -208,6 +211,12 @@ async def spawned(command: list[str], ready_prefix: str, log: ServerLog) -> Asyn
         yield line, process.pid
     finally:
         with trio.CancelScope(shield=True):
+            if wrapped:
+                for child in process_tree(process.pid)[1:2]:
+                    with suppress(ProcessLookupError):  # it may have ended already
+                        os.kill(child, signal.SIGTERM)
+                with trio.move_on_after(_STOP_TIMEOUT_S):
+                    await process.wait()
             await stop_process(process)
             await process.stdout.aclose()
         log.scan()
@@ -225,11 +234,19 @@ async def stop_process(process: trio.Process, timeout_s: float = _STOP_TIMEOUT_S
 
 
 @asynccontextmanager
-async def hubbub_server(policy: str, log_level: str, workdir: Path, extra: Sequence[str] = ()) -> AsyncIterator[tuple[Target, ServerLog]]:
-    """Start `gateway.cli serve` on ports 0 with a fresh data dir under `workdir` (and `extra` flags)."""
+async def hubbub_server(
+    policy: str, log_level: str, workdir: Path, extra: Sequence[str] = (), wrapper: Sequence[str] = ()
+) -> AsyncIterator[tuple[Target, ServerLog]]:
+    """Start `gateway.cli serve` on ports 0 with a fresh data dir under `workdir` (and `extra` flags).
+
+    `wrapper` runs the server under another command (`py-spy record ... --`,
+    which can sample only a process it started itself); the Target then names
+    the server itself (the wrapper's child), which is stopped first on exit
+    so the wrapper ends with it.
+    """
     secret, admin_token = secrets.token_urlsafe(32), secrets.token_urlsafe(16)
     command = [
-        sys.executable, "-m", "gateway.cli", "serve",
+        *wrapper, sys.executable, "-m", "gateway.cli", "serve",
         "--host", "127.0.0.1", "--port", "0", "--admin-port", "0",
         "--data-dir", str(workdir / "data"),
         # "=" form: a random secret may start with "-"
@@ -237,11 +254,12 @@ async def hubbub_server(policy: str, log_level: str, workdir: Path, extra: Seque
         "--policy", policy, "--log-level", log_level, *extra,
     ]  # fmt: skip
     log = ServerLog(workdir / "server.log")
-    async with spawned(command, SERVER_READY, log) as (line, pid):
+    async with spawned(command, SERVER_READY, log, wrapped=bool(wrapper)) as (line, pid):
         # "hubbub listening ws://HOST:PORT/ws admin http://HOST:PORT"
         words = line.split()
         admin_url = words[4] if len(words) > 4 and words[4].startswith("http") else None
-        yield Target(words[2], secret, policy, admin_url, admin_token, pid), log
+        server_pid = next(iter(process_tree(pid)[1:]), pid) if wrapper else pid
+        yield Target(words[2], secret, policy, admin_url, admin_token, server_pid), log
 
 
 @asynccontextmanager

@@ -103,3 +103,15 @@ async def test_xmpp_client_carbons_and_rooms_against_ejabberd(tmp_path: Path, ar
             for client in clients.values():
                 await client.close()
     assert log.errors == 0, log.samples
+
+
+def test_profile_hubbub_samples_the_server_itself(tmp_path: Path) -> None:
+    """--profile-hubbub runs hubbub under py-spy: its stacks are the server's, and the server still stops cleanly."""
+    profiles = tmp_path / "profiles"
+    command = [sys.executable, "-m", "scripts.bench_ejabberd", "--quick", "--servers", "hubbub", "--workloads", "login",
+               "--profile-hubbub", str(profiles)]  # fmt: skip
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    stacks = (profiles / "hubbub.txt").read_text()
+    assert "gateway/cli.py" in stacks and "actors/" in stacks
+    assert "no problems" in done.stdout

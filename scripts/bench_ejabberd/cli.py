@@ -19,7 +19,7 @@ from scripts.loadmix import Progress
 
 from . import report
 from .ejabberd import EjabberdInstall, find_ejabberd
-from .sides import SIDES, WORKLOADS, SideResult, run_ejabberd, run_hubbub
+from .sides import SIDES, WORKLOADS, SideResult, find_py_spy, run_ejabberd, run_hubbub
 
 # The sizes, and the --quick ones (the smoke test's): a few seconds per workload.
 FULL: dict[str, Any] = {
@@ -57,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--server-log-level", default="WARNING", help="hubbub's log level (default %(default)s)")
     parser.add_argument("--progress", action="store_true", help="a progress line on stderr even when it is not a terminal")
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
+    parser.add_argument("--profile-hubbub", type=Path, metavar="DIR",
+                        help="run hubbub under py-spy (`pip install py-spy`), its samples in DIR; its figures then carry py-spy's cost")  # fmt: skip
     return parser
 
 
@@ -79,6 +81,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, dict[
     if not 1 <= sizes["login_devices_per_account"] <= 9 or sizes["chat_rate"] <= 0 or sizes["group_rate"] <= 0:
         parser.error("--login-devices-per-account is 1..9; --chat-rate and --group-rate are above 0")
     sizes["login_devices"] = sizes["login_accounts"] * sizes["login_devices_per_account"]
+    if args.profile_hubbub is not None:
+        if find_py_spy() is None:
+            parser.error("--profile-hubbub needs py-spy: pip install py-spy")
+        args.profile_hubbub.mkdir(parents=True, exist_ok=True)
     args.servers = _choices(args.servers, SIDES, "servers", parser)
     args.workloads = _choices(args.workloads, WORKLOADS, "workloads", parser)
     return args, sizes
@@ -110,7 +116,7 @@ async def run(args: argparse.Namespace, sizes: dict[str, Any], install: Ejabberd
         try:
             for side in args.servers:
                 if side == "hubbub":
-                    sides[side] = await run_hubbub(workdir, runs, args.workloads, args.server_log_level, progress)
+                    sides[side] = await run_hubbub(workdir, runs, args.workloads, args.server_log_level, progress, args.profile_hubbub)
                 else:
                     assert install is not None
                     archive = side == "ejabberd_mam"

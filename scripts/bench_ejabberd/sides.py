@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import secrets
+import shutil
+import sys
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -77,19 +80,39 @@ async def _hold_idle(pid: int, log_in_all: LogInAll, wanted: int, settle_s: floa
 # ---- hubbub --------------------------------------------------------------------------------
 
 
-async def run_hubbub(workdir: Path, runs: dict[str, argparse.Namespace], chosen: list[str], log_level: str, progress: Progress) -> SideResult:
-    """hubbub (`gateway.cli serve`, policy multi, a fresh data dir) through scripts/loadmix."""
+def find_py_spy() -> str | None:
+    """py-spy beside this Python (a venv's bin) or on PATH, or None."""
+    return shutil.which("py-spy", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+
+
+def _py_spy(profile_dir: Path | None, name: str) -> list[str]:
+    """The wrapper that samples a hubbub server into `profile_dir/name.txt` (collapsed stacks), or none."""
+    py_spy = find_py_spy()
+    if profile_dir is None or py_spy is None:
+        return []
+    return [py_spy, "record", "--nonblocking", "--rate", "100", "--format", "raw", "--output", str(profile_dir / f"{name}.txt"), "--"]
+
+
+async def run_hubbub(
+    workdir: Path, runs: dict[str, argparse.Namespace], chosen: list[str], log_level: str, progress: Progress, profile_dir: Path | None = None
+) -> SideResult:
+    """hubbub (`gateway.cli serve`, policy multi, a fresh data dir) through scripts/loadmix.
+
+    With `profile_dir`, py-spy samples each server it starts (hubbub.txt,
+    hubbub-idle.txt there); its sampling costs the server CPU too.
+    """
     side = SideResult("hubbub")
     mixes = {"chat": chat.run, "chat_rate": chat.run, "group": groups.run, "login": login.run}
     busy = [name for name in chosen if name in mixes]
     if busy:
-        async with hubbub_server("multi", log_level, _fresh(workdir / "hubbub")) as (target, log):
+        async with hubbub_server("multi", log_level, _fresh(workdir / "hubbub"), wrapper=_py_spy(profile_dir, "hubbub")) as (target, log):
             side.logs.append(("hubbub", log))
             for name in busy:
                 side.results[name] = await mixes[name](target, runs[name], progress)
     if "idle" in chosen:
         args = runs["idle"]
-        async with hubbub_server("multi", log_level, _fresh(workdir / "hubbub-idle")) as (target, log):
+        idle_server = hubbub_server("multi", log_level, _fresh(workdir / "hubbub-idle"), wrapper=_py_spy(profile_dir, "hubbub-idle"))
+        async with idle_server as (target, log):
             side.logs.append(("hubbub idle", log))
             tag = secrets.token_hex(3)
             wanted = [(f"idle{tag}-{a}", d) for d in range(args.devices) for a in range(args.accounts)]
