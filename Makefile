@@ -81,16 +81,18 @@ chromium:
 
 # Debian's ejabberd for the side-by-side benchmark's smoke test (scripts/bench_ejabberd starts its own
 # on loopback with its own config; the packaged service is stopped and disabled, so nothing else listens).
+# erlang-p1-sqlite3 lets it keep ejabberd's archive in SQLite too (one of the compared configurations).
 EJABBERD_APP := $(firstword $(wildcard /usr/lib/*/ejabberd-*/ebin/ejabberd.app))
+EJABBERD_SQLITE := $(firstword $(wildcard /usr/lib/erlang/lib/p1_sqlite3-*/ebin/sqlite3.app))
 ejabberd:
-	@if [ -z "$(EJABBERD_APP)" ] || [ ! -x /usr/bin/erl ]; then \
+	@if [ -z "$(EJABBERD_APP)" ] || [ -z "$(EJABBERD_SQLITE)" ] || [ ! -x /usr/bin/erl ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "make: installing Debian's ejabberd for the side-by-side benchmark"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ejabberd >/dev/null; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ejabberd erlang-p1-sqlite3 >/dev/null; \
 	    if [ -x /etc/init.d/ejabberd ]; then /etc/init.d/ejabberd stop >/dev/null 2>&1 || true; fi; \
 	    if command -v systemctl >/dev/null; then systemctl disable ejabberd >/dev/null 2>&1 || true; fi; \
 	  else \
-	    echo "make: the side-by-side benchmark's test needs ejabberd: run  sudo apt-get install -y ejabberd"; exit 1; \
+	    echo "make: the side-by-side benchmark's test needs ejabberd: run  sudo apt-get install -y ejabberd erlang-p1-sqlite3"; exit 1; \
 	  fi; \
 	fi
 

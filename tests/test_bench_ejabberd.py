@@ -16,7 +16,7 @@ import pytest
 import trio
 
 from scripts.bench_ejabberd.ejabberd import PASSWORD, EjabberdInstall, ejabberd_server, find_ejabberd, register_accounts
-from scripts.bench_ejabberd.sides import SIDES
+from scripts.bench_ejabberd.sides import DEFAULT_SIDES
 from scripts.bench_ejabberd.xmpp import XmppError, body_of
 
 REPO = Path(__file__).resolve().parents[1]
@@ -25,12 +25,14 @@ REPO = Path(__file__).resolve().parents[1]
 def _install() -> EjabberdInstall:
     install = find_ejabberd()
     if install is None:
-        raise AssertionError("no ejabberd here: run `apt-get install -y ejabberd` as root (`make ejabberd` does it)")
+        raise AssertionError("no ejabberd here: run `apt-get install -y ejabberd erlang-p1-sqlite3` as root (`make ejabberd` does it)")
+    if not install.sqlite:
+        raise AssertionError("no SQLite driver for ejabberd here: run `apt-get install -y erlang-p1-sqlite3` as root (`make ejabberd` does it)")
     return install
 
 
 def test_quick_run_measures_every_figure_on_every_server(tmp_path: Path) -> None:
-    """The real command, --quick: three servers, every workload, every count as expected, a full table."""
+    """The real command, --quick: hubbub and ejabberd with and without MAM, every workload, every count as expected, a full table."""
     _install()
     out = tmp_path / "bench.json"
     command = [sys.executable, "-m", "scripts.bench_ejabberd", "--quick", "--json", str(out)]
@@ -41,12 +43,12 @@ def test_quick_run_measures_every_figure_on_every_server(tmp_path: Path) -> None
     report = json.loads(out.read_text())
     assert report["problems"] == []
     for row in report["table"]:
-        for side in SIDES:
+        for side in DEFAULT_SIDES:
             number = row["values"][side]
             assert number is not None and not math.isnan(number), (row["title"], side)
         if row["unit"] in ("/s", "ms") and "CPU" not in row["title"]:
-            assert all(row["values"][side] > 0 for side in SIDES), row
-    for side in SIDES:
+            assert all(row["values"][side] > 0 for side in DEFAULT_SIDES), row
+    for side in DEFAULT_SIDES:
         figures = report["sides"][side]
         # the XMPP workloads count like hubbub's mixes: 3 deliveries per chat message with 2 devices each
         chat = figures["chat"]["figures"]
@@ -66,8 +68,8 @@ def test_without_ejabberd_only_hubbub_runs_and_missing_ejabberd_is_one_line(tmp_
     assert bad.returncode == 2 and "--servers: pick from" in bad.stderr
 
 
-@pytest.mark.parametrize("archive", [True, False])
-async def test_xmpp_client_carbons_and_rooms_against_ejabberd(tmp_path: Path, archive: bool) -> None:
+@pytest.mark.parametrize("archive", ["mnesia", "sqlite", None])
+async def test_xmpp_client_carbons_and_rooms_against_ejabberd(tmp_path: Path, archive: str | None) -> None:
     """The minimal XMPP client does what the workloads rely on: register, log in, carbons, a room."""
     install = _install()
     with trio.fail_after(60):
@@ -103,6 +105,8 @@ async def test_xmpp_client_carbons_and_rooms_against_ejabberd(tmp_path: Path, ar
             for client in clients.values():
                 await client.close()
     assert log.errors == 0, log.samples
+    # the archive is where the configuration says: ejabberd created the SQLite file only when asked to
+    assert (tmp_path / "run" / "mam.sqlite3").exists() == (archive == "sqlite")
 
 
 def test_profile_hubbub_samples_the_server_itself(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from scripts.loadmix import Progress
 
 from . import report
 from .ejabberd import EjabberdInstall, find_ejabberd
-from .sides import SIDES, WORKLOADS, SideResult, find_py_spy, run_ejabberd, run_hubbub
+from .sides import DEFAULT_SIDES, SIDES, WORKLOADS, SideResult, find_py_spy, run_ejabberd, run_hubbub
 
 # The sizes, and the --quick ones (the smoke test's): a few seconds per workload.
 FULL: dict[str, Any] = {
@@ -34,7 +34,9 @@ QUICK: dict[str, Any] = {
     "login_accounts": 10, "login_devices_per_account": 3,
     "idle_devices": 40, "idle_settle_s": 0.5,
 }  # fmt: skip
-NOT_INSTALLED = "ejabberd is not installed: run `apt-get install -y ejabberd` as root (`make ejabberd` does it)"
+NOT_INSTALLED = "ejabberd is not installed: run `apt-get install -y ejabberd erlang-p1-sqlite3` as root (`make ejabberd` does it)"
+NO_SQLITE = ("ejabberd's SQLite driver is not installed: run `apt-get install -y erlang-p1-sqlite3` as root (`make ejabberd` does it), "
+             "or leave ejabberd_mam_sqlite out of --servers")  # fmt: skip
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     for name, full in FULL.items():
         flag = "--" + name.replace("_", "-")
         parser.add_argument(flag, type=type(full), default=None, help=f"(default {full:g}; --quick {QUICK[name]:g})")
-    parser.add_argument("--servers", default=",".join(SIDES), help="comma-separated, from %(default)s")
+    parser.add_argument("--servers", default=",".join(DEFAULT_SIDES), help=f"comma-separated, from {','.join(SIDES)} (default %(default)s)")
     parser.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated, from %(default)s")
     parser.add_argument("--concurrency", type=int, default=64, help="connections being set up at once (default %(default)s)")
     parser.add_argument("--request-timeout-s", type=float, default=30.0, help="bound on one connect, login or reply (default %(default)s)")
@@ -119,8 +121,7 @@ async def run(args: argparse.Namespace, sizes: dict[str, Any], install: Ejabberd
                     sides[side] = await run_hubbub(workdir, runs, args.workloads, args.server_log_level, progress, args.profile_hubbub)
                 else:
                     assert install is not None
-                    archive = side == "ejabberd_mam"
-                    sides[side] = await run_ejabberd(install, workdir, workdir / "spool", archive, runs, args.workloads, args.erl_flag, progress)
+                    sides[side] = await run_ejabberd(install, workdir, workdir / "spool", side, runs, args.workloads, args.erl_flag, progress)
         except RuntimeError as exc:  # a server that did not start
             problems.append(str(exc))
     progress.done()
@@ -135,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     install = find_ejabberd()
     if install is None and any(side != "hubbub" for side in args.servers):
         print(f"bench_ejabberd: {NOT_INSTALLED}", file=sys.stderr)
+        return 2
+    if install is not None and not install.sqlite and "ejabberd_mam_sqlite" in args.servers:
+        print(f"bench_ejabberd: {NO_SQLITE}", file=sys.stderr)
         return 2
     raise_fd_limit(sizes["idle_devices"] + 4096)  # the driver, and the servers it starts, hold every device
     gc.freeze()  # the driver holds thousands of connections: the same GC settings as scripts/load.py

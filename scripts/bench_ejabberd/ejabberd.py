@@ -32,6 +32,7 @@ from .xmpp import XmppClient, XmppError
 ERL = "/usr/bin/erl"
 # ejabberd's own .app lies under the multiarch lib directory; its deps (p1_*) are in /usr/lib/erlang/lib.
 _APP_GLOB = "/usr/lib/*/ejabberd-*/ebin/ejabberd.app"
+_SQLITE_GLOB = "/usr/lib/erlang/lib/p1_sqlite3-*/ebin/sqlite3.app"  # Debian's erlang-p1-sqlite3
 DOMAIN = "bench.localhost"
 MUC_DOMAIN = f"muc.{DOMAIN}"
 PASSWORD = "bench-password"
@@ -41,10 +42,11 @@ _STOP_TIMEOUT_S = 20.0
 
 @dataclass(frozen=True, slots=True)
 class EjabberdInstall:
-    """Where the package put ejabberd: the Erlang library root to run it from, and its version."""
+    """Where the package put ejabberd: the Erlang library root to run it from, its version, its SQLite driver."""
 
     erl_libs: str
     version: str
+    sqlite: bool  # erlang-p1-sqlite3 is installed: MAM can be kept in SQLite
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +58,7 @@ class XmppTarget:
     domain: str
     muc_domain: str
     pid: int  # beam.smp, a child of this process
-    archive: bool
+    archive: str | None  # where MAM keeps its archive ("mnesia", ejabberd's default, or "sqlite"); None: no MAM
 
     def client(self) -> XmppClient:
         return XmppClient(self.host, self.port, self.domain)
@@ -73,7 +75,8 @@ def find_ejabberd() -> EjabberdInstall | None:
     if not apps:
         return None
     app = Path(apps[-1])
-    return EjabberdInstall(str(app.parent.parent.parent), app.parent.parent.name.removeprefix("ejabberd-"))
+    sqlite = bool(glob.glob(_SQLITE_GLOB))
+    return EjabberdInstall(str(app.parent.parent.parent), app.parent.parent.name.removeprefix("ejabberd-"), sqlite)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -83,21 +86,25 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(probe.getsockname()[1])
 
 
-def config_text(port: int, archive: bool, log_level: str = "warning") -> str:
-    """ejabberd.yml for the benchmark: `archive` turns on MAM for accounts and rooms.
+def config_text(port: int, archive: str | None, sqlite_file: Path, log_level: str = "warning") -> str:
+    """ejabberd.yml for the benchmark: `archive` (mnesia or sqlite) turns on MAM for accounts and rooms.
+
+    With sqlite, MAM's rows go to `sqlite_file`, which ejabberd creates with
+    the schema it ships (priv/sql/lite.sql); accounts stay in mnesia.
 
     No shaper, no session cap below the benchmark's devices, a listen
     backlog for connection storms, rooms big enough for the group workload,
     only the owner's presence broadcast in rooms (so 1,000 joins are not a
     million presence stanzas), and no history sent on join.
     """
-    mam_module = "  mod_mam:\n    db_type: mnesia\n    default: always\n" if archive else ""
+    mam_module = f"  mod_mam:\n    db_type: {'sql' if archive == 'sqlite' else 'mnesia'}\n    default: always\n" if archive else ""
+    sql = f'sql_type: sqlite\nsql_database: "{sqlite_file}"\n' if archive == "sqlite" else ""
     return f"""\
 hosts: ["{DOMAIN}"]
 loglevel: {log_level}
 log_rotate_count: 0
 certfiles: []
-listen:
+{sql}listen:
   - port: {port}
     ip: "127.0.0.1"
     module: ejabberd_c2s
@@ -137,12 +144,12 @@ modules:
 {mam_module}"""
 
 
-def _prepare(workdir: Path, spool: Path, port: int, archive: bool) -> Path:
+def _prepare(workdir: Path, spool: Path, port: int, archive: str | None) -> Path:
     """Create the run's directories and write its ejabberd.yml; returns the config's path."""
     workdir.mkdir(parents=True, exist_ok=True)
     spool.mkdir(parents=True, exist_ok=True)
     config = workdir / "ejabberd.yml"
-    config.write_text(config_text(port, archive))
+    config.write_text(config_text(port, archive, workdir / "mam.sqlite3"))
     return config
 
 
@@ -162,7 +169,7 @@ def _environment(install: EjabberdInstall, config: Path, log: Path, workdir: Pat
 
 @asynccontextmanager
 async def ejabberd_server(
-    install: EjabberdInstall, workdir: Path, spool: Path, archive: bool, erl_flags: Sequence[str] = ()
+    install: EjabberdInstall, workdir: Path, spool: Path, archive: str | None, erl_flags: Sequence[str] = ()
 ) -> AsyncIterator[tuple[XmppTarget, ServerLog]]:
     """Run ejabberd with its own config in `workdir` and mnesia in `spool` until the block ends.
 

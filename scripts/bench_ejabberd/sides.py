@@ -32,8 +32,15 @@ from . import xmpp_load
 from .ejabberd import EjabberdInstall, XmppTarget, ejabberd_server, register_accounts
 
 WORKLOADS = ("chat", "chat_rate", "group", "login", "idle")
-SIDES = ("hubbub", "ejabberd_mam", "ejabberd_plain")
-SIDE_TITLES = {"hubbub": "hubbub", "ejabberd_mam": "ejabberd, archive (MAM) on", "ejabberd_plain": "ejabberd, no archive"}
+SIDES = ("hubbub", "ejabberd_mam", "ejabberd_mam_sqlite", "ejabberd_plain")
+SIDE_TITLES = {
+    "hubbub": "hubbub",
+    "ejabberd_mam": "ejabberd, archive (MAM) on",  # in mnesia, ejabberd's default store
+    "ejabberd_mam_sqlite": "ejabberd, MAM in SQLite",
+    "ejabberd_plain": "ejabberd, no archive",
+}
+DEFAULT_SIDES = ("hubbub", "ejabberd_mam", "ejabberd_plain")  # the issue's three; MAM in SQLite on request
+SIDE_ARCHIVE = {"ejabberd_mam": "mnesia", "ejabberd_mam_sqlite": "sqlite", "ejabberd_plain": None}
 
 
 @dataclass(slots=True)
@@ -148,14 +155,14 @@ async def run_ejabberd(
     install: EjabberdInstall,
     workdir: Path,
     spool: Path,
-    archive: bool,
+    name: str,
     runs: dict[str, argparse.Namespace],
     chosen: list[str],
     erl_flags: list[str],
     progress: Progress,
 ) -> SideResult:
-    """ejabberd with MAM on (`archive`) or off through the XMPP workloads; registers the accounts first."""
-    name = "ejabberd_mam" if archive else "ejabberd_plain"
+    """The ejabberd side `name` (its MAM store: SIDE_ARCHIVE) through the XMPP workloads; registers the accounts first."""
+    archive = SIDE_ARCHIVE[name]
     side = SideResult(name)
     users = xmpp_users(accounts_needed(runs))
     workloads = {"chat": xmpp_load.chat, "chat_rate": xmpp_load.chat, "group": xmpp_load.group, "login": xmpp_load.logins}
