@@ -8,8 +8,9 @@ PORT ?= 8765
 ADMIN_PORT ?= 8766
 POLICY ?= single
 STORE ?=
+WORKERS ?= 2
 
-.PHONY: serve test test-postgres check install lint typecheck bench load protocol-doc wire-schema clean web-install test-web-client web chromium ejabberd bench-ejabberd
+.PHONY: serve cluster test test-postgres check install lint typecheck bench load protocol-doc wire-schema clean web-install test-web-client web chromium ejabberd bench-ejabberd
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +27,11 @@ install: $(STAMP)
 serve: $(STAMP)
 	@$(MAKE) --no-print-directory web || echo "make: serving without the web app (building it needs Node.js 20+ and npm)"
 	$(BIN)/hubbub serve --data-dir $(DATA) --port $(PORT) --admin-port $(ADMIN_PORT) --policy $(POLICY) --demo-signin $(if $(STORE),--store '$(STORE)')
+
+# N nodes behind one port on this machine (README "Every core"); needs STORE=postgresql://...
+cluster: $(STAMP)
+	@test -n "$(STORE)" || { echo "make cluster: set STORE=postgresql://... (the nodes share one store)"; exit 2; }
+	$(BIN)/hubbub serve --data-dir $(DATA) --port $(PORT) --admin-port $(ADMIN_PORT) --policy $(POLICY) --store '$(STORE)' --workers $(WORKERS)
 
 test: check test-web-client web chromium ejabberd
 	$(BIN)/python -m pytest -q

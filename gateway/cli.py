@@ -30,6 +30,7 @@ from .settings import CONFIG_ENV, SECRETS, ConfigError, Effective, environment, 
 from .logs import configure as configure_logging
 from .datadir import DataDirInUse, make_data_dir
 from .server import Gateway, serve, tls_context
+from .workers import WorkerFailedToStart, run_workers
 from .tokens import TokenVerifier
 from .webapp import APP_PATH, demo_signin_refusal
 from .webhooks import parse_events
@@ -145,7 +146,23 @@ def _effective(args: argparse.Namespace) -> Effective:
     refusal = _webhook_refusal(config)
     if refusal is not None:
         raise ConfigError(refusal)
+    refusal = _workers_refusal(config)
+    if refusal is not None:
+        raise ConfigError(refusal)
     return Effective(config, effective.sources)
+
+
+def _workers_refusal(config: Config) -> str | None:
+    """Why `--workers` cannot run with these settings, if it cannot."""
+    if config.workers is None:
+        return None
+    if config.store_url is None:
+        return "--workers needs --store postgresql://...: its workers are nodes that share one store"
+    if config.workers > 1:
+        # Until nodes share state through the cluster bus, two of them on one
+        # store would each hold a copy of the same actors (and fence each other).
+        return "--workers above 1 needs the cluster bus, which this build does not have: nodes could not share state"
+    return None
 
 
 def _config(args: argparse.Namespace) -> int:
@@ -167,6 +184,8 @@ def _serve(args: argparse.Namespace) -> int:
         auth_secret=config.auth_secret or _stored_secret(config.data_dir, _SECRET_FILE, create=True) or "",
         admin_token=config.admin_token or _stored_secret(config.data_dir, _ADMIN_TOKEN_FILE, create=True) or "",
     )
+    if config.workers is not None:
+        return trio.run(run_workers, config, args.argv[args.argv.index("serve") + 1 :])
     trio.run(_serve_until_signalled, config)
     return 0
 
@@ -263,12 +282,13 @@ def _backup(args: argparse.Namespace) -> int:
 
 # What a user can get wrong (a port in use, an unusable data dir, a bad
 # setting): one line and exit code 2, never a traceback.
-_USER_MISTAKES = (OSError, ConfigError, DataDirInUse, StorageUnavailable)
+_USER_MISTAKES = (OSError, ConfigError, DataDirInUse, StorageUnavailable, WorkerFailedToStart)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one `hubbub` command; returns the exit status (2: a user mistake, told in one line)."""
     args = _parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # as given: --workers hands them on to its workers
     try:
         if args.command == "serve":
             return _serve(args)

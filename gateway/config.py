@@ -29,6 +29,8 @@ class Config:
     tls_key: Path | None = None
     policy: LoginPolicy = field(default_factory=lambda: LoginPolicy.preset("single"))
     node: str = "local"
+    workers: int | None = None  # `hubbub serve` runs this many node processes behind one port (gateway/workers.py)
+    reuse_port: bool = False  # share the WebSocket port with other processes (SO_REUSEPORT), as workers do
 
     # framing and abuse limits (PROTOCOL.md §12)
     max_frame_bytes: int = 64 * 1024

@@ -38,6 +38,7 @@ from .listening import WS_PATH, Listening
 from .router import Router
 from .services import EndHook, Feature, Services, account_address
 from .session import DeviceSession
+from .shared_port import open_shared_listeners
 from .webhooks import Callbacks
 
 log = logging.getLogger("hubbub.server")
@@ -251,11 +252,15 @@ async def _listen(
     with scope:
         listeners: list[trio.SSLListener[trio.SocketStream] | trio.SocketListener]
         try:
+            if config.reuse_port:  # one of several processes on this port (--workers)
+                tcp = await open_shared_listeners(config.port, config.host)
+            else:
+                tcp = await trio.open_tcp_listeners(config.port, host=config.host)
             if config.tls_cert is not None:
                 tls = gateway.tls = tls_context(config.tls_cert, config.tls_key)
-                listeners = list(await trio.open_ssl_over_tcp_listeners(config.port, tls, host=config.host, https_compatible=True))
+                listeners = [trio.SSLListener(listener, tls, https_compatible=True) for listener in tcp]
             else:
-                listeners = list(await trio.open_tcp_listeners(config.port, host=config.host))
+                listeners = list(tcp)
         except OSError as exc:
             raise listen_failed("WebSocket", config.host, config.port, exc) from exc
         server = GuardedServer(

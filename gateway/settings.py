@@ -49,6 +49,8 @@ HELP: dict[str, str] = {
     "tls_key": "PEM private key of tls_cert (default: in the same file)",
     "policy": "login policy at first start: single, dual, multi, easemob, a JSON file, or a TOML table; PUT /v1/policy replaces it, persisted",
     "node": "this node's name (cluster placement)",
+    "workers": "run this many nodes on this machine behind one WebSocket port, named NODE-1 ... NODE-N (needs a PostgreSQL store; more than one needs the cluster bus)",
+    "reuse_port": "share the WebSocket port with other hubbub processes (SO_REUSEPORT); set for the workers of --workers",
     "max_frame_bytes": "largest accepted frame, bytes",
     "rate_per_s": "requests per second per connection",
     "rate_burst": "request burst per connection",
