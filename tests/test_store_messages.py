@@ -55,6 +55,28 @@ def _receive(m: MessageRow, seq: int, unread: int) -> AccountWrite:
     )
 
 
+async def test_an_accounts_state_is_what_the_separate_reads_give(engine: Engine) -> None:
+    with trio.fail_after(15):
+        async with engine.open() as store:
+            empty = await store.account_state("nobody")
+            assert (empty.oldest_seq, empty.head_seq, empty.online, empty.conversations, empty.deliveries_pending) == (1, 0, [], [], False)
+            text = _message("m1", "hello")
+            await store.commit(_send(text, 1))
+            phone = DeviceRecord("L1", "d1", "iOS", "phone", 5)
+            await store.commit(AccountWrite("bob", device_online=("local", phone)))
+            for user_id in ("alice", "bob"):
+                state = await store.account_state(user_id)
+                assert (state.oldest_seq, state.head_seq) == await store.stream_bounds(user_id)
+                assert state.online == await store.online_devices(user_id)
+                assert state.conversations == await store.load_conversations(user_id)
+                assert state.deliveries_pending == bool(await store.pending_deliveries(user_id))
+            bob = await store.account_state("bob")
+            assert bob.deliveries_pending and bob.online == [phone] and bob.conversations == []
+            await store.commit(_receive(text, 1, unread=1))
+            bob = await store.account_state("bob")
+            assert not bob.deliveries_pending and [row.conversation_id for row, _ in bob.conversations] == ["alice"]
+
+
 async def test_a_peer_message_is_stored_once_delivered_once_and_seen_in_both_views(engine: Engine) -> None:
     with trio.fail_after(15):
         async with engine.open() as store:

@@ -97,9 +97,10 @@ class AccountActor(Actor[AccountMsg]):
 
     async def start(self) -> None:
         store = self.ctx.store
-        await self.stream.load(store)
+        state = await store.account_state(self.user_id)
+        self.stream.restore(state.oldest_seq, state.head_seq)
         await self.webhooks.load(store)
-        stored = await store.online_devices(self.user_id)
+        stored = state.online
         lost = self.devices.restore(stored)
         if lost:
             now = now_ms()
@@ -108,8 +109,8 @@ class AccountActor(Actor[AccountMsg]):
             step.store(AccountWrite(self.user_id, devices_offline=[(login_id, now, "lost") for login_id in lost]))
             step.call(self.webhooks.offline((device, "lost") for device in gone))
             await self._commit(step)
-        await self.book.load(store)
-        if await store.pending_deliveries(self.user_id):
+        self.book.restore(state.conversations)
+        if state.deliveries_pending:
             # Deliveries left over from before this start: taken behind the
             # messages already queued (which came first), never ahead of them.
             await self.ctx.post_account(self.user_id, RecoverDeliveries())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..errors import InvalidArgument
-from ..store.base import ConversationRow, Store, ViewedMessage
+from ..store.base import ConversationRow, MessageRow, ViewedMessage
 from ..wire import messages as w
 from . import conversations as conv
 
@@ -22,9 +22,10 @@ class ConversationBook:
         self.table = conv.Table()
         self.last: dict[conv.Key, w.Message | None] = {}
 
-    async def load(self, store: Store) -> None:
+    def restore(self, conversations: list[tuple[ConversationRow, MessageRow | None]]) -> None:
+        """Take the stored conversations with their last messages (from Store.account_state)."""
         self.table, self.last = conv.Table(), {}
-        for row, last in await store.load_conversations(self.user_id):
+        for row, last in conversations:
             key = conv.key_of(row)
             self.table[key] = row
             direction = conv.SEND if last is not None and last.sender == self.user_id else conv.RECEIVE

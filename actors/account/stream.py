@@ -18,8 +18,9 @@ class Stream:
         self.head_seq = 0
         self.oldest_seq = 1
 
-    async def load(self, store: Store) -> None:
-        self.oldest_seq, self.head_seq = await store.stream_bounds(self.user_id)
+    def restore(self, oldest_seq: int, head_seq: int) -> None:
+        """The bounds the store holds (from Store.account_state)."""
+        self.oldest_seq, self.head_seq = oldest_seq, head_seq
 
     def stamp(self, events: Sequence[DurableEvent], from_user_id: str | None) -> list[DeviceEvent]:
         """The events as frames with the next seqs; `unstamp` takes them back if they are not stored."""

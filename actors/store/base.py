@@ -318,6 +318,17 @@ class Pending:
     notice: bytes | None = None  # CBOR [kind, fields], see actors.account.messages.notice_of
 
 
+@dataclass(frozen=True, slots=True)
+class AccountState:
+    """What an account actor restores when it starts, read in one go."""
+
+    oldest_seq: int  # as StreamStore.stream_bounds
+    head_seq: int
+    online: list[DeviceRecord]  # as DeviceStore.online_devices
+    conversations: list[tuple[ConversationRow, MessageRow | None]]  # as MessageStore.load_conversations
+    deliveries_pending: bool  # whether the outbox holds anything for the account
+
+
 class AlreadyDelivered(Exception):
     """The pending delivery named by AccountWrite.delivered was consumed before."""
 
@@ -334,6 +345,10 @@ class MessageStore(Protocol):
 
     async def load_conversations(self, user_id: str) -> list[tuple[ConversationRow, MessageRow | None]]:
         """Every conversation of the user with its last message."""
+        ...
+
+    async def account_state(self, user_id: str) -> AccountState:
+        """The stream's bounds, the online devices, the conversations and whether deliveries wait: one read."""
         ...
 
     async def find_client_message(self, sender: str, client_message_id: str, since_ms: int) -> MessageRow | None:

@@ -6,9 +6,9 @@ import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-from .base import AccountWrite, AlreadyDelivered, Fence, ConversationRow, MessageRow, Pending, ViewedMessage
+from .base import AccountState, AccountWrite, AlreadyDelivered, Fence, ConversationRow, MessageRow, Pending, ViewedMessage
 from .sql import Connection, upsert
-from .sql_accounts import _append_events, _device_offline, _device_online, _ensure_account
+from .sql_accounts import _append_events, _device_offline, _device_online, _ensure_account, _online_devices, _stream_bounds
 from .sql_webhooks import queue_webhooks
 
 T = TypeVar("T")
@@ -172,6 +172,16 @@ class SqlMessageStore:
     async def load_conversations(self, user_id: str) -> list[tuple[ConversationRow, MessageRow | None]]:
         result: list[tuple[ConversationRow, MessageRow | None]] = await self.read(lambda conn: _load_conversations(conn, user_id))
         return result
+
+    async def account_state(self, user_id: str) -> AccountState:
+        # One worker-thread hop and one read snapshot where an account's start made four.
+        def read(conn: Connection) -> AccountState:
+            oldest, head = _stream_bounds(conn, user_id)
+            pending = conn.execute("SELECT 1 FROM outbox WHERE user_id = ? LIMIT 1", (user_id,)).fetchone() is not None
+            return AccountState(oldest, head, _online_devices(conn, user_id), _load_conversations(conn, user_id), pending)
+
+        state: AccountState = await self.read(read)
+        return state
 
     async def find_client_message(self, sender: str, client_message_id: str, since_ms: int) -> MessageRow | None:
         def find(conn: Connection) -> MessageRow | None:
