@@ -193,14 +193,12 @@ async def serve(config: Config, *, task_status: trio.TaskStatus[Gateway] = trio.
 
 async def _serve_store(config: Config, stopped: trio.Event, *, task_status: trio.TaskStatus[Gateway]) -> None:
     async with open_store(config.data_dir, config.store_url) as store:
-        cleared = await store.clear_node_devices(config.node, int(time.time() * 1000))
-        if cleared:
-            log.info("marked %d devices offline that were online before the restart", cleared)
         async with trio.open_nursery() as root:
             actors = await root.start(_nursery_task)
             depth = sum(await store.webhook_counts()) if config.webhook_url is not None else 0
             gateway = Gateway(config, store, actors, webhook_depth=depth)
             gateway.stopped = stopped
+            await _clear_devices_left_online(gateway)
             await restore_policy(store, gateway.policy, config.policy)
             if gateway.callbacks is not None:
                 await root.start(gateway.callbacks.run)
@@ -224,6 +222,29 @@ async def _serve_store(config: Config, stopped: trio.Event, *, task_status: trio
             gateway.registry.close()
             root.cancel_scope.cancel()
     log.info("stopped")
+
+
+async def _clear_devices_left_online(gateway: Gateway) -> None:
+    """Devices still recorded online on this node at start went with a crash: mark them offline.
+
+    Before the listeners open, so no login on this node can come between the
+    read and the write; the backend hears userOffline for each (reason 'restart').
+    """
+    store, node, callbacks = gateway.store, gateway.config.node, gateway.callbacks
+    now = int(time.time() * 1000)
+    rows = []
+    if callbacks is not None and callbacks.queue.wants("userOffline"):
+        rows = callbacks.restart_offline(await store.node_devices(node), now)
+    try:
+        cleared = await store.clear_node_devices(node, now, rows)
+    except BaseException:
+        if callbacks is not None:
+            callbacks.queue.release(len(rows))
+        raise
+    if callbacks is not None and rows:
+        callbacks.queue.stored()
+    if cleared:
+        log.info("marked %d devices offline that were online before the restart", cleared)
 
 
 async def _nursery_task(*, task_status: trio.TaskStatus[trio.Nursery] = trio.TASK_STATUS_IGNORED) -> None:

@@ -13,7 +13,7 @@ import trio
 import trio.testing
 
 from actors.errors import StorageUnavailable
-from actors.store.base import DeviceRecord, Store, StoredEvent
+from actors.store.base import DeviceRecord, Store, StoredEvent, WebhookRow
 from actors.store.migrations import Migration, packaged
 from tests.store_engines import Engine, EngineStore
 
@@ -153,7 +153,11 @@ async def test_clear_node_devices_marks_only_that_node_offline(engine: Engine) -
             await store.device_online("u1", "n1", _device("L1", 100))
             await store.device_online("u1", "n2", _device("L2", 110))
             await store.device_online("u2", "n1", _device("L3", 120))
-            assert await store.clear_node_devices("n1", 500) == 2
+            assert await store.node_devices("n1") == [("u1", _device("L1", 100)), ("u2", _device("L3", 120))]
+            calls = [WebhookRow(f"d{n}", user, "userOffline", b"{}", 500) for n, user in enumerate(("u1", "u2"))]
+            assert await store.clear_node_devices("n1", 500, calls) == 2
+            assert [c.row for c in await store.webhook_list(10)] == calls  # queued with the change
+            assert await store.node_devices("n1") == []
             assert await store.clear_node_devices("n1", 600) == 0
             assert [d.login_id for d in await store.online_devices("u1")] == ["L2"]
             assert await store.online_devices("u2") == []

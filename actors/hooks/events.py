@@ -42,7 +42,7 @@ class UserOnline(Body, frozen=True):
 
 
 class UserOffline(Body, frozen=True):
-    """A device of the account left: `reason` is logout, kicked:policy, kicked:admin, lost, closed, ..."""
+    """A device of the account left: `reason` is logout, kicked:policy, kicked:admin, lost, closed, restart, ..."""
 
     user_id: str
     device: DeviceInfo

@@ -107,10 +107,15 @@ class DeviceStore(Protocol):
         """The devices online now, oldest login first (ties: insertion order)."""
         ...
 
-    async def clear_node_devices(self, node: str, now_ms: int) -> int:
+    async def node_devices(self, node: str) -> list[tuple[str, DeviceRecord]]:
+        """(user_id, record) of every device online on `node`, in login order."""
+        ...
+
+    async def clear_node_devices(self, node: str, now_ms: int, webhooks: Sequence[WebhookRow] = ()) -> int:
         """Mark every device online on `node` offline with reason 'restart'; return how many.
 
         Called when `node` starts: connections do not survive a restart.
+        `webhooks` (their userOffline calls) are queued in the same transaction.
         """
         ...
 

@@ -6,8 +6,9 @@ from collections.abc import Callable, Sequence
 from itertools import pairwise
 from typing import TYPE_CHECKING, TypeVar
 
-from .base import Claim, DeviceRecord, Fence, StoredEvent
+from .base import Claim, DeviceRecord, Fence, StoredEvent, WebhookRow
 from .sql import Connection
+from .sql_webhooks import queue_webhooks
 
 T = TypeVar("T")
 
@@ -37,9 +38,13 @@ class SqlAccountStore:
         """The devices online now, by login_time then insertion order."""
         return await self.read(lambda conn: _online_devices(conn, user_id))
 
-    async def clear_node_devices(self, node: str, now_ms: int) -> int:
-        """Mark every device online on `node` offline (reason 'restart'); return how many."""
-        return await self.write(lambda conn: _clear_node_devices(conn, node, now_ms))
+    async def node_devices(self, node: str) -> list[tuple[str, DeviceRecord]]:
+        """(user_id, record) of every device online on `node`, in login order."""
+        return await self.read(lambda conn: _node_devices(conn, node))
+
+    async def clear_node_devices(self, node: str, now_ms: int, webhooks: Sequence[WebhookRow] = ()) -> int:
+        """Mark every device online on `node` offline (reason 'restart'), queueing `webhooks`; return how many."""
+        return await self.write(lambda conn: _clear_node_devices(conn, node, now_ms, webhooks))
 
     async def login_history(self, user_id: str, limit: int) -> list[tuple[DeviceRecord, int | None, str | None]]:
         """Up to `limit` logins, newest first, as (record, logout_time, logout_reason)."""
@@ -113,7 +118,17 @@ def _online_devices(conn: Connection, user_id: str) -> list[DeviceRecord]:
     return [DeviceRecord(*row) for row in rows]
 
 
-def _clear_node_devices(conn: Connection, node: str, now_ms: int) -> int:
+def _node_devices(conn: Connection, node: str) -> list[tuple[str, DeviceRecord]]:
+    rows = conn.execute(
+        "SELECT user_id, login_id, device_id, platform, device_name, login_time FROM online_devices"
+        " WHERE node = ? ORDER BY login_time, id",
+        (node,),
+    )
+    return [(row[0], DeviceRecord(*row[1:])) for row in rows]
+
+
+def _clear_node_devices(conn: Connection, node: str, now_ms: int, webhooks: Sequence[WebhookRow]) -> int:
+    queue_webhooks(conn, webhooks)
     conn.execute(
         "UPDATE login_history SET logout_time = ?, logout_reason = 'restart' WHERE logout_time IS NULL"
         " AND login_id IN (SELECT login_id FROM online_devices WHERE node = ?)",

@@ -11,8 +11,11 @@ from __future__ import annotations
 import trio
 from prometheus_client import CollectorRegistry
 
-from actors.hooks import EVENTS, WebhookQueue, WebhookSettings
-from actors.store.base import Store
+from collections.abc import Sequence
+
+from actors.account.devices import info_of
+from actors.hooks import EVENTS, UserOffline, WebhookQueue, WebhookSettings
+from actors.store.base import DeviceRecord, Store, WebhookRow
 
 from ..config import Config
 from .before_send import BeforeSend
@@ -53,6 +56,19 @@ class Callbacks:
             self.before_send = BeforeSend(
                 config.webhook_url, config.webhook_secret, config.before_send_timeout_s, config.before_send_fail == "closed", self.metrics
             )
+
+    def restart_offline(self, devices: Sequence[tuple[str, DeviceRecord]], now_ms: int) -> list[WebhookRow]:
+        """userOffline (reason 'restart') for each (user_id, device) still recorded online at start.
+
+        Only a crash leaves a device so (a clean stop closes every session
+        first), and the start clears them in the same transaction as these
+        rows, so each is told once.
+        """
+        rows: list[WebhookRow] = []
+        for user_id, record in devices:
+            payload = UserOffline(user_id=user_id, device=info_of(record), reason="restart", time=now_ms)
+            rows += self.queue.plan(user_id, "userOffline", payload)
+        return rows
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Run the delivery worker and the before-send client until cancelled."""
