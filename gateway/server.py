@@ -6,6 +6,7 @@ import logging
 import ssl
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -235,14 +236,8 @@ async def _clear_devices_left_online(gateway: Gateway) -> None:
     rows = []
     if callbacks is not None and callbacks.queue.wants("userOffline"):
         rows = callbacks.restart_offline(await store.node_devices(node), now)
-    try:
+    with nullcontext() if callbacks is None else callbacks.queue.storing(rows):
         cleared = await store.clear_node_devices(node, now, rows)
-    except BaseException:
-        if callbacks is not None:
-            callbacks.queue.release(len(rows))
-        raise
-    if callbacks is not None and rows:
-        callbacks.queue.stored()
     if cleared:
         log.info("marked %d devices offline that were online before the restart", cleared)
 

@@ -15,6 +15,7 @@ inbox runs empty (`drained`), so a burst of logins costs each device one event.
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from dataclasses import replace
 from typing import Any, TypeVar, assert_never
 
@@ -139,73 +140,78 @@ class AccountActor(Actor[AccountMsg]):
 
     async def handle(self, msg: AccountMsg, reply: Reply[Any] | None) -> None:
         step = Step()
-        match msg:
-            case Login():
-                await self._finish(reply, msg, step, self._login(msg, step))
-            case Logout():
-                if msg.login_id not in self.devices:
-                    raise NotLoggedIn("this device is no longer logged in")
-                self._remove(msg.login_id, "logout", step)
-                await self._finish(reply, msg, step, None)
-            case DeviceGone():
-                self._remove(msg.login_id, msg.reason, step)
-            case QueryDevices():
-                answer(reply, msg, self.devices.infos())
-            case ForceOffline():
-                await self._finish(reply, msg, step, self._force_offline(msg.login_id, step))
-            case KickOwnDevice():
-                self._kick_own_device(msg, step)
-                await self._finish(reply, msg, step, None)
-            case Acked():
-                self.devices.acked(msg.login_id, min(msg.seq, self.stream.head_seq))
-            case SendPeer():
-                self._check_to_login(msg)
-                await self._finish(reply, msg, step, await self.messaging.send_peer(msg, step))
-            case Deliver():
-                self.messaging.deliver(msg, step)
-            case Revoke():
-                await self._finish(reply, msg, step, await self.messaging.revoke(msg, step))
-            case Revoked():
-                await self.messaging.revoked(msg, step)
-            case DeleteMessages():
-                await self.messaging.delete_messages(msg, step)
-                await self._finish(reply, msg, step, None)
-            case DeleteAllMessages():
-                await self.messaging.delete_all_messages(msg, step)
-                await self._finish(reply, msg, step, None)
-            case QueryConversations():
-                answer(reply, msg, self.messaging.query_conversations(msg))
-            case QueryConversation():
-                answer(reply, msg, self.messaging.query_conversation(msg))
-            case DeleteConversation():
-                await self._finish(reply, msg, step, self.messaging.delete_conversation(msg, step))
-            case ClearUnread():
-                self.messaging.clear_unread(msg, step)
-                await self._finish(reply, msg, step, None)
-            case UpdateConversation():
-                self.messaging.update_conversation(msg, step)
-                await self._finish(reply, msg, step, None)
-            case ReadReceipts():
-                await self._finish(reply, msg, step, await self.messaging.read_receipts(msg, step))
-            case ReceiptsChanged():
-                await self.messaging.receipts_changed(msg, step)
-            case AccountEvents():
-                self.messaging.account_events(msg, step)
-            case UpdateProfile():
-                await self._finish(reply, msg, step, await self.social.update_profile(msg, step))
-            case AddFriend():
-                await self._finish(reply, msg, step, await self.social.add_friend(msg, step))
-            case AnswerFriend():
-                await self._finish(reply, msg, step, await self.social.answer_friend(msg, step))
-            case DeleteFriends():
-                await self._finish(reply, msg, step, await self.social.delete_friends(msg, step))
-            case RecoverDeliveries():
-                await self._recover_deliveries()
-            case Wake():
-                pass
-            case _:
-                assert_never(msg)
-        await self._commit(step)  # told messages; a no-op once _finish committed it
+        try:
+            match msg:
+                case Login():
+                    await self._finish(reply, msg, step, self._login(msg, step))
+                case Logout():
+                    if msg.login_id not in self.devices:
+                        raise NotLoggedIn("this device is no longer logged in")
+                    self._remove(msg.login_id, "logout", step)
+                    await self._finish(reply, msg, step, None)
+                case DeviceGone():
+                    self._remove(msg.login_id, msg.reason, step)
+                case QueryDevices():
+                    answer(reply, msg, self.devices.infos())
+                case ForceOffline():
+                    await self._finish(reply, msg, step, self._force_offline(msg.login_id, step))
+                case KickOwnDevice():
+                    self._kick_own_device(msg, step)
+                    await self._finish(reply, msg, step, None)
+                case Acked():
+                    self.devices.acked(msg.login_id, min(msg.seq, self.stream.head_seq))
+                case SendPeer():
+                    self._check_to_login(msg)
+                    await self._finish(reply, msg, step, await self.messaging.send_peer(msg, step))
+                case Deliver():
+                    self.messaging.deliver(msg, step)
+                case Revoke():
+                    await self._finish(reply, msg, step, await self.messaging.revoke(msg, step))
+                case Revoked():
+                    await self.messaging.revoked(msg, step)
+                case DeleteMessages():
+                    await self.messaging.delete_messages(msg, step)
+                    await self._finish(reply, msg, step, None)
+                case DeleteAllMessages():
+                    await self.messaging.delete_all_messages(msg, step)
+                    await self._finish(reply, msg, step, None)
+                case QueryConversations():
+                    answer(reply, msg, self.messaging.query_conversations(msg))
+                case QueryConversation():
+                    answer(reply, msg, self.messaging.query_conversation(msg))
+                case DeleteConversation():
+                    await self._finish(reply, msg, step, self.messaging.delete_conversation(msg, step))
+                case ClearUnread():
+                    self.messaging.clear_unread(msg, step)
+                    await self._finish(reply, msg, step, None)
+                case UpdateConversation():
+                    self.messaging.update_conversation(msg, step)
+                    await self._finish(reply, msg, step, None)
+                case ReadReceipts():
+                    await self._finish(reply, msg, step, await self.messaging.read_receipts(msg, step))
+                case ReceiptsChanged():
+                    await self.messaging.receipts_changed(msg, step)
+                case AccountEvents():
+                    self.messaging.account_events(msg, step)
+                case UpdateProfile():
+                    await self._finish(reply, msg, step, await self.social.update_profile(msg, step))
+                case AddFriend():
+                    await self._finish(reply, msg, step, await self.social.add_friend(msg, step))
+                case AnswerFriend():
+                    await self._finish(reply, msg, step, await self.social.answer_friend(msg, step))
+                case DeleteFriends():
+                    await self._finish(reply, msg, step, await self.social.delete_friends(msg, step))
+                case RecoverDeliveries():
+                    await self._recover_deliveries()
+                case Wake():
+                    pass
+                case _:
+                    assert_never(msg)
+            await self._commit(step)  # told messages; a no-op once _finish committed it
+        except BaseException:
+            if not step.committed:  # planned calls whose change will never be stored (a refusal, a crash)
+                self._release_webhooks(step)
+            raise
         if self.devices.changed:
             # An inbox that never runs empty must not hold the list back for ever.
             self._held += 1
@@ -237,18 +243,17 @@ class AccountActor(Actor[AccountMsg]):
             stamp, only_device = now_ms(), self.devices.device_id_of(step.only)
             stored = [StoredEvent(e.seq or 0, e.name, e.frame(), stamp, only_device) for e in stamped]
             rows = step.rows if step.rows is not None else AccountWrite(self.user_id)
+            hooks = self.ctx.webhooks
             try:
-                outbox_ids = await self.ctx.store.commit(replace(rows, events=stored, webhooks=step.webhooks), fence=self._fence())
+                # the calls count as on disk if this returns; whatever it raises gives their room back
+                with nullcontext() if hooks is None else hooks.storing(step.webhooks):
+                    outbox_ids = await self.ctx.store.commit(replace(rows, events=stored, webhooks=step.webhooks), fence=self._fence())
             except AlreadyDelivered:
                 self.stream.unstamp(len(stamped))
-                self._release_webhooks(step)
                 return
             except StorageUnavailable:
                 self.stream.unstamp(len(stamped))
-                self._release_webhooks(step)
                 raise
-            if step.webhooks and self.ctx.webhooks is not None:
-                self.ctx.webhooks.stored()
         for event in stamped:
             self.devices.send(event, exclude=step.exclude, only=step.only)
         for action in step.after:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import nullcontext
 from dataclasses import replace
 
 from ..account import conversations as conv
@@ -52,14 +53,9 @@ class GroupMessages(GroupCore):
         hooks = self.ctx.webhooks
         sent = MessageSent(user_id=message.sender, message=hook_message(message))
         calls = [] if hooks is None else hooks.plan(message.sender, "messageSent", sent)
-        try:
+        # the calls count as on disk if the write returns; whatever it raises gives their room back
+        with nullcontext() if hooks is None else hooks.storing(calls):
             await self.ctx.store.commit_group(replace(write, deliveries=deliveries, webhooks=calls), fence=self._fence())
-        except Exception:  # not stored: the planned calls give their room back
-            if hooks is not None:
-                hooks.release(len(calls))
-            raise
-        if hooks is not None and calls:
-            hooks.stored()
         self.record = write.group
         for member, _, exclude in deliveries:
             await self.ctx.post_account(member, Deliver(message, write.message_seq, exclude))

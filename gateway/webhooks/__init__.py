@@ -46,7 +46,7 @@ class Callbacks:
         )
         self.queue = WebhookQueue(settings, depth)
         queue = self.queue
-        self.metrics = WebhookMetrics(registry, depth=lambda: queue.depth, dropped=lambda: sum(queue.dropped.values()))
+        self.metrics = WebhookMetrics(registry, depth=lambda: queue.on_disk, dropped=lambda: sum(queue.dropped.values()))
         endpoint = Endpoint(
             config.webhook_url, config.webhook_secret, config.webhook_timeout_s, config.webhook_max_in_flight, config.webhook_retry_s
         )

@@ -64,7 +64,7 @@ def webhook_routes(callbacks: Callbacks | None, store: Store, authorize: Callabl
         count = await store.webhook_retry_now(delivery_id, found.delivery.clock.now_ms())
         if delivery_id is not None and count == 0:
             return JSONResponse({"error": "no such queued call"}, status_code=404)
-        found.queue.stored()  # wake the worker
+        found.queue.wake()
         return JSONResponse({"retried": count})
 
     async def drop(request: Request) -> Response:
@@ -72,10 +72,11 @@ def webhook_routes(callbacks: Callbacks | None, store: Store, authorize: Callabl
         if found is None:
             return _not_configured()
         delivery_id = request.path_params.get("delivery_id")
-        count = await store.webhook_drop(delivery_id)
+        with found.queue.changing():
+            count = await store.webhook_drop(delivery_id)
+            found.queue.taken(count)
         if delivery_id is not None and count == 0:
             return JSONResponse({"error": "no such queued call"}, status_code=404)
-        found.queue.taken(count)
         return JSONResponse({"dropped": count})
 
     return [

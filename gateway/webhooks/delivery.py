@@ -9,6 +9,9 @@ jittered exponential back-off, with the same delivery ID, until the retry
 window (24 h) has passed: then the call is set aside, out of the way of the
 account's later calls, for an operator to retry or drop (admin API).
 
+Now and then (RECOUNT_S) it checks the queue's depth against the store's
+count, so the bound and its metric cannot drift for good.
+
 Nothing here runs on a sender's path: the actors only store rows and wake
 this worker. Calls cut short by shutdown stay queued and go out after the
 next start.
@@ -38,6 +41,7 @@ BACKOFF_FIRST_S = 1.0
 BACKOFF_MAX_S = 600.0  # retries of a long outage come every 5-10 minutes
 IDLE_POLL_S = 60.0  # a look at the queue even when nothing woke the worker (another process's rows)
 STORE_RETRY_S = 5.0  # after the store could not be read or written
+RECOUNT_S = 30.0  # the queue's depth is checked against the store's count this often at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +104,7 @@ class WebhookDelivery:
         # (a delivered call would go out twice), so they wait for the next read.
         self._finished: set[int] = set()
         self._slot_freed = trio.Event()
+        self._next_recount = trio.current_time() + RECOUNT_S
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Deliver until cancelled; open calls are cut short and stay queued."""
@@ -108,11 +113,26 @@ class WebhookDelivery:
         async with httpx.AsyncClient(limits=limits, timeout=timeout) as client, trio.open_nursery() as calls:
             task_status.started()
             while True:
+                await self._recount_now_and_then()
                 wait_s = await self._start_due(client, calls)
                 with trio.move_on_after(wait_s):
                     async with trio.open_nursery() as waiting:  # whichever comes first ends the wait
                         waiting.start_soon(_then_cancel, self.queue.wait_stored, waiting.cancel_scope)
                         waiting.start_soon(_then_cancel, self._wait_slot, waiting.cancel_scope)
+
+    async def _recount_now_and_then(self) -> None:
+        """Every RECOUNT_S at most: correct the queue's depth from the store's count (see WebhookQueue.recounted)."""
+        if trio.current_time() < self._next_recount:
+            return
+        mark = self.queue.recount_mark()
+        if mark is None:
+            return  # a write that changes the count is in flight: next time round
+        try:
+            waiting, aside = await self.store.webhook_counts()
+        except StorageUnavailable:
+            return
+        self._next_recount = trio.current_time() + RECOUNT_S
+        self.queue.recounted(waiting + aside, mark)
 
     async def _wait_slot(self) -> None:
         await self._slot_freed.wait()
@@ -150,8 +170,9 @@ class WebhookDelivery:
         try:
             error = await self._attempt(client, head)
             if error is None:
-                await self.store.webhook_delivered(head.queue_id)
-                self.queue.taken()
+                with self.queue.changing():
+                    await self.store.webhook_delivered(head.queue_id)
+                    self.queue.taken()
                 self.metrics.deliveries.labels(row.event, "delivered").inc()
                 return
             attempts = head.attempts + 1
