@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable
+from contextlib import closing
+from pathlib import Path
+
 import pytest
 import trio
 
 from actors.store.base import AccountWrite, AlreadyDelivered, GroupRecord, GroupWrite, WebhookRow
+from actors.store.sql_webhooks import _heads
+from actors.store.sqlite import DB_FILE_NAME, open_sqlite_store
 from tests.store_engines import Engine
 
 
@@ -50,3 +57,35 @@ async def test_calls_are_queued_with_their_change_and_delivered_one_head_per_acc
             await store.webhook_set_aside(again[0].queue_id, 9, "HTTP 500")
             assert await store.webhook_drop(None) == 1
             assert await store.webhook_counts() == (0, 0) and await store.webhook_heads(10) == []
+
+
+def _vm_steps(path: Path, read: Callable[[sqlite3.Connection], object]) -> int:
+    """SQLite virtual-machine instructions one read takes: its cost, counted, not timed."""
+    steps = 0
+
+    def tick() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
+
+    with closing(sqlite3.connect(path)) as conn:
+        conn.set_progress_handler(tick, 1)
+        read(conn)
+    return steps
+
+
+async def test_reading_the_heads_costs_the_same_whatever_the_backlog(tmp_path: Path) -> None:
+    accounts = [f"u{n}" for n in range(20)]
+    costs = []
+    with trio.fail_after(60):
+        for backlog in (1, 200):  # calls waiting per account
+            data_dir = tmp_path / f"backlog{backlog}"
+            async with open_sqlite_store(data_dir) as store:
+                for account in accounts:
+                    rows = [_row(f"d{account}-{n}", account, n) for n in range(backlog)]
+                    await store.commit(AccountWrite(user_id=account, webhooks=rows))
+                heads = await store.webhook_heads(8)
+                assert [h.row.delivery_id for h in heads] == [f"d{a}-0" for a in accounts[:8]]
+            costs.append(_vm_steps(data_dir / DB_FILE_NAME, lambda conn: _heads(conn, 8)))
+    # 200 times the calls: about the same work (grouping the whole queue took 200 times as much)
+    assert costs[1] <= costs[0] * 1.2, costs

@@ -1,4 +1,10 @@
-"""WebhookStore in the SQL both engines speak (see `sql`): the queue of calls to the application backend."""
+"""WebhookStore in the SQL both engines speak (see `sql`): the queue of calls to the application backend.
+
+Each account's oldest call that is not set aside is marked `head`; every
+write that adds, delivers, sets aside, retries or drops a call keeps that
+mark in the same transaction, so the worker's read of the due heads walks a
+partial index of one entry per account, not the whole backlog.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +18,13 @@ _COLUMNS = "queue_id, delivery_id, account, event, body, queued_time, attempts, 
 
 
 def queue_webhooks(conn: Connection, rows: Sequence[WebhookRow]) -> None:
-    """Queue calls in the caller's transaction (the change that causes them)."""
+    """Queue calls in the caller's transaction (the change that causes them); a call is its account's head if none waits before it."""
     if rows:
         conn.executemany(
-            "INSERT INTO webhook_queue (delivery_id, account, event, body, queued_time, retry_from, next_attempt)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(r.delivery_id, r.account, r.event, r.body, r.queued_time, r.queued_time, r.queued_time) for r in rows],
+            "INSERT INTO webhook_queue (delivery_id, account, event, body, queued_time, retry_from, next_attempt, head)"
+            " SELECT ?, ?, ?, ?, ?, ?, ?,"
+            " CASE WHEN EXISTS (SELECT 1 FROM webhook_queue WHERE failed = 0 AND account = ?) THEN 0 ELSE 1 END",
+            [(r.delivery_id, r.account, r.event, r.body, r.queued_time, r.queued_time, r.queued_time, r.account) for r in rows],
         )
 
 
@@ -27,13 +34,47 @@ def _queued(r: Sequence[Any]) -> QueuedWebhook:
 
 
 def _heads(conn: Connection, limit: int) -> list[QueuedWebhook]:
-    rows = conn.execute(
-        f"SELECT {_COLUMNS} FROM webhook_queue WHERE queue_id IN"
-        " (SELECT MIN(queue_id) FROM webhook_queue WHERE failed = 0 GROUP BY account)"
-        " ORDER BY next_attempt, queue_id LIMIT ?",
-        (limit,),
-    )
+    # the partial index webhook_queue_due holds one entry per account with calls waiting
+    rows = conn.execute(f"SELECT {_COLUMNS} FROM webhook_queue WHERE head = 1 ORDER BY next_attempt, queue_id LIMIT ?", (limit,))
     return [_queued(r) for r in rows]
+
+
+def _promote(conn: Connection, account: str) -> None:
+    """Mark the account's oldest call that is not set aside as its head (after its head left)."""
+    conn.execute(
+        "UPDATE webhook_queue SET head = 1"
+        " WHERE queue_id = (SELECT MIN(queue_id) FROM webhook_queue WHERE failed = 0 AND account = ?)",
+        (account,),
+    )
+
+
+def _reseat(conn: Connection, account: str) -> None:
+    """The account's head again from scratch (a call older than its head came back from the side)."""
+    conn.execute("UPDATE webhook_queue SET head = 0 WHERE failed = 0 AND account = ? AND head = 1", (account,))
+    _promote(conn, account)
+
+
+def _leave(conn: Connection, where: str, args: Sequence[Any], set_aside: tuple[int, str] | None) -> int:
+    """Delete the calls matching `where` (or set them aside: attempts, error); heads that left are followed by the next."""
+    gone = conn.execute(f"SELECT account, head FROM webhook_queue WHERE {where}", args).fetchall()
+    if set_aside is None:
+        count = conn.execute(f"DELETE FROM webhook_queue WHERE {where}", args).rowcount
+    else:
+        attempts, error = set_aside
+        sql = f"UPDATE webhook_queue SET attempts = ?, last_error = ?, failed = 1, head = 0 WHERE {where}"
+        count = conn.execute(sql, (attempts, error[:500], *args)).rowcount
+    for account in sorted({account for account, head in gone if head}):
+        _promote(conn, account)
+    return count
+
+
+def _retry_now(conn: Connection, delivery_id: str | None, now_ms: int) -> int:
+    where, args = ("failed = 1", ()) if delivery_id is None else ("delivery_id = ?", (delivery_id,))
+    accounts = sorted({r[0] for r in conn.execute(f"SELECT account FROM webhook_queue WHERE {where}", args)})
+    count = conn.execute(f"UPDATE webhook_queue SET failed = 0, next_attempt = ?, retry_from = ? WHERE {where}", (now_ms, now_ms, *args)).rowcount
+    for account in accounts:
+        _reseat(conn, account)
+    return count
 
 
 def _list(conn: Connection, limit: int, set_aside: bool | None, account: str | None) -> list[QueuedWebhook]:
@@ -71,7 +112,7 @@ class SqlWebhookStore:
         return found
 
     async def webhook_delivered(self, queue_id: int) -> None:
-        await self.write(lambda conn: conn.execute("DELETE FROM webhook_queue WHERE queue_id = ?", (queue_id,)).rowcount)
+        await self.write(lambda conn: _leave(conn, "queue_id = ?", (queue_id,), None))
 
     async def webhook_retry_later(self, queue_id: int, attempts: int, next_attempt: int, error: str) -> None:
         await self.write(
@@ -82,12 +123,7 @@ class SqlWebhookStore:
         )
 
     async def webhook_set_aside(self, queue_id: int, attempts: int, error: str) -> None:
-        await self.write(
-            lambda conn: conn.execute(
-                "UPDATE webhook_queue SET attempts = ?, last_error = ?, failed = 1 WHERE queue_id = ?",
-                (attempts, error[:500], queue_id),
-            ).rowcount
-        )
+        await self.write(lambda conn: _leave(conn, "queue_id = ?", (queue_id,), (attempts, error)))
 
     async def webhook_counts(self) -> tuple[int, int]:
         found: tuple[int, int] = await self.read(_counts)
@@ -98,19 +134,10 @@ class SqlWebhookStore:
         return found
 
     async def webhook_retry_now(self, delivery_id: str | None, now_ms: int) -> int:
-        sql = "UPDATE webhook_queue SET failed = 0, next_attempt = ?, retry_from = ?"
-        args: tuple[Any, ...] = (now_ms, now_ms)
-        if delivery_id is None:
-            sql += " WHERE failed = 1"
-        else:
-            sql, args = sql + " WHERE delivery_id = ?", (*args, delivery_id)
-        count: int = await self.write(lambda conn: conn.execute(sql, args).rowcount)
+        count: int = await self.write(lambda conn: _retry_now(conn, delivery_id, now_ms))
         return count
 
     async def webhook_drop(self, delivery_id: str | None) -> int:
-        sql = "DELETE FROM webhook_queue WHERE failed = 1"
-        args: tuple[Any, ...] = ()
-        if delivery_id is not None:
-            sql, args = "DELETE FROM webhook_queue WHERE delivery_id = ?", (delivery_id,)
-        count: int = await self.write(lambda conn: conn.execute(sql, args).rowcount)
+        where, args = ("failed = 1", ()) if delivery_id is None else ("delivery_id = ?", (delivery_id,))
+        count: int = await self.write(lambda conn: _leave(conn, where, args, None))
         return count
