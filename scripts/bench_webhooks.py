@@ -7,7 +7,8 @@ fresh data dir; "on" also starts scripts/webhook_receiver.py as a local
 backend in its own process (so its CPU is not the server's) and passes
 --webhook-url: every message then queues and delivers a messageSent call,
 every login a userOnline. CPU is the server process's user + system time
-over the mix, divided by the deliveries it made.
+over the mix, and for "on" until its webhook queue is empty again (so it
+holds the work of every call), divided by the deliveries the mix made.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ import tempfile
 from contextlib import AsyncExitStack
 from pathlib import Path
 
+import httpx
 import trio
 
 from scripts import load
-from scripts.loadmix import Progress, chat, process_cpu_s
+from scripts.loadmix import Progress, Target, chat, process_cpu_s
 
 RECEIVER_READY = "webhook receiver listening "
 
@@ -41,6 +43,7 @@ async def _half(args: argparse.Namespace, workdir: Path, webhooks: bool, progres
         target, _ = await stack.enter_async_context(server)
         before = process_cpu_s(target.server_pid)
         result = await chat.run(target, args, progress)
+        drain_s, calls = await _drained(target, args.drain_timeout_s) if webhooks else (0.0, 0.0)
         after = process_cpu_s(target.server_pid)
     delivered = result.figure("deliveries").value
     cpu_s = (after or 0.0) - (before or 0.0)
@@ -48,8 +51,32 @@ async def _half(args: argparse.Namespace, workdir: Path, webhooks: bool, progres
         "sent_per_s": result.figure("sent_per_s").value,
         "delivered_per_s": result.figure("delivered_per_s").value,
         "cpu_us_per_delivery": 1e6 * cpu_s / delivered if delivered else 0.0,
+        "calls": calls,
+        "drain_s": drain_s,
         "problems": float(len(result.problems)),
     }
+
+
+async def _drained(target: Target, timeout_s: float) -> tuple[float, float]:
+    """Wait until the server's webhook queue is empty: (seconds it took after the mix, calls delivered in all).
+
+    The CPU figure is read after this, so it holds the work of every call the mix caused.
+    """
+    assert target.admin_url is not None
+    started = trio.current_time()
+    headers = {"Authorization": f"Bearer {target.admin_token}"}
+    async with httpx.AsyncClient(base_url=target.admin_url, headers=headers, timeout=10) as admin:
+        with trio.move_on_after(timeout_s):
+            while (await admin.get("/v1/webhooks", params={"limit": 1})).json()["waiting"]:  # noqa: ASYNC110  another process's queue: polled over its admin API
+                await trio.sleep(0.2)
+        drain_s = trio.current_time() - started
+        metrics = (await admin.get("/metrics")).text
+    calls = sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("hubbub_webhook_deliveries_total{") and 'outcome="delivered"' in line
+    )
+    return drain_s, calls
 
 
 async def main_async(args: argparse.Namespace) -> None:
@@ -59,9 +86,12 @@ async def main_async(args: argparse.Namespace) -> None:
         on = await _half(args, Path(tmp), True, progress)
     progress.done()
     print(f"chat mix, {args.accounts} accounts x {args.devices} devices, {args.chat_seconds:g} s, rate {args.chat_rate:g}/s")
-    print(f"{'':14}{'sent/s':>10}{'delivered/s':>14}{'CPU µs/delivery':>18}")
+    print(f"{'':14}{'sent/s':>10}{'delivered/s':>14}{'CPU µs/delivery':>18}{'webhook calls':>15}{'drain s':>9}")
     for name, half in (("webhooks off", off), ("webhooks on", on)):
-        print(f"{name:14}{half['sent_per_s']:>10.0f}{half['delivered_per_s']:>14.0f}{half['cpu_us_per_delivery']:>18.0f}")
+        print(
+            f"{name:14}{half['sent_per_s']:>10.0f}{half['delivered_per_s']:>14.0f}{half['cpu_us_per_delivery']:>18.0f}"
+            f"{half['calls']:>15.0f}{half['drain_s']:>9.1f}"
+        )
     if off["delivered_per_s"]:
         print(f"on/off: delivered/s x{on['delivered_per_s'] / off['delivered_per_s']:.2f},"
               f" CPU per delivery x{on['cpu_us_per_delivery'] / max(off['cpu_us_per_delivery'], 1e-9):.2f}")
@@ -79,6 +109,7 @@ def main() -> int:
     parser.add_argument("--request-timeout-s", type=float, default=30.0)
     parser.add_argument("--settle-s", type=float, default=10.0)
     parser.add_argument("--progress", action="store_true")
+    parser.add_argument("--drain-timeout-s", type=float, default=120.0, help="how long to wait for the webhook queue to empty after the mix")
     chat.add_arguments(parser)
     trio.run(main_async, parser.parse_args())
     return 0
