@@ -91,6 +91,37 @@ async def test_offline_push_names_only_devices_not_online_and_group_messages_cou
         assert (push["conversationID"], push["conversationType"], push["senderUserID"]) == ("g1", 2, "alice")
 
 
+async def test_thread_messages_are_told_as_messageSent_and_pushed_to_offline_members(
+    nursery: trio.Nursery, start_server: StartServer, login: Login
+) -> None:
+    receiver = await _receiver(nursery)
+    server = await start_server("multi", **hooked(receiver, webhook_events="messageSent,offlinePush"))
+    with trio.fail_after(30):
+        bob_phone = await login(server, "bob", device="bob-phone", platform="Android")
+        await bob_phone.request("logout")
+        bob_desk = await login(server, "bob", device="bob-desk", platform="Linux")
+        alice = await login(server, "alice", device="alice-mac", platform="Mac")
+        await alice.request("createGroup", groupInfo={"groupID": "g2", "groupName": "team"}, userIDs=["bob"])
+        parent = await alice.request("sendMessage", toConversationID="g2", conversationType=2, message={"type": 1, "message": "parent"})
+        thread = (await alice.request("createThread", groupID="g2", parentMessageID=parent["message"]["messageID"], threadName="t"))["thread"]
+        await bob_desk.request("joinThread", threadID=thread["threadID"])
+        reply = await alice.request(
+            "sendMessage", toConversationID=thread["threadID"], conversationType=3, message={"type": 1, "message": "in the thread"}
+        )
+
+        def done(r: Receiver) -> bool:
+            return len(r.accepted_of("messageSent")) == 2 and len(r.accepted_of("offlinePush")) == 2
+
+        await receiver.until(done)
+        in_thread = receiver.accepted_of("messageSent")[1]  # after the parent's, in alice's order
+        assert in_thread["userID"] == "alice" and in_thread["message"]["messageID"] == reply["message"]["messageID"]
+        assert (in_thread["message"]["conversationID"], in_thread["message"]["conversationType"]) == (thread["threadID"], 3)
+        assert in_thread["message"]["message"] == "in the thread"
+        push = receiver.accepted_of("offlinePush")[1]  # bob's phone is not online
+        assert (push["userID"], push["deviceIDs"], push["messageID"]) == ("bob", ["bob-phone"], reply["message"]["messageID"])
+        assert (push["conversationID"], push["conversationType"], push["preview"]) == (thread["threadID"], 3, "in the thread")
+
+
 async def test_previews_can_be_turned_off_and_bytes_travel_as_base64(nursery: trio.Nursery, start_server: StartServer, login: Login) -> None:
     receiver = await _receiver(nursery)
     server = await start_server("multi", **hooked(receiver, push_preview=False, webhook_events="messageSent,offlinePush"))
