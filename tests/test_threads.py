@@ -298,4 +298,9 @@ async def test_a_group_holds_at_most_the_configured_live_threads(start_server: S
         listed = await alice.request("queryThreadList", groupID="g-cap")
         assert [t["threadID"] for t in listed["threadList"]] == [t["threadID"] for t in made]
         await alice.request("destroyThread", threadID=made[0]["threadID"])
-        assert (await alice.request("createThread", groupID="g-cap", parentMessageID=parents[2], threadName="t"))["thread"]
+        last = (await alice.request("createThread", groupID="g-cap", parentMessageID=parents[2], threadName="t"))["thread"]
+        # the last member leaving ends the group, and its threads with it
+        await alice.request("leaveGroup", groupID="g-cap")
+        for thread in (made[1], last):
+            await fails(7001, alice.request("queryThreadInfo", threadID=thread["threadID"]))
+        assert (await alice.request("queryJoinedThreadList"))["threadList"] == []

@@ -107,6 +107,9 @@ class Membership(GroupCore):
         own = w.GroupStateChanged(rules.STATE_QUIT, rules.EVENT_LEFT, self._wire())
         await self._tell([own], [msg.user], msg)
         await self._leave_threads([msg.user], kicked=False, msg=msg)
+        if not members:  # the last member left: the group is gone, and with it its threads (none has a member now)
+            for thread in list(record.threads.values()):
+                await self._drop_thread(thread, msg, ())
         return w.GroupIDReply(group_id=self.group_id)
 
     async def _invite(self, msg: InviteUsers) -> w.InviteUsersReply:
