@@ -8,7 +8,8 @@ delivered once per member device that receives it as
 `groupMessageReceived` (every member device but the sending one).
 
 Then the thread mix: in the largest group, --thread-size of its members
-(the owner first) make a thread from one group message, and the owner sends
+(the owner first) make a thread from one group message, and once every
+member device heard of the last join, the owner sends
 --thread-messages messages to it at --thread-rate per second; a thread
 message is delivered once per thread member device that receives it as
 `threadMessageReceived` (the owner's other device too, as sent).
@@ -47,6 +48,8 @@ class _Tally:
     last_arrival: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     # per message (conversation ID, send time): when its last copy arrived
     last_copy: dict[tuple[str, float], float] = field(default_factory=dict)
+    # (threadID, the user who joined): how many devices heard of it (threadMemberChanged)
+    joins_heard: defaultdict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
     errors: list[str] = field(default_factory=list)
 
 
@@ -141,6 +144,13 @@ async def _one_thread(
     thread_id: str = created["thread"]["threadID"]
     for member in members[1:]:
         await devices[(member, 0)].request("joinThread", threadID=thread_id)
+    # the joins' events settle before timing starts: every earlier member's device heard of the last join
+    told = sum(1 for (user, _), _c in devices.items() if user in set(members[:-1]))
+    with trio.move_on_after(args.settle_s):
+        while tally.joins_heard[(thread_id, members[-1])] < told:  # noqa: ASYNC110  a poll, as the delivery wait below
+            await trio.sleep(0.05)
+    if (heard := tally.joins_heard[(thread_id, members[-1])]) < told:
+        tally.errors.append(f"{thread_id}: the last join reached {heard} of {told} member devices within --settle-s")
     receivers = sum(1 for (user, _), _c in devices.items() if user in set(members)) - 1
     sending = _Sending(thread_id, 3, args.thread_messages, args.thread_rate, receivers, f"t{len(members)}", f"thread {len(members)}")
     await _timed_sends(owner, sending, args, tally, result, progress, server_pid)
@@ -200,6 +210,10 @@ async def _timed_sends(
 
 async def _receive(client: Client, tally: _Tally) -> None:
     async for event in client.events():
+        if event.get("ev") == "threadMemberChanged" and event.get("event") == "join":
+            for user in event.get("userIDs", []):
+                tally.joins_heard[(str(event.get("threadID")), user)] += 1
+            continue
         if event.get("ev") not in ("groupMessageReceived", "threadMessageReceived"):
             continue
         arrived = time.monotonic()
