@@ -1,6 +1,6 @@
 """The chat mix with webhooks off and on, in one run: deliveries/s and server CPU per delivery.
 
-    .venv/bin/python scripts/bench_webhooks.py --accounts 100 --devices 2 --chat-seconds 10
+    .venv/bin/python -m scripts.bench_webhooks --accounts 100 --devices 2 --chat-seconds 20
 
 Each half starts its own `hubbub serve` (scripts/load.py's subprocess) on a
 fresh data dir; "on" also starts scripts/webhook_receiver.py as a local
@@ -24,6 +24,7 @@ import httpx
 import trio
 
 from scripts import load
+from scripts.bench_ejabberd.sides import find_py_spy
 from scripts.loadmix import Progress, Target, chat, process_cpu_s
 
 RECEIVER_READY = "webhook receiver listening "
@@ -39,7 +40,8 @@ async def _half(args: argparse.Namespace, workdir: Path, webhooks: bool, progres
             extra = ["--webhook-url", line.split()[-1], f"--webhook-secret={hook_secret}"]
         half_dir = workdir / ("on" if webhooks else "off")
         half_dir.mkdir()
-        server = load.hubbub_server(args.policy, args.server_log_level, half_dir, extra)
+        wrapper = _py_spy(args.profile, "on" if webhooks else "off")
+        server = load.hubbub_server(args.policy, args.server_log_level, half_dir, extra, wrapper=wrapper)
         target, _ = await stack.enter_async_context(server)
         before = process_cpu_s(target.server_pid)
         result = await chat.run(target, args, progress)
@@ -55,6 +57,14 @@ async def _half(args: argparse.Namespace, workdir: Path, webhooks: bool, progres
         "drain_s": drain_s,
         "problems": float(len(result.problems)),
     }
+
+
+def _py_spy(profile_dir: Path | None, name: str) -> list[str]:
+    """The wrapper that samples the server into `profile_dir/name.txt` (collapsed stacks), or none."""
+    if profile_dir is None:
+        return []
+    profile_dir.mkdir(parents=True, exist_ok=True)
+    return [find_py_spy() or "py-spy", "record", "--nonblocking", "--rate", "100", "--format", "raw", "--output", str(profile_dir / f"{name}.txt"), "--"]
 
 
 async def _drained(target: Target, timeout_s: float) -> tuple[float, float]:
@@ -109,6 +119,7 @@ def main() -> int:
     parser.add_argument("--request-timeout-s", type=float, default=30.0)
     parser.add_argument("--settle-s", type=float, default=10.0)
     parser.add_argument("--progress", action="store_true")
+    parser.add_argument("--profile", type=Path, metavar="DIR", help="run each server under py-spy, its samples in DIR (on.txt, off.txt); the figures then carry py-spy's cost")
     parser.add_argument("--drain-timeout-s", type=float, default=120.0, help="how long to wait for the webhook queue to empty after the mix")
     chat.add_arguments(parser)
     trio.run(main_async, parser.parse_args())
