@@ -32,21 +32,22 @@ RECEIVER_READY = "webhook receiver listening "
 
 async def _half(args: argparse.Namespace, workdir: Path, webhooks: bool, progress: Progress) -> dict[str, float]:
     extra: list[str] = []
+    receiver_pid: int | None = None
     hook_secret = secrets.token_hex(16)
     async with AsyncExitStack() as stack:
         if webhooks:
             command = [sys.executable, str(load.ROOT / "scripts" / "webhook_receiver.py"), "--port", "0", "--secret", hook_secret]
-            line, _ = await stack.enter_async_context(load.spawned(command, RECEIVER_READY, load.ServerLog(workdir / "receiver.log")))
+            line, receiver_pid = await stack.enter_async_context(load.spawned(command, RECEIVER_READY, load.ServerLog(workdir / "receiver.log")))
             extra = ["--webhook-url", line.split()[-1], f"--webhook-secret={hook_secret}"]
         half_dir = workdir / ("on" if webhooks else "off")
         half_dir.mkdir()
         wrapper = _py_spy(args.profile, "on" if webhooks else "off")
         server = load.hubbub_server(args.policy, args.server_log_level, half_dir, extra, wrapper=wrapper)
         target, _ = await stack.enter_async_context(server)
-        before = process_cpu_s(target.server_pid)
+        before, receiver_before = process_cpu_s(target.server_pid), process_cpu_s(receiver_pid)
         result = await chat.run(target, args, progress)
         drain_s, calls = await _drained(target, args.drain_timeout_s) if webhooks else (0.0, 0.0)
-        after = process_cpu_s(target.server_pid)
+        after, receiver_after = process_cpu_s(target.server_pid), process_cpu_s(receiver_pid)
     delivered = result.figure("deliveries").value
     cpu_s = (after or 0.0) - (before or 0.0)
     return {
@@ -54,6 +55,7 @@ async def _half(args: argparse.Namespace, workdir: Path, webhooks: bool, progres
         "delivered_per_s": result.figure("delivered_per_s").value,
         "cpu_us_per_delivery": 1e6 * cpu_s / delivered if delivered else 0.0,
         "calls": calls,
+        "receiver_us_per_call": 1e6 * ((receiver_after or 0.0) - (receiver_before or 0.0)) / calls if calls else 0.0,
         "drain_s": drain_s,
         "problems": float(len(result.problems)),
     }
@@ -96,11 +98,11 @@ async def main_async(args: argparse.Namespace) -> None:
         on = await _half(args, Path(tmp), True, progress)
     progress.done()
     print(f"chat mix, {args.accounts} accounts x {args.devices} devices, {args.chat_seconds:g} s, rate {args.chat_rate:g}/s")
-    print(f"{'':14}{'sent/s':>10}{'delivered/s':>14}{'CPU µs/delivery':>18}{'webhook calls':>15}{'drain s':>9}")
+    print(f"{'':14}{'sent/s':>10}{'delivered/s':>14}{'CPU µs/delivery':>18}{'webhook calls':>15}{'drain s':>9}{'receiver µs/call':>18}")
     for name, half in (("webhooks off", off), ("webhooks on", on)):
         print(
             f"{name:14}{half['sent_per_s']:>10.0f}{half['delivered_per_s']:>14.0f}{half['cpu_us_per_delivery']:>18.0f}"
-            f"{half['calls']:>15.0f}{half['drain_s']:>9.1f}"
+            f"{half['calls']:>15.0f}{half['drain_s']:>9.1f}{half['receiver_us_per_call']:>18.0f}"
         )
     if off["delivered_per_s"]:
         print(f"on/off: delivered/s x{on['delivered_per_s'] / off['delivered_per_s']:.2f},"
