@@ -63,6 +63,10 @@ async def test_logins_at_once_tell_each_device_the_final_list_once(start_server:
             assert _ids((await client.request("queryDevices"))["devices"]) == final
             assert client.pending_events("selfDevicesChanged") == []
 
+        assert server.account_context.stats["device_list_events"] == BURST - 1
+        scraped = server.metrics.registry.get_sample_value("hubbub_account_events_total", {"what": "device_list_events"})
+        assert scraped == BURST - 1
+
         # One change on its own is announced at once, to every other device.
         leaving = clients[0]
         await leaving.request("logout")
@@ -70,6 +74,7 @@ async def test_logins_at_once_tell_each_device_the_final_list_once(start_server:
         for client in staying:
             changed = await client.next_event("selfDevicesChanged")
             assert _ids(changed["devices"]) == [i for i in final if i != leaving.login_id]
+        assert server.account_context.stats["device_list_events"] == 2 * (BURST - 1)
 
 
 async def test_a_device_that_logs_in_alone_still_tells_the_others(start_server: StartServer, connect: Connect) -> None:

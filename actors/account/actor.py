@@ -123,7 +123,7 @@ class AccountActor(Actor[AccountMsg]):
         """The end of a burst: every device that is behind hears the device list once."""
         self._held = 0
         if self.devices.changed:
-            self.devices.announce()
+            self.ctx.stats["device_list_events"] += self.devices.announce()
 
     def taken_over(self) -> None:
         """Another node owns the account now: close its devices here resumably (4004), so they reconnect and find it."""
