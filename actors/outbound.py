@@ -7,8 +7,10 @@ disconnected as a slow consumer (it catches up later with `resumeFrom`).
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, cast
 
 import cbor2
 
@@ -48,16 +50,90 @@ class DeviceEvent:
     def frame(self) -> bytes:
         """The CBOR frame `{"ev": name, ...fields, "fromUserID"?, "seq"?}`; encoded on first use."""
         if self._frame is None:
-            body: dict[str, Any] = builtins_of(self.event)
-            if self.from_user_id is not None:
-                body["fromUserID"] = self.from_user_id
-            if self.seq is not None:
-                body["seq"] = self.seq
-            self._frame = cbor2.dumps(body)
+            shared = _encoded.get(id(self.event))
+            if shared is not None and shared[0] is self.event:
+                self._frame = self._frame_from(shared[1], shared[2])
+            else:
+                body: dict[str, Any] = builtins_of(self.event)
+                if self.from_user_id is not None:
+                    body["fromUserID"] = self.from_user_id
+                if self.seq is not None:
+                    body["seq"] = self.seq
+                self._frame = cbor2.dumps(body)
         return self._frame
+
+    def _frame_from(self, pairs: bytes, count: int) -> bytes:
+        """The same bytes as the encoding above, from the event's fields encoded once (`pairs`, `count` of them)."""
+        tail = b""
+        if self.from_user_id is not None:
+            tail += _FROM_USER_KEY + cbor2.dumps(self.from_user_id)
+            count += 1
+        if self.seq is not None:
+            tail += _SEQ_KEY + cbor2.dumps(self.seq)
+            count += 1
+        return _map_header(count) + pairs + tail
 
     def __repr__(self) -> str:
         return f"DeviceEvent({self.name!r}, seq={self.seq})"
+
+
+# ---- events that many accounts push alike, encoded once ---------------------------
+
+SHARED_EVENTS = 256  # distinct shared events remembered: a few per message in flight to a big group
+_FROM_USER_KEY = cbor2.dumps("fromUserID")
+_SEQ_KEY = cbor2.dumps("seq")
+# id(event) -> (the event itself, its fields' CBOR pairs, how many): holding the
+# event keeps its id from being reused while the entry lives.
+_encoded: OrderedDict[int, tuple[Event, bytes, int]] = OrderedDict()
+_shared: OrderedDict[Hashable, Event] = OrderedDict()
+
+
+E = TypeVar("E", bound=Event)
+
+
+def shared_event(key: Hashable, make: Callable[[], E]) -> E:
+    """The one event for `key` (made by `make` the first time), its fields encoded once for every frame of it.
+
+    For an event many accounts push alike, each with its own seq (a group
+    message's messageReceived to every member): every DeviceEvent of it then
+    builds its frame from the encoded fields instead of encoding them again.
+    `key` must name everything the event holds. Never blocks; the last
+    SHARED_EVENTS keys are remembered.
+    """
+    found = _shared.get(key)
+    if found is not None:
+        _shared.move_to_end(key)
+        return cast(E, found)
+    event = make()
+    body = cbor2.dumps(builtins_of(event))
+    header = _map_header_size(body[0])
+    _shared[key] = event
+    _encoded[id(event)] = (event, body[header:], _map_count(body))
+    while len(_shared) > SHARED_EVENTS:
+        _, old = _shared.popitem(last=False)
+        del _encoded[id(old)]
+    return event
+
+
+def _map_header(count: int) -> bytes:
+    """The CBOR head of a definite-length map of `count` pairs (RFC 8949 §3)."""
+    if count < 24:
+        return bytes((0xA0 | count,))
+    if count < 0x100:
+        return bytes((0xB8, count))
+    return bytes((0xB9,)) + count.to_bytes(2, "big")
+
+
+def _map_header_size(first: int) -> int:
+    info = first & 0x1F
+    return 1 if info < 24 else {24: 2, 25: 3}[info]
+
+
+def _map_count(body: bytes) -> int:
+    info = body[0] & 0x1F
+    if info < 24:
+        return info
+    return int.from_bytes(body[1 : _map_header_size(body[0])], "big")
 
 
 @dataclass(frozen=True, slots=True)

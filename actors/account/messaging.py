@@ -22,6 +22,7 @@ from dataclasses import replace
 
 from ..errors import InvalidArgument, MessageNotFound, NoPermission
 from ..ids import IDEMPOTENCY_WINDOW_MS, new_message_id, now_ms
+from ..outbound import shared_event
 from ..store.base import AccountWrite, ConversationRow, MessageRow, Store, ViewedMessage, ViewRow
 from ..wire import AnyDurableEvent
 from ..wire import messages as w
@@ -129,7 +130,12 @@ class Messaging:
         row = conv.with_message(before or ConversationRow(cid, message.conversation_type), message, direction, msg.group_seq)
         seq = row.last_seq if msg.group_seq is None else msg.group_seq
         wire = conv.message_wire(message, cid, seq, direction)
-        received = _received(message.conversation_type, wire, cid)
+        if shared:
+            # the same for every member it reaches this way: encoded once (each member's seq apart)
+            once = ("received", message, cid, seq, direction)  # all that message_wire and _received read
+            received = shared_event(once, lambda: _received(message.conversation_type, wire, cid))
+        else:
+            received = _received(message.conversation_type, wire, cid)
         events: list[Event] = [received, _changed(row, wire, added=before is None or before.deleted)]
         if direction == conv.RECEIVE:
             events.append(self.book.total_unread_event({key: row}))
