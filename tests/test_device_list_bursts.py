@@ -14,7 +14,10 @@ from typing import Any
 import trio
 import trio.testing
 
+from actors.account.actor import ANNOUNCE_HELD_MAX
+from actors.account.messages import Wake
 from actors.account.policy import LoginPolicy
+from gateway.services import account_address
 from hubbub_client import Client
 
 from .conftest import Connect, StartServer, token
@@ -87,3 +90,30 @@ async def test_a_device_that_logs_in_alone_still_tells_the_others(start_server: 
         changed = await first.next_event("selfDevicesChanged")
         assert _ids(changed["devices"]) == [first.login_id, second.login_id]
         assert second.pending_events("selfDevicesChanged") == []  # its login reply listed both
+
+
+async def test_an_inbox_that_never_runs_empty_still_gets_the_list_out(start_server: StartServer, connect: Connect) -> None:
+    server = await start_server(MANY, actor_inbox=4 * ANNOUNCE_HELD_MAX)
+    with trio.fail_after(60):
+        first: Client = await connect(server)
+        await first.login("carol", token("carol"), platform="Web", device_id="a")
+        second, third = await connect(server), await connect(server)
+        held = StoreGate(server.store, "commit")  # the second login's transaction
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(lambda: second.login("carol", token("carol"), platform="Web", device_id="b"))
+            await held.entered.wait()
+            # behind it, more messages than the account holds a changed list for, then a third login
+            for _ in range(ANNOUNCE_HELD_MAX + 44):
+                await server.registry.post(account_address("carol"), Wake())
+            nursery.start_soon(lambda: third.login("carol", token("carol"), platform="Web", device_id="c"))
+            await _queued_in_account(server, ANNOUNCE_HELD_MAX + 45)
+            last = StoreGate(server.store, "commit")  # holds the third login: the inbox has not run empty since the second
+            held.release.set()
+            await last.entered.wait()
+            # so this list went out because the account held it for ANNOUNCE_HELD_MAX messages
+            held_out = await first.next_event("selfDevicesChanged")
+            last.release.set()
+        assert _ids(held_out["devices"]) == [first.login_id, second.login_id]
+        for client in (first, second):
+            changed = await client.next_event("selfDevicesChanged")
+            assert _ids(changed["devices"]) == [first.login_id, second.login_id, third.login_id]
