@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 import trio
 import trio.testing
 
@@ -13,14 +12,6 @@ from gateway.server import Gateway
 from .conftest import Login, StartServer
 from .messaging_support import fails, history, send
 from .webhook_support import Receiver, hooked, serve_receiver
-
-
-@pytest.fixture
-def autojump_clock() -> trio.testing.MockClock:
-    # 0.1 s rather than conftest's 0.02, as in test_calls.py: devices log in on the
-    # mock clock, and on a loaded machine a SQLite commit in its worker thread can
-    # take longer than 20 ms, letting the clock jump to an ask timeout.
-    return trio.testing.MockClock(autojump_threshold=0.1)
 
 
 async def _setup(nursery: trio.Nursery, start_server: StartServer, receiver: Receiver, **overrides: Any) -> Gateway:

@@ -13,14 +13,6 @@ from .messaging_support import send
 from .webhook_support import Receiver, hooked, serve_receiver
 
 
-@pytest.fixture
-def autojump_clock() -> trio.testing.MockClock:
-    # 0.1 s rather than conftest's 0.02, as in test_calls.py: devices log in on the
-    # mock clock, and on a loaded machine a SQLite commit in its worker thread can
-    # take longer than 20 ms, letting the clock jump to an ask timeout.
-    return trio.testing.MockClock(autojump_threshold=0.1)
-
-
 async def test_a_full_queue_drops_new_calls_counts_them_and_logs_once(
     nursery: trio.Nursery, start_server: StartServer, login: Login, autojump_clock: trio.testing.MockClock,
     caplog: pytest.LogCaptureFixture,

@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-import pytest
 import trio
 import trio.testing
 
@@ -20,14 +19,6 @@ from .messaging_support import send
 from .webhook_support import Receiver, hooked, serve_receiver
 
 HOUR_S = 3600.0
-
-
-@pytest.fixture
-def autojump_clock() -> trio.testing.MockClock:
-    # 0.1 s rather than conftest's 0.02, as in test_calls.py: devices log in on the
-    # mock clock, and on a loaded machine a SQLite commit in its worker thread can
-    # take longer than 20 ms, letting the clock jump to an ask timeout.
-    return trio.testing.MockClock(autojump_threshold=0.1)
 
 
 def _in_order_per_account(receiver: Receiver) -> dict[str, list[str]]:
