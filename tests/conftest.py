@@ -24,8 +24,9 @@ from .clock_support import hold_clock_during_threads
 if TYPE_CHECKING:  # imported for real as a plugin below, so that pytest rewrites its asserts
     from tests.store_engines import PostgresForTests
 
-# The store engines (SQLite, and PostgreSQL on a server the tests start): fixtures `engine`, `postgres_url`.
-pytest_plugins = ["tests.store_engines"]
+# The store engines (SQLite, and PostgreSQL on a server the tests start): fixtures `engine`, `postgres_url`;
+# Redis servers of the tests' own: fixture `redis_server`.
+pytest_plugins = ["tests.store_engines", "tests.redis_servers"]
 
 SECRET = "test-secret-that-is-long-enough-for-hs256!"
 ADMIN_TOKEN = "test-admin-token"
