@@ -4,7 +4,10 @@ from .base import Bus, StaleMembership
 from .codec import MessageCodec, UnknownMessage
 from .local import LocalBus, RoutingTransport
 from .placement import Membership, owner_of
+from .redis import BusUnavailable, RedisBus
+from .routing import ClusterRouting
 
 __all__ = [
-    "Bus", "LocalBus", "Membership", "MessageCodec", "RoutingTransport", "StaleMembership", "UnknownMessage", "owner_of",
+    "Bus", "BusUnavailable", "ClusterRouting", "LocalBus", "Membership", "MessageCodec", "RedisBus", "RoutingTransport",
+    "StaleMembership", "UnknownMessage", "owner_of",
 ]

@@ -144,13 +144,14 @@ class Registry:
                 # retired between lookup and send: the next lookup spawns anew
                 await trio.lowlevel.checkpoint()
 
-    async def post(self, address: Address, msg: object) -> None:
+    async def post(self, address: Address, msg: object, reply: Reply[Any] | None = None) -> None:
         """Tell `msg` from one actor to another without waiting on a full inbox.
 
         Order between posts to one address is kept. Blocks only when the
-        courier's own queue is full.
+        courier's own queue is full. With `reply` it is an ask whose answer
+        the caller awaits on its own (the bus does, for another node).
         """
-        envelope: Envelope[Any] = Envelope(msg)
+        envelope: Envelope[Any] = Envelope(msg, reply)
         if not self._couriered[address] and not self._closed:
             slot = self._slots.get(address) or self._spawn(address)
             try:
@@ -171,6 +172,8 @@ class Registry:
                 await self.deliver(address, envelope)
             except ActorUnavailable as exc:
                 log.warning("actor=%s post dropped: %s", address, exc)
+                if envelope.reply is not None and not envelope.reply.is_set:
+                    envelope.reply.fail(exc)
             finally:
                 self._couriered[address] -= 1
                 if not self._couriered[address]:

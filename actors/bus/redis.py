@@ -1,0 +1,361 @@
+"""The bus between nodes on Redis (coredis, which runs on trio): envelopes, answers, membership leases.
+
+Keys, under a prefix shared by the nodes of one cluster (`hubbub` by default):
+
+    {prefix}:inbox:{node}   a stream per node: envelopes for its actors and
+                            answers to its asks, read in order by one task
+    {prefix}:members        sorted set: node -> lease expiry, on Redis's clock (ms)
+    {prefix}:live           the live set last seen; {prefix}:version counts its changes
+
+Each node renews its lease every `lease_s / 3` (at least once a second, so
+that it sees a change soon) with one script that also
+drops expired leases and bumps the version when the live set changed, so
+every node reads the same (version, nodes) pairs. A node that could not
+renew within `lease_s` of its last renewal (Redis unreachable, the process
+paused) has lapsed: the others may already have taken its actors, so
+`lapsed` is set and the node must stop its actors (the store's ownership
+epochs refuse whatever a stale one still tries to write).
+
+An ask carries a correlation id and its deadline; the owner answers on the
+asker's inbox. Streams are trimmed (`max_inbox` entries), Redis may restart
+empty, a node may die with envelopes unread: the bus may drop or repeat an
+envelope, and everything durable goes through the store and its outbox.
+A repeated answer finds no pending ask and is ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import secrets
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import coredis
+import trio
+from coredis.exceptions import RedisError
+
+from ..runtime import ActorUnavailable, Address, Envelope, Reply
+from .codec import MessageCodec, UnknownMessage
+from .placement import Membership, owner_of
+
+log = logging.getLogger("hubbub.bus")
+
+T = TypeVar("T")
+
+# KEYS: members, live, version. ARGV: node, lease in ms (0: leave).
+# Returns {version, live nodes sorted}.
+_MEMBERSHIP_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local lease = tonumber(ARGV[2])
+if lease > 0 then
+  redis.call('ZADD', KEYS[1], now + lease, ARGV[1])
+else
+  redis.call('ZREM', KEYS[1], ARGV[1])
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local live = redis.call('ZRANGE', KEYS[1], 0, -1)
+table.sort(live)
+local joined = table.concat(live, ',')
+if redis.call('GET', KEYS[2]) ~= joined then
+  redis.call('SET', KEYS[2], joined)
+  redis.call('INCR', KEYS[3])
+end
+return {tonumber(redis.call('GET', KEYS[3])), live}
+"""
+
+Receiver = Callable[[Address, Envelope[Any]], Awaitable[None]]
+
+
+class BusUnavailable(ActorUnavailable):
+    """Redis could not carry the envelope (unreachable, or too slow to answer)."""
+
+
+@dataclass(slots=True)
+class _Pending:
+    reply: Reply[Any]
+    asked: type
+    address: Address
+    deadline: float  # trio time after which nobody waits for the answer
+
+
+class RedisBus:
+    """One node's end of the bus. Run it with `nursery.start(bus.run)`; it leaves the membership when cancelled.
+
+    `receiver` is called, in arrival order, for every envelope that reaches
+    this node (`attach` sets it); it must not block for long (the node's
+    routing posts into inboxes without waiting). `membership` is this node's
+    current view; `changed` is set (and replaced) on every change of it.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        node: str,
+        codec: MessageCodec,
+        *,
+        lease_s: float = 10.0,
+        prefix: str = "hubbub",
+        max_inbox: int = 100_000,
+        op_timeout_s: float = 5.0,
+        default_ask_s: float = 30.0,
+    ) -> None:
+        if not node or "," in node:
+            raise ValueError(f"a node name is non-empty and has no comma: {node!r}")
+        self.url = url
+        self.node = node
+        self.codec = codec
+        self.lease_s = lease_s
+        self.prefix = prefix
+        # 100,000 envelopes: minutes of traffic for a node that reads them in
+        # order as they come; a node so far behind has lapsed anyway.
+        self.max_inbox = max_inbox
+        self.op_timeout_s = op_timeout_s
+        self.default_ask_s = default_ask_s
+        self.membership = Membership(0, ())
+        self.changed = trio.Event()
+        self.lapsed = trio.Event()
+        self.receiver: Receiver | None = None
+        self._client: coredis.Redis[bytes] = coredis.Redis.from_url(url, decode_responses=False)
+        self._pending: dict[bytes, _Pending] = {}
+        self._renewed_at = -math.inf  # trio time the last successful renewal was sent
+        self._redis_down = False  # logged once per outage
+        self._answers: trio.Nursery | None = None
+        self.stats = {"sent": 0, "received": 0, "answered": 0, "dropped_answers": 0, "undecodable": 0}
+
+    def attach(self, receiver: Receiver) -> None:
+        self.receiver = receiver
+
+    def inbox_key(self, node: str) -> str:
+        return f"{self.prefix}:inbox:{node}"
+
+    async def run(self, *, task_status: trio.TaskStatus[RedisBus] = trio.TASK_STATUS_IGNORED) -> None:
+        """Join the membership, then carry envelopes until cancelled (leaving the membership then).
+
+        Raises BusUnavailable at once when Redis cannot be reached at start.
+        """
+        try:
+            async with self._client:
+                try:
+                    await self._redis(self._client.delete([self.inbox_key(self.node)]))  # envelopes of a former life
+                    await self._renew()
+                except (RedisError, trio.TooSlowError) as exc:
+                    raise BusUnavailable(Address("node", self.node), f"cannot reach Redis at {self.url}: {exc}") from None
+                async with trio.open_nursery() as nursery:
+                    self._answers = nursery
+                    nursery.start_soon(self._keep_lease, name=f"bus lease {self.node}")
+                    nursery.start_soon(self._read_inbox, name=f"bus inbox {self.node}")
+                    nursery.start_soon(self._expire_asks, name=f"bus asks {self.node}")
+                    task_status.started(self)
+        finally:
+            if self.membership.nodes:
+                with trio.move_on_after(2, shield=True):
+                    await self._leave()
+
+    async def send(self, node: str, address: Address, envelope: Envelope[Any], membership_version: int) -> None:
+        """Carry `envelope` to `node` for the actor at `address`; an ask's answer arrives later in its Reply.
+
+        Returns once Redis holds the envelope. Raises BusUnavailable when
+        Redis does not take it within `op_timeout_s`, UnknownMessage for a
+        message the codec does not know.
+        """
+        await self._send(node, address, envelope, membership_version, hops=0)
+
+    async def _send(self, node: str, address: Address, envelope: Envelope[Any], version: int, hops: int) -> None:
+        fields: dict[str, bytes | str | int | float] = {
+            "t": "e", "k": address.kind, "a": address.key, "v": version, "h": hops,
+            "m": self.codec.encode(envelope.msg),
+        }
+        correlation = b""
+        if envelope.reply is not None:
+            correlation = secrets.token_hex(8).encode()
+            deadline = trio.current_effective_deadline()
+            if math.isinf(deadline):
+                deadline = trio.current_time() + self.default_ask_s
+            self._pending[correlation] = _Pending(envelope.reply, type(envelope.msg), address, deadline)
+            fields |= {"c": correlation, "f": self.node, "d": max(0.0, deadline - trio.current_time())}
+        try:
+            await self._xadd(node, fields)
+        except BaseException:
+            self._pending.pop(correlation, None)
+            raise
+        self.stats["sent"] += 1
+
+    async def forward(self, address: Address, envelope: Envelope[Any], hops: int) -> None:
+        """Send on an envelope that reached a node which does not own `address` (by its newer view)."""
+        owner = owner_of(address, self.membership.nodes)
+        await self._send(owner, address, envelope, self.membership.version, hops)
+
+    async def _xadd(self, node: str, fields: Mapping[str, bytes | str | int | float]) -> None:
+        try:
+            await self._redis(self._client.xadd(
+                self.inbox_key(node), dict(fields),
+                trim_strategy=coredis.PureToken.MAXLEN, threshold=self.max_inbox,
+                trim_operator=coredis.PureToken.APPROXIMATELY,
+            ))
+        except (RedisError, trio.TooSlowError) as exc:
+            raise BusUnavailable(Address("node", node), f"bus: {exc}") from None
+
+    async def _redis(self, request: Awaitable[T]) -> T:
+        """One Redis command within `op_timeout_s` (trio.TooSlowError past it)."""
+        with trio.fail_after(self.op_timeout_s):
+            return await request
+
+    async def _renew(self, lease_s: float | None = None, client: coredis.Redis[bytes] | None = None) -> None:
+        sent_at = trio.current_time()
+        lease_ms = int((self.lease_s if lease_s is None else lease_s) * 1000)
+        answer: Any = await self._redis((client or self._client).eval(
+            _MEMBERSHIP_SCRIPT,
+            keys=[f"{self.prefix}:members", f"{self.prefix}:live", f"{self.prefix}:version"],
+            args=[self.node, lease_ms],
+        ))
+        version, nodes = answer
+        self._renewed_at = sent_at
+        live = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in nodes)
+        if live != self.membership.nodes or int(version) != self.membership.version:
+            self.membership = Membership(int(version), live)
+            log.info("node=%s membership version=%d nodes=%s", self.node, self.membership.version, ",".join(live))
+            changed, self.changed = self.changed, trio.Event()
+            changed.set()
+
+    async def _leave(self) -> None:
+        # A client of its own: the node's is being torn down with the node's tasks.
+        try:
+            async with coredis.Redis.from_url(self.url, decode_responses=False) as client:
+                await self._renew(lease_s=0, client=client)
+        except (RedisError, trio.TooSlowError) as exc:
+            log.warning("node=%s could not leave the membership (its lease will expire): %s", self.node, exc)
+
+    async def _keep_lease(self) -> None:
+        while True:
+            await trio.sleep(min(self.lease_s / 3, 1.0))
+            if trio.current_time() - self._renewed_at > self.lease_s:
+                self._lapse()
+                return
+            try:
+                await self._renew()
+                self._up()
+            except (RedisError, trio.TooSlowError) as exc:
+                self._down(exc)
+            if trio.current_time() - self._renewed_at > self.lease_s:
+                self._lapse()
+                return
+
+    def _lapse(self) -> None:
+        log.error("node=%s lease lapsed (no renewal for more than %ss): its actors must stop", self.node, self.lease_s)
+        self.lapsed.set()
+
+    def _down(self, exc: BaseException) -> None:
+        if not self._redis_down:
+            log.warning("node=%s Redis unreachable: %s", self.node, exc)
+            self._redis_down = True
+
+    def _up(self) -> None:
+        if self._redis_down:
+            log.info("node=%s Redis reachable again", self.node)
+            self._redis_down = False
+
+    async def _read_inbox(self) -> None:
+        key = self.inbox_key(self.node)
+        last: str | bytes = b"0-0"  # the stream was emptied at start: everything in it is for this life
+        backoff_s = 0.05
+        while True:
+            try:
+                with trio.fail_after(self.op_timeout_s + 1):
+                    found = await self._client.xread({key: last}, count=256, block=1000)
+                backoff_s = 0.05
+                self._up()
+            except (RedisError, trio.TooSlowError) as exc:
+                self._down(exc)
+                await trio.sleep(backoff_s)
+                backoff_s = min(backoff_s * 2, 1.0)
+                continue
+            for entries in (found or {}).values():
+                for entry in entries:
+                    last = entry.identifier
+                    await self._arrived({_bytes(k): _bytes(v) for k, v in entry.field_values.items()})
+
+    async def _arrived(self, fields: Mapping[bytes, bytes]) -> None:
+        try:
+            if fields.get(b"t") == b"r":
+                self._answer_arrived(fields)
+            else:
+                await self._envelope_arrived(fields)
+        except (UnknownMessage, KeyError, ValueError) as exc:
+            self.stats["undecodable"] += 1
+            log.warning("node=%s dropped an undecodable bus entry: %s", self.node, exc)
+
+    def _answer_arrived(self, fields: Mapping[bytes, bytes]) -> None:
+        pending = self._pending.pop(fields[b"c"], None)
+        if pending is None:
+            self.stats["dropped_answers"] += 1  # repeated, or its asker gave up
+            return
+        try:
+            value = self.codec.decode_answer(pending.asked, pending.address, fields[b"m"])
+        except Exception as refusal:  # the refusal the answer carries, for the asker to raise
+            if not pending.reply.is_set:
+                pending.reply.fail(refusal)
+            return
+        if not pending.reply.is_set:
+            pending.reply.set(value)
+
+    async def _envelope_arrived(self, fields: Mapping[bytes, bytes]) -> None:
+        address = Address(fields[b"k"].decode(), fields[b"a"].decode())
+        msg = self.codec.decode(fields[b"m"])
+        hops = int(fields[b"h"])
+        self.stats["received"] += 1
+        reply: Reply[Any] | None = None
+        correlation = fields.get(b"c")
+        if correlation:
+            reply = Reply()
+            asker = fields[b"f"].decode()
+            deadline = trio.current_time() + float(fields[b"d"])
+            assert self._answers is not None
+            self._answers.start_soon(self._answer, asker, correlation, reply, deadline, address)
+        envelope: Envelope[Any] = Envelope(msg, reply)
+        if owner_of(address, self.membership.nodes or (self.node,)) != self.node:
+            if hops < 2:
+                await self._forward_quietly(address, envelope, hops + 1)
+                return
+            if reply is not None:
+                reply.fail(ActorUnavailable(address, "the nodes disagree on its owner"))
+            return
+        assert self.receiver is not None, "a node attaches its receiver before envelopes arrive"
+        await self.receiver(address, envelope)
+
+    async def _forward_quietly(self, address: Address, envelope: Envelope[Any], hops: int) -> None:
+        try:
+            await self.forward(address, envelope, hops)
+        except BusUnavailable as exc:
+            if envelope.reply is not None and not envelope.reply.is_set:
+                envelope.reply.fail(exc)
+
+    async def _answer(self, asker: str, correlation: bytes, reply: Reply[Any], deadline: float, address: Address) -> None:
+        """Wait (until the asker's deadline) for the local answer and put it on the asker's inbox."""
+        with trio.move_on_at(deadline):
+            try:
+                body = self.codec.encode_answer(await reply.wait())
+            except UnknownMessage as exc:
+                log.error("actor=%s answer cannot cross the bus: %s", address, exc)
+                body = self.codec.encode_failure(exc)
+            except Exception as refusal:  # the actor's refusal travels back to the asker
+                body = self.codec.encode_failure(refusal)
+            try:
+                await self._xadd(asker, {"t": "r", "c": correlation, "m": body})
+                self.stats["answered"] += 1
+            except BusUnavailable as exc:
+                log.warning("actor=%s answer to node=%s lost: %s", address, asker, exc)
+
+    async def _expire_asks(self) -> None:
+        """Forget asks whose asker gave up (its own timeout answered it), so the table stays bounded."""
+        while True:
+            await trio.sleep(1.0)
+            now = trio.current_time()
+            for correlation in [c for c, p in self._pending.items() if p.deadline < now]:
+                del self._pending[correlation]
+
+
+def _bytes(value: str | bytes) -> bytes:
+    return value if isinstance(value, bytes) else value.encode()

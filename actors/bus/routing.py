@@ -1,0 +1,65 @@
+"""Routing over the Redis bus: what ActorRefs and actors use on one node of a cluster.
+
+Every send asks `owner_of` over the bus's current membership: the local
+registry when this node owns the address, the bus otherwise. Envelopes that
+arrive from other nodes are posted into the local inboxes in arrival order,
+without waiting on a full inbox (the registry's courier holds them), so one
+busy actor never stalls the node's whole inbox stream.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ..runtime import ActorRef, Address, Envelope, Registry
+from .placement import owner_of
+from .redis import BusUnavailable, RedisBus
+
+log = logging.getLogger("hubbub.bus")
+
+
+class ClusterRouting:
+    """An actor Transport for one node: the local registry or the Redis bus, by owner."""
+
+    def __init__(self, registry: Registry, bus: RedisBus) -> None:
+        self.node = bus.node
+        self.registry = registry
+        self.bus = bus
+        bus.attach(self._arrived)
+
+    def owner(self, address: Address) -> str:
+        """The node that owns `address` in this node's current view (itself while it knows no other)."""
+        return owner_of(address, self.bus.membership.nodes or (self.node,))
+
+    def owns(self, address: Address) -> bool:
+        return self.owner(address) == self.node
+
+    def ref(self, address: Address) -> ActorRef[Any]:
+        return ActorRef(address, self)
+
+    async def deliver(self, address: Address, envelope: Envelope[Any]) -> None:
+        """Deliver to the owner. Blocks while a local inbox is full; raises BusUnavailable when Redis does not take it."""
+        owner = self.owner(address)
+        if owner == self.node:
+            await self.registry.deliver(address, envelope)
+        else:
+            await self.bus.send(owner, address, envelope, self.bus.membership.version)
+
+    async def post(self, address: Address, msg: object) -> None:
+        """Tell from one actor to another without waiting on a full inbox; lost (and logged) when Redis is down.
+
+        What a post carries is durable elsewhere (the outbox redelivers it),
+        so losing one to a Redis outage delays it and never drops it.
+        """
+        owner = self.owner(address)
+        if owner == self.node:
+            await self.registry.post(address, msg)
+            return
+        try:
+            await self.bus.send(owner, address, Envelope(msg), self.bus.membership.version)
+        except BusUnavailable as exc:
+            log.warning("actor=%s post to node=%s lost: %s", address, owner, exc)
+
+    async def _arrived(self, address: Address, envelope: Envelope[Any]) -> None:
+        await self.registry.post(address, envelope.msg, envelope.reply)

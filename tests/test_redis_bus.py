@@ -1,0 +1,214 @@
+"""The Redis bus between nodes, against a real Redis: delivery, asks, leases, repeats, a Redis restart.
+
+Several buses live in one process here, each with a registry of its own,
+exactly as separate nodes would; the subprocess cluster tests run whole
+servers. Leases are short (a second) so that expiry takes real seconds.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import coredis
+import pytest
+import trio
+
+from actors.bus import ClusterRouting, MessageCodec, RedisBus, owner_of
+from actors.runtime import Actor, ActorUnavailable, Address, Asks, AskTimeout, Registry, Reply, answer
+from actors.wire.errors import HubbubError, NotInRoom
+from tests.redis_servers import RedisForTests
+
+LEASE_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Where(Asks[tuple[str, str]]):
+    """Ask: which node hosts you? Answered (node, text)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Refuse(Asks[None]):
+    """Ask that the actor refuses with a protocol error."""
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """Tell: remember `n`."""
+
+    n: int
+
+
+EchoMsg = Where | Refuse | Note
+CODEC = MessageCodec({"echo": EchoMsg})
+
+
+class _Echo(Actor[EchoMsg]):
+    def __init__(self, address: Address, node: str, notes: dict[Address, list[int]]) -> None:
+        super().__init__(address)
+        self.node = node
+        self.notes = notes
+
+    async def handle(self, msg: EchoMsg, reply: Reply[Any] | None) -> None:
+        match msg:
+            case Where():
+                answer(reply, msg, (self.node, msg.text))
+            case Refuse():
+                raise NotInRoom("not here")
+            case Note():
+                self.notes[self.address].append(msg.n)
+
+
+@dataclass
+class Node:
+    name: str
+    bus: RedisBus
+    routing: ClusterRouting
+    notes: dict[Address, list[int]]
+    scope: trio.CancelScope
+
+
+async def start_node(nursery: trio.Nursery, url: str, name: str, lease_s: float = LEASE_S) -> Node:
+    notes: dict[Address, list[int]] = defaultdict(list)
+    registry = Registry(nursery, {"echo": lambda address: _Echo(address, name, notes)})
+    bus = RedisBus(url, name, CODEC, lease_s=lease_s, prefix="test")
+    routing = ClusterRouting(registry, bus)
+    scope = trio.CancelScope()
+
+    async def run(*, task_status: trio.TaskStatus[RedisBus]) -> None:
+        with scope:
+            await bus.run(task_status=task_status)
+
+    await nursery.start(run)
+    return Node(name, bus, routing, notes, scope)
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Wait (within the test's fail_after) until `condition()` holds.
+
+    Polled: what it reads changes in other nodes' tasks and in Redis itself
+    (a lease expiring on Redis's clock), which no single event announces.
+    """
+    while not condition():  # noqa: ASYNC110
+        await trio.sleep(0.05)
+
+
+def views_agree(nodes: list[Node], names: set[str]) -> bool:
+    versions = {n.bus.membership.version for n in nodes}
+    return len(versions) == 1 and all(set(n.bus.membership.nodes) == names for n in nodes)
+
+
+async def cluster(nursery: trio.Nursery, url: str, names: str = "abc", lease_s: float = LEASE_S) -> list[Node]:
+    nodes = [await start_node(nursery, url, name, lease_s) for name in names]
+    await until(lambda: views_agree(nodes, set(names)))
+    return nodes
+
+
+async def test_asks_and_tells_reach_the_owning_node(nursery: trio.Nursery, redis_server: RedisForTests) -> None:
+    with trio.fail_after(20):
+        nodes = await cluster(nursery, redis_server.url)
+        by_name = {n.name: n for n in nodes}
+        addresses = [Address("echo", f"k{i}") for i in range(30)]
+        owners = {a: owner_of(a, ("a", "b", "c")) for a in addresses}
+        assert set(owners.values()) == {"a", "b", "c"}
+        for address in addresses:
+            for caller in nodes:
+                where = await caller.routing.ref(address).ask(Where(caller.name), timeout=5)
+                assert where == (owners[address], caller.name)
+        sender = by_name["a"]
+        for n in range(20):
+            for address in addresses:
+                await sender.routing.ref(address).tell(Note(n))
+        await until(lambda: all(len(by_name[owners[a]].notes[a]) == 20 for a in addresses))
+        for address in addresses:
+            assert by_name[owners[address]].notes[address] == list(range(20))  # in order, once each
+            assert all(address not in n.notes for n in nodes if n.name != owners[address])
+
+
+async def test_a_refusal_crosses_the_bus_with_its_code(nursery: trio.Nursery, redis_server: RedisForTests) -> None:
+    with trio.fail_after(20):
+        a, b = await cluster(nursery, redis_server.url, "ab")
+        remote = next(Address("echo", f"k{i}") for i in range(100) if owner_of(Address("echo", f"k{i}"), ("a", "b")) == "b")
+        with pytest.raises(HubbubError) as refused:
+            await a.routing.ref(remote).ask(Refuse(), timeout=5)
+        assert type(refused.value) is NotInRoom and refused.value.code == 3003 and refused.value.message == "not here"
+        assert await a.routing.ref(remote).ask(Where("after"), timeout=5) == ("b", "after")  # the actor carried on
+
+
+async def test_an_expired_lease_leaves_the_membership_and_its_actors_move(nursery: trio.Nursery, redis_server: RedisForTests) -> None:
+    with trio.fail_after(30):
+        a, b = await cluster(nursery, redis_server.url, "ab")
+        # A node that joined and then went silent: its lease is renewed by nobody.
+        async with coredis.Redis.from_url(redis_server.url) as raw:
+            now = await raw.time()
+            await raw.zadd("test:members", {"ghost": int(now.timestamp() * 1000) + 3000})
+        await until(lambda: views_agree([a, b], {"a", "b", "ghost"}))
+        joined = a.bus.membership.version
+        haunted = next(Address("echo", f"k{i}") for i in range(200) if owner_of(Address("echo", f"k{i}"), ("a", "b", "ghost")) == "ghost")
+        with pytest.raises(AskTimeout):
+            await a.routing.ref(haunted).ask(Where("anyone?"), timeout=0.5)  # nobody reads the ghost's inbox
+        await until(lambda: views_agree([a, b], {"a", "b"}))
+        assert a.bus.membership.version > joined
+        owner = owner_of(haunted, ("a", "b"))
+        assert await a.routing.ref(haunted).ask(Where("now"), timeout=5) == (owner, "now")
+        await until(lambda: not a.bus._pending)  # the ask that timed out is forgotten
+        assert not a.bus.lapsed.is_set() and not b.bus.lapsed.is_set()
+
+
+async def test_a_node_that_leaves_is_gone_at_once(nursery: trio.Nursery, redis_server: RedisForTests) -> None:
+    with trio.fail_after(20):
+        a, b, c = await cluster(nursery, redis_server.url, "abc", lease_s=30.0)
+        c.scope.cancel()  # a clean stop leaves the membership without waiting for the 30 s lease
+        await until(lambda: views_agree([a, b], {"a", "b"}))
+
+
+async def test_a_repeated_envelope_or_answer_is_harmless(nursery: trio.Nursery, redis_server: RedisForTests) -> None:
+    with trio.fail_after(20):
+        a, b = await cluster(nursery, redis_server.url, "ab")
+        remote = next(Address("echo", f"k{i}") for i in range(100) if owner_of(Address("echo", f"k{i}"), ("a", "b")) == "b")
+        assert await a.routing.ref(remote).ask(Where("once"), timeout=5) == ("b", "once")
+        async with coredis.Redis.from_url(redis_server.url) as raw:
+            # Put every entry each inbox ever held in it once more: the ask (b's), its answer (a's).
+            for key in ("test:inbox:a", "test:inbox:b"):
+                for entry in await raw.xrange(key):
+                    await raw.xadd(key, dict(entry.field_values))
+        await until(lambda: a.bus.stats["dropped_answers"] == 2)  # the old answer, and the answer to the repeated ask
+        assert not a.bus._pending
+        assert await a.routing.ref(remote).ask(Where("again"), timeout=5) == ("b", "again")
+
+
+async def test_the_bus_carries_on_after_redis_restarts(nursery: trio.Nursery, redis_server: RedisForTests) -> None:
+    with trio.fail_after(30):
+        a, b = await cluster(nursery, redis_server.url, "ab", lease_s=5.0)
+        remote = next(Address("echo", f"k{i}") for i in range(100) if owner_of(Address("echo", f"k{i}"), ("a", "b")) == "b")
+        assert await a.routing.ref(remote).ask(Where("before"), timeout=5) == ("b", "before")
+        redis_server.restart()  # empty: no members, no streams
+        while True:
+            try:
+                assert await a.routing.ref(remote).ask(Where("after"), timeout=1) == ("b", "after")
+                break
+            except (AskTimeout, ActorUnavailable):
+                await trio.sleep(0.1)  # until both nodes renewed their leases and read their inboxes again
+        await until(lambda: views_agree([a, b], {"a", "b"}))
+        assert not a.bus.lapsed.is_set() and not b.bus.lapsed.is_set()
+
+
+async def test_a_node_that_cannot_renew_within_its_lease_lapses(nursery: trio.Nursery, redis_server: RedisForTests) -> None:
+    with trio.fail_after(30):
+        (a,) = await cluster(nursery, redis_server.url, "a")
+        redis_server.stop()
+        await a.bus.lapsed.wait()
+        remote = Address("echo", "k1")
+        with pytest.raises(ActorUnavailable):
+            await a.bus.send("b", remote, _ask(Where("x")), a.bus.membership.version)
+        redis_server.start()
+
+
+def _ask(msg: object) -> Any:
+    from actors.runtime import Envelope
+
+    return Envelope(msg, Reply())
