@@ -6,6 +6,7 @@ import argparse
 import gc
 import logging
 import os
+import re
 import secrets
 import signal
 import sqlite3
@@ -110,7 +111,7 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
     defaults = {**{s.name: s.default for s in settings()}, **_SERVE_DEFAULTS}
     for setting in settings():
         default = defaults[setting.name]
-        shown = "generated" if setting.name in SECRETS and setting.name != "store_url" else ("off" if default is None else default)
+        shown = "generated" if setting.name in SECRETS and setting.name not in ("store_url", "bus_url") else ("off" if default is None else default)
         if isinstance(shown, LoginPolicy):
             shown = shown.mode
         help_text = f"{setting.help} (env {setting.env}; default {shown})".replace("%", "%%")
@@ -143,6 +144,9 @@ def _effective(args: argparse.Namespace) -> Effective:
         raise ConfigError(refusal)
     if config.store_url is not None and not is_postgres_url(config.store_url):
         raise ConfigError("--store takes a postgresql:// URL (omit it for SQLite in --data-dir)")
+    refusal = _cluster_refusal(config)
+    if refusal is not None:
+        raise ConfigError(refusal)
     refusal = _webhook_refusal(config)
     if refusal is not None:
         raise ConfigError(refusal)
@@ -158,10 +162,25 @@ def _workers_refusal(config: Config) -> str | None:
         return None
     if config.store_url is None:
         return "--workers needs --store postgresql://...: its workers are nodes that share one store"
-    if config.workers > 1:
-        # Until nodes share state through the cluster bus, two of them on one
-        # store would each hold a copy of the same actors (and fence each other).
-        return "--workers above 1 needs the cluster bus, which this build does not have: nodes could not share state"
+    if config.workers > 1 and config.bus_url is None:
+        # two nodes on one store without the bus would each hold a copy of the same actors
+        return "--workers above 1 needs the cluster bus (--bus redis://...): its nodes share their actors through it"
+    return None
+
+
+def _cluster_refusal(config: Config) -> str | None:
+    """Why these settings cannot run as a cluster node, or None when they can (or are no node at all)."""
+    if config.bus_url is None:
+        return None
+    if not config.bus_url.startswith(("redis://", "rediss://", "unix://")):
+        return "--bus takes a redis:// URL"
+    if config.store_url is None:
+        return "--bus needs --store postgresql://...: the nodes of a cluster share one store"
+    named = config.workers is not None or config.node != "local"  # workers are named NODE-1 ... NODE-N
+    if not named or not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", config.node):
+        return "--bus needs --node NAME: a name of its own for this node (letters, digits, _ . -)"
+    if config.bus_lease_s <= 0:
+        return "--bus-lease-s must be positive"
     return None
 
 
@@ -186,7 +205,10 @@ def _serve(args: argparse.Namespace) -> int:
     )
     if config.workers is not None:
         return trio.run(run_workers, config, args.argv[args.argv.index("serve") + 1 :])
-    trio.run(_serve_until_signalled, config)
+    lapsed = trio.run(_serve_until_signalled, config)
+    if lapsed:
+        print(f"hubbub: node {config.node} stopped: its cluster lease lapsed (start it again to rejoin)", file=sys.stderr)
+        return 3
     return 0
 
 
@@ -206,12 +228,15 @@ def _webhook_refusal(config: Config) -> str | None:
     return None
 
 
-async def _serve_until_signalled(config: Config) -> None:
+async def _serve_until_signalled(config: Config) -> bool:
+    """Serve until a signal asks to stop, or the node stops itself; True when its cluster lease lapsed."""
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
         async with trio.open_nursery() as nursery:
-            gateway = await nursery.start(serve, config)
+            gateway: Gateway = await nursery.start(serve, config)
+            nursery.start_soon(_end_when_stopped, gateway, nursery.cancel_scope)
             _tune_gc()
             where = gateway.listening
+            assert where is not None, "serve reports where it listens before it starts"
             print(f"hubbub listening {where.ws_url} admin {where.admin_url}", flush=True)
             if config.web_app_dir is not None and where.admin_url is not None:
                 print(f"hubbub web app {where.admin_url}{APP_PATH}", flush=True)
@@ -225,6 +250,13 @@ async def _serve_until_signalled(config: Config) -> None:
                 log.info("signal %s: shutting down", signal.Signals(signum).name)
                 gateway.stop()
                 break
+    return gateway.cluster is not None and gateway.cluster.lapsed
+
+
+async def _end_when_stopped(gateway: Gateway, scope: trio.CancelScope) -> None:
+    """The server stopped by itself (a cluster node whose lease lapsed): stop waiting for signals."""
+    await gateway.stopped.wait()
+    scope.cancel()
 
 
 def _reload_tls(gateway: Gateway) -> None:

@@ -31,6 +31,8 @@ class Config:
     node: str = "local"
     workers: int | None = None  # `hubbub serve` runs this many node processes behind one port (gateway/workers.py)
     reuse_port: bool = False  # share the WebSocket port with other processes (SO_REUSEPORT), as workers do
+    bus_url: str | None = None  # a redis:// URL: nodes with the same store_url and bus_url form one cluster
+    bus_lease_s: float = 10.0  # a node that cannot renew its membership lease this long stops
 
     # framing and abuse limits (PROTOCOL.md §12)
     max_frame_bytes: int = 64 * 1024

@@ -25,12 +25,25 @@ class Reachable(Protocol):
     def offer(self, item: Outbound) -> bool: ...
 
 
+class Elsewhere(Protocol):
+    """Sessions on the other nodes of a cluster (gateway/cluster.py implements it)."""
+
+    def push(self, session: Address, item: Outbound) -> bool: ...
+
+    def is_connected(self, session: Address) -> bool: ...
+
+
 class DeviceDirectory:
-    """Maps session addresses to the sessions of this gateway process."""
+    """Maps session addresses to the sessions of this gateway process.
+
+    In a cluster, `elsewhere` carries what is meant for a session this
+    process does not hold to the node that does.
+    """
 
     def __init__(self) -> None:
         self._sessions: dict[Address, Reachable] = {}
         self.slow_disconnects = 0
+        self.elsewhere: Elsewhere | None = None
 
     def register(self, address: Address, session: Reachable) -> None:
         self._sessions[address] = session
@@ -42,15 +55,27 @@ class DeviceDirectory:
     def push(self, session: Address, item: Outbound) -> bool:
         """Data goes into the session's bounded queue, a Disconnect on its control path (never blocks)."""
         target = self._sessions.get(session)
-        return False if target is None else target.offer(item)
+        if target is None:
+            return self.elsewhere is not None and self.elsewhere.push(session, item)
+        return target.offer(item)
 
     def queued(self, session: Address) -> int | None:
         """Frames waiting in the session's outbound queue; None when it is gone."""
         target = self._sessions.get(session)
-        return None if target is None else target.outbound_send.statistics().current_buffer_used
+        if target is None:
+            # another node's session: its own node judges its queue
+            return 0 if self.elsewhere is not None and self.elsewhere.is_connected(session) else None
+        return target.outbound_send.statistics().current_buffer_used
 
     def is_connected(self, session: Address) -> bool:
-        return session in self._sessions
+        if session in self._sessions:
+            return True
+        return self.elsewhere is not None and self.elsewhere.is_connected(session)
+
+    def push_here(self, session: Address, item: Outbound) -> bool:
+        """Push to a session of this process only (what another node sent for it)."""
+        target = self._sessions.get(session)
+        return False if target is None else target.offer(item)
 
     def __len__(self) -> int:
         return len(self._sessions)

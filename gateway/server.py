@@ -18,11 +18,13 @@ from trio_websocket import WebSocketRequest
 from actors.account.actor import AccountActor
 from actors.account.context import AccountContext, PolicyBox
 from actors.account.messages import Wake
+from actors.bus import RedisBus
 from actors.runtime import ActorRef, Address, Registry
 from actors.store.base import Store
 from actors.store.engine import open_store
 from actors.wire import CloseCode
 
+from .cluster import Cluster, open_bus, statistics as cluster_statistics
 from .config import Config
 from .datadir import hold_data_dir
 from .policy_setting import restore_policy
@@ -37,7 +39,7 @@ from .metrics import Metrics
 from .rooms import Rooms
 from .listening import WS_PATH, Listening
 from .router import Router
-from .services import EndHook, Feature, Services, account_address
+from .services import EndHook, Feature, Routes, Services, account_address
 from .session import DeviceSession
 from .shared_port import open_shared_listeners
 from .webhooks import Callbacks
@@ -48,7 +50,9 @@ log = logging.getLogger("hubbub.server")
 class Gateway:
     """Everything one server process shares: config, store, actors, devices."""
 
-    def __init__(self, config: Config, store: Store, actor_nursery: trio.Nursery, *, webhook_depth: int = 0) -> None:
+    def __init__(
+        self, config: Config, store: Store, actor_nursery: trio.Nursery, *, webhook_depth: int = 0, bus: RedisBus | None = None,
+    ) -> None:
         self.config = config
         self.store = store
         self.directory = DeviceDirectory()
@@ -64,11 +68,14 @@ class Gateway:
             # that epoch. Rooms and calls keep nothing in the store: nothing to fence.
             claim=partial(_claim, store, config.node) if store.shared else None,
         )
+        # one node of a cluster: actor messages go to the owning node (gateway/cluster.py)
+        self.cluster = None if bus is None else Cluster(bus, self.registry, self.directory)
+        routes: Routes = self.registry if self.cluster is None else self.cluster.routing
         self.account_context = AccountContext(
             store,
             self.directory,
             self.policy,
-            post_account=lambda user_id, msg: self.registry.post(account_address(user_id), msg),
+            post_account=lambda user_id, msg: routes.post(account_address(user_id), msg),
             node=config.node,
             stream_keep_count=config.stream_keep_count,
             stream_keep_s=config.stream_keep_s,
@@ -85,7 +92,7 @@ class Gateway:
         self.account_context.webhooks = None if self.callbacks is None else self.callbacks.queue
         # Features are objects over the narrow services interface: each registers
         # its actor kinds, serves its ops, and hears when a logged-in device leaves.
-        self.services = Services(config, self.registry, store, self.directory, self.account_context)
+        self.services = Services(config, self.registry, store, self.directory, self.account_context, routes)
         self.rooms = Rooms(self.services)
         self.calls = Calls(self.services)
         features: list[Feature] = [Messaging(self.services), self.rooms, self.calls, Social(self.services), Threads(self.services)]
@@ -130,6 +137,7 @@ class Gateway:
             "store_queue": store_stats.get("queue_depth", 0),
             "store_writer": {k: v for k, v in store_stats.items() if k != "queue_depth"},
             "account_stats": dict(self.account_context.stats),
+            "cluster": cluster_statistics(self.cluster),
         }
 
     async def handle_connection(self, request: WebSocketRequest) -> None:
@@ -197,9 +205,13 @@ async def _serve_store(config: Config, stopped: trio.Event, *, task_status: trio
         async with trio.open_nursery() as root:
             actors = await root.start(_nursery_task)
             depth = sum(await store.webhook_counts()) if config.webhook_url is not None else 0
-            gateway = Gateway(config, store, actors, webhook_depth=depth)
+            bus = None if config.bus_url is None else open_bus(config)
+            gateway = Gateway(config, store, actors, webhook_depth=depth, bus=bus)
             gateway.stopped = stopped
             await _clear_devices_left_online(gateway)
+            if bus is not None and gateway.cluster is not None:
+                await root.start(bus.run)  # joins the membership: actors are placed from here on
+                await root.start(gateway.cluster.run, gateway.stop_requested)
             await restore_policy(store, gateway.policy, config.policy)
             if gateway.callbacks is not None:
                 await root.start(gateway.callbacks.run)

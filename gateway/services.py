@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 from actors import wire as p
 from actors.account.context import AccountContext
 from actors.account.messages import AccountMsg
 from actors.ids import now_ms, session_address
-from actors.runtime import ActorRef, Address, Asks, Registry
+from actors.runtime import ActorRef, Address, Asks, Envelope, Registry
 from actors.store.base import Store
 
 from .config import Config
@@ -47,6 +47,14 @@ def random_id(prefix: str) -> str:
     return f"{prefix}{secrets.token_hex(8)}"
 
 
+class Routes(Protocol):
+    """Where actor messages go: the local registry, or a cluster's routing (actors.bus.ClusterRouting)."""
+
+    async def deliver(self, address: Address, envelope: Envelope[Any]) -> None: ...
+
+    async def post(self, address: Address, msg: object) -> None: ...
+
+
 class NoReply:
     """Marker: the handler already queued its reply."""
 
@@ -61,20 +69,24 @@ EndHook = Callable[[Identity], Awaitable[None]]
 class Services:
     """The server's parts a feature may use; built once per gateway."""
 
-    def __init__(self, config: Config, registry: Registry, store: Store, directory: DeviceDirectory, accounts: AccountContext) -> None:
+    def __init__(
+        self, config: Config, registry: Registry, store: Store, directory: DeviceDirectory, accounts: AccountContext,
+        routes: Routes | None = None,
+    ) -> None:
         self.config = config
-        self.registry = registry
+        self.registry = registry  # this node's actors (kinds, live counts); messages go through `routes`
+        self.routes: Routes = registry if routes is None else routes
         self.store = store
         self.directory = directory
         self.accounts = accounts  # the account actors' shared context (posting between accounts, counters)
         self.tokens = TokenVerifier(config.auth_secret, jwks=config.auth_jwks, issuer=config.auth_issuer, audience=config.auth_audience)
 
     def account(self, user_id: str) -> ActorRef[AccountMsg]:
-        return self.registry.ref(account_address(user_id))
+        return ActorRef(account_address(user_id), self.routes)
 
     def actor(self, kind: str, key: str) -> ActorRef[Any]:
-        """The actor `kind`/`key` (room, call, group), spawned on first use."""
-        return self.registry.ref(Address(kind, key))
+        """The actor `kind`/`key` (room, call, group), spawned on first use (on the node that owns it)."""
+        return ActorRef(Address(kind, key), self.routes)
 
     async def ask_account(self, identity: Identity, msg: Asks[R]) -> R:
         """Ask the acting device's account; raises its refusal, or AskTimeout after ask_timeout_s."""

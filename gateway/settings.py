@@ -29,7 +29,7 @@ from .config import Config
 
 ENV_PREFIX = "HUBBUB_"
 CONFIG_ENV = "HUBBUB_CONFIG"  # the config file, when --config is not given
-SECRETS = frozenset({"auth_secret", "admin_token", "store_url"})  # store_url may hold a password
+SECRETS = frozenset({"auth_secret", "admin_token", "store_url", "bus_url"})  # the URLs may hold a password
 PRESETS = ("single", "dual", "multi", "easemob")
 
 # One line per setting: `hubbub serve --help`, `config show` and docs/operating.md use it.
@@ -51,6 +51,8 @@ HELP: dict[str, str] = {
     "node": "this node's name (cluster placement)",
     "workers": "run this many nodes on this machine behind one WebSocket port, named NODE-1 ... NODE-N (needs a PostgreSQL store; more than one needs the cluster bus)",
     "reuse_port": "share the WebSocket port with other hubbub processes (SO_REUSEPORT); set for the workers of --workers",
+    "bus_url": "a redis://host:port URL: run as one node of a cluster (needs a postgresql:// store_url and a node name of its own)",
+    "bus_lease_s": "a node that cannot renew its membership lease this long stops (devices reconnect elsewhere); its actors move",
     "max_frame_bytes": "largest accepted frame, bytes",
     "rate_per_s": "requests per second per connection",
     "rate_burst": "request burst per connection",
@@ -99,15 +101,17 @@ FLAG_ALIASES: dict[str, tuple[str, ...]] = {
     "rate_burst": ("--burst",),
     "web_app_dir": ("--web-app",),
     "store_url": ("--store",),
+    "bus_url": ("--bus",),
 }
 # Older environment names, read when the regular one is not set.
-ENV_ALIASES: dict[str, str] = {"store_url": "HUBBUB_STORE"}
+ENV_ALIASES: dict[str, str] = {"store_url": "HUBBUB_STORE", "bus_url": "HUBBUB_BUS"}
 CHOICES: dict[str, tuple[str, ...]] = {
     "log_level": ("DEBUG", "INFO", "WARNING", "ERROR"),
     "log_format": ("text", "json"),
     "before_send_fail": ("open", "closed"),
 }
 _PORTS = frozenset({"port", "admin_port"})
+_URLS = frozenset({"store_url", "bus_url"})  # secret, yet off by default rather than generated
 _OFF = ("off", "none", "")
 
 
@@ -340,7 +344,7 @@ def show(effective: Effective) -> str:
         source = effective.sources[setting.name]
         if setting.name in SECRETS:
             shown = '"********"' if value else '""'
-            note = "set" if value else ("off" if setting.name == "store_url" else "generated in DATA_DIR when empty")
+            note = "set" if value else ("off" if setting.name in _URLS else "generated in DATA_DIR when empty")
             lines.append(f"{setting.name} = {shown}  # {source}; {note}")
             continue
         if value is None:

@@ -28,8 +28,11 @@ ACKED_BEFORE_KILL = 200
 GROUP_MESSAGE = "groupMessageReceived"
 
 
-async def _start(data_dir: Path, log: Path, *options: str) -> tuple[trio.Process, str]:
-    """Start `hubbub serve` (with more `options`) and return it with its WebSocket URL (from its stdout line)."""
+async def _start(data_dir: Path, log: Path, *options: str, wait_s: float = 20) -> tuple[trio.Process, str]:
+    """Start `hubbub serve` (with more `options`) and return it with its WebSocket URL (from its stdout line).
+
+    Fails when the server prints no listening line within `wait_s`.
+    """
     command = [
         sys.executable, "-m", "gateway.cli", "serve", "--port", "0", "--admin-port", "0",
         "--data-dir", str(data_dir), "--auth-secret", SECRET, "--admin-token", ADMIN,
@@ -39,7 +42,7 @@ async def _start(data_dir: Path, log: Path, *options: str) -> tuple[trio.Process
         process = await trio.lowlevel.open_process(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr)
     assert process.stdout is not None
     output = b""
-    with trio.fail_after(20):
+    with trio.fail_after(wait_s):
         while b"\n" not in output:
             chunk = await process.stdout.receive_some(4096)
             assert chunk, f"the server exited before listening: {log.read_text()}"  # noqa: ASYNC240  read only to explain a failure

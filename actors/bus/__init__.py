@@ -3,11 +3,11 @@
 from .base import Bus, StaleMembership
 from .codec import MessageCodec, UnknownMessage
 from .local import LocalBus, RoutingTransport
-from .placement import Membership, owner_of
+from .placement import NODE_KIND, Membership, home_of, owner_of
 from .redis import BusUnavailable, RedisBus
 from .routing import ClusterRouting
 
 __all__ = [
-    "Bus", "BusUnavailable", "ClusterRouting", "LocalBus", "Membership", "MessageCodec", "RedisBus", "RoutingTransport",
-    "StaleMembership", "UnknownMessage", "owner_of",
+    "NODE_KIND", "Bus", "BusUnavailable", "ClusterRouting", "LocalBus", "Membership", "MessageCodec", "RedisBus", "RoutingTransport",
+    "StaleMembership", "UnknownMessage", "home_of", "owner_of",
 ]

@@ -32,3 +32,13 @@ def owner_of(address: Address, nodes: Sequence[str]) -> str:
     if not nodes:
         raise ValueError("no nodes in the membership")
     return max(nodes, key=lambda node: (_weight(node, address), node))
+
+
+NODE_KIND = "node"  # Address(NODE_KIND, name) is a node itself (its gateway), never placed by hashing
+
+
+def home_of(address: Address, nodes: Sequence[str]) -> str:
+    """Where `address` lives: the named node for a node address, else `owner_of`."""
+    if address.kind == NODE_KIND:
+        return address.key
+    return owner_of(address, nodes)

@@ -38,7 +38,7 @@ from coredis.exceptions import RedisError
 
 from ..runtime import ActorUnavailable, Address, Envelope, Reply
 from .codec import MessageCodec, UnknownMessage
-from .placement import Membership, owner_of
+from .placement import Membership, home_of
 
 log = logging.getLogger("hubbub.bus")
 
@@ -185,7 +185,7 @@ class RedisBus:
 
     async def forward(self, address: Address, envelope: Envelope[Any], hops: int) -> None:
         """Send on an envelope that reached a node which does not own `address` (by its newer view)."""
-        owner = owner_of(address, self.membership.nodes)
+        owner = home_of(address, self.membership.nodes)
         await self._send(owner, address, envelope, self.membership.version, hops)
 
     async def _xadd(self, node: str, fields: Mapping[str, bytes | str | int | float]) -> None:
@@ -315,7 +315,7 @@ class RedisBus:
             assert self._answers is not None
             self._answers.start_soon(self._answer, asker, correlation, reply, deadline, address)
         envelope: Envelope[Any] = Envelope(msg, reply)
-        if owner_of(address, self.membership.nodes or (self.node,)) != self.node:
+        if home_of(address, self.membership.nodes or (self.node,)) != self.node:
             if hops < 2:
                 await self._forward_quietly(address, envelope, hops + 1)
                 return

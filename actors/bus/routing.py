@@ -10,10 +10,11 @@ busy actor never stalls the node's whole inbox stream.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..runtime import ActorRef, Address, Envelope, Registry
-from .placement import owner_of
+from .placement import NODE_KIND, home_of
 from .redis import BusUnavailable, RedisBus
 
 log = logging.getLogger("hubbub.bus")
@@ -22,15 +23,16 @@ log = logging.getLogger("hubbub.bus")
 class ClusterRouting:
     """An actor Transport for one node: the local registry or the Redis bus, by owner."""
 
-    def __init__(self, registry: Registry, bus: RedisBus) -> None:
+    def __init__(self, registry: Registry, bus: RedisBus, for_node: Callable[[object], Awaitable[None]] | None = None) -> None:
         self.node = bus.node
         self.registry = registry
         self.bus = bus
+        self.for_node = for_node  # what is told this node itself (Address(NODE_KIND, node)), not an actor
         bus.attach(self._arrived)
 
     def owner(self, address: Address) -> str:
         """The node that owns `address` in this node's current view (itself while it knows no other)."""
-        return owner_of(address, self.bus.membership.nodes or (self.node,))
+        return home_of(address, self.bus.membership.nodes or (self.node,))
 
     def owns(self, address: Address) -> bool:
         return self.owner(address) == self.node
@@ -62,4 +64,8 @@ class ClusterRouting:
             log.warning("actor=%s post to node=%s lost: %s", address, owner, exc)
 
     async def _arrived(self, address: Address, envelope: Envelope[Any]) -> None:
+        if address.kind == NODE_KIND:
+            if self.for_node is not None:
+                await self.for_node(envelope.msg)
+            return
         await self.registry.post(address, envelope.msg, envelope.reply)

@@ -198,6 +198,17 @@ class Registry:
         """Messages waiting in all inboxes (a metric)."""
         return sum(s.receive.statistics().current_buffer_used for s in self._slots.values())
 
+    def retire_where(self, moved: Callable[[Address], bool]) -> int:
+        """Retire every live actor whose address `moved` says lives elsewhere now (a cluster's membership changed).
+
+        Each one handles what its inbox already holds, then ends; the next
+        message for the address spawns it afresh. Returns how many were retired.
+        """
+        gone = [(address, slot) for address, slot in self._slots.items() if moved(address)]
+        for address, slot in gone:
+            self._retire(address, slot)
+        return len(gone)
+
     def close(self) -> None:
         """Refuse new deliveries; the owner cancels the nursery afterwards."""
         self._closed = True
@@ -317,7 +328,10 @@ class Registry:
     async def _serve(self, address: Address, slot: _Slot, actor: Actor[Any]) -> None:
         slot.last_active = trio.current_time()
         while True:
-            envelope = await slot.receive.receive()
+            try:
+                envelope = await slot.receive.receive()
+            except trio.EndOfChannel:
+                return  # retired by retire_where once its inbox was handled
             if isinstance(envelope.msg, CheckIdle):
                 idle_for = trio.current_time() - slot.last_active
                 if idle_for >= self._idle_after_s and actor.idle() and slot.receive.statistics().current_buffer_used == 0:

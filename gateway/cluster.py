@@ -1,0 +1,225 @@
+"""One node of a cluster: the Redis bus, routing of actor messages, devices held by other nodes.
+
+A node runs the same gateway as a lone server, over the shared PostgreSQL
+store, with three differences:
+
+- actor references and actor-to-actor posts go through `ClusterRouting`:
+  the local registry when rendezvous hashing over the live membership
+  picks this node, the bus otherwise;
+- a push to a session this node does not hold goes to the node that does
+  (a login ID starts with its node's name), as a node message on the bus,
+  from one bounded queue per node process that keeps pushes in order;
+- when the membership changes, actors this node no longer owns are retired
+  (they come back on their new owner from the store); when a node left,
+  every account actor restarts, so the devices of the lost node are dropped
+  (their login IDs name a node that is not live); and when this node's
+  own lease lapses it stops: its devices are closed with 4004 (reconnect
+  with resumeFrom) and reconnect to the other nodes.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import trio
+
+from actors.account.messages import AccountMsg
+from actors.bus import NODE_KIND, BusUnavailable, ClusterRouting, MessageCodec, RedisBus
+from actors.call.messages import CallMsg
+from actors.group.messages import GroupMsg
+from actors.outbound import Answer, DeviceEvent, Disconnect, Outbound, Replay
+from actors.room.messages import RoomMsg
+from actors.runtime import Address, Envelope, Registry
+
+from .codec import reply_ok
+from .config import Config
+from .devices import DeviceDirectory
+
+log = logging.getLogger("hubbub.cluster")
+
+
+@dataclass(frozen=True, slots=True)
+class PushFrame:
+    """An encoded frame (an event, or a reply an actor sends on the session's behalf) for one session."""
+
+    session: Address
+    frame: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PushReplay:
+    """A session replays the account's stored events (login with resumeFrom)."""
+
+    session: Address
+    replay: Replay
+
+
+@dataclass(frozen=True, slots=True)
+class PushDisconnect:
+    """Close one session (a kick, a forced logout), after its event if any."""
+
+    session: Address
+    code: int
+    reason: str
+    event_name: str | None
+    event_frame: bytes | None
+    by_account: bool
+
+
+NodeMsg = PushFrame | PushReplay | PushDisconnect
+
+
+def bus_codec() -> MessageCodec:
+    """The codec of every message that crosses between nodes: the actor kinds', and the node's own."""
+    return MessageCodec({"account": AccountMsg, "group": GroupMsg, "room": RoomMsg, "call": CallMsg, NODE_KIND: NodeMsg})
+
+
+def open_bus(config: Config) -> RedisBus:
+    """The bus of the node `config` names; `config.bus_url` must be set."""
+    assert config.bus_url is not None
+    return RedisBus(config.bus_url, config.node, bus_codec(), lease_s=config.bus_lease_s, default_ask_s=config.ask_timeout_s)
+
+
+def node_of(session: Address) -> str:
+    """The node that holds a session: login IDs are `{node}-{random hex}` (Services.new_id)."""
+    return session.key.rsplit("-", 1)[0]
+
+
+class _EncodedEvent(DeviceEvent):
+    """An event that crossed the bus as its frame: only the frame and the name are known here."""
+
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str, frame: bytes) -> None:  # no event object: the frame is all that travelled
+        self._name = name
+        self._frame = frame
+        self.seq = None
+        self.from_user_id = None
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+
+def _crossing(session: Address, item: Outbound) -> NodeMsg:
+    """What travels for `item`: frames are encoded here, once, as the session's writer would."""
+    match item:
+        case bytes():
+            return PushFrame(session, item)
+        case DeviceEvent():
+            return PushFrame(session, item.frame())
+        case Answer():
+            return PushFrame(session, reply_ok(item.request_id, item.result))
+        case Replay():
+            return PushReplay(session, item)
+        case Disconnect():
+            event = item.event
+            return PushDisconnect(
+                session, item.code, item.reason, None if event is None else event.name,
+                None if event is None else event.frame(), item.by_account,
+            )
+
+
+def _arriving(msg: NodeMsg) -> Outbound:
+    match msg:
+        case PushFrame():
+            return msg.frame
+        case PushReplay():
+            return msg.replay
+        case PushDisconnect():
+            event = None if msg.event_frame is None else _EncodedEvent(msg.event_name or "", msg.event_frame)
+            return Disconnect(msg.code, msg.reason, event, msg.by_account)
+
+
+class Cluster:
+    """This node's part in the cluster: the routing, the pushes to other nodes, membership and lease watch."""
+
+    def __init__(self, bus: RedisBus, registry: Registry, directory: DeviceDirectory) -> None:
+        self.bus = bus
+        self.node = bus.node
+        self.registry = registry
+        self.directory = directory
+        self.routing = ClusterRouting(registry, bus, for_node=self._arrived)
+        directory.elsewhere = self
+        # 10,000 pushes waiting for the bus: a burst of fan-out to other nodes'
+        # devices; past that a push fails like a slow device's (it resumes).
+        self._send, self._receive = trio.open_memory_channel[tuple[str, NodeMsg]](10_000)
+        self.lapsed = False
+        self.stats = {"pushed": 0, "push_refused": 0, "push_lost": 0, "moved_away": 0}
+
+    # ---- Elsewhere: sessions on other nodes ------------------------------------
+
+    def push(self, session: Address, item: Outbound) -> bool:
+        """Queue `item` for a session another node holds; False when that node is not live or the queue is full."""
+        node = node_of(session)
+        if node == self.node or node not in self.bus.membership.nodes:
+            return False
+        try:
+            self._send.send_nowait((node, _crossing(session, item)))
+        except trio.WouldBlock:
+            self.stats["push_refused"] += 1
+            return False
+        return True
+
+    def is_connected(self, session: Address) -> bool:
+        """A session of another node counts as connected while that node is live (its node reports it gone)."""
+        node = node_of(session)
+        return node != self.node and node in self.bus.membership.nodes
+
+    async def _arrived(self, msg: object) -> None:
+        if isinstance(msg, PushFrame | PushReplay | PushDisconnect):
+            self.directory.push_here(msg.session, _arriving(msg))
+
+    # ---- the node's tasks -------------------------------------------------------
+
+    async def run(self, stop: trio.Event, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Carry pushes, follow the membership, and set `stop` when the lease lapses. Runs until cancelled."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._carry_pushes)
+            nursery.start_soon(self._follow_membership)
+            task_status.started()
+            await self.bus.lapsed.wait()
+            self.lapsed = True
+            log.error("node=%s lease lapsed: stopping; its devices reconnect to the other nodes", self.node)
+            stop.set()
+
+    async def _carry_pushes(self) -> None:
+        async for node, msg in self._receive:
+            try:
+                await self.bus.send(node, Address(NODE_KIND, node), Envelope(msg), self.bus.membership.version)
+                self.stats["pushed"] += 1
+            except BusUnavailable as exc:
+                # the device resumes from the stream when it notices (keepalive, reconnect)
+                self.stats["push_lost"] += 1
+                log.warning("node=%s push to node=%s lost: %s", self.node, node, exc)
+
+    async def _follow_membership(self) -> None:
+        known = set(self.bus.membership.nodes)
+        while True:
+            await self.bus.changed.wait()
+            live = set(self.bus.membership.nodes)
+            left, known = known - live, live
+            if left:
+                # Devices on the nodes that left are gone: every account restarts from
+                # the store, and drops on restore the logins whose node is not live.
+                moved = self.registry.retire_where(lambda address: address.kind == "account" or not self.routing.owns(address))
+            else:
+                moved = self.registry.retire_where(lambda address: not self.routing.owns(address))
+            if moved:
+                self.stats["moved_away"] += moved
+                log.info("node=%s membership version=%d: %d actors moved to other nodes", self.node, self.bus.membership.version, moved)
+
+
+def statistics(cluster: Cluster | None) -> dict[str, Any]:
+    """The cluster figures of a gateway's live statistics (empty for a lone server)."""
+    if cluster is None:
+        return {}
+    return {
+        "node": cluster.node,
+        "membership_version": cluster.bus.membership.version,
+        "nodes": list(cluster.bus.membership.nodes),
+        **cluster.stats,
+        **{f"bus_{k}": v for k, v in cluster.bus.stats.items()},
+    }
