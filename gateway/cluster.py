@@ -25,13 +25,15 @@ from typing import Any
 
 import trio
 
-from actors.account.messages import AccountMsg
+from actors.account.messages import AccountMsg, Wake
+from actors.errors import StorageUnavailable
 from actors.bus import NODE_KIND, BusUnavailable, ClusterRouting, MessageCodec, RedisBus
 from actors.call.messages import CallMsg
 from actors.group.messages import GroupMsg
 from actors.outbound import Answer, DeviceEvent, Disconnect, Outbound, Replay
 from actors.room.messages import RoomMsg
 from actors.runtime import Address, Envelope, Registry
+from actors.store.base import Store
 
 from .codec import reply_ok
 from .config import Config
@@ -136,8 +138,9 @@ def _arriving(msg: NodeMsg) -> Outbound:
 class Cluster:
     """This node's part in the cluster: the routing, the pushes to other nodes, membership and lease watch."""
 
-    def __init__(self, bus: RedisBus, registry: Registry, directory: DeviceDirectory) -> None:
+    def __init__(self, bus: RedisBus, registry: Registry, directory: DeviceDirectory, store: Store) -> None:
         self.bus = bus
+        self.store = store
         self.node = bus.node
         self.registry = registry
         self.directory = directory
@@ -195,6 +198,22 @@ class Cluster:
                 self.stats["push_lost"] += 1
                 log.warning("node=%s push to node=%s lost: %s", self.node, node, exc)
 
+    async def _wake_pending(self) -> None:
+        """Start the accounts this node owns now that have deliveries pending (the lost node's among them).
+
+        What a lost node had posted but not delivered is still in its
+        senders' outboxes; an account resends its outbox when it starts.
+        """
+        try:
+            users = await self.store.users_with_pending_deliveries()
+        except StorageUnavailable as exc:  # the next change, or the next message, wakes them
+            log.warning("node=%s could not read the pending deliveries: %s", self.node, exc)
+            return
+        for user_id in users:
+            address = Address("account", user_id)
+            if self.routing.owns(address):
+                await self.registry.post(address, Wake())
+
     async def _follow_membership(self) -> None:
         known = set(self.bus.membership.nodes)
         while True:
@@ -205,6 +224,7 @@ class Cluster:
                 # Devices on the nodes that left are gone: every account restarts from
                 # the store, and drops on restore the logins whose node is not live.
                 moved = self.registry.retire_where(lambda address: address.kind == "account" or not self.routing.owns(address))
+                await self._wake_pending()
             else:
                 moved = self.registry.retire_where(lambda address: not self.routing.owns(address))
             if moved:

@@ -69,7 +69,7 @@ class Gateway:
             claim=partial(_claim, store, config.node) if store.shared else None,
         )
         # one node of a cluster: actor messages go to the owning node (gateway/cluster.py)
-        self.cluster = None if bus is None else Cluster(bus, self.registry, self.directory)
+        self.cluster = None if bus is None else Cluster(bus, self.registry, self.directory, store)
         routes: Routes = self.registry if self.cluster is None else self.cluster.routing
         self.account_context = AccountContext(
             store,

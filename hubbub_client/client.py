@@ -22,6 +22,10 @@ With `auto_resume=True` the client logs in again with `resumeFrom` after a
 close the server means to be resumed (a drop, 1011, 1013, 4004, ...), but
 never after 4000, 4001 or 4002: `client.ended` then holds the SessionEnded
 that says why, and waiting calls (`request`, `next_event`) raise it.
+
+Given several URLs (`open_client([url1, url2, url3])`, the nodes of a
+cluster), the client connects to the first and each resume attempt moves on
+to the next one, so a device whose node died comes back through another.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from __future__ import annotations
 import itertools
 import ssl
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar, NoReturn
@@ -113,7 +117,7 @@ class Client:
 
     def __init__(
         self,
-        url: str,
+        url: str | Sequence[str],
         nursery: trio.Nursery,
         *,
         max_frame_bytes: int = 1 << 20,
@@ -121,7 +125,12 @@ class Client:
         ssl_context: ssl.SSLContext | None = None,
         connect_timeout_s: float = 10.0,
     ) -> None:
-        self.url = url
+        # Several URLs (the nodes of a cluster): connect to the first; after a lost
+        # connection each resume attempt moves on to the next one, round the list.
+        self.urls = [url] if isinstance(url, str) else list(url)
+        if not self.urls:
+            raise ValueError("a client needs at least one server URL")
+        self.url = self.urls[0]
         self.auto_resume = auto_resume
         self.ssl_context = ssl_context  # for wss:// URLs; None: the system's trusted CAs
         self.connect_timeout_s = connect_timeout_s
@@ -225,6 +234,7 @@ class Client:
         with trio.move_on_after(RESUME_WITHIN_S):
             while True:
                 await trio.sleep(delay)
+                self.url = self.urls[(self.urls.index(self.url) + 1) % len(self.urls)]
                 try:
                     await self.reconnect(close_first=False)
                     self.resumes += 1
@@ -394,7 +404,7 @@ class Client:
 
 @asynccontextmanager
 async def open_client(
-    url: str, *, connect: bool = True, auto_resume: bool = False, ssl_context: ssl.SSLContext | None = None
+    url: str | Sequence[str], *, connect: bool = True, auto_resume: bool = False, ssl_context: ssl.SSLContext | None = None
 ) -> AsyncIterator[Client]:
     """A client with its own nursery; connected unless `connect` is False.
 
