@@ -25,7 +25,7 @@ from typing import Any
 
 import trio
 
-from actors.account.messages import AccountMsg, Wake
+from actors.account.messages import AccountMsg, RecoverDeliveries
 from actors.errors import StorageUnavailable
 from actors.bus import NODE_KIND, BusUnavailable, ClusterRouting, MessageCodec, RedisBus
 from actors.call.messages import CallMsg
@@ -182,6 +182,7 @@ class Cluster:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._carry_pushes)
             nursery.start_soon(self._follow_membership)
+            nursery.start_soon(self._recover_after_outages)
             task_status.started()
             await self.bus.lapsed.wait()
             self.lapsed = True
@@ -199,10 +200,11 @@ class Cluster:
                 log.warning("node=%s push to node=%s lost: %s", self.node, node, exc)
 
     async def _wake_pending(self) -> None:
-        """Start the accounts this node owns now that have deliveries pending (the lost node's among them).
+        """Tell the accounts this node owns that have deliveries pending to take them (the lost node's among them).
 
-        What a lost node had posted but not delivered is still in its
-        senders' outboxes; an account resends its outbox when it starts.
+        What was posted but never arrived (a lost node's, or lost with Redis)
+        waits in the store for its receiver; RecoverDeliveries takes it, and
+        a repeat of what did arrive is refused by the store (AlreadyDelivered).
         """
         try:
             users = await self.store.users_with_pending_deliveries()
@@ -212,7 +214,13 @@ class Cluster:
         for user_id in users:
             address = Address("account", user_id)
             if self.routing.owns(address):
-                await self.registry.post(address, Wake())
+                await self.registry.post(address, RecoverDeliveries())
+
+    async def _recover_after_outages(self) -> None:
+        while True:
+            await self.bus.recovered.wait()
+            log.info("node=%s bus back: taking the deliveries an outage may have lost", self.node)
+            await self._wake_pending()
 
     async def _follow_membership(self) -> None:
         known = set(self.bus.membership.nodes)

@@ -7,12 +7,17 @@ seconds, and the node name `n1`, `n2`, ...
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import coredis
 import trio
 
+from hubbub_client import Client, ClientError, Disconnected
+
+from .conftest import token
+from .messaging_support import message_ids, send
 from .test_durability import _kill, _start
 
 LEASE_S = 2.0
@@ -72,3 +77,57 @@ async def stop_cluster(nodes: list[Node]) -> None:
     for node in nodes:
         if node.process.returncode is None:
             await _kill(node.process)
+
+
+async def device(nursery: trio.Nursery, urls: str | list[str], user_id: str, platform: str) -> Client:
+    """A logged-in device that knows the given nodes and resumes through the next one when its connection is lost."""
+    client = Client(urls, nursery, auto_resume=True)
+    await client.connect()
+    await client.login(user_id, token(user_id), platform=platform, device_id=f"{user_id}-{platform}")
+    return client
+
+
+async def send_around(senders: dict[str, Client], to: str, before: int, after: int, fault: Callable[[], Awaitable[None]]) -> dict[str, list[str]]:
+    """Every sender sends to `to` without pause; `fault()` runs once each has `before // 2` ok'd.
+
+    Each sender waits at `before` ok'd messages until the fault is over,
+    then sends until it has `before + after`. A send answered with an error
+    or cut off is not ok'd and not counted. Returns the ok'd message IDs by sender, in order.
+    """
+    acked: dict[str, list[str]] = {name: [] for name in senders}
+    done = trio.Event()
+
+    async def keep_sending(name: str) -> None:
+        n = 0
+        while len(acked[name]) < before + after:
+            if len(acked[name]) >= before:
+                await done.wait()
+            try:
+                acked[name].append((await send(senders[name], to, f"{name}-{n}"))["messageID"])
+            except (ClientError, Disconnected):
+                await trio.sleep(0.1)
+            n += 1
+
+    async def fault_when_ready() -> None:
+        while any(len(ids) < before // 2 for ids in acked.values()):  # noqa: ASYNC110 - polled on purpose
+            await trio.sleep(0.01)
+        await fault()
+        done.set()
+
+    async with trio.open_nursery() as sending:
+        sending.start_soon(fault_when_ready)
+        for name in senders:
+            sending.start_soon(keep_sending, name)
+    return acked
+
+
+async def assert_each_once_in_order(devices: list[Client], acked: dict[str, list[str]]) -> None:
+    """Each device gets every ok'd message exactly once, each sender's in the order they were ok'd."""
+    everything = {mid for ids in acked.values() for mid in ids}
+    for client in devices:
+        got: list[str] = []
+        while not everything <= set(got):
+            got.extend(message_ids([await client.next_event("peerMessageReceived", timeout=60)]))
+        assert len(got) == len(set(got)), "a message arrived twice"
+        for name, ids in acked.items():
+            assert [mid for mid in got if mid in set(ids)] == ids, f"{name}'s messages out of order"

@@ -15,23 +15,12 @@ from pathlib import Path
 
 import trio
 
-from hubbub_client import Client, ClientError, Disconnected
-
-from .cluster_support import start_cluster, stop_cluster
-from .conftest import token
-from .messaging_support import message_ids, send
+from .cluster_support import assert_each_once_in_order, device, send_around, start_cluster, stop_cluster
 from .redis_servers import RedisForTests
 from .test_durability import _kill
 
 ACKED_BEFORE_KILL = 20  # by each sender
 ACKED_AFTER_KILL = 10
-
-
-async def _device(nursery: trio.Nursery, urls: list[str], user_id: str, platform: str) -> Client:
-    client = Client(urls, nursery, auto_resume=True)
-    await client.connect()
-    await client.login(user_id, token(user_id), platform=platform, device_id=f"{user_id}-{platform}")
-    return client
 
 
 async def test_kill_9_of_a_node_loses_and_repeats_no_acknowledged_message(
@@ -41,43 +30,11 @@ async def test_kill_9_of_a_node_loses_and_repeats_no_acknowledged_message(
         nodes = await start_cluster(tmp_path, 3, postgres_url, redis_server.url, "--ask-timeout-s", "3")
         try:
             n1, n2, n3 = (n.url for n in nodes)
-            bob_ios = await _device(nursery, [n2, n1, n3], "bob", "iOS")
-            bob_mac = await _device(nursery, [n3, n1, n2], "bob", "Mac")
-            senders = {"alice": await _device(nursery, [n1, n2], "alice", "iOS"), "carol": await _device(nursery, [n2, n1], "carol", "iOS")}
-            acked: dict[str, list[str]] = {name: [] for name in senders}
-            killed = trio.Event()
-
-            async def keep_sending(name: str) -> None:
-                client, n = senders[name], 0
-                while len(acked[name]) < ACKED_BEFORE_KILL + ACKED_AFTER_KILL:
-                    if len(acked[name]) >= ACKED_BEFORE_KILL and not killed.is_set():
-                        await killed.wait()
-                    try:
-                        message = await send(client, "bob", f"{name}-{n}")
-                        acked[name].append(message["messageID"])
-                    except (ClientError, Disconnected):
-                        await trio.sleep(0.1)  # not ok'd (its owner was lost): never counted
-                    n += 1
-
-            async def kill_when_ready() -> None:
-                while any(len(ids) < ACKED_BEFORE_KILL // 2 for ids in acked.values()):  # noqa: ASYNC110
-                    await trio.sleep(0.01)
-                await _kill(nodes[2].process)  # SIGKILL n3 while the senders send
-                killed.set()
-
-            async with trio.open_nursery() as sending:
-                sending.start_soon(kill_when_ready)
-                for name in senders:
-                    sending.start_soon(keep_sending, name)
-
-            everything = {mid for ids in acked.values() for mid in ids}
-            for device in (bob_ios, bob_mac):
-                got: list[str] = []
-                while not everything <= set(got):
-                    got.extend(message_ids([await device.next_event("peerMessageReceived", timeout=60)]))
-                assert len(got) == len(set(got)), "a message arrived twice"
-                for name, ids in acked.items():
-                    assert [mid for mid in got if mid in set(ids)] == ids, f"{name}'s messages out of order"
+            bob_ios = await device(nursery, [n2, n1, n3], "bob", "iOS")
+            bob_mac = await device(nursery, [n3, n1, n2], "bob", "Mac")
+            senders = {"alice": await device(nursery, [n1, n2], "alice", "iOS"), "carol": await device(nursery, [n2, n1], "carol", "iOS")}
+            acked = await send_around(senders, "bob", ACKED_BEFORE_KILL, ACKED_AFTER_KILL, lambda: _kill(nodes[2].process))
+            await assert_each_once_in_order([bob_ios, bob_mac], acked)
             assert bob_mac.resumes >= 1 and bob_mac.url != n3
         finally:
             await stop_cluster(nodes)

@@ -11,19 +11,9 @@ from pathlib import Path
 
 import trio
 
-from hubbub_client import Client
-
-from .cluster_support import start_cluster, stop_cluster
-from .conftest import token
+from .cluster_support import device, start_cluster, stop_cluster
 from .messaging_support import conversation, message_ids, send, until
 from .redis_servers import RedisForTests
-
-
-async def _device(nursery: trio.Nursery, url: str, user_id: str, platform: str) -> Client:
-    client = Client(url, nursery)
-    await client.connect()
-    await client.login(user_id, token(user_id), platform=platform, device_id=f"{user_id}-{platform}")
-    return client
 
 
 async def test_a_message_sent_on_one_node_reaches_devices_on_the_others(
@@ -33,18 +23,18 @@ async def test_a_message_sent_on_one_node_reaches_devices_on_the_others(
         nodes = await start_cluster(tmp_path, 3, postgres_url, redis_server.url)
         try:
             n1, n2, n3 = (n.url for n in nodes)
-            alice_ios = await _device(nursery, n1, "alice", "iOS")
-            alice_mac = await _device(nursery, n2, "alice", "Mac")
-            bob_ios = await _device(nursery, n2, "bob", "iOS")
-            bob_mac = await _device(nursery, n3, "bob", "Mac")
+            alice_ios = await device(nursery, n1, "alice", "iOS")
+            alice_mac = await device(nursery, n2, "alice", "Mac")
+            bob_ios = await device(nursery, n2, "bob", "iOS")
+            bob_mac = await device(nursery, n3, "bob", "Mac")
             sent = [await send(alice_ios, "bob", f"hello {i}") for i in range(5)]
             ids = [m["messageID"] for m in sent]
-            for device in (bob_ios, bob_mac, alice_mac):
-                got = message_ids(await until(device, lambda e: message_ids([e]) == ids[-1:], timeout=20))
+            for receiver in (bob_ios, bob_mac, alice_mac):
+                got = message_ids(await until(receiver, lambda e: message_ids([e]) == ids[-1:], timeout=20))
                 assert got == ids  # every one, once, in order
-            assert [(await conversation(device, "alice"))["unreadMessageCount"] for device in (bob_ios, bob_mac)] == [5, 5]
+            assert [(await conversation(receiver, "alice"))["unreadMessageCount"] for receiver in (bob_ios, bob_mac)] == [5, 5]
             reply = await send(bob_mac, "alice", "hi back")
-            for device in (alice_ios, alice_mac, bob_ios):
-                assert message_ids(await until(device, lambda e: message_ids([e]) == [reply["messageID"]], timeout=20)) == [reply["messageID"]]
+            for receiver in (alice_ios, alice_mac, bob_ios):
+                assert message_ids(await until(receiver, lambda e: message_ids([e]) == [reply["messageID"]], timeout=20)) == [reply["messageID"]]
         finally:
             await stop_cluster(nodes)

@@ -16,6 +16,9 @@ paused) has lapsed: the others may already have taken its actors, so
 `lapsed` is set and the node must stop its actors (the store's ownership
 epochs refuse whatever a stale one still tries to write).
 
+`recovered` is set after an outage: envelopes sent into it, or held by a
+Redis that restarted empty, are gone, and the node resends what is durable.
+
 An ask carries a correlation id and its deadline; the owner answers on the
 asker's inbox. Streams are trimmed (`max_inbox` entries), Redis may restart
 empty, a node may die with envelopes unread: the bus may drop or repeat an
@@ -117,6 +120,7 @@ class RedisBus:
         self.membership = Membership(0, ())
         self.changed = trio.Event()
         self.lapsed = trio.Event()
+        self.recovered = trio.Event()  # set (and replaced) when Redis answers again after an outage
         self.receiver: Receiver | None = None
         self._client: coredis.Redis[bytes] = coredis.Redis.from_url(url, decode_responses=False)
         self._pending: dict[bytes, _Pending] = {}
@@ -127,6 +131,15 @@ class RedisBus:
 
     def attach(self, receiver: Receiver) -> None:
         self.receiver = receiver
+
+    def holds_lease(self) -> bool:
+        """Whether this node's lease surely still runs (renewed within `lease_s`); never awaits.
+
+        False from the moment a pause or an outage could have let it expire,
+        before the lease task wakes to notice: a node checks it before it
+        lets a message reach one of its actors.
+        """
+        return not self.lapsed.is_set() and trio.current_time() - self._renewed_at <= self.lease_s
 
     def inbox_key(self, node: str) -> str:
         return f"{self.prefix}:inbox:{node}"
@@ -196,6 +209,7 @@ class RedisBus:
                 trim_operator=coredis.PureToken.APPROXIMATELY,
             ))
         except (RedisError, trio.TooSlowError) as exc:
+            self._down(exc)
             raise BusUnavailable(Address("node", node), f"bus: {exc}") from None
 
     async def _redis(self, request: Awaitable[T]) -> T:
@@ -256,6 +270,8 @@ class RedisBus:
         if self._redis_down:
             log.info("node=%s Redis reachable again", self.node)
             self._redis_down = False
+            recovered, self.recovered = self.recovered, trio.Event()
+            recovered.set()
 
     async def _read_inbox(self) -> None:
         key = self.inbox_key(self.node)

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..runtime import ActorRef, Address, Envelope, Registry
+from ..runtime import ActorRef, ActorUnavailable, Address, Envelope, Registry
 from .placement import NODE_KIND, home_of
 from .redis import BusUnavailable, RedisBus
 
@@ -41,7 +41,13 @@ class ClusterRouting:
         return ActorRef(address, self)
 
     async def deliver(self, address: Address, envelope: Envelope[Any]) -> None:
-        """Deliver to the owner. Blocks while a local inbox is full; raises BusUnavailable when Redis does not take it."""
+        """Deliver to the owner. Blocks while a local inbox is full; raises BusUnavailable when Redis does not take it.
+
+        Raises ActorUnavailable once this node's lease may have lapsed: its
+        actors may already live on another node, and a node that lost its
+        place serves no request until it has stopped.
+        """
+        self._check_lease(address)
         owner = self.owner(address)
         if owner == self.node:
             await self.registry.deliver(address, envelope)
@@ -56,6 +62,9 @@ class ClusterRouting:
         """
         owner = self.owner(address)
         if owner == self.node:
+            if not self.bus.holds_lease():
+                log.warning("actor=%s post dropped: this node's lease may have lapsed", address)
+                return
             await self.registry.post(address, msg)
             return
         try:
@@ -68,4 +77,12 @@ class ClusterRouting:
             if self.for_node is not None:
                 await self.for_node(envelope.msg)
             return
+        if not self.bus.holds_lease():
+            if envelope.reply is not None:
+                envelope.reply.fail(ActorUnavailable(address, f"node {self.node} lost its lease"))
+            return
         await self.registry.post(address, envelope.msg, envelope.reply)
+
+    def _check_lease(self, address: Address) -> None:
+        if not self.bus.holds_lease():
+            raise ActorUnavailable(address, f"node {self.node} lost its lease")
