@@ -33,6 +33,7 @@ from actors.group.messages import GroupMsg
 from actors.outbound import Answer, DeviceEvent, Disconnect, Outbound, Replay
 from actors.room.messages import RoomMsg
 from actors.runtime import Address, Envelope, Registry
+from actors.wire import CloseCode
 from actors.store.base import Store
 
 from .codec import reply_ok
@@ -146,18 +147,25 @@ class Cluster:
         self.directory = directory
         self.routing = ClusterRouting(registry, bus, for_node=self._arrived)
         directory.elsewhere = self
+        bus.on_recovered = self._recover
+        # Accounts a post to failed: what follows may not overtake it, so the next
+        # post there asks the account to take its pending deliveries instead, in order.
+        self._unsent: set[str] = set()
         # 10,000 pushes waiting for the bus: a burst of fan-out to other nodes'
         # devices; past that a push fails like a slow device's (it resumes).
         self._send, self._receive = trio.open_memory_channel[tuple[str, NodeMsg]](10_000)
         self.lapsed = False
-        self.stats = {"pushed": 0, "push_refused": 0, "push_lost": 0, "moved_away": 0}
+        # Sessions on other nodes that missed a push (the bus was down): nothing more
+        # is sent to them until they are told to resume (1013) once it is back.
+        self._missed: set[Address] = set()
+        self.stats = {"pushed": 0, "push_refused": 0, "push_lost": 0, "moved_away": 0, "resynced": 0}
 
     # ---- Elsewhere: sessions on other nodes ------------------------------------
 
     def push(self, session: Address, item: Outbound) -> bool:
         """Queue `item` for a session another node holds; False when that node is not live or the queue is full."""
         node = node_of(session)
-        if node == self.node or node not in self.bus.membership.nodes:
+        if node == self.node or node not in self.bus.membership.nodes or session in self._missed:
             return False
         try:
             self._send.send_nowait((node, _crossing(session, item)))
@@ -182,7 +190,6 @@ class Cluster:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._carry_pushes)
             nursery.start_soon(self._follow_membership)
-            nursery.start_soon(self._recover_after_outages)
             task_status.started()
             await self.bus.lapsed.wait()
             self.lapsed = True
@@ -191,12 +198,18 @@ class Cluster:
 
     async def _carry_pushes(self) -> None:
         async for node, msg in self._receive:
+            resync = isinstance(msg, PushDisconnect) and msg.session in self._missed
+            if msg.session in self._missed and not resync:
+                continue  # queued before the miss: the device gets it when it resumes, after what it missed
             try:
                 await self.bus.send(node, Address(NODE_KIND, node), Envelope(msg), self.bus.membership.version)
                 self.stats["pushed"] += 1
+                if resync:
+                    self._missed.discard(msg.session)
             except BusUnavailable as exc:
-                # the device resumes from the stream when it notices (keepalive, reconnect)
                 self.stats["push_lost"] += 1
+                if not isinstance(msg, PushDisconnect):
+                    self._missed.add(msg.session)  # told to resume once the bus is back
                 log.warning("node=%s push to node=%s lost: %s", self.node, node, exc)
 
     async def _wake_pending(self) -> None:
@@ -216,11 +229,48 @@ class Cluster:
             if self.routing.owns(address):
                 await self.registry.post(address, RecoverDeliveries())
 
-    async def _recover_after_outages(self) -> None:
-        while True:
-            await self.bus.recovered.wait()
-            log.info("node=%s bus back: taking the deliveries an outage may have lost", self.node)
-            await self._wake_pending()
+    async def post_account(self, user_id: str, msg: object) -> None:
+        """Tell an account actor (from another actor), keeping order past a post the bus lost.
+
+        Every such post is outbox-backed (a delivery, events, a notice): when
+        one is lost, the receiver later takes it from the store, and later
+        posts are replaced by RecoverDeliveries until one gets through, so
+        nothing overtakes what was lost.
+        """
+        address = Address("account", user_id)
+        if user_id in self._unsent:
+            msg = RecoverDeliveries()
+        if await self.routing.post_or_fail(address, msg):
+            self._unsent.discard(user_id)
+        else:
+            self._unsent.add(user_id)
+
+    async def _recover(self) -> None:
+        """Redis answers again after an outage: resync the devices, then have the accounts take what was lost."""
+        log.info("node=%s bus back: devices that may have missed events resume; accounts take lost deliveries", self.node)
+        self._resync_sessions()
+        await self._wake_pending()
+
+    def _resync_sessions(self) -> None:
+        """After an outage, every device whose events may have been lost on the way resumes (close 1013).
+
+        That is each session here whose account lives on another node (what
+        Redis held for this node's inbox may be gone), and each session
+        elsewhere that a push from here missed. The devices reconnect with
+        resumeFrom and get what they missed from the stream, once.
+        """
+        resume = Disconnect(CloseCode.SLOW_CONSUMER, "events between nodes were lost: resume", None, by_account=False)
+        for _, session in self.directory.by_address():
+            if session.user_id is not None and not self.routing.owns(Address("account", session.user_id)):
+                session.offer(resume)
+                self.stats["resynced"] += 1
+        for address in self._missed:
+            try:
+                # pushes to it stay refused until this goes out (_carry_pushes)
+                self._send.send_nowait((node_of(address), _crossing(address, resume)))
+                self.stats["resynced"] += 1
+            except trio.WouldBlock:
+                break  # the next recovery tells the rest
 
     async def _follow_membership(self) -> None:
         known = set(self.bus.membership.nodes)

@@ -22,6 +22,9 @@ class Reachable(Protocol):
     @property
     def outbound_send(self) -> trio.MemorySendChannel[Outbound]: ...
 
+    @property
+    def user_id(self) -> str | None: ...
+
     def offer(self, item: Outbound) -> bool: ...
 
 
@@ -79,6 +82,9 @@ class DeviceDirectory:
 
     def __len__(self) -> int:
         return len(self._sessions)
+
+    def by_address(self) -> list[tuple[Address, Reachable]]:
+        return list(self._sessions.items())
 
     def sessions(self) -> list[Reachable]:
         return list(self._sessions.values())

@@ -75,7 +75,10 @@ class Gateway:
             store,
             self.directory,
             self.policy,
-            post_account=lambda user_id, msg: routes.post(account_address(user_id), msg),
+            post_account=(
+                (lambda user_id, msg: routes.post(account_address(user_id), msg))
+                if self.cluster is None else self.cluster.post_account
+            ),
             node=config.node,
             stream_keep_count=config.stream_keep_count,
             stream_keep_s=config.stream_keep_s,

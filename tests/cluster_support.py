@@ -61,8 +61,12 @@ async def start_cluster(tmp_path: Path, count: int, store_url: str, bus_url: str
     return nodes
 
 
-async def until_live(bus_url: str, names: set[str]) -> None:
-    """Wait (within the test's fail_after) until the membership is exactly `names` and every node renewed since."""
+async def until_live(bus_url: str, names: set[str], *, lost: bool = False) -> None:
+    """Wait (within the test's fail_after) until the membership is exactly `names` and every node renewed since.
+
+    `lost`: a node is gone from Redis's live set; the others keep it in their
+    view for a lease after they last saw it (RedisBus._view), so wait that too.
+    """
     async with coredis.Redis.from_url(bus_url) as redis:
         while True:
             live = await redis.get("hubbub:live")
@@ -70,7 +74,7 @@ async def until_live(bus_url: str, names: set[str]) -> None:
                 break
             await trio.sleep(0.05)
     # each node renews at least once a second: after that, every one has seen this membership
-    await trio.sleep(1.2)
+    await trio.sleep(1.2 + (LEASE_S if lost else 0.0))
 
 
 async def stop_cluster(nodes: list[Node]) -> None:
@@ -126,8 +130,11 @@ async def assert_each_once_in_order(devices: list[Client], acked: dict[str, list
     everything = {mid for ids in acked.values() for mid in ids}
     for client in devices:
         got: list[str] = []
-        while not everything <= set(got):
-            got.extend(message_ids([await client.next_event("peerMessageReceived", timeout=60)]))
+        with trio.move_on_after(60):
+            while not everything <= set(got):
+                got.extend(message_ids([await client.next_event("peerMessageReceived", timeout=60)]))
+        missing = [(name, ids.index(mid)) for name, ids in acked.items() for mid in ids if mid not in set(got)]
+        assert not missing, f"{client.url} ({client.login_id}, resumed {client.resumes}x) never got {missing}"
         assert len(got) == len(set(got)), "a message arrived twice"
         for name, ids in acked.items():
             assert [mid for mid in got if mid in set(ids)] == ids, f"{name}'s messages out of order"

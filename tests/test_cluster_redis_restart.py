@@ -25,7 +25,7 @@ async def test_redis_restarted_under_load_loses_no_acknowledged_message(
     nursery: trio.Nursery, tmp_path: Path, postgres_url: str, redis_server: RedisForTests
 ) -> None:
     with trio.fail_after(240):
-        nodes = await start_cluster(tmp_path, 2, postgres_url, redis_server.url, "--ask-timeout-s", "3")
+        nodes = await start_cluster(tmp_path, 2, postgres_url, redis_server.url, "--ask-timeout-s", "3", "--log-level", "INFO")
         try:
             n1, n2 = (n.url for n in nodes)
             bob = [await device(nursery, [n1, n2], "bob", "iOS"), await device(nursery, [n2, n1], "bob", "Mac")]

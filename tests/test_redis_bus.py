@@ -186,6 +186,15 @@ async def test_the_bus_carries_on_after_redis_restarts(nursery: trio.Nursery, re
         a, b = await cluster(nursery, redis_server.url, "ab", lease_s=5.0)
         remote = next(Address("echo", f"k{i}") for i in range(100) if owner_of(Address("echo", f"k{i}"), ("a", "b")) == "b")
         assert await a.routing.ref(remote).ask(Where("before"), timeout=5) == ("b", "before")
+        views: list[tuple[str, ...]] = []
+
+        async def watch(node: Node) -> None:
+            while True:
+                await node.bus.changed.wait()
+                views.append(node.bus.membership.nodes)
+
+        nursery.start_soon(watch, a)
+        nursery.start_soon(watch, b)
         redis_server.restart()  # empty: no members, no streams
         while True:
             try:
@@ -195,6 +204,7 @@ async def test_the_bus_carries_on_after_redis_restarts(nursery: trio.Nursery, re
                 await trio.sleep(0.1)  # until both nodes renewed their leases and read their inboxes again
         await until(lambda: views_agree([a, b], {"a", "b"}))
         assert not a.bus.lapsed.is_set() and not b.bus.lapsed.is_set()
+        assert views == []  # neither node ever saw the other gone: its lease still ran
 
 
 async def test_a_node_that_cannot_renew_within_its_lease_lapses(nursery: trio.Nursery, redis_server: RedisForTests) -> None:

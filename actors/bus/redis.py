@@ -6,18 +6,23 @@ Keys, under a prefix shared by the nodes of one cluster (`hubbub` by default):
                             answers to its asks, read in order by one task
     {prefix}:members        sorted set: node -> lease expiry, on Redis's clock (ms)
     {prefix}:live           the live set last seen; {prefix}:version counts its changes
+    {prefix}:left           nodes that left cleanly (their actors move at once)
+    {prefix}:incarnation    a token set once per Redis life: a new one means it restarted empty
 
 Each node renews its lease every `lease_s / 3` (at least once a second, so
-that it sees a change soon) with one script that also
-drops expired leases and bumps the version when the live set changed, so
-every node reads the same (version, nodes) pairs. A node that could not
+that it sees a change soon) with one script that also drops expired leases
+and bumps the version when the live set changed. A node keeps in its view
+every node it saw live within the last lease (see `_view`): a Redis that
+restarted empty forgets the leases, not the nodes holding them. A node that could not
 renew within `lease_s` of its last renewal (Redis unreachable, the process
 paused) has lapsed: the others may already have taken its actors, so
 `lapsed` is set and the node must stop its actors (the store's ownership
 epochs refuse whatever a stale one still tries to write).
 
-`recovered` is set after an outage: envelopes sent into it, or held by a
-Redis that restarted empty, are gone, and the node resends what is durable.
+After an outage (a failed command, or a Redis that restarted empty) the
+envelopes sent into it or held by it are gone: the inbox reader awaits
+`on_recovered` before it handles anything read since, so the node can
+resync its devices and have its actors take what is durable first.
 
 An ask carries a correlation id and its deadline; the owner answers on the
 asker's inbox. Streams are trimmed (`max_inbox` entries), Redis may restart
@@ -38,6 +43,7 @@ from typing import Any, TypeVar
 import coredis
 import trio
 from coredis.exceptions import RedisError
+from coredis.retry import NoRetryPolicy
 
 from ..runtime import ActorUnavailable, Address, Envelope, Reply
 from .codec import MessageCodec, UnknownMessage
@@ -47,16 +53,20 @@ log = logging.getLogger("hubbub.bus")
 
 T = TypeVar("T")
 
-# KEYS: members, live, version. ARGV: node, lease in ms (0: leave).
-# Returns {version, live nodes sorted}.
+# KEYS: members, live, version, left, incarnation. ARGV: node, lease in ms (0: leave), a fresh token.
+# Returns {version, live nodes sorted, nodes that left cleanly, this Redis's incarnation token}.
 _MEMBERSHIP_SCRIPT = """
+redis.call('SET', KEYS[5], ARGV[3], 'NX')
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local lease = tonumber(ARGV[2])
 if lease > 0 then
   redis.call('ZADD', KEYS[1], now + lease, ARGV[1])
+  redis.call('SREM', KEYS[4], ARGV[1])
 else
   redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('SADD', KEYS[4], ARGV[1])
+  redis.call('PEXPIRE', KEYS[4], 600000)
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local live = redis.call('ZRANGE', KEYS[1], 0, -1)
@@ -66,7 +76,7 @@ if redis.call('GET', KEYS[2]) ~= joined then
   redis.call('SET', KEYS[2], joined)
   redis.call('INCR', KEYS[3])
 end
-return {tonumber(redis.call('GET', KEYS[3])), live}
+return {tonumber(redis.call('GET', KEYS[3])), live, redis.call('SMEMBERS', KEYS[4]), redis.call('GET', KEYS[5])}
 """
 
 Receiver = Callable[[Address, Envelope[Any]], Awaitable[None]]
@@ -120,10 +130,18 @@ class RedisBus:
         self.membership = Membership(0, ())
         self.changed = trio.Event()
         self.lapsed = trio.Event()
-        self.recovered = trio.Event()  # set (and replaced) when Redis answers again after an outage
         self.receiver: Receiver | None = None
-        self._client: coredis.Redis[bytes] = coredis.Redis.from_url(url, decode_responses=False)
+        # No silent retries: a command that met a lost connection must say so,
+        # for a reconnect may land on a Redis that restarted empty (see _up).
+        self._client: coredis.Redis[bytes] = coredis.Redis.from_url(url, decode_responses=False, retry_policy=NoRetryPolicy())
+        # Awaited by the inbox reader when Redis answers again after an outage,
+        # before any entry read since is handled (what arrived later must not
+        # overtake what the outage lost).
+        self.on_recovered: Callable[[], Awaitable[None]] | None = None
+        self._resync_due = False  # an outage happened since on_recovered last ran
         self._pending: dict[bytes, _Pending] = {}
+        self._seen: dict[str, float] = {}  # node -> trio time this node last saw it live
+        self._incarnation: bytes | None = None  # the token of the Redis instance last renewed with
         self._renewed_at = -math.inf  # trio time the last successful renewal was sent
         self._redis_down = False  # logged once per outage
         self._answers: trio.Nursery | None = None
@@ -222,15 +240,41 @@ class RedisBus:
         lease_ms = int((self.lease_s if lease_s is None else lease_s) * 1000)
         answer: Any = await self._redis((client or self._client).eval(
             _MEMBERSHIP_SCRIPT,
-            keys=[f"{self.prefix}:members", f"{self.prefix}:live", f"{self.prefix}:version"],
-            args=[self.node, lease_ms],
+            keys=[
+                f"{self.prefix}:members", f"{self.prefix}:live", f"{self.prefix}:version", f"{self.prefix}:left",
+                f"{self.prefix}:incarnation",
+            ],
+            args=[self.node, lease_ms, secrets.token_hex(8)],
         ))
-        version, nodes = answer
+        version, live, left, incarnation = answer
         self._renewed_at = sent_at
-        live = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in nodes)
-        if live != self.membership.nodes or int(version) != self.membership.version:
-            self.membership = Membership(int(version), live)
-            log.info("node=%s membership version=%d nodes=%s", self.node, self.membership.version, ",".join(live))
+        if self._incarnation is not None and incarnation != self._incarnation:
+            # Redis restarted empty (its client may have reconnected without an
+            # error): whatever its streams held is gone, as after an outage.
+            log.warning("node=%s Redis restarted: envelopes it held are lost", self.node)
+            self._resync_due = True
+        self._incarnation = incarnation
+        self._view(int(version), {_text(n) for n in live}, {_text(n) for n in left})
+
+    def _view(self, version: int, live: set[str], left: set[str]) -> None:
+        """This node's membership from what Redis said: the live nodes, and those seen within a lease.
+
+        A node missing from the live set may still hold its lease (Redis
+        restarted empty and it has not renewed yet): it stays until a lease
+        after this node last saw it, so no actor gets a second owner while
+        its first may still run. A node that left cleanly goes at once.
+        """
+        now = trio.current_time()
+        for node in live:
+            self._seen[node] = now
+        for node in left - live:
+            self._seen.pop(node, None)
+        for node in [n for n, seen in self._seen.items() if now - seen > self.lease_s]:
+            del self._seen[node]
+        nodes = tuple(sorted(self._seen))
+        if nodes != self.membership.nodes:
+            self.membership = Membership(version, nodes)
+            log.info("node=%s membership version=%d nodes=%s", self.node, version, ",".join(nodes))
             changed, self.changed = self.changed, trio.Event()
             changed.set()
 
@@ -250,7 +294,7 @@ class RedisBus:
                 return
             try:
                 await self._renew()
-                self._up()
+                self._up()  # also after a restart that _renew noticed
             except (RedisError, trio.TooSlowError) as exc:
                 self._down(exc)
             if trio.current_time() - self._renewed_at > self.lease_s:
@@ -262,6 +306,7 @@ class RedisBus:
         self.lapsed.set()
 
     def _down(self, exc: BaseException) -> None:
+        self._resync_due = True
         if not self._redis_down:
             log.warning("node=%s Redis unreachable: %s", self.node, exc)
             self._redis_down = True
@@ -270,8 +315,6 @@ class RedisBus:
         if self._redis_down:
             log.info("node=%s Redis reachable again", self.node)
             self._redis_down = False
-            recovered, self.recovered = self.recovered, trio.Event()
-            recovered.set()
 
     async def _read_inbox(self) -> None:
         key = self.inbox_key(self.node)
@@ -288,6 +331,10 @@ class RedisBus:
                 await trio.sleep(backoff_s)
                 backoff_s = min(backoff_s * 2, 1.0)
                 continue
+            if self._resync_due:
+                self._resync_due = False
+                if self.on_recovered is not None:
+                    await self.on_recovered()
             for entries in (found or {}).values():
                 for entry in entries:
                     last = entry.identifier
@@ -371,6 +418,10 @@ class RedisBus:
             now = trio.current_time()
             for correlation in [c for c, p in self._pending.items() if p.deadline < now]:
                 del self._pending[correlation]
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _bytes(value: str | bytes) -> bytes:

@@ -67,10 +67,20 @@ class ClusterRouting:
                 return
             await self.registry.post(address, msg)
             return
+        await self.post_or_fail(address, msg)
+
+    async def post_or_fail(self, address: Address, msg: object) -> bool:
+        """`post`, saying whether the message left this node: False when the bus refused it (logged)."""
+        owner = self.owner(address)
+        if owner == self.node:
+            await self.post(address, msg)
+            return True
         try:
             await self.bus.send(owner, address, Envelope(msg), self.bus.membership.version)
         except BusUnavailable as exc:
             log.warning("actor=%s post to node=%s lost: %s", address, owner, exc)
+            return False
+        return True
 
     async def _arrived(self, address: Address, envelope: Envelope[Any]) -> None:
         if address.kind == NODE_KIND:
