@@ -9,6 +9,7 @@ ADMIN_PORT ?= 8766
 POLICY ?= single
 STORE ?=
 WORKERS ?= 2
+BUS ?=
 
 .PHONY: serve cluster test test-postgres check install lint typecheck bench load protocol-doc wire-schema clean web-install test-web-client web chromium ejabberd bench-ejabberd
 
@@ -31,7 +32,7 @@ serve: $(STAMP)
 # N nodes behind one port on this machine (README "Every core"); needs STORE=postgresql://...
 cluster: $(STAMP)
 	@test -n "$(STORE)" || { echo "make cluster: set STORE=postgresql://... (the nodes share one store)"; exit 2; }
-	$(BIN)/hubbub serve --data-dir $(DATA) --port $(PORT) --admin-port $(ADMIN_PORT) --policy $(POLICY) --store '$(STORE)' --workers $(WORKERS)
+	$(BIN)/hubbub serve --data-dir $(DATA) --port $(PORT) --admin-port $(ADMIN_PORT) --policy $(POLICY) --store '$(STORE)' --workers $(WORKERS) $(if $(BUS),--bus '$(BUS)')
 
 test: check test-web-client web chromium ejabberd
 	$(BIN)/python -m pytest -q
