@@ -8,7 +8,7 @@ store, with three differences:
   picks this node, the bus otherwise;
 - a push to a session this node does not hold goes to the node that does
   (a login ID starts with its node's name), as a node message on the bus,
-  from one bounded queue per node process that keeps pushes in order;
+  in the bus's one ordered queue, behind the answers to asks queued before;
 - when the membership changes, actors this node no longer owns are retired
   (they come back on their new owner from the store); when a node left,
   every account actor restarts, so the devices of the lost node are dropped
@@ -27,12 +27,12 @@ import trio
 
 from actors.account.messages import AccountMsg, RecoverDeliveries
 from actors.errors import StorageUnavailable
-from actors.bus import NODE_KIND, BusUnavailable, ClusterRouting, MessageCodec, RedisBus
+from actors.bus import NODE_KIND, ClusterRouting, MessageCodec, Outgoing, RedisBus
 from actors.call.messages import CallMsg
 from actors.group.messages import GroupMsg
 from actors.outbound import Answer, DeviceEvent, Disconnect, Outbound, Replay
 from actors.room.messages import RoomMsg
-from actors.runtime import Address, Envelope, Registry
+from actors.runtime import Address, Registry
 from actors.wire import CloseCode
 from actors.store.base import Store
 
@@ -151,9 +151,6 @@ class Cluster:
         # Accounts a post to failed: what follows may not overtake it, so the next
         # post there asks the account to take its pending deliveries instead, in order.
         self._unsent: set[str] = set()
-        # 10,000 pushes waiting for the bus: a burst of fan-out to other nodes'
-        # devices; past that a push fails like a slow device's (it resumes).
-        self._send, self._receive = trio.open_memory_channel[tuple[str, NodeMsg]](10_000)
         self.lapsed = False
         # Sessions on other nodes that missed a push (the bus was down): nothing more
         # is sent to them until they are told to resume (1013) once it is back.
@@ -167,12 +164,31 @@ class Cluster:
         node = node_of(session)
         if node == self.node or node not in self.bus.membership.nodes or session in self._missed:
             return False
-        try:
-            self._send.send_nowait((node, _crossing(session, item)))
-        except trio.WouldBlock:
+        if not self._queue(node, _crossing(session, item)):
             self.stats["push_refused"] += 1
             return False
         return True
+
+    def _queue(self, node: str, msg: NodeMsg) -> bool:
+        """Put a node message in the bus's ordered queue (behind the answers queued before it)."""
+        session = msg.session
+        resync = isinstance(msg, PushDisconnect) and session in self._missed
+
+        def wanted() -> bool:
+            # queued before a miss: the device gets it when it resumes, after what it missed
+            return session not in self._missed or resync
+
+        def sent() -> None:
+            self.stats["pushed"] += 1
+            if resync:
+                self._missed.discard(session)
+
+        def lost() -> None:
+            self.stats["push_lost"] += 1
+            if not isinstance(msg, PushDisconnect):
+                self._missed.add(session)  # told to resume once the bus is back
+
+        return self.bus.tell_nowait(Outgoing(node, wanted=wanted, sent=sent, lost=lost), Address(NODE_KIND, node), msg)
 
     def is_connected(self, session: Address) -> bool:
         """A session of another node counts as connected while that node is live (its node reports it gone)."""
@@ -180,6 +196,15 @@ class Cluster:
         return node != self.node and node in self.bus.membership.nodes
 
     async def _arrived(self, msg: object) -> None:
+        if isinstance(msg, PushDisconnect):
+            # A stop does not wait for queued frames. On one node the session's
+            # writer runs between two actor steps, so a login reply queued before
+            # a kick goes out first; entries read together from the bus come
+            # back to back, so give the writer those turns (a few checkpoints).
+            for _ in range(3):
+                if not self.directory.queued(msg.session):
+                    break
+                await trio.lowlevel.checkpoint()
         if isinstance(msg, PushFrame | PushReplay | PushDisconnect):
             self.directory.push_here(msg.session, _arriving(msg))
 
@@ -188,29 +213,12 @@ class Cluster:
     async def run(self, stop: trio.Event, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Carry pushes, follow the membership, and set `stop` when the lease lapses. Runs until cancelled."""
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._carry_pushes)
             nursery.start_soon(self._follow_membership)
             task_status.started()
             await self.bus.lapsed.wait()
             self.lapsed = True
             log.error("node=%s lease lapsed: stopping; its devices reconnect to the other nodes", self.node)
             stop.set()
-
-    async def _carry_pushes(self) -> None:
-        async for node, msg in self._receive:
-            resync = isinstance(msg, PushDisconnect) and msg.session in self._missed
-            if msg.session in self._missed and not resync:
-                continue  # queued before the miss: the device gets it when it resumes, after what it missed
-            try:
-                await self.bus.send(node, Address(NODE_KIND, node), Envelope(msg), self.bus.membership.version)
-                self.stats["pushed"] += 1
-                if resync:
-                    self._missed.discard(msg.session)
-            except BusUnavailable as exc:
-                self.stats["push_lost"] += 1
-                if not isinstance(msg, PushDisconnect):
-                    self._missed.add(msg.session)  # told to resume once the bus is back
-                log.warning("node=%s push to node=%s lost: %s", self.node, node, exc)
 
     async def _wake_pending(self) -> None:
         """Tell the accounts this node owns that have deliveries pending to take them (the lost node's among them).
@@ -265,12 +273,10 @@ class Cluster:
                 session.offer(resume)
                 self.stats["resynced"] += 1
         for address in self._missed:
-            try:
-                # pushes to it stay refused until this goes out (_carry_pushes)
-                self._send.send_nowait((node_of(address), _crossing(address, resume)))
-                self.stats["resynced"] += 1
-            except trio.WouldBlock:
+            # pushes to it stay refused until this goes out
+            if not self._queue(node_of(address), _crossing(address, resume)):
                 break  # the next recovery tells the rest
+            self.stats["resynced"] += 1
 
     async def _follow_membership(self) -> None:
         known = set(self.bus.membership.nodes)

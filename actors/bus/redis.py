@@ -37,7 +37,7 @@ import logging
 import math
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import coredis
@@ -80,6 +80,21 @@ return {tonumber(redis.call('GET', KEYS[3])), live, redis.call('SMEMBERS', KEYS[
 """
 
 Receiver = Callable[[Address, Envelope[Any]], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class Outgoing:
+    """One entry for another node's inbox, sent in queue order by the bus (`tell_nowait`).
+
+    `wanted` is asked just before sending (False: dropped); `sent` and `lost`
+    are told how it went. None of them may await.
+    """
+
+    node: str
+    fields: dict[str, bytes | str | int | float] = field(default_factory=dict)
+    wanted: Callable[[], bool] | None = None
+    sent: Callable[[], None] | None = None
+    lost: Callable[[], None] | None = None
 
 
 class BusUnavailable(ActorUnavailable):
@@ -144,7 +159,12 @@ class RedisBus:
         self._incarnation: bytes | None = None  # the token of the Redis instance last renewed with
         self._renewed_at = -math.inf  # trio time the last successful renewal was sent
         self._redis_down = False  # logged once per outage
-        self._answers: trio.Nursery | None = None
+        # One ordered queue for what a node's actors send on without waiting:
+        # answers (queued the moment the actor answers) and node messages
+        # (pushes to devices), so a device hears its login reply before the
+        # kick that followed it. 10,000 entries; past that a push is refused
+        # like a slow device's, and an answer is lost (its asker times out).
+        self._out_send, self._out_receive = trio.open_memory_channel[Outgoing](10_000)
         self.stats = {"sent": 0, "received": 0, "answered": 0, "dropped_answers": 0, "undecodable": 0}
 
     def attach(self, receiver: Receiver) -> None:
@@ -175,7 +195,7 @@ class RedisBus:
                 except (RedisError, trio.TooSlowError) as exc:
                     raise BusUnavailable(Address("node", self.node), f"cannot reach Redis at {self.url}: {exc}") from None
                 async with trio.open_nursery() as nursery:
-                    self._answers = nursery
+                    nursery.start_soon(self._carry_out, name=f"bus out {self.node}")
                     nursery.start_soon(self._keep_lease, name=f"bus lease {self.node}")
                     nursery.start_soon(self._read_inbox, name=f"bus inbox {self.node}")
                     nursery.start_soon(self._expire_asks, name=f"bus asks {self.node}")
@@ -372,11 +392,7 @@ class RedisBus:
         reply: Reply[Any] | None = None
         correlation = fields.get(b"c")
         if correlation:
-            reply = Reply()
-            asker = fields[b"f"].decode()
-            deadline = trio.current_time() + float(fields[b"d"])
-            assert self._answers is not None
-            self._answers.start_soon(self._answer, asker, correlation, reply, deadline, address)
+            reply = _RemoteReply(self, fields[b"f"].decode(), correlation, address)
         envelope: Envelope[Any] = Envelope(msg, reply)
         if home_of(address, self.membership.nodes or (self.node,)) != self.node:
             if hops < 2:
@@ -395,21 +411,42 @@ class RedisBus:
             if envelope.reply is not None and not envelope.reply.is_set:
                 envelope.reply.fail(exc)
 
-    async def _answer(self, asker: str, correlation: bytes, reply: Reply[Any], deadline: float, address: Address) -> None:
-        """Wait (until the asker's deadline) for the local answer and put it on the asker's inbox."""
-        with trio.move_on_at(deadline):
+    def answer_now(self, asker: str, correlation: bytes, address: Address, outcome: object, failed: bool) -> None:
+        """Queue the answer to a remote ask, in order with what the node sends on after it. Never blocks."""
+        try:
+            body = self.codec.encode_failure(outcome) if failed and isinstance(outcome, BaseException) else self.codec.encode_answer(outcome)
+        except UnknownMessage as exc:
+            log.error("actor=%s answer cannot cross the bus: %s", address, exc)
+            body = self.codec.encode_failure(exc)
+        if not self.tell_fields_nowait(Outgoing(asker, {"t": "r", "c": correlation, "m": body})):
+            log.warning("actor=%s answer to node=%s lost: the outgoing queue is full", address, asker)
+
+    def tell_nowait(self, outgoing: Outgoing, address: Address, msg: object) -> bool:
+        """Queue a tell to `address` on `outgoing.node`, in order with the answers; False when the queue is full."""
+        outgoing.fields = {"t": "e", "k": address.kind, "a": address.key, "v": self.membership.version, "h": 0, "m": self.codec.encode(msg)}
+        return self.tell_fields_nowait(outgoing)
+
+    def tell_fields_nowait(self, outgoing: Outgoing) -> bool:
+        try:
+            self._out_send.send_nowait(outgoing)
+        except trio.WouldBlock:
+            return False
+        return True
+
+    async def _carry_out(self) -> None:
+        async for outgoing in self._out_receive:
+            if outgoing.wanted is not None and not outgoing.wanted():
+                continue
             try:
-                body = self.codec.encode_answer(await reply.wait())
-            except UnknownMessage as exc:
-                log.error("actor=%s answer cannot cross the bus: %s", address, exc)
-                body = self.codec.encode_failure(exc)
-            except Exception as refusal:  # the actor's refusal travels back to the asker
-                body = self.codec.encode_failure(refusal)
-            try:
-                await self._xadd(asker, {"t": "r", "c": correlation, "m": body})
-                self.stats["answered"] += 1
+                await self._xadd(outgoing.node, outgoing.fields)
             except BusUnavailable as exc:
-                log.warning("actor=%s answer to node=%s lost: %s", address, asker, exc)
+                log.warning("node=%s entry for node=%s lost: %s", self.node, outgoing.node, exc)
+                if outgoing.lost is not None:
+                    outgoing.lost()
+                continue
+            self.stats["answered" if outgoing.fields.get("t") == "r" else "sent"] += 1
+            if outgoing.sent is not None:
+                outgoing.sent()
 
     async def _expire_asks(self) -> None:
         """Forget asks whose asker gave up (its own timeout answered it), so the table stays bounded."""
@@ -426,3 +463,21 @@ def _text(value: str | bytes) -> str:
 
 def _bytes(value: str | bytes) -> bytes:
     return value if isinstance(value, bytes) else value.encode()
+
+
+class _RemoteReply(Reply[Any]):
+    """The reply slot of an ask from another node: answering it queues the answer at once, in order."""
+
+    __slots__ = ("_bus", "_asker", "_correlation", "_address")
+
+    def __init__(self, bus: RedisBus, asker: str, correlation: bytes, address: Address) -> None:
+        super().__init__()
+        self._bus, self._asker, self._correlation, self._address = bus, asker, correlation, address
+
+    def set(self, value: Any) -> None:
+        super().set(value)
+        self._bus.answer_now(self._asker, self._correlation, self._address, value, failed=False)
+
+    def fail(self, error: BaseException) -> None:
+        super().fail(error)
+        self._bus.answer_now(self._asker, self._correlation, self._address, error, failed=True)
