@@ -16,7 +16,9 @@ import trio
 from hubbub_client import Client
 
 from .cli_support import ADMIN_TOKEN, SECRET, run_hubbub, serve_subprocess
+from .cluster_support import until_live
 from .conftest import token
+from .redis_servers import RedisForTests
 
 
 async def test_a_supervised_worker_serves_on_the_shared_port_and_stops_with_the_supervisor(
@@ -66,3 +68,32 @@ async def test_settings_workers_cannot_run_with_are_one_line_refusals(tmp_path: 
         assert result.returncode == 2, result
         assert result.stderr.decode().startswith(said) and result.stderr.count(b"\n") == 1, result.stderr
     assert not await trio.Path(tmp_path / "data" / "worker-1").exists()
+
+
+async def test_two_workers_are_two_nodes_of_one_cluster_behind_one_port(
+    nursery: trio.Nursery, tmp_path: Path, postgres_url: str, redis_server: RedisForTests
+) -> None:
+    """Connections to the one port land on both workers; a message crosses from one node to the other."""
+    with trio.fail_after(120):
+        options = ("--store", postgres_url, "--bus", redis_server.url, "--node", "w", "--policy", "multi", "--workers", "2")
+        async with serve_subprocess(tmp_path, *options) as server:
+            await until_live(redis_server.url, {"w-1", "w-2"})  # each worker sees the other
+            devices: dict[str, list[Client]] = {"w-1": [], "w-2": []}
+            users: dict[Client, str] = {}
+            for index in range(16):  # the kernel hashes each connection to a worker: 16 miss one with odds 2 in 65,536
+                client = Client(server.ws_url, nursery)
+                await client.connect()
+                reply = await client.login(f"user{index}", token(f"user{index}", secret=SECRET), device_id=f"d{index}")
+                devices[reply["loginID"].rsplit("-", 1)[0]].append(client)  # loginIDs start with the node's name
+                users[client] = f"user{index}"
+            assert devices["w-1"] and devices["w-2"], {node: len(clients) for node, clients in devices.items()}
+            sender, receiver = devices["w-1"][0], devices["w-2"][0]
+            receiver_id = users[receiver]
+            await sender.request(
+                "sendMessage", toConversationID=receiver_id, conversationType=0, message={"type": 1, "message": "across"}
+            )
+            got = await receiver.next_event("peerMessageReceived")
+            assert got["messageList"][0]["message"] == "across"
+            server.process.send_signal(signal.SIGTERM)
+            assert await server.process.wait() == 0
+        assert "signal SIGTERM: passed on to 2 workers" in server.stderr()
