@@ -52,6 +52,7 @@ log = logging.getLogger("hubbub.session")
 
 _REPLAY_PAGE = 256  # events read from storage per replay query
 _WRITE_BATCH = 64  # frames at most in one socket write
+_WRITER_TURNS = 16  # scheduler turns a stop gives the writer to send what it already took
 _session_ids = itertools.count(1)
 
 
@@ -107,6 +108,7 @@ class DeviceSession:
         self._closing = False  # a Disconnect is queued behind the frames already sent: stop reading
         self._data_scope = trio.CancelScope()  # the writer's; cancelled only between socket writes
         self._writing = False  # a socket write of the writer is in progress
+        self._writer_done = False  # the writer returned: it holds nothing
         self._write_done = trio.Event()
         self._token_expires_at = 0.0
         self._token_renewed = trio.Event()
@@ -229,6 +231,7 @@ class DeviceSession:
     async def _controller(self) -> None:
         """Carry out the first stop: event, then close; abort a socket that cannot take them in time."""
         await self._control.wait()
+        await self._writer_turn()
         self._stopping = True
         usable = await self._stop_data()
         stop = self._control.take()
@@ -250,6 +253,21 @@ class DeviceSession:
             self.conn_id, self.user_id, self.login_id, stop.code, self.config.close_timeout_s,
         )
         await abort(self.ws)
+
+    async def _writer_turn(self) -> None:
+        """Let the writer send the frames it has already taken off the queue.
+
+        An item handed to a waiting writer leaves the queue at once, before
+        the writer runs: without its turn, a login reply queued just before
+        the kick that followed it would be dropped with the queued data. The
+        writer is holding items when it is neither waiting for one nor in a
+        socket write; a few scheduler turns let it start that write (which
+        `_stop_data` then waits for). Bounded in turns, not time.
+        """
+        for _ in range(_WRITER_TURNS):
+            if self._writing or self._writer_done or self._outbound_receive.statistics().tasks_waiting_receive:
+                return
+            await trio.lowlevel.checkpoint()
 
     async def _stop_data(self) -> bool:
         """Stop the writer; False when its socket write in progress did not end within close_timeout_s.
@@ -378,6 +396,12 @@ class DeviceSession:
     async def _writer(self) -> None:
         """Send queued items in order; frames waiting together go in one socket write."""
         receive = self._outbound_receive
+        try:
+            await self._write_queued(receive)
+        finally:
+            self._writer_done = True
+
+    async def _write_queued(self, receive: trio.MemoryReceiveChannel[Outbound]) -> None:
         with self._data_scope:
             try:
                 async for item in receive:
