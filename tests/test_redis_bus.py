@@ -93,7 +93,7 @@ async def until(condition: Callable[[], bool]) -> None:
     Polled: what it reads changes in other nodes' tasks and in Redis itself
     (a lease expiring on Redis's clock), which no single event announces.
     """
-    while not condition():  # noqa: ASYNC110
+    while not condition():  # noqa: ASYNC110  no event announces a change in another node or in Redis (see above); bounded by the test's fail_after
         await trio.sleep(0.05)
 
 

@@ -9,6 +9,7 @@ in one transaction when the handler is done (`_commit_step`).
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -64,7 +65,7 @@ class _Step:
     thread_leaves: list[tuple[str, str]] = field(default_factory=list)
 
 
-class GroupCore(Actor[GroupMsg]):
+class GroupCore(Actor[GroupMsg], ABC):
     """One group; its state is loaded from storage and written back on every change.
 
     The roles (membership, details, messages) are mixins over this core; the
@@ -97,9 +98,9 @@ class GroupCore(Actor[GroupMsg]):
             self._step = _Step(self.record)
         answered(reply)
 
+    @abstractmethod
     async def _serve(self, msg: GroupMsg) -> Callable[[Reply[Any] | None], None]:
         """Handle `msg` up to its commit; returns how to answer it once the step is stored."""
-        raise NotImplementedError
 
     # ---- helpers --------------------------------------------------------------
 
