@@ -40,8 +40,12 @@ export interface WebSocketLike {
 export type WebSocketConstructor = new (url: string) => WebSocketLike
 
 export interface HubbubClientOptions {
-  /** The server's WebSocket URL, e.g. `ws://127.0.0.1:8765/ws`. */
-  url: string
+  /**
+   * The server's WebSocket URL, e.g. `ws://127.0.0.1:8765/ws`; or several (the nodes of a
+   * cluster): the client connects to the first, and each reconnect attempt moves on to the
+   * next one, round the list, so a device whose node died comes back through another.
+   */
+  url: string | readonly string[]
   userID: string
   platform: Platform
   /** Stable per installation; when absent the server makes one and reconnects reuse it. */
@@ -138,7 +142,9 @@ const LOGIN_REFUSED_CODES = new Set([2002, 2003, 2004])
 
 /** One device's connection; see the module comment. */
 export class HubbubClient {
-  private readonly options: Required<Omit<HubbubClientOptions, 'deviceID' | 'deviceName' | 'userName' | 'WebSocket'>>
+  private readonly options: Required<Omit<HubbubClientOptions, 'url' | 'deviceID' | 'deviceName' | 'userName' | 'WebSocket'>>
+  private readonly urls: readonly string[]
+  private urlIndex = 0
   private readonly WebSocketClass: WebSocketConstructor
   private readonly names: { deviceName: string | undefined; userName: string | undefined }
   private deviceID: string | undefined
@@ -171,9 +177,10 @@ export class HubbubClient {
       throw new TypeError('HubbubClient: no global WebSocket here; pass one as the WebSocket option (in Node.js 20, the ws package)')
     }
     this.WebSocketClass = WebSocketClass
+    this.urls = typeof options.url === 'string' ? [options.url] : [...options.url]
+    if (this.urls.length === 0) throw new TypeError('HubbubClient: url names no server (an empty list)')
     this.deviceID = options.deviceID
     this.options = {
-      url: options.url,
       userID: options.userID,
       platform: options.platform,
       token: options.token,
@@ -191,6 +198,11 @@ export class HubbubClient {
   /** The reply of the latest login, or null before the first. */
   get login(): LoginReply | null {
     return this.lastLogin
+  }
+
+  /** The server URL of the current (or next) connection. */
+  get url(): string {
+    return this.urls[this.urlIndex]!
   }
 
   /** This device's loginID on the current (or latest) connection. */
@@ -290,9 +302,9 @@ export class HubbubClient {
     return new Promise((resolve, reject) => {
       let ws: WebSocketLike
       try {
-        ws = new this.WebSocketClass(this.options.url)
+        ws = new this.WebSocketClass(this.url)
       } catch (err) {
-        reject(new ClosedError(`cannot open ${this.options.url}: ${(err as Error).message}`))
+        reject(new ClosedError(`cannot open ${this.url}: ${(err as Error).message}`))
         return
       }
       ws.binaryType = 'arraybuffer'
@@ -302,7 +314,7 @@ export class HubbubClient {
         ws.onopen = ws.onclose = null // onerror stays: the ws package throws an error event nobody listens to
         ws.close()
         if (this.ws === ws) this.ws = null
-        reject(new ClosedError(`${this.options.url}: not open within ${this.options.requestTimeoutMs} ms`))
+        reject(new ClosedError(`${this.url}: not open within ${this.options.requestTimeoutMs} ms`))
       }, this.options.requestTimeoutMs)
       ws.onerror = () => {} // the close event that follows carries what is known
       ws.onopen = () => {
@@ -314,7 +326,7 @@ export class HubbubClient {
       ws.onclose = (event) => {
         clearTimeout(timer)
         if (this.ws === ws) this.ws = null
-        reject(new ClosedError(`${this.options.url}: the connection closed before it opened (${event.code})`, event.code))
+        reject(new ClosedError(`${this.url}: the connection closed before it opened (${event.code})`, event.code))
       }
     })
   }
@@ -484,6 +496,7 @@ export class HubbubClient {
 
   private async reconnect(): Promise<void> {
     if (this.state !== 'reconnecting') return
+    this.urlIndex = (this.urlIndex + 1) % this.urls.length // with several servers, the next one
     try {
       await this.openAndLogin()
     } catch (err) {

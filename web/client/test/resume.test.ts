@@ -1,9 +1,11 @@
 // A dropped connection reconnects with resumeFrom and misses nothing; a new client resumes from the store.
 
 import assert from 'node:assert/strict'
+import net from 'node:net'
 import { after, before, describe, test } from 'node:test'
 
 import type { ClosedInfo, HubbubClient, WireEvent } from '@hubbub/client'
+import type { WebSocket } from 'ws'
 
 import { gate, makeClient, mintToken, nextEvent, RecordingSeqStore, sendText, startServer, uniqueUser, type Server } from './support.js'
 
@@ -184,6 +186,41 @@ describe('resume', () => {
     }
   })
 
+  test('given several URLs, a client whose server went away comes back through the next one, without a gap', T, async () => {
+    // The first URL is a TCP relay to the server, as a second node would be: closing it for good is that node dying.
+    const relay = await startRelay(new URL(server.wsURL))
+    const aliceID = uniqueUser('alice')
+    const bobID = uniqueUser('bob')
+    const bob = makeClient(server, bobID).client
+    const { client: alice, log } = makeClient(server, aliceID, { url: [relay.wsURL, server.wsURL] })
+    await bob.connect()
+    const login = await alice.connect()
+    const seen = record(alice)
+    try {
+      assert.equal(alice.url, relay.wsURL)
+      await sendText(bob, aliceID, 'through the first')
+      await seen.reached('through the first')
+      const closed = nextEvent<ClosedInfo>(alice, 'closed')
+      const back = nextEvent<{ resumed: boolean; login: { resumeGap: boolean } }>(alice, 'connected')
+      await relay.close()
+      assert.equal((await closed).willReconnect, true)
+      await sendText(bob, aliceID, 'while moving')
+      const again = await back
+      assert.equal(again.resumed, true)
+      assert.equal(again.login.resumeGap, false)
+      assert.equal(alice.url, server.wsURL)
+      assert.equal((log.sockets.at(-1) as unknown as WebSocket).url, server.wsURL)
+      await sendText(bob, aliceID, 'through the second')
+      await seen.reached('through the second')
+      assert.deepEqual(seen.texts, ['through the first', 'while moving', 'through the second'])
+      assertNoGap(seen.events, login.seq)
+    } finally {
+      alice.close()
+      bob.close()
+      await relay.close()
+    }
+  })
+
   test('requests made while reconnecting wait for the new login', T, async () => {
     const aliceID = uniqueUser('alice')
     const { client: alice, log } = makeClient(server, aliceID)
@@ -201,3 +238,38 @@ describe('resume', () => {
     }
   })
 })
+
+interface Relay {
+  wsURL: string
+  /** Stop listening and cut every relayed connection (idempotent). */
+  close(): Promise<void>
+}
+
+/** A TCP relay on a free loopback port to the server at `target`, speaking for it at the same path. */
+async function startRelay(target: URL): Promise<Relay> {
+  const sockets = new Set<net.Socket>()
+  const listener = net.createServer((inbound) => {
+    const outbound = net.connect(Number(target.port), target.hostname)
+    for (const socket of [inbound, outbound]) {
+      sockets.add(socket)
+      socket.on('error', () => socket.destroy())
+      socket.on('close', () => sockets.delete(socket))
+    }
+    inbound.on('close', () => outbound.destroy())
+    outbound.on('close', () => inbound.destroy())
+    inbound.pipe(outbound).pipe(inbound)
+  })
+  await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve))
+  const { port } = listener.address() as net.AddressInfo
+  let closing: Promise<void> | null = null
+  return {
+    wsURL: `ws://127.0.0.1:${port}${target.pathname}`,
+    close: () => {
+      closing ??= new Promise<void>((resolve) => {
+        listener.close(() => resolve())
+        for (const socket of sockets) socket.destroy()
+      })
+      return closing
+    },
+  }
+}
