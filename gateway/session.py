@@ -8,8 +8,10 @@
                 the writer, sends the stop's event ahead of any queued data,
                 closes with its code; a socket that cannot take that within
                 `close_timeout_s` is aborted
-    keepalive   ping every `ping_interval_s`; no pong in time stops the session
-    token       tokenWillExpire, then a stop with 4002 unless renewed
+    timers      one task for both deadlines of a connection: a ping every
+                `ping_interval_s` (no pong in time stops the session with
+                1011), and, once logged in, tokenWillExpire, then a stop with
+                4002 unless renewed
 
 Actors reach the session through the DeviceDirectory: data with non-blocking
 pushes (a full outbound queue stops the session as a slow consumer), kicks
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import random
 import time
 from typing import Protocol
@@ -46,7 +49,7 @@ from .config import Config
 from .metrics import Metrics
 from .router import Router
 from .services import NO_REPLY, EndHook, NoReply, Result, Services
-from .websocket_io import abort, send_messages
+from .websocket_io import abort, send_messages, send_ping
 
 log = logging.getLogger("hubbub.session")
 
@@ -110,10 +113,10 @@ class DeviceSession:
         self._writing = False  # a socket write of the writer is in progress
         self._writer_done = False  # the writer returned: it holds nothing
         self._write_done = trio.Event()
-        self._token_expires_at = 0.0
-        self._token_renewed = trio.Event()
+        self._token_due = math.inf  # Trio time the token expires at; none before login
+        self._token_warned_due = math.inf  # the `_token_due` a tokenWillExpire went out for
+        self._timer_wait: trio.CancelScope | None = None  # the timers' wait, woken early when the token changes
         self._bucket = TokenBucket(self.config.rate_per_s, self.config.rate_burst, trio.current_time())
-        self._nursery: trio.Nursery | None = None
 
     @property
     def logged_in(self) -> bool:
@@ -140,9 +143,8 @@ class DeviceSession:
         bind_connection(self.conn_id, remote_of(self.ws))  # every record of this connection names it
         try:
             async with trio.open_nursery() as nursery:
-                self._nursery = nursery
                 nursery.start_soon(self._writer)
-                nursery.start_soon(self._keepalive)
+                nursery.start_soon(self._timers)
                 nursery.start_soon(self._read)
                 await self._controller()
                 nursery.cancel_scope.cancel()
@@ -462,21 +464,88 @@ class DeviceSession:
 
     # ---- keepalive and token expiry -------------------------------------------
 
-    async def _keepalive(self) -> None:
-        """Ping every ping_interval_s (±25%, so devices that connected together do not ping together)."""
+    async def _timers(self) -> None:
+        """Keepalive and token expiry in one task: each wait ends at whichever deadline comes first.
+
+        Keepalive: a ping every ping_interval_s (±25%, so devices that
+        connected together do not ping together); no pong within
+        pong_timeout_s of the ping stops the session with 1011. Token:
+        tokenWillExpire token_warning_s before expiry (at once for a shorter
+        token), then a stop with 4002 unless renewed; admitted() and
+        token_renewed() end the wait early so it takes the new expiry.
+        """
+        ping_at = trio.current_time() + self._ping_gap()
+        pong: trio.Event | None = None  # set by the library when the ping in flight is answered
+        pong_by = math.inf
         try:
             while True:
-                await trio.sleep(self.config.ping_interval_s * random.uniform(0.75, 1.25))
-                with trio.move_on_after(self.config.pong_timeout_s) as waited:
-                    await self.ws.ping()
-                if waited.cancelled_caught:
-                    log.info("session=%s user=%s no pong within %ss: closing", self.conn_id, self.user_id, self.config.pong_timeout_s)
-                    self.stop(Stop(CloseCode.NO_PONG, "no pong", gone_reason="timeout"))
+                keepalive_at = ping_at if pong is None else pong_by
+                with trio.move_on_at(min(keepalive_at, self._token_step_at())) as self._timer_wait:
+                    if pong is None:
+                        await trio.sleep_forever()
+                    else:
+                        await pong.wait()
+                self._timer_wait = None
+                now = trio.current_time()
+                if pong is not None and pong.is_set():
+                    pong, ping_at = None, now + self._ping_gap()
+                elif pong is None and now >= ping_at:
+                    pong_by = now + self.config.pong_timeout_s
+                    pong = await self._ping(pong_by)
+                    if pong is None:
+                        self._no_pong()
+                        return
+                elif pong is not None and now >= pong_by:
+                    self._no_pong()
+                    return
+                if not await self._token_step(ping_at if pong is None else pong_by):
                     return
         except ConnectionClosed:
             # Gone while the reader may be busy with a request: end the session,
             # which cancels that request (an admission tells the account).
             self.stop(_DROPPED)
+
+    def _ping_gap(self) -> float:
+        return self.config.ping_interval_s * random.uniform(0.75, 1.25)
+
+    async def _ping(self, pong_by: float) -> trio.Event | None:
+        """Send a ping; the event is set when its pong arrives. None if even sending it took until `pong_by`."""
+        with trio.move_on_at(pong_by):
+            return await send_ping(self.ws)
+        return None
+
+    def _no_pong(self) -> None:
+        log.info("session=%s user=%s no pong within %ss: closing", self.conn_id, self.user_id, self.config.pong_timeout_s)
+        self.stop(Stop(CloseCode.NO_PONG, "no pong", gone_reason="timeout"))
+
+    def _token_step_at(self) -> float:
+        """When the token needs the timers next: its warning, or (warned) its expiry; never before login."""
+        if self._token_warned_due == self._token_due:
+            return self._token_due
+        return self._token_due - self.config.token_warning_s
+
+    async def _token_step(self, keepalive_at: float) -> bool:
+        """Warn or expire the token if its time has come; False once it expired (the session stops)."""
+        due = self._token_due
+        now = trio.current_time()
+        if now >= due:
+            log.info("session=%s user=%s login=%s token expired: closing", self.conn_id, self.user_id, self.login_id)
+            event = DeviceEvent(ConnectionStateChanged(0, ConnectionEvent.TOKEN_EXPIRED, KickDetail()))
+            self.stop(Stop(CloseCode.TOKEN_EXPIRED, "token expired", event, gone_reason="tokenExpired"))
+            return False
+        if self._token_warned_due != due and now >= due - self.config.token_warning_s:
+            # A full queue (a device that stopped reading) delays the warning, never the
+            # expiry nor the keepalive: a warning that did not get in is tried again.
+            with trio.move_on_at(min(due, keepalive_at)):
+                await self.send(DeviceEvent(TokenWillExpire(max(0, round(due - now)))))
+                self._token_warned_due = due
+        return True
+
+    def _set_token_expiry(self, expires_at: float) -> None:
+        """Take the expiry (a Unix time) on Trio's clock, which the timers run on, and wake them."""
+        self._token_due = trio.current_time() + (expires_at - time.time())
+        if self._timer_wait is not None:
+            self._timer_wait.deadline = -math.inf
 
     # ---- admission and token expiry ---------------------------------------------
 
@@ -502,37 +571,11 @@ class DeviceSession:
         identity, self._admitting = self._admitting, None
         assert identity is not None, "admitted() without begin_admission()"
         self.identity = identity
-        self._token_expires_at = token_expires_at
-        assert self._nursery is not None
-        self._nursery.start_soon(self._token_watch)
+        self._set_token_expiry(token_expires_at)
         return identity
 
     def token_renewed(self, expires_at: float) -> None:
-        self._token_expires_at = expires_at
-        self._token_renewed.set()
-
-    async def _token_watch(self) -> None:
-        warning_s = self.config.token_warning_s
-        while True:
-            renewed = self._token_renewed = trio.Event()
-            expires_in = self._token_expires_at - time.time()
-            expires_at = trio.current_time() + expires_in
-            with trio.move_on_at(expires_at - warning_s):
-                await renewed.wait()
-            if renewed.is_set():
-                continue
-            second = max(0, round(expires_at - trio.current_time()))
-            # A full queue (a device that stopped reading) delays the warning, never the expiry.
-            with trio.move_on_at(expires_at):
-                await self.send(DeviceEvent(TokenWillExpire(second)))
-            with trio.move_on_at(expires_at):
-                await renewed.wait()
-            if renewed.is_set():
-                continue
-            log.info("session=%s user=%s login=%s token expired: closing", self.conn_id, self.user_id, self.login_id)
-            event = DeviceEvent(ConnectionStateChanged(0, ConnectionEvent.TOKEN_EXPIRED, KickDetail()))
-            self.stop(Stop(CloseCode.TOKEN_EXPIRED, "token expired", event, gone_reason="tokenExpired"))
-            return
+        self._set_token_expiry(expires_at)
 
 
 def _frame_of(item: bytes | DeviceEvent | Answer) -> bytes:

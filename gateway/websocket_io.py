@@ -37,13 +37,19 @@ once when it starts serving; nothing is patched on import.
    waits for an HTTP request until the connect timeout.
 6. Abort (`abort`): drop a connection without the close handshake, for a
    socket that cannot take even a close frame in time.
+7. A ping that does not wait for its pong (`send_ping`). The library's
+   `ping()` sends and then waits for the pong in the calling task; the
+   session's one timer task (keepalive and token expiry) must go on
+   waiting for the token's deadline meanwhile, so it takes the pong's
+   event, registered as `ping()` registers it, and waits on it itself.
 
 Each has its test: 1 and the version check in
 tests/test_websocket_workarounds.py, 2 in tests/test_codec_limits.py
 (huge frame), 3 in tests/test_connection_robustness.py (ping after the
 close), 4 in tests/test_websocket_workarounds.py, 5 in tests/test_tls.py
 (failed handshakes), 6 in tests/test_stalled_kicks.py (a kick the socket
-cannot take).
+cannot take), 7 in tests/test_websocket_workarounds.py and
+tests/test_connection_robustness.py (a peer that never answers pings).
 
 Writes take the connection's own stream lock, as `WebSocketConnection._send`
 does, and look at its wsproto state under it, so pings, pongs and the close
@@ -53,6 +59,7 @@ handshake from the library's reader task interleave safely.
 from __future__ import annotations
 
 import logging
+import random
 import struct
 from importlib.metadata import version as installed_version
 from typing import Any
@@ -60,7 +67,7 @@ from typing import Any
 import trio
 from trio_websocket import CloseReason, ConnectionClosed, WebSocketConnection, WebSocketServer, _impl
 from wsproto.connection import ConnectionState
-from wsproto.events import BytesMessage
+from wsproto.events import BytesMessage, Ping
 
 from actors.errors import FrameTooLarge
 
@@ -134,6 +141,23 @@ async def send_messages(ws: WebSocketConnection, frames: list[bytes]) -> None:
             await ws._abort_web_socket()
             assert ws._close_reason is not None
             raise ConnectionClosed(ws._close_reason) from None
+
+
+async def send_ping(ws: WebSocketConnection) -> trio.Event:
+    """Send a ping with a fresh payload; the returned event is set when its pong (or a later one) arrives.
+
+    Raises ConnectionClosed once the connection is closing or gone. A pong
+    answers every earlier ping in flight too (the library's rule).
+    """
+    if ws._close_reason:
+        raise ConnectionClosed(ws._close_reason)
+    payload = struct.pack("!I", random.getrandbits(32))
+    while payload in ws._pings:
+        payload = struct.pack("!I", random.getrandbits(32))
+    pong = trio.Event()
+    ws._pings[payload] = pong
+    await ws._send(Ping(payload=payload))
+    return pong
 
 
 async def abort(ws: WebSocketConnection) -> None:

@@ -155,6 +155,36 @@ async def test_built_frames_interleave_with_pings_and_nothing_follows_the_close(
             await websocket_io.send_messages(session.ws, [cbor2.dumps({"ev": "probe", "n": 4})])
 
 
+async def test_a_ping_sent_without_waiting_is_answered_by_its_pong_or_a_later_one(server: Gateway) -> None:
+    with trio.fail_after(20):
+        stream, ws = await _raw_connection(server)
+        await trio.testing.wait_all_tasks_blocked()  # the server's session for it has started
+        (session,) = [s for s in server.connections if s.address is None]
+        first = await websocket_io.send_ping(session.ws)
+        second = await websocket_io.send_ping(session.ws)
+        payloads: list[bytes] = []
+        while len(payloads) < 2:
+            data = await stream.receive_some(65536)
+            assert data, "the server closed early"
+            ws.receive_data(data)
+            payloads += [bytes(e.payload) for e in ws.events() if isinstance(e, Ping)]
+        assert len(set(payloads)) == 2  # each ping its own payload
+        assert not first.is_set() and not second.is_set()
+        # answering only the later ping answers the earlier one too
+        await stream.send_all(ws.send(Pong(payloads[1])))
+        with trio.fail_after(10):
+            await first.wait()
+            await second.wait()
+        third = await websocket_io.send_ping(session.ws)
+        await stream.send_all(ws.send(Pong(b"no such ping")))  # a pong for nothing wakes nothing
+        await stream.send_all(ws.send(CloseConnection(code=1000)))
+        while await stream.receive_some(65536):
+            pass
+        assert not third.is_set()
+        with pytest.raises(ConnectionClosed):
+            await websocket_io.send_ping(session.ws)
+
+
 async def test_a_failure_inside_the_library_ends_that_connection_only(
     server: Gateway, login: Login, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
