@@ -63,6 +63,13 @@ class RedisForTests:
         self.url = f"redis://127.0.0.1:{self.port}"
         self._process: subprocess.Popen[bytes] | None = None
 
+    @property
+    def pid(self) -> int:
+        """The running server's process ID (for its CPU time); raises RuntimeError when it is not running."""
+        if self._process is None:
+            raise RuntimeError("redis-server is not running")
+        return self._process.pid
+
     def start(self) -> None:
         """Start the server and wait until it accepts connections. Raises RuntimeError if it does not within 10 s."""
         assert self._process is None, "already running"

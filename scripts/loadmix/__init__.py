@@ -26,7 +26,8 @@ A mix is one module `scripts/loadmix/<name>.py` (`login` now; `chat`, `rooms`,
 
 Helpers for mixes: `Target.token`, `Progress`, `latency_figures`,
 `fetch_metrics` (the server's Prometheus samples), `process_cpu_s` and
-`process_rss_mb` (when `Target.server_pid` is known; `process_tree_cpu_s` and
+`process_rss_mb` (when `Target.server_pid` is known; `Target.server_cpu_s` for
+every process of the server; `process_tree_cpu_s` and
 `process_tree_rss_mb` add its descendants), and `log_in_devices`.
 
 Figures are named numbers (`Figure`). A figure that names a `baseline` key
@@ -98,10 +99,22 @@ class Target:
     admin_url: str | None = None
     admin_token: str | None = None
     server_pid: int | None = None  # when known (a started server): for CPU and memory figures
+    # Other processes the server's work runs in (its PostgreSQL, its Redis): counted in `server_cpu_s`.
+    cpu_pids: tuple[int, ...] = ()
 
     def token(self, user_id: str, ttl_s: float = 3600) -> str:
         """A login token for `user_id` signed with the server's secret."""
         return mint_token(self.secret, user_id, ttl_s)
+
+    def server_cpu_s(self) -> float | None:
+        """CPU seconds used so far by the server's process tree (a `--workers` supervisor's nodes too) and `cpu_pids`' trees.
+
+        None when the server's pid is unknown or gone.
+        """
+        own = process_tree_cpu_s(self.server_pid)
+        if own is None:
+            return None
+        return own + sum(process_tree_cpu_s(pid) or 0.0 for pid in self.cpu_pids)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ import trio
 
 from hubbub_client import Client, ClientError, Disconnected
 
-from . import PLATFORMS, Figure, MixResult, Progress, Target, latency_figures, log_in_devices, process_cpu_s
+from . import PLATFORMS, Figure, MixResult, Progress, Target, latency_figures, log_in_devices
 
 DESCRIPTION = "peer messages around a ring of accounts; deliveries/s and end-to-end latency"
 
@@ -68,7 +68,7 @@ async def run(target: Target, args: argparse.Namespace, progress: Progress) -> M
             result.problems.append(f"only {len(devices)} of {len(users) * args.devices} devices logged in")
         for client in devices.values():
             held.start_soon(_receive, client, tally)
-        cpu_before, started = process_cpu_s(target.server_pid), time.monotonic()
+        cpu_before, started = target.server_cpu_s(), time.monotonic()
         async with trio.open_nursery() as senders:
             interval = 0.0 if args.chat_rate <= 0 else len(users) / args.chat_rate
             for index, user in enumerate(users):
@@ -84,7 +84,7 @@ async def run(target: Target, args: argparse.Namespace, progress: Progress) -> M
             while tally.delivered < expected:  # noqa: ASYNC110  a poll, as in the runs recorded in BENCHMARKS.md: the settle time stays comparable
                 await trio.sleep(0.05)
         result.elapsed_s = time.monotonic() - started
-        cpu_after = process_cpu_s(target.server_pid)
+        cpu_after = target.server_cpu_s()
         if cpu_before is not None and cpu_after is not None:
             tally.server_cpu_s = cpu_after - cpu_before
         progress.done()

@@ -34,7 +34,7 @@ import trio
 
 from hubbub_client import Client, ClientError, Disconnected
 
-from . import Figure, MixResult, Progress, Target, latency_figures, log_in_devices, process_cpu_s
+from . import Figure, MixResult, Progress, Target, latency_figures, log_in_devices
 
 DESCRIPTION = "group messages to groups of 10, 100 and 1,000 members, then to a 100-member thread; fan-out deliveries/s and latency"
 
@@ -95,9 +95,9 @@ async def run(target: Target, args: argparse.Namespace, progress: Progress) -> M
             held.start_soon(_receive, client, tally)
         started = time.monotonic()
         for size in _sizes(args):
-            await _one_group(f"grp{tag}-g{size}", users[:size], devices, args, tally, result, progress, target.server_pid)
+            await _one_group(f"grp{tag}-g{size}", users[:size], devices, args, tally, result, progress, target)
         if args.thread_size:
-            await _one_thread(f"grp{tag}-g{pool}", users[: args.thread_size], devices, args, tally, result, progress, target.server_pid)
+            await _one_thread(f"grp{tag}-g{pool}", users[: args.thread_size], devices, args, tally, result, progress, target)
         result.elapsed_s = time.monotonic() - started
         progress.done()
         async with trio.open_nursery() as closing:
@@ -116,7 +116,7 @@ async def _one_group(
     tally: _Tally,
     result: MixResult,
     progress: Progress,
-    server_pid: int | None,
+    target: Target,
 ) -> None:
     owner = devices[(members[0], 0)]
     await owner.request("createGroup", groupInfo={"groupID": group_id, "groupName": group_id}, userIDs=members[1:100])
@@ -124,7 +124,7 @@ async def _one_group(
         await owner.request("inviteUsersIntoGroup", groupID=group_id, userIDs=members[start : start + 100])
     receivers = sum(1 for (user, _), _c in devices.items() if user in set(members)) - 1
     sending = _Sending(group_id, 2, args.group_messages, args.group_rate, receivers, f"g{len(members)}", f"group {len(members)}")
-    await _timed_sends(owner, sending, args, tally, result, progress, server_pid)
+    await _timed_sends(owner, sending, args, tally, result, progress, target)
 
 
 async def _one_thread(
@@ -135,7 +135,7 @@ async def _one_thread(
     tally: _Tally,
     result: MixResult,
     progress: Progress,
-    server_pid: int | None,
+    target: Target,
 ) -> None:
     """A thread of `members` (the group's owner first) in group `group_id`, then the owner's timed sends to it."""
     owner = devices[(members[0], 0)]
@@ -153,7 +153,7 @@ async def _one_thread(
         tally.errors.append(f"{thread_id}: the last join reached {heard} of {told} member devices within --settle-s")
     receivers = sum(1 for (user, _), _c in devices.items() if user in set(members)) - 1
     sending = _Sending(thread_id, 3, args.thread_messages, args.thread_rate, receivers, f"t{len(members)}", f"thread {len(members)}")
-    await _timed_sends(owner, sending, args, tally, result, progress, server_pid)
+    await _timed_sends(owner, sending, args, tally, result, progress, target)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,13 +169,13 @@ class _Sending:
 
 async def _timed_sends(
     sender: Client, sending: _Sending, args: argparse.Namespace, tally: _Tally, result: MixResult, progress: Progress,
-    server_pid: int | None,
+    target: Target,
 ) -> None:
     """Send `sending.messages` at `sending.rate`, wait (up to --settle-s) for every delivery, add the figures."""
     cid = sending.conversation_id
     expected = sending.receivers * sending.messages
     await trio.sleep(0.5)  # membership events settle before timing starts
-    cpu_before = process_cpu_s(server_pid)
+    cpu_before = target.server_cpu_s()
     started = time.monotonic()
     for count in range(sending.messages):
         next_at = started + count / sending.rate
@@ -193,7 +193,7 @@ async def _timed_sends(
         while tally.delivered[cid] < expected:  # noqa: ASYNC110  a poll, as in the runs recorded in BENCHMARKS.md: the settle time stays comparable
             await trio.sleep(0.05)
     spread_s = max(tally.last_arrival[cid] - started, 1e-9)
-    cpu_after = process_cpu_s(server_pid)
+    cpu_after = target.server_cpu_s()
     name = sending.prefix
     if cpu_before is not None and cpu_after is not None and tally.delivered[cid]:
         cpu_us = (cpu_after - cpu_before) * 1e6 / tally.delivered[cid]

@@ -1,0 +1,250 @@
+"""What a second node buys and what the bus costs: the chat and group mixes on three setups, in one run.
+
+    .venv/bin/python -m scripts.bench_cluster --accounts 500 --devices 2 --chat-seconds 20 --group-size 1000
+
+The setups, each started fresh for each mix (scripts/load.py's mixes and driver):
+
+    sqlite  one `hubbub serve` on a fresh SQLite data dir, no bus
+    pg-1    `hubbub serve --workers 1 --store postgresql://... --bus redis://...`: one node
+    pg-2    the same with `--workers 2`: two nodes behind one port (SO_REUSEPORT
+            spreads the connections over them; an account's devices and its
+            actor may be on different nodes, as in any cluster)
+
+pg-1 and pg-2 differ only in the node count: each gets a fresh database on
+one embedded PostgreSQL (the tests' throwaway server, fsync off) and a
+fresh Redis (the tests' redis-server). The chat mix sends as fast as the
+replies come (saturation); the group mix's owner sends to one group of
+--group-size members back to back. Server CPU is user + system time from
+/proc of every server process over the mix's timed phase: the hubbub
+processes (the `--workers` supervisor and its nodes), PostgreSQL's
+postmaster and every backend, redis-server. The driver runs on the same
+two cores.
+
+Printed: deliveries/s and server CPU per delivery per setup, pg-2 ÷ pg-1
+(what the second node buys) and pg-1 ÷ sqlite (what the bus and the
+shared store cost). Exit status 1 when any count is not what a correct
+server gives, or a server logged an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import secrets
+import socket
+import statistics
+import sys
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import coredis
+import psycopg
+import trio
+
+from scripts import load
+from scripts.loadmix import MixResult, Progress, Target
+
+sys.path.insert(0, str(load.ROOT))
+from tests.redis_servers import RedisForTests
+from tests.store_engines import EmbeddedPostgres
+
+SETUPS: tuple[str, ...] = ("sqlite", "pg-1", "pg-2")
+MIXES: tuple[str, ...] = ("chat", "groups")
+_NODES = {"pg-1": 1, "pg-2": 2}
+_CONVERGE_S = 60.0
+_RENEW_S = 1.0  # a node renews its lease (and reads the live set) at least this often (actors/bus/redis.py)
+
+
+@dataclass(slots=True)
+class Run:
+    """One mix on one setup: its two figures and what went wrong."""
+
+    mix: str
+    setup: str
+    round: int
+    delivered_per_s: float = math.nan
+    cpu_us_per_delivery: float = math.nan
+    deliveries: float = math.nan
+    expected: float = math.nan
+    problems: list[str] = field(default_factory=list)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def _until_every_node_sees_all(bus_url: str, nodes: int) -> None:
+    """Wait until Redis's live set holds `nodes` nodes, then until each has renewed (and read the set) since.
+
+    Before that a node's view may still lack a node that listens already,
+    and two nodes would each place some actors on themselves.
+    """
+    with trio.fail_after(_CONVERGE_S):
+        async with coredis.Redis.from_url(bus_url) as redis:
+            while True:
+                live = await redis.get("hubbub:live")
+                if live is not None and len(live.decode().split(",")) == nodes:
+                    break
+                await trio.sleep(0.05)
+    await trio.sleep(_RENEW_S + 0.5)
+
+
+def _postmaster_pid(server: EmbeddedPostgres) -> int:
+    return int((server.pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+
+
+@asynccontextmanager
+async def _setup(setup: str, workdir: Path, postgres: EmbeddedPostgres) -> AsyncIterator[tuple[Target, load.ServerLog]]:
+    """Start `setup` on fresh storage under `workdir`; the target (every server pid in it) and the hubbub log."""
+    secret, port = secrets.token_urlsafe(32), _free_port()
+    command = [
+        sys.executable, "-m", "gateway.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--admin-port", "off",
+        "--data-dir", str(workdir / "data"), f"--auth-secret={secret}", "--policy", "multi", "--log-level", "WARNING",
+    ]  # fmt: skip
+    ready = load.SERVER_READY
+    cpu_pids: tuple[int, ...] = ()
+    async with AsyncExitStack() as stack:
+        if setup != "sqlite":
+            database = f"hubbub_bench_{workdir.name.replace('-', '_')}"
+            with psycopg.connect(postgres.url("postgres"), autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{database}"')
+            (workdir / "redis").mkdir()
+            redis = RedisForTests(workdir / "redis")
+            redis.start()
+            stack.callback(redis.stop)
+            command += ["--store", postgres.url(database), "--bus", redis.url, "--workers", str(_NODES[setup])]
+            ready = "hubbub workers:"  # the supervisor's line once every node listens
+            cpu_pids = (_postmaster_pid(postgres), redis.pid)
+        log = load.ServerLog(workdir / "server.log")
+        _, pid = await stack.enter_async_context(load.spawned(command, ready, log))
+        if setup != "sqlite":
+            await _until_every_node_sees_all(redis.url, _NODES[setup])
+        yield Target(f"ws://127.0.0.1:{port}/ws", secret, "multi", server_pid=pid, cpu_pids=cpu_pids), log
+
+
+def _mix_argv(mix: str, args: argparse.Namespace) -> list[str]:
+    common = ["--mix", mix, "--accounts", str(args.accounts), "--devices", str(args.devices), "--policy", "multi",
+              "--settle-s", str(args.settle_s), "--request-timeout-s", str(args.request_timeout_s)]  # fmt: skip
+    if mix == "chat":
+        return [*common, "--chat-seconds", str(args.chat_seconds), "--chat-rate", "0"]
+    return [*common, "--group-sizes", str(args.group_size), "--group-messages", str(args.group_messages),
+            "--group-rate", "1000000", "--thread-size", "0"]  # fmt: skip
+
+
+def _figures(run: Run, result: MixResult, group_size: int) -> None:
+    prefix = "" if run.mix == "chat" else f"g{group_size}_"
+    names = ("delivered_per_s", "server_cpu_us_per_delivery", "deliveries") if run.mix == "chat" else (
+        f"{prefix}deliveries_per_s", f"{prefix}cpu_us_per_delivery", f"{prefix}deliveries")
+    rate, cpu, count = (result.figure(name) for name in names)
+    run.delivered_per_s, run.cpu_us_per_delivery, run.deliveries = rate.value, cpu.value, count.value
+    run.expected = count.expected if count.expected is not None else math.nan
+    run.problems += result.problems
+    run.problems += [f"{f.name} = {f.value:g}, expected {f.expected:g}" for f in result.mismatches()]
+
+
+async def _one(run: Run, args: argparse.Namespace, top: Path, postgres: EmbeddedPostgres, progress: Progress) -> None:
+    mix_args, mix = load.parse_args(_mix_argv(run.mix, args))
+    workdir = top / f"{run.mix}-{run.setup}-{run.round}"
+    workdir.mkdir()
+    try:
+        async with _setup(run.setup, workdir, postgres) as (target, log):
+            result = await mix.run(target, mix_args, progress)
+        _figures(run, result, args.group_size)
+    except (RuntimeError, KeyError) as exc:  # a server that did not start; a figure the mix could not measure
+        run.problems.append(f"{type(exc).__name__}: {exc}")
+        return
+    if log.errors:
+        run.problems.append(f"the server logged {log.errors} errors: {log.samples}")
+
+
+def _median(runs: list[Run], mix: str, setup: str, figure: str) -> float:
+    values = [getattr(r, figure) for r in runs if r.mix == mix and r.setup == setup and not math.isnan(getattr(r, figure))]
+    return statistics.median(values) if values else math.nan
+
+
+def render(runs: list[Run], rounds: int) -> str:
+    """The table: each setup's figures (medians over the rounds) and the two ratios per mix."""
+    lines = [
+        "| mix | setup | deliveries/s | server CPU per delivery | deliveries (expected) |",
+        "|---|---|---|---|---|",
+    ]
+    for r in runs:
+        lines.append(f"| {r.mix} | {r.setup}{f' (round {r.round})' if rounds > 1 else ''} | {r.delivered_per_s:,.0f} | "
+                     f"{r.cpu_us_per_delivery:,.0f} µs | {r.deliveries:,.0f} ({r.expected:,.0f}) |")  # fmt: skip
+    lines += ["", "| mix | 2 nodes ÷ 1 node: deliveries/s | CPU per delivery | 1 node on PostgreSQL+Redis ÷ SQLite: CPU per delivery | deliveries/s |",
+              "|---|---|---|---|---|"]  # fmt: skip
+    for mix in dict.fromkeys(r.mix for r in runs):
+        def ratio(figure: str, over: str, under: str, mix: str = mix) -> str:
+            return f"{_median(runs, mix, over, figure) / _median(runs, mix, under, figure):.2f}×"
+
+        lines.append(f"| {mix} | {ratio('delivered_per_s', 'pg-2', 'pg-1')} | {ratio('cpu_us_per_delivery', 'pg-2', 'pg-1')} | "
+                     f"{ratio('cpu_us_per_delivery', 'pg-1', 'sqlite')} | {ratio('delivered_per_s', 'pg-1', 'sqlite')} |")  # fmt: skip
+    problems = [f"{r.mix} on {r.setup}: {p}" for r in runs for p in r.problems]
+    lines.append("\nproblems:" if problems else "\nno problems: every count as expected, no server error")
+    lines += [f"  - {p}" for p in problems]
+    return "\n".join(lines)
+
+
+async def main_async(args: argparse.Namespace) -> list[Run]:
+    runs = [Run(mix, setup, index) for index in range(1, args.rounds + 1) for mix in args.mixes for setup in args.setups]
+    progress = Progress(enabled=sys.stderr.isatty())
+    postgres = EmbeddedPostgres()
+    try:
+        with tempfile.TemporaryDirectory(prefix="hubbub-bench-cluster-") as tmp:
+            if args.keep_logs is not None:
+                tmp = str(args.keep_logs)
+            for run in runs:
+                await _one(run, args, Path(tmp), postgres, progress)
+                progress.done()
+                print(f"{run.mix} on {run.setup} (round {run.round}): {run.delivered_per_s:,.0f} deliveries/s, "
+                      f"{run.cpu_us_per_delivery:,.0f} µs server CPU per delivery", flush=True)  # fmt: skip
+    finally:
+        postgres.cleanup()
+    return runs
+
+
+def _names(value: str, allowed: tuple[str, ...], flag: str) -> tuple[str, ...]:
+    names = tuple(name for name in value.split(",") if name)
+    if not names or not set(names) <= set(allowed):
+        raise argparse.ArgumentTypeError(f"{flag}: pick from {', '.join(allowed)}")
+    return names
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--accounts", type=int, default=500, help="chat mix: accounts in the ring (default %(default)s)")
+    parser.add_argument("--devices", type=int, default=2, help="devices per account, both mixes (default %(default)s)")
+    parser.add_argument("--chat-seconds", type=float, default=20.0, help="chat mix: how long senders send (default %(default)s)")
+    parser.add_argument("--group-size", type=int, default=1000, help="group mix: members of the group (default %(default)s)")
+    parser.add_argument("--group-messages", type=int, default=20, help="group mix: messages sent to it (default %(default)s)")
+    parser.add_argument("--settle-s", type=float, default=30.0, help="bound on waiting for deliveries after the sends (default %(default)s)")
+    parser.add_argument("--request-timeout-s", type=float, default=60.0, help="bound on one connect or request (default %(default)s)")
+    parser.add_argument("--rounds", type=int, default=1, help="each mix on each setup this many times, interleaved (default %(default)s)")
+    parser.add_argument("--mixes", type=lambda v: _names(v, MIXES, "--mixes"), default=MIXES, help="comma-separated (default chat,groups)")
+    parser.add_argument("--setups", type=lambda v: _names(v, SETUPS, "--setups"), default=SETUPS, help="comma-separated (default sqlite,pg-1,pg-2)")
+    parser.add_argument("--keep-logs", type=Path, help="a directory for the servers' data dirs and logs, kept after the run")
+    parser.add_argument("--quick", action="store_true", help="small counts, for a smoke test")
+    parser.add_argument("--json", type=Path, help="also write every run's figures to this JSON file")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.accounts, args.chat_seconds, args.group_size, args.group_messages = 20, 2.0, 20, 5
+    if args.keep_logs is not None:
+        args.keep_logs.mkdir(parents=True, exist_ok=True)
+    load.raise_fd_limit(3 * max(args.accounts * args.devices, args.group_size * 2) + 1024)
+    runs = trio.run(main_async, args)
+    print(render(runs, args.rounds), flush=True)
+    if args.json is not None:
+        rows = [{k: None if isinstance(v, float) and math.isnan(v) else v for k, v in asdict(r).items()} for r in runs]
+        args.json.write_text(json.dumps({"runs": rows}, indent=2) + "\n")
+    return 1 if any(r.problems for r in runs) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
