@@ -46,7 +46,7 @@ import psycopg
 import trio
 
 from scripts import load
-from scripts.loadmix import MixResult, Progress, Target
+from scripts.loadmix import MixResult, Progress, Target, process_tree_cpu_s
 
 sys.path.insert(0, str(load.ROOT))
 from tests.redis_servers import RedisForTests
@@ -70,6 +70,8 @@ class Run:
     cpu_us_per_delivery: float = math.nan
     deliveries: float = math.nan
     expected: float = math.nan
+    # CPU seconds over the whole mix (logins too), by server: hubbub, postgresql, redis
+    cpu_s_by_process: dict[str, float] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
 
@@ -129,6 +131,12 @@ async def _setup(setup: str, workdir: Path, postgres: EmbeddedPostgres) -> Async
         yield Target(f"ws://127.0.0.1:{port}/ws", secret, "multi", server_pid=pid, cpu_pids=cpu_pids), log
 
 
+def _cpu_by_process(target: Target) -> dict[str, float]:
+    """CPU seconds so far of the hubbub processes, and of PostgreSQL and Redis when the target has them."""
+    names = ("hubbub", "postgresql", "redis")[: 1 + len(target.cpu_pids)]
+    return {name: process_tree_cpu_s(pid) or 0.0 for name, pid in zip(names, (target.server_pid, *target.cpu_pids), strict=True)}
+
+
 def _mix_argv(mix: str, args: argparse.Namespace) -> list[str]:
     common = ["--mix", mix, "--accounts", str(args.accounts), "--devices", str(args.devices), "--policy", "multi",
               "--settle-s", str(args.settle_s), "--request-timeout-s", str(args.request_timeout_s)]  # fmt: skip
@@ -155,7 +163,10 @@ async def _one(run: Run, args: argparse.Namespace, top: Path, postgres: Embedded
     workdir.mkdir()
     try:
         async with _setup(run.setup, workdir, postgres) as (target, log):
+            before = _cpu_by_process(target)
             result = await mix.run(target, mix_args, progress)
+            after = _cpu_by_process(target)
+        run.cpu_s_by_process = {name: after[name] - before[name] for name in before}
         _figures(run, result, args.group_size)
     except (RuntimeError, KeyError) as exc:  # a server that did not start; a figure the mix could not measure
         run.problems.append(f"{type(exc).__name__}: {exc}")
@@ -172,12 +183,13 @@ def _median(runs: list[Run], mix: str, setup: str, figure: str) -> float:
 def render(runs: list[Run], rounds: int) -> str:
     """The table: each setup's figures (medians over the rounds) and the two ratios per mix."""
     lines = [
-        "| mix | setup | deliveries/s | server CPU per delivery | deliveries (expected) |",
-        "|---|---|---|---|---|",
+        "| mix | setup | deliveries/s | server CPU per delivery | deliveries (expected) | CPU over the whole mix: hubbub / PostgreSQL / Redis |",
+        "|---|---|---|---|---|---|",
     ]
     for r in runs:
+        split = " / ".join(f"{r.cpu_s_by_process[name]:.1f} s" if name in r.cpu_s_by_process else "-" for name in ("hubbub", "postgresql", "redis"))
         lines.append(f"| {r.mix} | {r.setup}{f' (round {r.round})' if rounds > 1 else ''} | {r.delivered_per_s:,.0f} | "
-                     f"{r.cpu_us_per_delivery:,.0f} µs | {r.deliveries:,.0f} ({r.expected:,.0f}) |")  # fmt: skip
+                     f"{r.cpu_us_per_delivery:,.0f} µs | {r.deliveries:,.0f} ({r.expected:,.0f}) | {split} |")  # fmt: skip
     lines += ["", "| mix | 2 nodes ÷ 1 node: deliveries/s | CPU per delivery | 1 node on PostgreSQL+Redis ÷ SQLite: CPU per delivery | deliveries/s |",
               "|---|---|---|---|---|"]  # fmt: skip
     for mix in dict.fromkeys(r.mix for r in runs):
