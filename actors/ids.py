@@ -19,6 +19,11 @@ def session_address(login_id: str) -> Address:
     return Address("session", login_id)
 
 
+def node_of_login(login_id: str) -> str:
+    """The node that serves a login: login IDs are `{node}-{random hex}` (gateway Services.new_id)."""
+    return login_id.rsplit("-", 1)[0]
+
+
 def now_ms() -> int:
     """Wall-clock milliseconds since the epoch, as the wire's timestamps count them."""
     return int(time.time() * 1000)

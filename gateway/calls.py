@@ -7,6 +7,12 @@ one that accepted) quits it.
 The gateway asks each invitee's account actor for its online devices before
 it tells the call actor to ring them (ask goes down: gateway -> account, then
 gateway -> call; the call actor never asks anyone).
+
+In a cluster the call actor may live on another node and is the only truth:
+ops go to it without checking this node's CallIndex, and this node notes
+(LocalSeats) the calls its devices invite to or accept, so that a device
+that drops quits them wherever they live. When a node leaves the cluster,
+the calls on the others let go of its devices (gateway/cluster.py).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from actors.wire import ErrorUser
 from actors.wire import calls as pc
 
 from .identity import Identity
+from .local_seats import LocalSeats
 from .services import Feature, Handler, Result, Services
 
 log = logging.getLogger("hubbub.calls")
@@ -47,6 +54,7 @@ class Calls(Feature):
         self.services = services
         self.context = CallContext(services.directory, CallIndex(), services.registry)
         self.index = self.context.index
+        self.local = LocalSeats()  # in a cluster: the calls this node's devices invited to or accepted
         services.registry.add_kind("call", partial(CallActor, ctx=self.context))
 
     def routes(self) -> dict[type[p.Request], Handler]:
@@ -66,8 +74,9 @@ class Calls(Feature):
         await self.services.ask("call", call_id, msg)
 
     async def _ask_live(self, call_id: str, msg: Asks[None]) -> pc.CallIDReply:
-        # An unknown or finished call is refused here, without spawning an actor for it.
-        if call_id not in self.index:
+        # An unknown or finished call is refused here, without spawning an actor for it
+        # (in a cluster the call actor, wherever it lives, refuses it).
+        if not self.services.clustered and call_id not in self.index:
             raise CallNotExist(f"call {call_id} does not exist or is over")
         await self._ask(call_id, msg)
         return pc.CallIDReply(call_id=call_id)
@@ -84,6 +93,7 @@ class Calls(Feature):
         call_id = self.services.new_id()
         if invitees:
             cfg = req.config
+            self._note(inviter, call_id)
             await self._ask(call_id, call.Invite(inviter, tuple(invitees), cfg.timeout, cfg.extended_data))
         else:
             log.info("call=%s user=%s not started: no invitee is online", call_id, inviter.user_id)
@@ -104,8 +114,15 @@ class Calls(Feature):
                 offline.append(user_id)
         return online, offline
 
+    def _note(self, device: call.Device, call_id: str) -> None:
+        """In a cluster, note the call before binding the device to it: a drop meanwhile still quits it."""
+        if self.services.clustered:
+            self.local.note(device.login_id, call_id)
+
     async def accept(self, identity: Identity, req: pc.CallAccept) -> Result:
-        return await self._ask_live(req.call_id, call.Accept(self._device(identity), req.config.extended_data))
+        device = self._device(identity)
+        self._note(device, req.call_id)
+        return await self._ask_live(req.call_id, call.Accept(device, req.config.extended_data))
 
     async def reject(self, identity: Identity, req: pc.CallReject) -> Result:
         return await self._ask_live(req.call_id, call.Reject(self._device(identity), req.config.extended_data))
@@ -124,7 +141,8 @@ class Calls(Feature):
     async def session_ended(self, identity: Identity) -> None:
         """A connection ended: its device quits every call it is bound to."""
         device = self._device(identity)
-        for call_id in self.index.calls_of(identity.login_id):
+        call_ids = set(self.index.calls_of(identity.login_id)) | self.local.ended(identity.login_id)
+        for call_id in sorted(call_ids):
             try:
                 await self._call(call_id).tell(call.DeviceGone(device))
             except ActorError as exc:

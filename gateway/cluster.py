@@ -12,7 +12,8 @@ store, with three differences:
 - when the membership changes, actors this node no longer owns are retired
   (they come back on their new owner from the store); when a node left,
   every account actor restarts, so the devices of the lost node are dropped
-  (their login IDs name a node that is not live); and when this node's
+  (their login IDs name a node that is not live), and the rooms and calls
+  here let go of those devices (the others in them are told); and when this node's
   own lease lapses it stops: its devices are closed with 4004 (reconnect
   with resumeFrom) and reconnect to the other nodes.
 """
@@ -28,10 +29,11 @@ import trio
 from actors.account.messages import AccountMsg, RecoverDeliveries
 from actors.errors import StorageUnavailable
 from actors.bus import NODE_KIND, ClusterRouting, MessageCodec, Outgoing, RedisBus
-from actors.call.messages import CallMsg
+from actors.call.messages import CallMsg, NodesLeft as CallNodesLeft
 from actors.group.messages import GroupMsg
+from actors.ids import node_of_login
 from actors.outbound import Answer, DeviceEvent, Disconnect, Outbound, Replay
-from actors.room.messages import RoomMsg
+from actors.room.messages import NodesLeft as RoomNodesLeft, RoomMsg
 from actors.runtime import Address, Registry
 from actors.wire import CloseCode
 from actors.store.base import Store
@@ -87,7 +89,7 @@ def open_bus(config: Config) -> RedisBus:
 
 def node_of(session: Address) -> str:
     """The node that holds a session: login IDs are `{node}-{random hex}` (Services.new_id)."""
-    return session.key.rsplit("-", 1)[0]
+    return node_of_login(session.key)
 
 
 class _EncodedEvent(DeviceEvent):
@@ -236,6 +238,17 @@ class Cluster:
             if self.routing.owns(address):
                 await self.registry.post(address, RecoverDeliveries())
 
+    async def _drop_devices_of(self, nodes: tuple[str, ...]) -> None:
+        """The rooms and calls this node holds let go of the devices the lost nodes served.
+
+        Rooms and calls live in memory on their owner: those of the lost nodes
+        are gone with them (a room starts empty on its new owner, as after a
+        restart of a lone server); those here keep their state, less the lost devices.
+        """
+        for kind, msg in (("room", RoomNodesLeft(nodes)), ("call", CallNodesLeft(nodes))):
+            for address in self.registry.live_addresses(kind):
+                await self.registry.post(address, msg)
+
     async def post_account(self, user_id: str, msg: object) -> None:
         """Tell an account actor (from another actor), keeping order past a post the bus lost.
 
@@ -287,6 +300,7 @@ class Cluster:
                 # Devices on the nodes that left are gone: every account restarts from
                 # the store, and drops on restore the logins whose node is not live.
                 moved = self.registry.retire_where(lambda address: address.kind == "account" or not self.routing.owns(address))
+                await self._drop_devices_of(tuple(sorted(left)))
                 await self._wake_pending()
             else:
                 moved = self.registry.retire_where(lambda address: not self.routing.owns(address))

@@ -5,6 +5,13 @@
 leave every room it sits in (the RoomIndex, which the room actors keep,
 says which).
 
+In a cluster the room actor may live on another node, and its state is the
+only truth: the gateway asks it without checking this node's RoomIndex
+first, and notes (LocalSeats) the rooms its own devices ask to get into, so
+that a dropped device leaves them wherever they live. Events reach devices
+on any node through the device directory. When a node leaves the cluster,
+the rooms on the others drop its devices (gateway/cluster.py).
+
 Slow members: a room event is offered to a device only while its outbound
 queue is below three quarters of its size (`RoomDelivery`). A device past
 that is behind on a live stream it can never catch up on, so the room drops
@@ -33,6 +40,7 @@ from actors.wire import rooms as pr
 
 from .devices import DeviceDirectory
 from .identity import Identity
+from .local_seats import LocalSeats
 from .services import Feature, Handler, Result, Services
 
 R = TypeVar("R")
@@ -81,7 +89,7 @@ async def describe_room(gateway: _HasRooms, room_id: str) -> dict[str, Any] | No
     Asks the room actor (timeout: the config's ask_timeout_s; raises ActorError).
     """
     rooms = rooms_of(gateway)
-    if room_id not in rooms.index:
+    if not rooms.services.clustered and room_id not in rooms.index:
         return None
     snapshot = await rooms.services.ask("room", room_id, room.Inspect())
     return None if snapshot is None else _snapshot_json(snapshot)
@@ -107,6 +115,7 @@ class Rooms(Feature):
         soft_limit = max(1, services.config.outbound_queue * 3 // 4)
         self.delivery = RoomDelivery(services.directory, soft_limit)
         self.index = RoomIndex()
+        self.local = LocalSeats()  # in a cluster: the rooms this node's devices asked to get into
         self.context = RoomContext(self.delivery, self.index, services.registry, node=services.config.node)
         services.registry.add_kind("room", partial(RoomActor, ctx=self.context))
 
@@ -138,7 +147,7 @@ class Rooms(Feature):
     def _seated(self, identity: Identity, room_id: str) -> room.Member:
         """The acting device, if it sits in the room; else 3003 without bothering the room."""
         member = self._member(identity)
-        if not self.index.has(room_id, member.login_id):
+        if not self.services.clustered and not self.index.has(room_id, member.login_id):
             raise NotInRoom(f"this device is not in room {room_id}")
         return member
 
@@ -152,8 +161,9 @@ class Rooms(Feature):
 
     async def _create(self, identity: Identity, info: pr.RoomInfoBody, config: pr.RoomAdvancedConfig, *, enter: bool) -> Result:
         member = self._member(identity)
-        if info.room_id not in self.index:
+        if not self.services.clustered and info.room_id not in self.index:
             self._check_caps(member.user_id)
+        self._note(member, info.room_id)
         msg = room.Create(
             member,
             info.room_name,
@@ -162,6 +172,11 @@ class Rooms(Feature):
             enter=enter,
         )
         return pr.RoomInfoReply(room_info=await self._ask(info.room_id, msg))
+
+    def _note(self, member: room.Member, room_id: str) -> None:
+        """In a cluster, note the room before asking to get in: a drop meanwhile still leaves it."""
+        if self.services.clustered:
+            self.local.note(member.login_id, room_id)
 
     def _check_caps(self, user_id: str) -> None:
         """Refuse a new room (1003) to a user at the cap of live rooms or of empty rooms they created."""
@@ -179,18 +194,21 @@ class Rooms(Feature):
 
     async def join(self, identity: Identity, req: pr.JoinRoom) -> Result:
         member = self._member(identity)
-        if req.room_id not in self.index:
+        if not self.services.clustered and req.room_id not in self.index:
             raise RoomNotExist(f"room {req.room_id} does not exist")
+        self._note(member, req.room_id)
         return pr.RoomInfoReply(room_info=await self._ask(req.room_id, room.Join(member)))
 
     async def leave(self, identity: Identity, req: pr.LeaveRoom) -> Result:
         await self._ask(req.room_id, room.Leave(self._seated(identity, req.room_id)))
+        self.local.forget(identity.login_id, req.room_id)
         return pr.RoomIDReply(room_id=req.room_id)
 
     async def session_ended(self, identity: Identity) -> None:
         """A connection ended: its device leaves every room it sits in."""
         member = self._member(identity)
-        for room_id in self.index.rooms_of(identity.login_id):
+        room_ids = set(self.index.rooms_of(identity.login_id)) | self.local.ended(identity.login_id)
+        for room_id in sorted(room_ids):
             try:
                 await self._room(room_id).tell(room.DeviceGone(member))
             except ActorError as exc:

@@ -81,6 +81,11 @@ class Services:
         self.accounts = accounts  # the account actors' shared context (posting between accounts, counters)
         self.tokens = TokenVerifier(config.auth_secret, jwks=config.auth_jwks, issuer=config.auth_issuer, audience=config.auth_audience)
 
+    @property
+    def clustered(self) -> bool:
+        """Whether this gateway is one node of a cluster (actors it does not own live on other nodes)."""
+        return self.routes is not self.registry
+
     def account(self, user_id: str) -> ActorRef[AccountMsg]:
         return ActorRef(account_address(user_id), self.routes)
 

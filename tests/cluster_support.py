@@ -91,6 +91,14 @@ async def device(nursery: trio.Nursery, urls: str | list[str], user_id: str, pla
     return client
 
 
+async def device_on(nursery: trio.Nursery, url: str, user_id: str, platform: str) -> Client:
+    """A logged-in device that stays on one node: when that node dies, it is gone."""
+    client = Client(url, nursery)
+    await client.connect()
+    await client.login(user_id, token(user_id), platform=platform, device_id=f"{user_id}-{platform}")
+    return client
+
+
 async def send_around(senders: dict[str, Client], to: str, before: int, after: int, fault: Callable[[], Awaitable[None]]) -> dict[str, list[str]]:
     """Every sender sends to `to` without pause; `fault()` runs once each has `before // 2` ok'd.
 

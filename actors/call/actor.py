@@ -32,7 +32,7 @@ from typing import Any, assert_never
 import trio
 
 from ..errors import CallNotExist, CallStateInvalid, InvalidArgument, NoPermission, NotCallParticipant
-from ..ids import session_address
+from ..ids import node_of_login, session_address
 from ..outbound import DeviceEvent, DeviceSink
 from ..wire import calls as w
 from ..runtime import Actor, ActorRef, Address, Reply, Timer, Transport
@@ -45,6 +45,7 @@ from .messages import (
     Device,
     End,
     Invite,
+    NodesLeft,
     Quit,
     Reject,
     TimeoutDue,
@@ -180,6 +181,8 @@ class CallActor(Actor[CallMsg]):
                 self._device_gone(msg.device)
             case TimeoutDue():
                 self._time_out_if_due()
+            case NodesLeft():
+                self._nodes_left(set(msg.nodes))
             case _:
                 assert_never(msg)
         if reply is not None:
@@ -286,6 +289,15 @@ class CallActor(Actor[CallMsg]):
         party = self.parties.get(device.user_id)
         if party is not None and party.state is CallUserState.ACCEPTED and party.bound == device.login_id:
             self._quit(party, "")
+
+    def _nodes_left(self, nodes: set[str]) -> None:
+        """Devices in the call that those nodes served are gone: they quit, as if their connections ended."""
+        for party in list(self.parties.values()):
+            bound = party.bound
+            if party.state is CallUserState.ACCEPTED and bound is not None and node_of_login(bound) in nodes:
+                self._quit(party, "")
+                if not self.parties:  # the call is over
+                    return
 
     def _time_out_if_due(self) -> None:
         if self.deadline is None or trio.current_time() < self.deadline:

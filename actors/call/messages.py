@@ -94,4 +94,11 @@ class TimeoutDue:
 CallUser = wire_calls.CallUser  # one user's state in a call, as `callUserList` shows it
 
 
-CallMsg = Invite | Accept | Reject | Cancel | Quit | End | DeviceGone | TimeoutDue
+@dataclass(frozen=True, slots=True)
+class NodesLeft:
+    """Nodes left the cluster: devices they served that are in the call quit it. Told, not asked."""
+
+    nodes: tuple[str, ...]
+
+
+CallMsg = Invite | Accept | Reject | Cancel | Quit | End | DeviceGone | TimeoutDue | NodesLeft

@@ -46,7 +46,7 @@ import msgspec
 import trio
 
 from ..errors import InvalidArgument, NotInRoom, RoomExists, RoomNotExist
-from ..ids import IDEMPOTENCY_WINDOW_MS, now_ms, session_address
+from ..ids import IDEMPOTENCY_WINDOW_MS, node_of_login, now_ms, session_address
 from ..outbound import DeviceEvent, Outbound
 from ..runtime import Actor, ActorRef, Address, Reply, Timer, Transport, answer
 from ..wire import Event, UserRef
@@ -63,6 +63,7 @@ from .messages import (
     Leave,
     Member,
     MemberPage,
+    NodesLeft,
     QueryAttributes,
     QueryMembers,
     QueryOnlineCount,
@@ -310,6 +311,8 @@ class RoomActor(Actor[RoomMsg]):
                 self._destroy_if_due()
             case FlushDue():
                 self._flush_members()
+            case NodesLeft():
+                self._nodes_left(set(msg.nodes))
             case _:
                 assert_never(msg)
 
@@ -379,6 +382,12 @@ class RoomActor(Actor[RoomMsg]):
         seat = self.seats.get(member.user_id)
         if seat is not None and seat.login_id == member.login_id:
             self._remove(seat, "dropped")
+
+    def _nodes_left(self, nodes: set[str]) -> None:
+        """The devices those nodes served are gone: their seats go, the others see roomMemberLeft."""
+        for seat in list(self.seats.values()):
+            if node_of_login(seat.login_id) in nodes:
+                self._remove(seat, "node left")
 
     def _remove(self, seat: _Seat, reason: str) -> None:
         del self.seats[seat.user_id]

@@ -149,7 +149,14 @@ class FlushDue:
     """The member-event batching window ran out (told by the timer)."""
 
 
+@dataclass(frozen=True, slots=True)
+class NodesLeft:
+    """Nodes left the cluster: the members whose devices they served leave the room. Told, not asked."""
+
+    nodes: tuple[str, ...]
+
+
 RoomMsg = (
     Create | Join | Leave | DeviceGone | Say | QueryMembers | QueryOnlineCount
-    | SetAttributes | DeleteAttributes | QueryAttributes | Inspect | DestroyDue | FlushDue
+    | SetAttributes | DeleteAttributes | QueryAttributes | Inspect | DestroyDue | FlushDue | NodesLeft
 )

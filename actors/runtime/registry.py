@@ -191,6 +191,10 @@ class Registry:
         """Number of live actors by kind."""
         return dict(Counter(a.kind for a in self._slots))
 
+    def live_addresses(self, kind: str) -> list[Address]:
+        """The addresses of this registry's live actors of one kind."""
+        return [address for address in self._slots if address.kind == kind]
+
     def is_live(self, address: Address) -> bool:
         return address in self._slots
 
