@@ -12,8 +12,10 @@ store, with three differences:
 - when the membership changes, actors this node no longer owns are retired
   (they come back on their new owner from the store); when a node left,
   every account actor restarts, so the devices of the lost node are dropped
-  (their login IDs name a node that is not live), and the rooms and calls
-  here let go of those devices (the others in them are told); and when this node's
+  (their login IDs name a node that is not live), the rooms and calls
+  here let go of those devices (the others in them are told), and this
+  node's devices in rooms that lived on the lost nodes are told those rooms
+  are gone (`on_actors_lost`); and when this node's
   own lease lapses it stops: its devices are closed with 4004 (reconnect
   with resumeFrom) and reconnect to the other nodes.
 """
@@ -21,7 +23,9 @@ store, with three differences:
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import trio
@@ -29,6 +33,7 @@ import trio
 from actors.account.messages import AccountMsg, RecoverDeliveries
 from actors.errors import StorageUnavailable
 from actors.bus import NODE_KIND, ClusterRouting, MessageCodec, Outgoing, RedisBus
+from actors.bus.placement import owner_of
 from actors.call.messages import CallMsg, NodesLeft as CallNodesLeft
 from actors.group.messages import GroupMsg
 from actors.ids import node_of_login
@@ -157,6 +162,8 @@ class Cluster:
         # Sessions on other nodes that missed a push (the bus was down): nothing more
         # is sent to them until they are told to resume (1013) once it is back.
         self._missed: set[Address] = set()
+        # told, when nodes left, which actors died with them (`lost(address)`)
+        self.on_actors_lost: list[Callable[[Callable[[Address], bool]], None]] = []
         self.stats = {"pushed": 0, "push_refused": 0, "push_lost": 0, "moved_away": 0, "resynced": 0}
 
     # ---- Elsewhere: sessions on other nodes ------------------------------------
@@ -291,12 +298,16 @@ class Cluster:
             self.stats["resynced"] += 1
 
     async def _follow_membership(self) -> None:
-        known = set(self.bus.membership.nodes)
+        known = tuple(self.bus.membership.nodes)
         while True:
             await self.bus.changed.wait()
             live = set(self.bus.membership.nodes)
-            left, known = known - live, live
+            before, known = known, tuple(self.bus.membership.nodes)
+            left = set(before) - live
             if left:
+                lost = partial(_lost_with, before, frozenset(left))
+                for tell in self.on_actors_lost:
+                    tell(lost)
                 # Devices on the nodes that left are gone: every account restarts from
                 # the store, and drops on restore the logins whose node is not live.
                 moved = self.registry.retire_where(lambda address: address.kind == "account" or not self.routing.owns(address))
@@ -307,6 +318,11 @@ class Cluster:
             if moved:
                 self.stats["moved_away"] += moved
                 log.info("node=%s membership version=%d: %d actors moved to other nodes", self.node, self.bus.membership.version, moved)
+
+
+def _lost_with(before: tuple[str, ...], left: frozenset[str], address: Address) -> bool:
+    """Whether `address` lived, under the membership `before`, on one of the nodes that left."""
+    return owner_of(address, before) in left
 
 
 def statistics(cluster: Cluster | None) -> dict[str, Any]:

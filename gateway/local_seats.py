@@ -9,6 +9,8 @@ is not in, or no longer in, ignores that).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 
 class LocalSeats:
     """Login ID -> the rooms (or calls) its device asked to get into and did not leave."""
@@ -25,6 +27,13 @@ class LocalSeats:
             keys.discard(key)
             if not keys:
                 del self._by_login[login_id]
+
+    def take_where(self, lost: Callable[[str], bool]) -> list[tuple[str, str]]:
+        """Forget, and return as (login ID, key), every entry whose key `lost` names."""
+        taken = [(login_id, key) for login_id, keys in self._by_login.items() for key in keys if lost(key)]
+        for login_id, key in taken:
+            self.forget(login_id, key)
+        return taken
 
     def ended(self, login_id: str) -> set[str]:
         """The device's connection ended: what it may sit in, forgotten here."""

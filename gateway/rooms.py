@@ -10,7 +10,9 @@ only truth: the gateway asks it without checking this node's RoomIndex
 first, and notes (LocalSeats) the rooms its own devices ask to get into, so
 that a dropped device leaves them wherever they live. Events reach devices
 on any node through the device directory. When a node leaves the cluster,
-the rooms on the others drop its devices (gateway/cluster.py).
+the rooms on the others drop its devices, and this node's devices in the
+rooms whose actor lived there are told the room is gone, as after a room's
+crash on a lone server (gateway/cluster.py).
 
 Slow members: a room event is offered to a device only while its outbound
 queue is below three quarters of its size (`RoomDelivery`). A device past
@@ -25,14 +27,16 @@ other traffic.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from functools import partial
 from typing import Any, Protocol, TypeVar
 
 from actors import wire as p
 from actors.errors import InvalidArgument, NotInRoom, RoomNotExist
 from actors.outbound import DeviceEvent, Outbound
-from actors.room import Delivery, RoomActor, RoomContext, RoomIndex
+from actors.room import Delivery, RoomActor, RoomContext, RoomIndex, room_gone_event
 from actors.room import messages as room
+from actors.ids import session_address
 from actors.runtime import ActorError, ActorRef, Address, Asks
 from actors.wire import builtins_of
 from actors.wire import messages as pm
@@ -213,6 +217,12 @@ class Rooms(Feature):
                 await self._room(room_id).tell(room.DeviceGone(member))
             except ActorError as exc:
                 log.warning("room=%s user=%s login=%s could not leave: %s", room_id, member.user_id, member.login_id, exc)
+
+    def actors_lost(self, lost: Callable[[Address], bool]) -> None:
+        """Actors died with their node (`lost` names them): this node's devices in those rooms are told they are gone."""
+        for login_id, room_id in self.local.take_where(lambda room_id: lost(Address("room", room_id))):
+            self.services.directory.push(session_address(login_id), room_gone_event(room_id))
+            log.warning("room=%s login=%s lost with its owner node: told it the room is gone", room_id, login_id)
 
     # ---- messages, queries, attributes --------------------------------------------
 

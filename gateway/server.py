@@ -98,6 +98,8 @@ class Gateway:
         self.services = Services(config, self.registry, store, self.directory, self.account_context, routes)
         self.rooms = Rooms(self.services)
         self.calls = Calls(self.services)
+        if self.cluster is not None:
+            self.cluster.on_actors_lost.append(self.rooms.actors_lost)
         features: list[Feature] = [Messaging(self.services), self.rooms, self.calls, Social(self.services), Threads(self.services)]
         self.router = Router(self.services, features)
         self.session_end_hooks: list[EndHook] = [feature.session_ended for feature in features]

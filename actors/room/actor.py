@@ -263,8 +263,7 @@ class RoomActor(Actor[RoomMsg]):
         # A fresh actor knows no members. If an earlier one crashed with members
         # in the room, their devices would wait forever: tell them it is gone.
         for login_id in self.ctx.index.destroyed(self.room_id):
-            event = _state_event(self.room_id, RoomState.DISCONNECTED, RoomEvent.ROOM_NOT_EXIST)
-            self.ctx.sink.push(session_address(login_id), event)
+            self.ctx.sink.push(session_address(login_id), room_gone_event(self.room_id))
             log.warning("room=%s login=%s lost in a restart: told it the room is gone", self.room_id, login_id)
 
     async def stop(self) -> None:
@@ -617,6 +616,11 @@ class RoomActor(Actor[RoomMsg]):
 
     def _member_event(self, kind: type[w.RoomMemberJoined | w.RoomMemberLeft], changes: list[_Change]) -> DeviceEvent:
         return DeviceEvent(kind(self.room_id, [UserRef(user_id=change.user_id) for change in changes]))
+
+
+def room_gone_event(room_id: str) -> DeviceEvent:
+    """`roomStateChanged {state 0, event 3}`: the room a device sat in is gone (its actor was lost)."""
+    return _state_event(room_id, RoomState.DISCONNECTED, RoomEvent.ROOM_NOT_EXIST)
 
 
 def _state_event(room_id: str, state: RoomState, event: RoomEvent, *, reason: str | None = None) -> DeviceEvent:
