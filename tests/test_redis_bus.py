@@ -159,6 +159,26 @@ async def test_an_expired_lease_leaves_the_membership_and_its_actors_move(nurser
         assert not a.bus.lapsed.is_set() and not b.bus.lapsed.is_set()
 
 
+async def test_a_lease_that_expired_in_redis_leaves_every_view_at_the_next_renewal(
+    nursery: trio.Nursery, redis_server: RedisForTests
+) -> None:
+    with trio.fail_after(30):
+        a, b = await cluster(nursery, redis_server.url, "ab", lease_s=30.0)
+        async with coredis.Redis.from_url(redis_server.url) as raw:
+            # A node that renews a short lease until both nodes saw it, then goes silent.
+            while not views_agree([a, b], {"a", "b", "ghost"}):
+                expiry = int((await raw.time()).timestamp() * 1000) + 1000
+                await raw.zadd("test:members", {"ghost": expiry})
+                await trio.sleep(0.05)
+            while (await raw.time()).timestamp() * 1000 <= expiry:  # noqa: ASYNC110 (Redis's clock, which no event announces)
+                await trio.sleep(0.05)
+        # Each node's next renewal runs after the ghost's lease expired on
+        # Redis's clock: the ghost goes then, not a lease (30 s) after it was seen.
+        sent_after = {n.name: n.bus._renewed_at for n in (a, b)}
+        await until(lambda: all(n.bus._renewed_at > sent_after[n.name] for n in (a, b)))
+        assert set(a.bus.membership.nodes) == set(b.bus.membership.nodes) == {"a", "b"}
+
+
 async def test_a_node_that_leaves_is_gone_at_once(nursery: trio.Nursery, redis_server: RedisForTests) -> None:
     with trio.fail_after(20):
         a, b, c = await cluster(nursery, redis_server.url, "abc", lease_s=30.0)

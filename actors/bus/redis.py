@@ -11,9 +11,11 @@ Keys, under a prefix shared by the nodes of one cluster (`hubbub` by default):
 
 Each node renews its lease every `lease_s / 3` (at least once a second, so
 that it sees a change soon) with one script that also drops expired leases
-and bumps the version when the live set changed. A node keeps in its view
-every node it saw live within the last lease (see `_view`): a Redis that
-restarted empty forgets the leases, not the nodes holding them. A node that could not
+and bumps the version when the live set changed. A node leaves the view as
+soon as Redis dropped its expired lease, if that Redis is the one that saw
+it live; a node last seen live in an earlier Redis stays until a lease
+after it was seen (see `_view`): a Redis that restarted empty forgets the
+leases, not the nodes holding them. A node that could not
 renew within `lease_s` of its last renewal (Redis unreachable, the process
 paused) has lapsed: the others may already have taken its actors, so
 `lapsed` is set and the node must stop its actors (the store's ownership
@@ -158,6 +160,7 @@ class RedisBus:
         self._resync_due = False  # an outage happened since on_recovered last ran
         self._pending: dict[bytes, _Pending] = {}
         self._seen: dict[str, float] = {}  # node -> trio time this node last saw it live
+        self._seen_in_this_redis: set[str] = set()  # nodes seen live since the current Redis incarnation began
         self._incarnation: bytes | None = None  # the token of the Redis instance last renewed with
         self._renewed_at = -math.inf  # trio time the last successful renewal was sent
         self._redis_down = False  # logged once per outage
@@ -267,22 +270,30 @@ class RedisBus:
             # error): whatever its streams held is gone, as after an outage.
             log.warning("node=%s Redis restarted: envelopes it held are lost", self.node)
             self._resync_due = True
+            self._seen_in_this_redis.clear()  # their leases are forgotten, not expired
         self._incarnation = incarnation
         self._view(int(version), {_text(n) for n in live}, {_text(n) for n in left})
 
     def _view(self, version: int, live: set[str], left: set[str]) -> None:
-        """This node's membership from what Redis said: the live nodes, and those seen within a lease.
+        """This node's membership from what Redis said: the live nodes, and those that may still hold a lease.
 
-        A node missing from the live set may still hold its lease (Redis
-        restarted empty and it has not renewed yet): it stays until a lease
-        after this node last saw it, so no actor gets a second owner while
-        its first may still run. A node that left cleanly goes at once.
+        A node missing from the live set that this Redis saw live has let its
+        lease expire on Redis's clock; it had stopped its actors by then (a
+        node lapses `lease_s` after it sent its last renewal, before Redis
+        received it), so it goes at once, and the store's ownership epochs
+        refuse whatever a stale one still tries to write. A node last seen
+        live in an earlier Redis (it restarted empty) may still hold its
+        lease and not have renewed yet: it stays until a lease after this
+        node last saw it, so no actor gets a second owner while its first
+        may still run. A node that left cleanly goes at once.
         """
         now = trio.current_time()
         for node in live:
             self._seen[node] = now
-        for node in left - live:
+        self._seen_in_this_redis |= live
+        for node in (left | self._seen_in_this_redis) - live:
             self._seen.pop(node, None)
+        self._seen_in_this_redis &= live
         for node in [n for n, seen in self._seen.items() if now - seen > self.lease_s]:
             del self._seen[node]
         nodes = tuple(sorted(self._seen))
