@@ -99,8 +99,10 @@ async def device_on(nursery: trio.Nursery, url: str, user_id: str, platform: str
     return client
 
 
-async def send_around(senders: dict[str, Client], to: str, before: int, after: int, fault: Callable[[], Awaitable[None]]) -> dict[str, list[str]]:
-    """Every sender sends to `to` without pause; `fault()` runs once each has `before // 2` ok'd.
+async def send_around(
+    senders: dict[str, Client], to: str, before: int, after: int, fault: Callable[[], Awaitable[None]], conversation_type: int = 0
+) -> dict[str, list[str]]:
+    """Every sender sends to `to` (of `conversation_type`) without pause; `fault()` runs once each has `before // 2` ok'd.
 
     Each sender waits at `before` ok'd messages until the fault is over,
     then sends until it has `before + after`. A send answered with an error
@@ -115,7 +117,7 @@ async def send_around(senders: dict[str, Client], to: str, before: int, after: i
             if len(acked[name]) >= before:
                 await done.wait()
             try:
-                acked[name].append((await send(senders[name], to, f"{name}-{n}"))["messageID"])
+                acked[name].append((await send(senders[name], to, f"{name}-{n}", conversation_type=conversation_type))["messageID"])
             except (ClientError, Disconnected):
                 await trio.sleep(0.1)
             n += 1
@@ -133,14 +135,14 @@ async def send_around(senders: dict[str, Client], to: str, before: int, after: i
     return acked
 
 
-async def assert_each_once_in_order(devices: list[Client], acked: dict[str, list[str]]) -> None:
+async def assert_each_once_in_order(devices: list[Client], acked: dict[str, list[str]], event: str = "peerMessageReceived") -> None:
     """Each device gets every ok'd message exactly once, each sender's in the order they were ok'd."""
     everything = {mid for ids in acked.values() for mid in ids}
     for client in devices:
         got: list[str] = []
         with trio.move_on_after(60):
             while not everything <= set(got):
-                got.extend(message_ids([await client.next_event("peerMessageReceived", timeout=60)]))
+                got.extend(message_ids([await client.next_event(event, timeout=60)], event))
         missing = [(name, ids.index(mid)) for name, ids in acked.items() for mid in ids if mid not in set(got)]
         assert not missing, f"{client.url} ({client.login_id}, resumed {client.resumes}x) never got {missing}"
         assert len(got) == len(set(got)), "a message arrived twice"

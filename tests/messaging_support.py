@@ -38,12 +38,14 @@ async def devices(login: Login, server: Gateway, user_id: str, count: int = 2) -
     return clients
 
 
-async def send(client: Client, to: str, text: str | bytes = "hi", *, type: int = 1, **fields: Any) -> dict[str, Any]:
-    """sendMessage (peer) and return the reply's Message."""
+async def send(
+    client: Client, to: str, text: str | bytes = "hi", *, type: int = 1, conversation_type: int = 0, **fields: Any
+) -> dict[str, Any]:
+    """sendMessage (peer unless `conversation_type` says otherwise) and return the reply's Message."""
     body: dict[str, Any] = {"type": type, "message": text}
     if "extendedData" in fields:
         body["extendedData"] = fields.pop("extendedData")
-    reply = await client.request("sendMessage", toConversationID=to, conversationType=0, message=body, **fields)
+    reply = await client.request("sendMessage", toConversationID=to, conversationType=conversation_type, message=body, **fields)
     message: dict[str, Any] = reply["message"]
     return message
 
