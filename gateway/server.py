@@ -30,7 +30,7 @@ from .datadir import hold_data_dir
 from .policy_setting import restore_policy
 from .startup import listen_failed
 from .devices import DeviceDirectory
-from .websocket_io import GuardedServer, apply as apply_websocket_workarounds
+from .websocket_io import GuardedServer, apply as apply_websocket_workarounds, release_handshake
 from .calls import Calls
 from .messaging import Messaging
 from .social import Social
@@ -163,6 +163,7 @@ class Gateway:
             return
         self._full = False
         ws = await request.accept()
+        release_handshake(ws)
         session = DeviceSession(ws, self)
         self.connections.add(session)
         self.metrics.connections.inc()

@@ -52,17 +52,7 @@ class TokenVerifier:
 
         With a JWKS URL this may fetch the keys (a worker thread, at most a few seconds).
         """
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.InvalidTokenError as exc:
-            raise TokenInvalid(f"invalid token: {token_problem(exc)}") from None
-        algorithm = header.get("alg")
-        if algorithm == ALGORITHM:
-            key: Any = self._secret
-        elif algorithm in ASYMMETRIC and (self._client is not None or self._keys is not None):
-            key = await self._public_key(token, header)
-        else:
-            raise TokenInvalid("invalid token: it is signed with an algorithm this server does not accept")
+        algorithm, key = await self._algorithm_and_key(token)
         try:
             claims = jwt.decode(
                 token,
@@ -79,6 +69,25 @@ class TokenVerifier:
         if claims.get("sub") != user_id:
             raise TokenInvalid("the token was issued for another user")
         return TokenClaims(user_id, float(claims["exp"]))
+
+    async def _algorithm_and_key(self, token: str) -> tuple[str, Any]:
+        """The algorithm `token` must be signed with and the key that checks it. Raises TokenInvalid.
+
+        With the server secret alone, every token must be HS256: `jwt.decode`
+        refuses any other algorithm itself, so the header is parsed once, there.
+        """
+        if self._client is None and self._keys is None:
+            return ALGORITHM, self._secret
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError as exc:
+            raise TokenInvalid(f"invalid token: {token_problem(exc)}") from None
+        algorithm = header.get("alg")
+        if algorithm == ALGORITHM:
+            return ALGORITHM, self._secret
+        if algorithm in ASYMMETRIC:
+            return algorithm, await self._public_key(token, header)
+        raise TokenInvalid("invalid token: it is signed with an algorithm this server does not accept")
 
     async def _public_key(self, token: str, header: dict[str, Any]) -> Any:
         kid = header.get("kid")

@@ -16,10 +16,12 @@ import trio
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from jwt.algorithms import OKPAlgorithm, RSAAlgorithm
 
+from actors.errors import TokenInvalid
+from gateway.tokens import TokenVerifier
 from hubbub_client import ClientError
 
 from .cli_support import run_hubbub
-from .conftest import Connect, StartServer, token
+from .conftest import SECRET, Connect, StartServer, token
 
 ISSUER = "https://backend.example"
 AUDIENCE = "hubbub-chat"
@@ -133,3 +135,29 @@ async def test_an_unreadable_jwks_file_is_refused_at_start(tmp_path: Path) -> No
         missing = await run_hubbub("config", "check", "--auth-jwks", str(tmp_path / "nope.json"))
         assert missing.returncode == 2
         assert missing.stderr.decode().splitlines() == [f"hubbub: auth_jwks {tmp_path / 'nope.json'}: No such file or directory"]
+
+
+async def test_with_the_secret_alone_only_hs256_is_accepted_and_each_refusal_says_why(rsa_key: rsa.RSAPrivateKey) -> None:
+    verifier = TokenVerifier(SECRET)
+    now = int(time.time())
+    assert (await verifier.verify(token("alice"), "alice")).user_id == "alice"
+    not_accepted = {
+        "RS256": jwt.encode({"sub": "alice", "exp": now + 3600}, rsa_key, algorithm="RS256"),
+        "none": jwt.encode({"sub": "alice", "exp": now + 3600}, "", algorithm="none"),
+        "no alg": _without_alg(token("alice")),
+    }
+    for name, refused in not_accepted.items():
+        with pytest.raises(TokenInvalid) as invalid:
+            await verifier.verify(refused, "alice")
+        assert invalid.value.message == "invalid token: it is signed with an algorithm this server does not accept", name
+    for garbage in ("garbage", "", "a.b.c"):
+        with pytest.raises(TokenInvalid) as invalid:
+            await verifier.verify(garbage, "alice")
+        assert invalid.value.message == "invalid token: it is not a well-formed JWT", garbage
+
+
+def _without_alg(signed: str) -> str:
+    """`signed` with a header that names no algorithm (its signature left as it was)."""
+    _, payload, signature = signed.split(".")
+    header = jwt.utils.base64url_encode(json.dumps({"typ": "JWT"}).encode()).decode()
+    return f"{header}.{payload}.{signature}"

@@ -185,6 +185,22 @@ async def test_a_ping_sent_without_waiting_is_answered_by_its_pong_or_a_later_on
             await websocket_io.send_ping(session.ws)
 
 
+async def test_the_finished_handshake_is_let_go_and_the_connection_serves_on(server: Gateway, login: Login) -> None:
+    with trio.fail_after(20):
+        client = await login(server, "u1")
+        session = next(s for s in server.connections if s.login_id == client.login_id)
+        handshake = session.ws._wsproto.handshake
+        assert not hasattr(handshake, "_h11_connection") and handshake._events is websocket_io._NO_HANDSHAKE_EVENTS
+        other = await login(server, "u2")
+        assert other.ws is not None and client.ws is not None
+        await client.ws.ping()  # pings, pongs, frames both ways and the close still work
+        assert (await client.request("queryDevices"))["ok"]
+        await other.ws.aclose(1000)
+        while any(s.login_id == other.login_id for s in server.connections):  # noqa: ASYNC110  no event for a session's end; bounded by fail_after
+            await trio.sleep(0.01)
+        assert (await client.request("queryDevices"))["ok"]
+
+
 async def test_a_failure_inside_the_library_ends_that_connection_only(
     server: Gateway, login: Login, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
