@@ -233,3 +233,46 @@ async def test_acknowledged_thread_messages_survive_kill_9_and_reach_every_threa
             assert await _whole_history(client, thread_id, 3) == []
         finally:
             await _kill(process)
+
+
+async def test_a_member_resumes_inside_a_delivery_s_events_after_kill_9(nursery: trio.Nursery, tmp_path: Path) -> None:
+    """A delivery's events are stored together (one stream row); a device that saw only the first resumes from there.
+
+    Bob's device takes events up to the 10th message's groupMessageReceived,
+    the first of that delivery's events; after kill -9 and a restart it
+    resumes from that seq and gets the rest of the delivery, then every later
+    message, each event once and in order.
+    """
+    data_dir, log = tmp_path / "data", tmp_path / "server.log"
+    with trio.fail_after(60):
+        process, url = await _start(data_dir, log)
+        acked: list[str] = []
+        async with trio.open_nursery() as clients:
+            alice = await _client(clients, url, "alice", "iOS")
+            bob = await _client(clients, url, "bob", "Web")
+            await alice.request("createGroup", groupInfo={"groupID": "g1", "groupName": "g1"}, userIDs=["bob", "carol"])
+            while len(acked) < 40:
+                reply = await alice.request("sendMessage", toConversationID="g1", conversationType=2, message={"type": 1, "message": f"m{len(acked)}"})
+                acked.append(reply["message"]["messageID"])
+            seen = durable(await until(bob, lambda e: message_ids([e], GROUP_MESSAGE) == acked[9:10], timeout=20))
+            process.kill()  # right after the last ok: the members' deliveries are still being taken
+            clients.cancel_scope.cancel()
+        with trio.fail_after(10):
+            await process.wait()
+        assert process.stdout is not None
+        await process.stdout.aclose()
+        assert_consecutive(seen, 1)
+        assert message_ids(seen, GROUP_MESSAGE) == acked[:10]
+        inside = seen[-1]["seq"]
+
+        process, url = await _start(data_dir, log)
+        try:
+            bob = await _client(nursery, url, "bob", "Web", resume_from=inside)
+            assert bob.login_reply is not None and bob.login_reply["resumeGap"] is False
+            events = durable(await until(bob, lambda e: message_ids([e], GROUP_MESSAGE) == acked[-1:], timeout=20))
+            assert_consecutive(events, inside + 1)
+            assert events[0]["ev"] == "conversationChanged"  # the 10th message's delivery, after its first event
+            assert events[0]["infoList"][0]["conversation"]["lastMessage"]["messageID"] == acked[9]
+            assert message_ids(events, GROUP_MESSAGE) == acked[10:]
+        finally:
+            await _kill(process)

@@ -113,6 +113,34 @@ async def test_head_never_moves_back_after_trim(engine: Engine) -> None:
             assert await store.stream_bounds("u1") == (4, 4)
 
 
+async def test_one_stream_row_per_append_read_and_trimmed_through(engine: Engine) -> None:
+    """An append of several events is one row; reads and trims start and end inside it as at any event."""
+    targeted = StoredEvent(seq=3, name="selfMessage", payload=b"\xa0", time=300, only_device="d2")
+    with trio.fail_after(10):
+        async with engine.open() as store:
+            await store.append_events("u1", [_event(1, time=100), _event(2, time=200), targeted])
+            await store.append_events("u1", [_event(4, time=400)])
+            await store.append_events("u1", [_event(6, time=600), _event(7, time=700), _event(8, time=800)])
+            rows = await store.read(lambda c: c.execute("SELECT seq FROM stream_events WHERE user_id = 'u1' ORDER BY seq").fetchall())
+            assert [int(seq) for (seq,) in rows] == [1, 4, 6]
+            assert await store.events_after("u1", 0, 10) == [
+                _event(1, time=100), _event(2, time=200), targeted, _event(4, time=400),
+                _event(6, time=600), _event(7, time=700), _event(8, time=800),
+            ]
+            assert [e.seq for e in await store.events_after("u1", 1, 2)] == [2, 3]
+            assert [e.seq for e in await store.events_after("u1", 3, 2)] == [4, 6]
+            assert [e.seq for e in await store.events_after("u1", 6, 10)] == [7, 8]
+            assert await store.stream_bounds("u1") == (1, 8)
+            assert await store.trim_stream("u1", keep_count=100, min_time_ms=250) == 2  # seqs 1, 2
+            assert await store.stream_bounds("u1") == (3, 8)
+            assert await store.events_after("u1", 0, 1) == [targeted]
+            assert await store.trim_stream("u1", keep_count=2, min_time_ms=0) == 3  # seqs 3, 4, 6
+            assert await store.stream_bounds("u1") == (7, 8)
+            assert [e.seq for e in await store.events_after("u1", 0, 10)] == [7, 8]
+            await store.append_events("u1", [_event(9), _event(10)])
+            assert [e.seq for e in await store.events_after("u1", 7, 10)] == [8, 9, 10]
+
+
 async def test_devices_online_offline_and_history(engine: Engine) -> None:
     with trio.fail_after(10):
         async with engine.open() as store:

@@ -6,6 +6,8 @@ from collections.abc import Callable, Sequence
 from itertools import pairwise
 from typing import TYPE_CHECKING, TypeVar
 
+import cbor2
+
 from .base import Claim, DeviceRecord, Fence, StoredEvent, WebhookRow
 from .sql import Connection
 from .sql_webhooks import queue_webhooks
@@ -153,8 +155,33 @@ def _head_seq(conn: Connection, user_id: str) -> int | None:
     return None if row is None else int(row[0])
 
 
+# One stream row per append: a single event is a row of its own (name, payload,
+# time, only_device); several events of one append (one commit: a delivery's
+# messageReceived, conversationChanged and totalUnread) share one row, whose
+# name is PACKED, seq the first event's, time the last event's, and payload a
+# CBOR array of [seq, name, payload, time, only_device] per event. A group
+# fan-out writes one stream row per member instead of one per event. Rows
+# never overlap in seqs, so the (user_id, seq) index orders them.
+PACKED = ""  # no event's wire name is empty
+
+
+def _stream_row(user_id: str, events: Sequence[StoredEvent]) -> tuple[str, int, str, bytes, int, str | None]:
+    first = events[0]
+    if len(events) == 1:
+        return (user_id, first.seq, first.name, first.payload, first.time, first.only_device)
+    packed = cbor2.dumps([[e.seq, e.name, e.payload, e.time, e.only_device] for e in events])
+    return (user_id, first.seq, PACKED, packed, events[-1].time, None)
+
+
+def _unpacked(seq: int, name: str, payload: bytes, time: int, only_device: str | None) -> list[StoredEvent]:
+    """The events of one stream row, ascending."""
+    if name != PACKED:
+        return [StoredEvent(seq, name, bytes(payload), time, only_device)]
+    return [StoredEvent(s, n, p, t, d) for s, n, p, t, d in cbor2.loads(bytes(payload))]
+
+
 def _append_events(conn: Connection, user_id: str, events: Sequence[StoredEvent]) -> None:
-    """Append events above the account's head (creating the account if new); the head moves to the last."""
+    """Append events above the account's head (creating the account if new), as one row; the head moves to the last."""
     first, last = events[0].seq, events[-1].seq
     if any(later.seq <= earlier.seq for earlier, later in pairwise(events)):
         raise ValueError(f"account={user_id} seqs {[e.seq for e in events]} are not increasing")
@@ -167,18 +194,21 @@ def _append_events(conn: Connection, user_id: str, events: Sequence[StoredEvent]
         if head is not None:
             raise ValueError(f"account={user_id} seq {first} is not above {head}")
         conn.execute("INSERT INTO accounts (user_id, created_time, head_seq) VALUES (?, ?, ?)", (user_id, events[0].time, last))
-    conn.executemany(
-        "INSERT INTO stream_events (user_id, seq, name, payload, time, only_device) VALUES (?, ?, ?, ?, ?, ?)",
-        [(user_id, e.seq, e.name, e.payload, e.time, e.only_device) for e in events],
-    )
+    conn.execute(_INSERT_STREAM_ROW, _stream_row(user_id, events))
+
+
+_INSERT_STREAM_ROW = "INSERT INTO stream_events (user_id, seq, name, payload, time, only_device) VALUES (?, ?, ?, ?, ?, ?)"
+_STREAM_COLUMNS = "seq, name, payload, time, only_device"
 
 
 def _events_after(conn: Connection, user_id: str, after_seq: int, limit: int) -> list[StoredEvent]:
+    # from the row that holds after_seq + 1 (it may begin at or below after_seq): each row holds one event at least
     rows = conn.execute(
-        "SELECT seq, name, payload, time, only_device FROM stream_events WHERE user_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-        (user_id, after_seq, limit),
-    )
-    return [StoredEvent(*row) for row in rows]
+        f"SELECT {_STREAM_COLUMNS} FROM stream_events WHERE user_id = ? AND seq >= COALESCE("
+        "(SELECT MAX(seq) FROM stream_events WHERE user_id = ? AND seq <= ?), 0) ORDER BY seq LIMIT ?",
+        (user_id, user_id, after_seq, limit + 1),
+    ).fetchall()
+    return [e for row in rows for e in _unpacked(*row) if e.seq > after_seq][:limit]
 
 
 def _stream_bounds(conn: Connection, user_id: str) -> tuple[int, int]:
@@ -188,15 +218,23 @@ def _stream_bounds(conn: Connection, user_id: str) -> tuple[int, int]:
 
 
 def _trim_stream(conn: Connection, user_id: str, keep_count: int, min_time_ms: int) -> int:
-    """Drop all but the newest `keep_count` events, and every event older than `min_time_ms`.
+    """Drop all but the newest `keep_count` events, and every event older than `min_time_ms`; return how many.
 
     Events are stamped in seq order, so the events too old to keep are a
-    prefix of the stream: found by walking the (user_id, seq) index from the oldest.
+    prefix of the stream: found by walking the (user_id, seq) index from the
+    oldest. A row cut through keeps its newer events, rewritten as a row of their own.
     """
     head = _head_seq(conn, user_id) or 0
     young = conn.execute(
-        "SELECT seq FROM stream_events WHERE user_id = ? AND time >= ? ORDER BY seq LIMIT 1", (user_id, min_time_ms)
+        f"SELECT {_STREAM_COLUMNS} FROM stream_events WHERE user_id = ? AND time >= ? ORDER BY seq LIMIT 1", (user_id, min_time_ms)
     ).fetchone()
-    cut = max(head - keep_count + 1, head + 1 if young is None else int(young[0]))
-    cursor = conn.execute("DELETE FROM stream_events WHERE user_id = ? AND seq < ?", (user_id, cut))
-    return cursor.rowcount
+    first_young = head + 1 if young is None else next(e.seq for e in _unpacked(*young) if e.time >= min_time_ms)
+    cut = max(head - keep_count + 1, first_young)
+    below = [e for row in conn.execute(
+        f"SELECT {_STREAM_COLUMNS} FROM stream_events WHERE user_id = ? AND seq < ? ORDER BY seq", (user_id, cut)
+    ) for e in _unpacked(*row)]
+    conn.execute("DELETE FROM stream_events WHERE user_id = ? AND seq < ?", (user_id, cut))
+    kept = [e for e in below if e.seq >= cut]  # the newer events of a row cut through
+    if kept:
+        conn.execute(_INSERT_STREAM_ROW, _stream_row(user_id, kept))
+    return len(below) - len(kept)
