@@ -53,7 +53,8 @@ async def _start(data_dir: Path, log: Path, *options: str, wait_s: float = 20) -
 
 
 async def _kill(process: trio.Process) -> None:
-    process.kill()  # SIGKILL: no shutdown, no flush
+    """SIGKILL (no shutdown, no flush; harmless if it was sent already), then reap it."""
+    process.kill()
     with trio.fail_after(10):
         await process.wait()
     assert process.stdout is not None
@@ -95,6 +96,13 @@ async def _send_until_killed(process: trio.Process, senders: list[Client], to: s
     async with trio.open_nursery() as sending:
         for index, client in enumerate(senders):
             sending.start_soon(keep_sending, client, f"d{index}")
+
+
+async def _send_to_group(sender: Client, group_id: str, acked: list[str], count: int) -> None:
+    """Send to the group, one at a time, until `acked` holds `count` acknowledged messageIDs."""
+    while len(acked) < count:
+        reply = await sender.request("sendMessage", toConversationID=group_id, conversationType=2, message={"type": 1, "message": f"m{len(acked)}"})
+        acked.append(reply["message"]["messageID"])
 
 
 async def _whole_history(client: Client, peer: str, conversation_type: int = 0) -> list[dict[str, Any]]:
@@ -165,15 +173,10 @@ async def test_acknowledged_group_messages_survive_kill_9_and_reach_every_offlin
         async with trio.open_nursery() as clients:
             alice = await _client(clients, url, "alice", "iOS")
             await alice.request("createGroup", groupInfo={"groupID": "g1", "groupName": "g1"}, userIDs=members)
-            while len(acked) < ACKED_BEFORE_KILL // 2:
-                reply = await alice.request("sendMessage", toConversationID="g1", conversationType=2, message={"type": 1, "message": f"m{len(acked)}"})
-                acked.append(reply["message"]["messageID"])
+            await _send_to_group(alice, "g1", acked, ACKED_BEFORE_KILL // 2)
             process.kill()  # right after the last ok: the members' deliveries are still being taken
             clients.cancel_scope.cancel()
-        with trio.fail_after(10):
-            await process.wait()
-        assert process.stdout is not None
-        await process.stdout.aclose()
+        await _kill(process)
 
         process, url = await _start(data_dir, log)
         try:
@@ -251,16 +254,11 @@ async def test_a_member_resumes_inside_a_delivery_s_events_after_kill_9(nursery:
             alice = await _client(clients, url, "alice", "iOS")
             bob = await _client(clients, url, "bob", "Web")
             await alice.request("createGroup", groupInfo={"groupID": "g1", "groupName": "g1"}, userIDs=["bob", "carol"])
-            while len(acked) < 40:
-                reply = await alice.request("sendMessage", toConversationID="g1", conversationType=2, message={"type": 1, "message": f"m{len(acked)}"})
-                acked.append(reply["message"]["messageID"])
+            await _send_to_group(alice, "g1", acked, 40)
             seen = durable(await until(bob, lambda e: message_ids([e], GROUP_MESSAGE) == acked[9:10], timeout=20))
             process.kill()  # right after the last ok: the members' deliveries are still being taken
             clients.cancel_scope.cancel()
-        with trio.fail_after(10):
-            await process.wait()
-        assert process.stdout is not None
-        await process.stdout.aclose()
+        await _kill(process)
         assert_consecutive(seen, 1)
         assert message_ids(seen, GROUP_MESSAGE) == acked[:10]
         inside = seen[-1]["seq"]
