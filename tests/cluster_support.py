@@ -1,7 +1,7 @@
 """Clusters for the tests: `hubbub serve` nodes as subprocesses on one PostgreSQL database and one Redis.
 
 Each node has a data dir of its own (the lock, the log), the same auth
-secret, store and bus, a short lease so that a lost node is noticed in
+secret, store and bus, a short lease (5 s) so that a lost node is noticed in
 seconds, and the node name `n1`, `n2`, ...
 """
 
@@ -20,7 +20,7 @@ from .conftest import token
 from .messaging_support import message_ids, send
 from .test_durability import _kill, _start
 
-LEASE_S = 2.0
+LEASE_S = 5.0  # short enough that a lost node is noticed in seconds, long enough that a node starved for a few seconds on a loaded machine keeps its lease
 START_WAIT_S = 60.0  # three nodes starting at once on a busy 2-core machine
 
 
