@@ -31,7 +31,7 @@ from .settings import CONFIG_ENV, SECRETS, ConfigError, Effective, environment, 
 from .logs import configure as configure_logging
 from .datadir import DataDirInUse, make_data_dir
 from .server import Gateway, serve, tls_context
-from .workers import WorkerFailedToStart, run_workers
+from .workers import WorkerFailedToStart, run_workers, stop_when_supervisor_gone
 from .tokens import TokenVerifier
 from .webapp import APP_PATH, demo_signin_refusal
 from .webhooks import parse_events
@@ -234,6 +234,7 @@ async def _serve_until_signalled(config: Config) -> bool:
         async with trio.open_nursery() as nursery:
             gateway: Gateway = await nursery.start(serve, config)
             nursery.start_soon(_end_when_stopped, gateway, nursery.cancel_scope)
+            nursery.start_soon(stop_when_supervisor_gone, gateway.stop)
             _tune_gc()
             where = gateway.listening
             assert where is not None, "serve reports where it listens before it starts"

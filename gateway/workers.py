@@ -16,7 +16,10 @@ minted with `hubbub token --data-dir DATA_DIR` is good on every node.
 
 Each worker runs in a session of its own, so a terminal's Ctrl-C reaches
 the supervisor alone, which forwards SIGTERM, SIGINT and SIGHUP to every
-worker. Nothing is restarted: a worker that exits before it listens stops
+worker. Each worker also holds the read end of a pipe whose write end only
+the supervisor has (its number in SUPERVISOR_FD_ENV): when the supervisor
+dies, even by SIGKILL, the kernel closes it and the worker shuts down as on
+SIGTERM (`stop_when_supervisor_gone`), so no worker outlives its supervisor. Nothing is restarted: a worker that exits before it listens stops
 the others and the supervisor exits with one line (status 2); one that
 exits later is reported in one line and the others go on serving (the
 cluster takes its actors over). The supervisor exits once every worker
@@ -31,7 +34,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 import trio
@@ -50,6 +53,8 @@ _LISTENING = b"hubbub listening "
 START_TIMEOUT_S = 60.0
 # After SIGTERM a worker closes its devices within shutdown_grace_s; past this much more it is killed.
 _STOP_SLACK_S = 10.0
+# A worker's environment names the fd of its end of the supervisor's pipe here.
+SUPERVISOR_FD_ENV = "HUBBUB_SUPERVISOR_FD"
 
 
 class WorkerFailedToStart(Exception):
@@ -225,7 +230,17 @@ async def _run_worker(
     task_status: trio.TaskStatus[trio.Process] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Start one worker, relay its stdout, tell when it listens and when it exits."""
-    process = await trio.lowlevel.open_process(command, stdout=subprocess.PIPE, env=env, start_new_session=True)
+    watched, held = os.pipe()  # the worker reads `watched`; `held` closes when this process goes, however it goes
+    try:
+        env = {**env, SUPERVISOR_FD_ENV: str(watched)}
+        process = await trio.lowlevel.open_process(
+            command, stdout=subprocess.PIPE, env=env, start_new_session=True, pass_fds=(watched,)
+        )
+    except BaseException:
+        os.close(held)
+        raise
+    finally:
+        os.close(watched)
     task_status.started(process)
     try:
         assert process.stdout is not None
@@ -238,7 +253,20 @@ async def _run_worker(
                 await process.wait()
             if process.returncode is None:
                 process.kill()
+        os.close(held)
     await happened.send(_Exited(node, code))
+
+
+async def stop_when_supervisor_gone(stop: Callable[[], None]) -> None:
+    """In a worker (SUPERVISOR_FD_ENV set): call `stop` once the supervisor's pipe closes; else return at once."""
+    fd = os.environ.get(SUPERVISOR_FD_ENV)
+    if fd is None:
+        return
+    async with trio.lowlevel.FdStream(int(fd)) as pipe:
+        while await pipe.receive_some(64):
+            pass  # the supervisor never writes: only the end of the pipe counts
+    log.warning("the supervisor is gone: shutting down")
+    stop()
 
 
 async def _relay(stdout: trio.abc.ReceiveStream, node: str, happened: trio.MemorySendChannel[_Happened]) -> None:

@@ -7,7 +7,8 @@ seconds, and the node name `n1`, `n2`, ...
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import trio
 
 from hubbub_client import Client, ClientError, Disconnected
 
+from .cli_support import Running, serve_subprocess
 from .conftest import token
 from .messaging_support import message_ids, send
 from .test_durability import _kill, _start
@@ -75,6 +77,15 @@ async def until_live(bus_url: str, names: set[str], *, lost: bool = False) -> No
             await trio.sleep(0.05)
     # each node renews at least once a second: after that, every one has seen this membership
     await trio.sleep(1.2 + (LEASE_S if lost else 0.0))
+
+
+@asynccontextmanager
+async def two_workers(tmp_path: Path, store_url: str, bus_url: str) -> AsyncIterator[Running]:
+    """`hubbub serve --workers 2` (nodes w-1 and w-2, policy multi), once each worker sees the other."""
+    options = ("--store", store_url, "--bus", bus_url, "--node", "w", "--policy", "multi", "--workers", "2")
+    async with serve_subprocess(tmp_path, *options) as server:
+        await until_live(bus_url, {"w-1", "w-2"})
+        yield server
 
 
 async def stop_cluster(nodes: list[Node]) -> None:

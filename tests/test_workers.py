@@ -16,7 +16,7 @@ import trio
 from hubbub_client import Client
 
 from .cli_support import ADMIN_TOKEN, SECRET, run_hubbub, serve_subprocess
-from .cluster_support import until_live
+from .cluster_support import two_workers
 from .conftest import token
 from .redis_servers import RedisForTests
 
@@ -75,9 +75,7 @@ async def test_two_workers_are_two_nodes_of_one_cluster_behind_one_port(
 ) -> None:
     """Connections to the one port land on both workers; a message crosses from one node to the other."""
     with trio.fail_after(120):
-        options = ("--store", postgres_url, "--bus", redis_server.url, "--node", "w", "--policy", "multi", "--workers", "2")
-        async with serve_subprocess(tmp_path, *options) as server:
-            await until_live(redis_server.url, {"w-1", "w-2"})  # each worker sees the other
+        async with two_workers(tmp_path, postgres_url, redis_server.url) as server:
             devices: dict[str, list[Client]] = {"w-1": [], "w-2": []}
             users: dict[Client, str] = {}
             for index in range(16):  # the kernel hashes each connection to a worker: 16 miss one with odds 2 in 65,536

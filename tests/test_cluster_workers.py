@@ -1,0 +1,62 @@
+"""`hubbub serve --workers N`: the workers never outlive their supervisor, even one killed with SIGKILL.
+
+A real supervisor with two worker nodes on one PostgreSQL and one Redis;
+the supervisor gets SIGKILL (no signal handler runs, nothing is forwarded)
+and each worker, seeing the supervisor's pipe close, shuts down cleanly:
+its devices get 4004 (reconnect with resumeFrom) and the process ends.
+"""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import trio
+
+from hubbub_client import Client
+
+from .cli_support import SECRET
+from .cluster_support import two_workers
+from .conftest import token
+from .redis_servers import RedisForTests
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid`, from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue  # it ended while we looked
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` is still a live process (a zombie waiting for its new parent to reap it has ended)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+async def test_workers_shut_down_when_their_supervisor_is_killed(
+    nursery: trio.Nursery, tmp_path: Path, postgres_url: str, redis_server: RedisForTests
+) -> None:
+    with trio.fail_after(120):
+        async with two_workers(tmp_path, postgres_url, redis_server.url) as server:
+            client = Client(server.ws_url, nursery)
+            await client.connect()
+            await client.login("alice", token("alice", secret=SECRET), device_id="A1")
+            workers = _children(server.process.pid)
+            assert len(workers) == 2, workers
+            server.process.send_signal(signal.SIGKILL)
+            assert await server.process.wait() == -signal.SIGKILL
+            assert await client.closed() == 4004  # shut down cleanly, as on SIGTERM
+            while any(_running(pid) for pid in workers):  # noqa: ASYNC110 - another process's end is polled
+                await trio.sleep(0.05)
+        assert server.stderr().count("the supervisor is gone: shutting down") == 2
