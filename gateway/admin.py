@@ -63,6 +63,7 @@ class AdminHost(Protocol):
     def started_clock(self) -> float: ...
     @property
     def callbacks(self) -> Callbacks | None: ...
+    def policy_saved(self) -> None: ...
 
 
 R = TypeVar("R")
@@ -141,6 +142,7 @@ def build_app(gateway: AdminHost) -> Starlette:
             await set_policy(gateway.services.store, gateway.policy, policy)  # saved first: the change survives a restart
         except StorageUnavailable as exc:
             raise _Refused(503, f"policy not changed: it could not be saved ({exc})") from None
+        gateway.policy_saved()
         return JSONResponse(policy.to_json())
 
     async def stats(request: Request) -> Response:

@@ -9,6 +9,8 @@ store, with three differences:
 - a push to a session this node does not hold goes to the node that does
   (a login ID starts with its node's name), as a node message on the bus,
   in the bus's one ordered queue, behind the answers to asks queued before;
+- a login policy set through one node's admin API (saved in the store)
+  is announced to the other nodes, which put the stored one in force;
 - when the membership changes, actors this node no longer owns are retired
   (they come back on their new owner from the store); when a node left,
   every account actor restarts, so the devices of the lost node are dropped
@@ -23,7 +25,7 @@ store, with three differences:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -81,9 +83,17 @@ class PushDisconnect:
 NodeMsg = PushFrame | PushReplay | PushDisconnect
 
 
+@dataclass(frozen=True, slots=True)
+class PolicyChanged:
+    """`by` saved a new login policy in the store: put the stored one in force."""
+
+    by: str
+
+
 def bus_codec() -> MessageCodec:
     """The codec of every message that crosses between nodes: the actor kinds', and the node's own."""
-    return MessageCodec({"account": AccountMsg, "group": GroupMsg, "room": RoomMsg, "call": CallMsg, NODE_KIND: NodeMsg})
+    kinds = {"account": AccountMsg, "group": GroupMsg, "room": RoomMsg, "call": CallMsg, NODE_KIND: NodeMsg | PolicyChanged}
+    return MessageCodec(kinds)
 
 
 def open_bus(config: Config) -> RedisBus:
@@ -165,6 +175,9 @@ class Cluster:
         # told, when nodes left, which actors died with them (`lost(address)`)
         self.on_actors_lost: list[Callable[[Callable[[Address], bool]], None]] = []
         self.stats = {"pushed": 0, "push_refused": 0, "push_lost": 0, "moved_away": 0, "resynced": 0}
+        # Puts the stored login policy in force (set by the gateway); `_reload_policy` asks for it.
+        self.reload_policy: Callable[[], Awaitable[None]] | None = None
+        self._reload_policy = trio.Event()
 
     # ---- Elsewhere: sessions on other nodes ------------------------------------
 
@@ -204,7 +217,17 @@ class Cluster:
         node = node_of(session)
         return node != self.node and node in self.bus.membership.nodes
 
+    def announce_policy(self) -> None:
+        """This node saved a new login policy: tell every other live node (a node the bus misses reloads when it is back)."""
+        for node in self.bus.membership.nodes:
+            if node != self.node and not self.bus.tell_nowait(Outgoing(node), Address(NODE_KIND, node), PolicyChanged(self.node)):
+                log.warning("node=%s could not tell node %s of the new login policy (bus queue full): it has it at its next start", self.node, node)
+
     async def _arrived(self, msg: object) -> None:
+        if isinstance(msg, PolicyChanged):
+            log.info("node=%s login policy changed through node %s: reloading it", self.node, msg.by)
+            self._reload_policy.set()
+            return
         if isinstance(msg, PushDisconnect):
             # A stop does not wait for queued frames. On one node the session's
             # writer runs between two actor steps, so a login reply queued before
@@ -222,11 +245,20 @@ class Cluster:
         """Carry pushes, follow the membership, and set `stop` when the lease lapses. Runs until cancelled."""
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._follow_membership)
+            nursery.start_soon(self._follow_policy)
             task_status.started()
             await self.bus.lapsed.wait()
             self.lapsed = True
             log.error("node=%s lease lapsed: stopping; its devices reconnect to the other nodes", self.node)
             stop.set()
+
+    async def _follow_policy(self) -> None:
+        """Put the stored policy in force each time another node announces one (announcements close together: once)."""
+        while True:
+            await self._reload_policy.wait()
+            self._reload_policy = trio.Event()
+            if self.reload_policy is not None:
+                await self.reload_policy()
 
     async def _wake_pending(self) -> None:
         """Tell the accounts this node owns that have deliveries pending to take them (the lost node's among them).
@@ -276,6 +308,7 @@ class Cluster:
         """Redis answers again after an outage: resync the devices, then have the accounts take what was lost."""
         log.info("node=%s bus back: devices that may have missed events resume; accounts take lost deliveries", self.node)
         self._resync_sessions()
+        self._reload_policy.set()  # an announcement may have been lost with Redis
         await self._wake_pending()
 
     def _resync_sessions(self) -> None:

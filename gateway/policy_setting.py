@@ -12,6 +12,7 @@ import json
 import logging
 import time
 from actors.account.context import PolicyBox
+from actors.errors import StorageUnavailable
 from actors.account.policy import LoginPolicy
 from actors.store.base import SettingsStore
 
@@ -36,6 +37,18 @@ async def restore_policy(store: SettingsStore, box: PolicyBox, configured: Login
         )
     else:
         log.debug("login policy %s (stored, the same as configured)", policy.mode)
+
+
+async def reload_policy(store: SettingsStore, box: PolicyBox) -> None:
+    """Another node saved a policy: put the stored one in force (kept as it is if none is stored or the store is unreachable)."""
+    try:
+        stored = await store.load_setting(POLICY_SETTING)
+    except StorageUnavailable as exc:
+        log.warning("login policy not reloaded, %s stays in force: %s", box.current.mode, exc)
+        return
+    if stored is not None:
+        box.current = LoginPolicy.from_json(json.loads(stored))
+        log.info("login policy reloaded: %s", stored)
 
 
 async def set_policy(store: SettingsStore, box: PolicyBox, policy: LoginPolicy) -> None:

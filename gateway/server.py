@@ -27,7 +27,7 @@ from actors.wire import CloseCode
 from .cluster import Cluster, open_bus, statistics as cluster_statistics
 from .config import Config
 from .datadir import hold_data_dir
-from .policy_setting import restore_policy
+from .policy_setting import reload_policy, restore_policy
 from .startup import listen_failed
 from .devices import DeviceDirectory
 from .websocket_io import GuardedServer, apply as apply_websocket_workarounds, release_handshake
@@ -70,6 +70,8 @@ class Gateway:
         )
         # one node of a cluster: actor messages go to the owning node (gateway/cluster.py)
         self.cluster = None if bus is None else Cluster(bus, self.registry, self.directory, store)
+        if self.cluster is not None:
+            self.cluster.reload_policy = partial(reload_policy, store, self.policy)
         routes: Routes = self.registry if self.cluster is None else self.cluster.routing
         self.account_context = AccountContext(
             store,
@@ -125,6 +127,11 @@ class Gateway:
         if self.tls is None or self.config.tls_cert is None:
             return
         self.tls.load_cert_chain(self.config.tls_cert, self.config.tls_key)
+
+    def policy_saved(self) -> None:
+        """A new login policy was saved through this node: the other nodes of its cluster put it in force too."""
+        if self.cluster is not None:
+            self.cluster.announce_policy()
 
     def stop(self) -> None:
         """Ask the server to shut down cleanly (devices get close 4004)."""

@@ -20,7 +20,7 @@ from hubbub_client import Client, ClientError, Disconnected
 from .cli_support import Running, serve_subprocess
 from .conftest import token
 from .messaging_support import message_ids, send
-from .test_durability import _kill, _start
+from .test_durability import _kill, start_listening
 
 LEASE_S = 5.0  # short enough that a lost node is noticed in seconds, long enough that a node starved for a few seconds on a loaded machine keeps its lease
 START_WAIT_S = 60.0  # three nodes starting at once on a busy 2-core machine
@@ -31,16 +31,17 @@ class Node:
     name: str
     process: trio.Process
     url: str  # its WebSocket URL
+    admin_url: str
 
 
 async def start_node(tmp_path: Path, name: str, store_url: str, bus_url: str, *options: str) -> Node:
     """Start one node and return once it listens (it has joined the membership by then)."""
     data_dir = tmp_path / name
-    process, url = await _start(
+    process, url, admin_url = await start_listening(
         data_dir, tmp_path / f"{name}.log", "--store", store_url, "--bus", bus_url, "--node", name,
         "--bus-lease-s", str(LEASE_S), *options, wait_s=START_WAIT_S,
     )
-    return Node(name, process, url)
+    return Node(name, process, url, admin_url)
 
 
 async def start_cluster(tmp_path: Path, count: int, store_url: str, bus_url: str, *options: str) -> list[Node]:

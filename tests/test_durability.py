@@ -33,6 +33,12 @@ async def _start(data_dir: Path, log: Path, *options: str, wait_s: float = 20) -
 
     Fails when the server prints no listening line within `wait_s`.
     """
+    process, ws_url, _ = await start_listening(data_dir, log, *options, wait_s=wait_s)
+    return process, ws_url
+
+
+async def start_listening(data_dir: Path, log: Path, *options: str, wait_s: float = 20) -> tuple[trio.Process, str, str]:
+    """`_start`, and the admin API's URL too."""
     command = [
         sys.executable, "-m", "gateway.cli", "serve", "--port", "0", "--admin-port", "0",
         "--data-dir", str(data_dir), "--auth-secret", SECRET, "--admin-token", ADMIN,
@@ -49,7 +55,8 @@ async def _start(data_dir: Path, log: Path, *options: str, wait_s: float = 20) -
             output += chunk
     line = output.split(b"\n", 1)[0].decode()
     assert line.startswith("hubbub listening ws://"), line
-    return process, line.split()[2]
+    words = line.split()
+    return process, words[2], words[4]
 
 
 async def _kill(process: trio.Process) -> None:
