@@ -307,13 +307,7 @@ async def _listen(
         server = GuardedServer(
             gateway.handle_connection,
             listeners,
-            handler_nursery=sessions,
-            # 4: the reader drains promptly; a little slack keeps pings flowing
-            message_queue_size=4,
-            # frames above our limit still arrive, so the session answers 1004 and
-            # closes 1009; far larger ones are refused by the library, which
-            # then sends the same 1004 first (gateway/websocket_io.py)
-            max_message_size=config.max_frame_bytes * 4,
+            handler_nursery=sessions,  # each session reads its frames itself, with the frame limit (gateway/websocket_io.py)
             connect_timeout=config.login_timeout_s,
             disconnect_timeout=config.close_timeout_s,
         )

@@ -1,10 +1,15 @@
 """DeviceSession: one WebSocket connection, with its reader, writer, controller and timers.
 
-    reader      frame -> codec -> rate limit -> router -> actor -> reply
+Three tasks: the connection's own (the reader, then the controller), the
+writer and the timers.
+
+    reader      frame -> codec -> rate limit -> router -> actor -> reply;
+                reads the socket itself (gateway/websocket_io.py), until
+                the first stop cancels it or the peer closes
     writer      drains the bounded outbound channel (replies and events share
                 it, so ordering is decided in one place) into the socket; the
                 frames waiting together go out in one write
-    controller  waits on the one-slot control path (gateway/control.py): stops
+    controller  takes the stop from the one-slot control path (gateway/control.py): stops
                 the writer, sends the stop's event ahead of any queued data,
                 closes with its code; a socket that cannot take that within
                 `close_timeout_s` is aborted
@@ -49,7 +54,7 @@ from .config import Config
 from .metrics import Metrics
 from .router import Router
 from .services import NO_REPLY, EndHook, NoReply, Result, Services
-from .websocket_io import abort, send_messages, send_ping
+from .websocket_io import abort, close, receive_message, send_messages, send_ping
 
 log = logging.getLogger("hubbub.session")
 
@@ -110,6 +115,7 @@ class DeviceSession:
         self._gone_reason = "dropped"
         self._closing = False  # a Disconnect is queued behind the frames already sent: stop reading
         self._data_scope = trio.CancelScope()  # the writer's; cancelled only between socket writes
+        self._reader_scope = trio.CancelScope()  # the reading of requests; cancelled by the first stop
         self._writing = False  # a socket write of the writer is in progress
         self._writer_done = False  # the writer returned: it holds nothing
         self._write_done = trio.Event()
@@ -139,13 +145,22 @@ class DeviceSession:
     # ---- lifecycle ------------------------------------------------------------
 
     async def run(self) -> None:
-        """Serve the connection until it closes; never raises an Exception."""
+        """Serve the connection until it closes; never raises an Exception.
+
+        The connection's task reads requests itself until the first stop
+        (which cancels the reading) or the peer's close, then carries the
+        stop out: one task for the reader and the controller.
+        """
         bind_connection(self.conn_id, remote_of(self.ws))  # every record of this connection names it
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._writer)
                 nursery.start_soon(self._timers)
-                nursery.start_soon(self._read)
+                with self._reader_scope:
+                    await self._reader()
+                if not self._closing:
+                    # The peer closed or went away (or a stop is already pending, which wins).
+                    self.stop(_DROPPED)
                 await self._controller()
                 nursery.cancel_scope.cancel()
         except Exception:
@@ -183,6 +198,7 @@ class DeviceSession:
         if stop.account_knows:
             self._account_knows_gone = True
         self._control.put(stop)
+        self._reader_scope.cancel()  # a request in progress is cancelled with it (an admission tells the account)
 
     def request_close(self, code: int, reason: str) -> None:
         """Close the connection soon with `code` (shutdown, timeouts)."""
@@ -245,7 +261,7 @@ class DeviceSession:
                 try:
                     if stop.event is not None:
                         await send_messages(self.ws, [stop.event.frame()])
-                    await self.ws.aclose(stop.code, stop.reason)
+                    await close(self.ws, stop.code, stop.reason)
                 except ConnectionClosed:
                     return
             if not sending.cancelled_caught:
@@ -287,21 +303,16 @@ class DeviceSession:
 
     # ---- reader ---------------------------------------------------------------
 
-    async def _read(self) -> None:
-        await self._reader()
-        if not self._closing:
-            # The peer closed or went away (or a stop is already pending, which wins).
-            self.stop(_DROPPED)
-
     async def _reader(self) -> None:
         login_deadline = trio.current_time() + self.config.login_timeout_s
+        max_bytes = self.config.max_frame_bytes
         try:
             while not self._control.pending and not self._closing:
                 if self.logged_in:
-                    message = await self.ws.get_message()
+                    message = await receive_message(self.ws, max_bytes)
                 else:
                     with trio.move_on_at(login_deadline):
-                        message = await self.ws.get_message()
+                        message = await receive_message(self.ws, max_bytes)
                     if not self.logged_in and trio.current_time() >= login_deadline:
                         log.info("session=%s no login within %ss: closing", self.conn_id, self.config.login_timeout_s)
                         self.request_close(CloseCode.LOGIN_TIMEOUT, "login timeout")
@@ -309,6 +320,9 @@ class DeviceSession:
                 if self._control.pending or self._closing:
                     return
                 await self._on_message(message)
+        except FrameTooLarge as exc:  # its rest is not read: the connection closes after the error
+            self.gateway.metrics.frames_in.inc()
+            await self._refuse_oversized(exc)
         except ConnectionClosed:
             return
 
@@ -320,11 +334,7 @@ class DeviceSession:
         try:
             frame = decode_frame(message, max_bytes=self.config.max_frame_bytes)
         except FrameTooLarge as exc:
-            metrics.errors.labels(str(exc.code)).inc()
-            # Queued behind the error frame, so the client gets 1004 before the 1009 close.
-            self._closing = True
-            await self.send(reply_error(None, exc.code, exc.message))
-            await self.send(Disconnect(CloseCode.FRAME_TOO_LARGE, "frame too large", None, by_account=False))
+            await self._refuse_oversized(exc)
             return
         except InvalidFrame as exc:
             code, text = (exc.code, exc.message) if within_budget else (1005, "rate limited: slow down")
@@ -337,6 +347,13 @@ class DeviceSession:
             await self.send(reply_error(request_id, 1005, "rate limited: slow down"))
             return
         await self.send(await self._answer(request_id, frame))
+
+    async def _refuse_oversized(self, exc: HubbubError) -> None:
+        """Error 1004, then the close 1009 queued behind it (PROTOCOL.md §12); nothing more is read."""
+        self.gateway.metrics.errors.labels(str(exc.code)).inc()
+        self._closing = True
+        await self.send(reply_error(None, exc.code, exc.message))
+        await self.send(Disconnect(CloseCode.FRAME_TOO_LARGE, "frame too large", None, by_account=False))
 
     async def _answer(self, request_id: int | None, frame: dict[str, object]) -> Outbound:
         op = frame.get("op")

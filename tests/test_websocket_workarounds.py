@@ -28,7 +28,7 @@ from gateway.server import Gateway
 from hubbub_client import wsfix
 
 from .conftest import Login, StartServer
-from .test_connection_robustness import _MASKED_EMPTY_PING, _raw_connection
+from .test_connection_robustness import _raw_connection
 
 # payload lengths at the edges of the three length encodings of RFC 6455 §5.2
 _LENGTHS = (0, 1, 125, 126, 127, 65_535, 65_536, 300_000)
@@ -206,21 +206,64 @@ async def test_a_failure_inside_the_library_ends_that_connection_only(
 ) -> None:
     with trio.fail_after(20):
         bystander = await login(server, "bystander")
-        # without fix 3 a ping after our close frame raises inside the library's reader task
-        monkeypatch.setattr(_impl.WebSocketConnection, "_handle_ping_event", websocket_io._original_handle_ping_event)
-        stream, ws = await _raw_connection(server)
-        await stream.send_all(ws.send(wsproto.events.BytesMessage(b"\xa0" + b"x" * (server.config.max_frame_bytes + 10))))
-        closed = False
-        while not closed:
-            data = await stream.receive_some(65536)
-            assert data, "the server dropped the connection before its close frame"
-            ws.receive_data(data)
-            closed = any(isinstance(e, CloseConnection) for e in ws.events())
-        await stream.send_all(_MASKED_EMPTY_PING)
+
+        async def failing_accept(*args: Any, **kwargs: Any) -> None:
+            raise RuntimeError("the library failed while accepting")
+
+        monkeypatch.setattr(_impl.WebSocketConnection, "_accept", failing_accept)
+        assert server.listening is not None
+        stream = await trio.open_tcp_stream(server.listening.host, server.listening.ws_port)
+        ws = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
+        await stream.send_all(ws.send(wsproto.events.Request(host="localhost", target="/ws")))
         assert await stream.receive_some(65536) == b""  # this one connection is closed
         await trio.testing.wait_all_tasks_blocked()
-        assert "connection failed inside the WebSocket library" in caplog.text  # the guard caught it
+        assert "connection failed in its handshake or handler" in caplog.text  # the guard caught it
         monkeypatch.undo()
         assert (await bystander.request("queryDevices"))["ok"]
         newcomer = await login(server, "newcomer")
         assert (await newcomer.request("queryDevices"))["ok"]
+
+
+def _tasks_named(name: str) -> list[trio.lowlevel.Task]:
+    found, todo = [], [trio.lowlevel.current_root_task()]
+    while todo:
+        task = todo.pop()
+        assert task is not None
+        if task.coro.__qualname__.endswith(name):
+            found.append(task)
+        todo.extend(child for nursery in task.child_nurseries for child in nursery.child_tasks)
+    return found
+
+
+async def test_the_session_reads_its_frames_itself(server: Gateway) -> None:
+    """No reader task nor message queue of the library: fragments, pings between them and pipelined frames are all read."""
+    with trio.fail_after(20):
+        stream, ws = await _raw_connection(server)
+        await trio.testing.wait_all_tasks_blocked()  # the server's session for it has started
+        (session,) = [s for s in server.connections if s.address is None]
+        assert _tasks_named("_reader_task") == [] and session.ws._recv_channel is websocket_io._NO_MESSAGES[1]
+        assert len(_tasks_named("DeviceSession._writer")) == len(_tasks_named("DeviceSession._timers")) == 1
+        frame = cbor2.dumps({"op": "queryDevices", "id": 7})
+        # one message in three fragments with a ping between them, then two whole ones, all in one write
+        data = ws.send(BytesMessage(frame[:3], message_finished=False))
+        data += ws.send(Ping(b"between"))
+        data += ws.send(BytesMessage(frame[3:6], message_finished=False))
+        data += ws.send(BytesMessage(frame[6:]))
+        data += ws.send(BytesMessage(cbor2.dumps({"op": "queryDevices", "id": 8})))
+        data += ws.send(BytesMessage(cbor2.dumps({"op": "queryDevices", "id": 9})))
+        await stream.send_all(data)
+        pongs: list[bytes] = []
+        replies: list[tuple[int, int]] = []
+        while len(replies) < 3:
+            received = await stream.receive_some(65536)
+            assert received, "the server closed early"
+            ws.receive_data(received)
+            for event in ws.events():
+                if isinstance(event, Pong):
+                    pongs.append(bytes(event.payload))
+                elif isinstance(event, BytesMessage):
+                    reply = cbor2.loads(event.data)
+                    replies.append((reply["re"], reply["error"]["code"]))
+        assert pongs == [b"between"]
+        assert replies == [(7, 2001), (8, 2001), (9, 2001)]  # each answered (2001: not logged in yet), in order
+        await stream.aclose()
