@@ -42,6 +42,7 @@ from .router import Router
 from .services import EndHook, Feature, Routes, Services, account_address
 from .session import DeviceSession
 from .shared_port import open_shared_listeners
+from .wake_after_outage import WakeAfterOutage
 from .webhooks import Callbacks
 
 log = logging.getLogger("hubbub.server")
@@ -87,6 +88,8 @@ class Gateway:
             max_devices=config.max_devices_per_account,
         )
         self.registry.add_kind("account", partial(AccountActor, ctx=self.account_context), claimed=True)
+        self.wake_after_outage = WakeAfterOutage(store, routes.post)
+        self.registry.on_tells_lost = self.wake_after_outage.note
         self.connections: set[DeviceSession] = set()
         self._full = False  # refusing connections at max_connections
         self._none_open: trio.Event | None = None  # set once no connection is left, while close_all waits
@@ -228,6 +231,7 @@ async def _serve_store(config: Config, stopped: trio.Event, *, task_status: trio
             await restore_policy(store, gateway.policy, config.policy)
             if gateway.callbacks is not None:
                 await root.start(gateway.callbacks.run)
+            await root.start(gateway.wake_after_outage.run)
             for user_id in await store.users_with_pending_deliveries():
                 await gateway.registry.post(account_address(user_id), Wake())
             sessions = await root.start(_nursery_task)

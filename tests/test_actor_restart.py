@@ -17,7 +17,7 @@ import pytest
 import trio
 import trio.testing
 
-from actors.errors import InvalidArgument, OwnershipLost
+from actors.errors import InvalidArgument, OwnershipLost, StorageUnavailable
 from actors.runtime import (
     Actor,
     ActorCrashed,
@@ -166,13 +166,14 @@ class Journal:
     handled: list[tuple[str, Any]] = field(default_factory=list)
     drained: list[int] = field(default_factory=list)  # messages handled when each drained() came
     fail_start: int = 0  # this many next start() calls raise
+    refuse_start: int = 0  # this many next start() calls (after those) find the store unreachable
     epochs: list[int | None] = field(default_factory=list)  # the epoch each start() found claimed
     taken_over: Counter[str] = field(default_factory=Counter)
 
 
 class Probe(Actor[Any]):
     """Messages are tuples: ("echo", x), ("note", x), ("log",), ("wait", event),
-    ("sleep", s), ("boom",), ("refuse",), ("silent",), ("busy", flag), ("lost",)."""
+    ("sleep", s), ("boom",), ("refuse",), ("silent",), ("busy", flag), ("lost",), ("store down",)."""
 
     def __init__(self, address: Address, journal: Journal) -> None:
         super().__init__(address)
@@ -186,6 +187,9 @@ class Probe(Actor[Any]):
         if self.journal.fail_start:
             self.journal.fail_start -= 1
             raise RuntimeError("cannot restore")
+        if self.journal.refuse_start:
+            self.journal.refuse_start -= 1
+            raise StorageUnavailable("the store cannot be reached")
 
     async def stop(self) -> None:
         self.journal.stops[self.address.key] += 1
@@ -224,6 +228,8 @@ class Probe(Actor[Any]):
                 raise InvalidArgument("refused on purpose")
             case ("lost",):
                 raise OwnershipLost("another node claimed it")
+            case ("store down",):
+                raise StorageUnavailable("the store cannot be reached")
             case ("silent",):
                 pass
             case _:
@@ -456,6 +462,48 @@ async def test_crash_in_start_is_retried(make_registry: Any, journal: Journal) -
         assert await registry.ref(_probe()).ask(("echo", "up"), timeout=5) == "up"
         assert journal.starts["p1"] == 3
         assert registry.restarts["probe"] == 2
+
+
+async def test_an_actor_that_cannot_start_reports_the_told_messages_it_dropped(make_registry: Any, journal: Journal) -> None:
+    """Asks get the refusal; told messages are dropped with the actor, and the registry says for which address."""
+    registry = make_registry()
+    lost: list[Address] = []
+    registry.on_tells_lost = lost.append
+    with trio.fail_after(10):
+        journal.refuse_start = 1
+        with pytest.raises(StorageUnavailable):
+            await registry.ref(_probe("asked")).ask(("echo", 1), timeout=5)
+        assert lost == [] and not registry.is_live(_probe("asked"))  # an asker knows: nothing to report
+        journal.refuse_start = 1
+        await registry.ref(_probe()).tell(("note", "dropped"))
+        await trio.testing.wait_all_tasks_blocked()
+        assert lost == [_probe()] and not registry.is_live(_probe())
+        # the next message starts it again; the dropped note is gone from memory (the outbox would redeliver it)
+        assert await registry.ref(_probe()).ask(("log",), timeout=5) == []
+        assert journal.starts["p1"] == 2 and lost == [_probe()]
+
+
+async def test_a_told_message_that_crashed_the_actor_is_reported_when_the_restart_cannot_start(
+    make_registry: Any, journal: Journal, autojump_clock: trio.testing.MockClock
+) -> None:
+    registry = make_registry()
+    lost: list[Address] = []
+    registry.on_tells_lost = lost.append
+    with trio.fail_after(10):
+        ref = registry.ref(_probe())
+        assert await ref.ask(("echo", "up"), timeout=5) == "up"
+        journal.refuse_start = 1
+        await ref.tell(("store down",))  # crashes it; its restart finds the store unreachable
+        while registry.is_live(_probe()):  # noqa: ASYNC110 - the restart's back-off runs on the autojump clock
+            await trio.sleep(0.01)
+        assert lost == [_probe()] and registry.restarts["probe"] == 1
+        # on an ask it is the asker's refusal (the actor carries on), and a restart that starts reports nothing
+        with pytest.raises(StorageUnavailable):
+            await ref.ask(("store down",), timeout=5)
+        journal.refuse_start = 0
+        await ref.tell(("store down",))
+        assert await ref.ask(("echo", "again"), timeout=5) == "again"
+        assert lost == [_probe()] and registry.restarts["probe"] == 2
 
 
 async def test_gives_up_after_max_crashes_and_fails_queued_asks(

@@ -15,6 +15,12 @@ actor is stopped, not restarted (it would claim the actor back), the
 request it was handling and those queued get the error, and the address is
 retired, so a later message spawns (and claims) it afresh where placement
 sends it.
+
+An actor that cannot start (the store unreachable) is retired too, and the
+messages told to it are dropped with it, as is a told message it crashed on
+just before. Those an actor is told by others are durable elsewhere (the
+outbox), but nothing would start it again to take them: `on_tells_lost`
+hears of each such address, so its owner can start it once the store is back.
 """
 
 from __future__ import annotations
@@ -62,6 +68,7 @@ class _Slot:
     actor: Actor[Any] | None = None
     current: Envelope[Any] | None = None
     crashes: deque[float] = field(default_factory=deque)
+    tell_lost: bool = False  # it crashed on a told message: that one is gone unless the restart takes it from storage
     last_active: float = 0.0  # trio time the actor last started or handled a message
 
 
@@ -114,6 +121,8 @@ class Registry:
         self.spawned = Counter[str]()
         self.restarts = Counter[str]()
         self.taken_over = Counter[str]()  # actors stopped because another node claimed them
+        # Told messages for this address were dropped because its actor could not start (see the module's docstring).
+        self.on_tells_lost: Callable[[Address], None] | None = None
         self._closed = False
 
     def add_kind(self, kind: str, factory: Factory, *, claimed: bool = False) -> None:
@@ -294,6 +303,7 @@ class Registry:
                     return
                 except Exception:
                     log.exception("actor=%s crashed", address)
+                    slot.tell_lost = slot.current is not None and slot.current.reply is None
                     self._fail_current(address, slot)
                     if self._too_many_crashes(slot):
                         log.error("actor=%s crashed %d times in %ss: giving up", address, self._max_crashes, self._crash_window_s)
@@ -315,7 +325,8 @@ class Registry:
         A refusal (StorageUnavailable: the store cannot be reached) is not a
         crash to retry at once: every queued ask gets it now, instead of
         waiting out its timeout, and the address is retired; the next
-        message starts the actor again.
+        message starts the actor again. If told messages were lost with it
+        (queued, or the one it crashed on), `on_tells_lost` hears of it.
         """
         try:
             if self._claim is not None and address.kind in self._claimed_kinds:
@@ -325,8 +336,11 @@ class Registry:
             raise
         except HubbubError as refusal:
             log.warning("actor=%s cannot start: %s", address, refusal)
-            self._give_up(address, slot, partial(type(refusal), refusal.message))
+            dropped = self._give_up(address, slot, partial(type(refusal), refusal.message))
+            if (dropped or slot.tell_lost) and self.on_tells_lost is not None:
+                self.on_tells_lost(address)
             return False
+        slot.tell_lost = False
         return True
 
     async def _serve(self, address: Address, slot: _Slot, actor: Actor[Any]) -> None:
@@ -381,16 +395,23 @@ class Registry:
             slot.crashes.popleft()
         return len(slot.crashes) >= self._max_crashes
 
-    def _give_up(self, address: Address, slot: _Slot, error: Callable[[], Exception] | None = None) -> None:
-        """Retire the address; every queued ask gets an `error()` (default: ActorUnavailable), told messages are dropped."""
+    def _give_up(self, address: Address, slot: _Slot, error: Callable[[], Exception] | None = None) -> int:
+        """Retire the address; every queued ask gets an `error()` (default: ActorUnavailable), told messages are dropped.
+
+        Returns how many told messages were dropped (the runtime's own not counted).
+        """
         self._retire(address, slot)
+        dropped = 0
         while True:
             try:
                 envelope = slot.receive.receive_nowait()
             except (trio.WouldBlock, trio.EndOfChannel):
                 break
-            if envelope.reply is not None and not envelope.reply.is_set:
+            if envelope.reply is None:
+                dropped += not isinstance(envelope.msg, CheckIdle | CrashNext)
+            elif not envelope.reply.is_set:
                 envelope.reply.fail(error() if error is not None else ActorUnavailable(address, "crashed repeatedly"))
+        return dropped
 
 
 async def _stop_quietly(actor: Actor[Any]) -> None:
