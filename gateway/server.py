@@ -30,6 +30,7 @@ from .datadir import hold_data_dir
 from .policy_setting import reload_policy, restore_policy
 from .startup import listen_failed
 from .devices import DeviceDirectory
+from .timers import SessionTimers
 from .websocket_io import GuardedServer, apply as apply_websocket_workarounds, release_handshake
 from .calls import Calls
 from .messaging import Messaging
@@ -57,6 +58,7 @@ class Gateway:
         self.config = config
         self.store = store
         self.directory = DeviceDirectory()
+        self.timers = SessionTimers()  # every session's keepalive and token deadlines, in one task
         self.policy = PolicyBox(config.policy)
         self.registry = Registry(
             actor_nursery,
@@ -234,6 +236,7 @@ async def _serve_store(config: Config, stopped: trio.Event, *, task_status: trio
             await root.start(gateway.wake_after_outage.run)
             for user_id in await store.users_with_pending_deliveries():
                 await gateway.registry.post(account_address(user_id), Wake())
+            await root.start(gateway.timers.run)
             sessions = await root.start(_nursery_task)
             listener_scope = trio.CancelScope()
             ws_server = await root.start(_listen, gateway, sessions, listener_scope)

@@ -1,7 +1,7 @@
 """DeviceSession: one WebSocket connection, with its reader, writer, controller and timers.
 
-Three tasks: the connection's own (the reader, then the controller), the
-writer and the timers.
+Two tasks: the connection's own (the reader, then the controller) and the
+writer; the deadlines are entries with the gateway's one timer task.
 
     reader      frame -> codec -> rate limit -> router -> actor -> reply;
                 reads the socket itself (gateway/websocket_io.py), until
@@ -13,10 +13,11 @@ writer and the timers.
                 the writer, sends the stop's event ahead of any queued data,
                 closes with its code; a socket that cannot take that within
                 `close_timeout_s` is aborted
-    timers      one task for both deadlines of a connection: a ping every
-                `ping_interval_s` (no pong in time stops the session with
-                1011), and, once logged in, tokenWillExpire, then a stop with
-                4002 unless renewed
+    timers      the gateway's one task for every session's deadlines
+                (gateway/timers.py): a ping every `ping_interval_s`, sent by
+                a task that lives until its pong (none in time stops the
+                session with 1011), and, once logged in, tokenWillExpire,
+                then a stop with 4002 unless renewed
 
 Actors reach the session through the DeviceDirectory: data with non-blocking
 pushes (a full outbound queue stops the session as a slow consumer), kicks
@@ -54,6 +55,7 @@ from .config import Config
 from .metrics import Metrics
 from .router import Router
 from .services import NO_REPLY, EndHook, NoReply, Result, Services
+from .timers import SessionTimers
 from .websocket_io import abort, close, receive_message, send_messages, send_ping
 
 log = logging.getLogger("hubbub.session")
@@ -62,6 +64,8 @@ _REPLAY_PAGE = 256  # events read from storage per replay query
 _WRITE_BATCH = 64  # frames at most in one socket write
 _WRITER_TURNS = 16  # scheduler turns a stop gives the writer to send what it already took
 _session_ids = itertools.count(1)
+_NO_WRITE_YET = trio.Event()  # shared by sessions before their first write: never waited on (nothing is writing)
+_NO_WRITE_YET.set()
 
 
 def _size_of(item: Outbound) -> int:
@@ -87,6 +91,8 @@ class SessionHost(Protocol):
     def router(self) -> Router: ...
     @property
     def session_end_hooks(self) -> list[EndHook]: ...
+    @property
+    def timers(self) -> SessionTimers: ...
 
 
 class _DataStopped(Exception):
@@ -95,6 +101,16 @@ class _DataStopped(Exception):
 
 class DeviceSession:
     """One connected device, logged in or not yet."""
+
+    # Slots: one is held per connected device, and its fields are too many for a shared-key dict.
+    __slots__ = (
+        "ws", "gateway", "services", "config", "ended", "conn_id",
+        "outbound_send", "_outbound_receive", "queued_bytes", "_slow",
+        "identity", "_admitting", "_control", "_stopping", "_account_knows_gone", "_gone_reason", "_closing",
+        "_data_scope", "_reader_scope", "_writing", "_writer_done", "_write_done",
+        "_token_due", "_token_warned_due", "_ping_at", "_pinging", "_timer_at", "_timers_off", "_nursery",
+        "_bucket",
+    )  # fmt: skip
 
     def __init__(self, ws: WebSocketConnection, gateway: SessionHost) -> None:
         self.ws = ws
@@ -118,10 +134,14 @@ class DeviceSession:
         self._reader_scope = trio.CancelScope()  # the reading of requests; cancelled by the first stop
         self._writing = False  # a socket write of the writer is in progress
         self._writer_done = False  # the writer returned: it holds nothing
-        self._write_done = trio.Event()
+        self._write_done = _NO_WRITE_YET
         self._token_due = math.inf  # Trio time the token expires at; none before login
         self._token_warned_due = math.inf  # the `_token_due` a tokenWillExpire went out for
-        self._timer_wait: trio.CancelScope | None = None  # the timers' wait, woken early when the token changes
+        self._ping_at = math.inf  # Trio time of the next keepalive ping (set when the session runs)
+        self._pinging = False  # a ping waits for its pong
+        self._timer_at = math.inf  # the earliest entry this session has with the gateway's timers
+        self._timers_off = False  # the session's nursery is gone: no more pings
+        self._nursery: trio.Nursery | None = None  # the session's: its ping tasks run there
         self._bucket = TokenBucket(self.config.rate_per_s, self.config.rate_burst, trio.current_time())
 
     @property
@@ -155,7 +175,7 @@ class DeviceSession:
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._writer)
-                nursery.start_soon(self._timers)
+                self._start_timers(nursery)
                 with self._reader_scope:
                     await self._reader()
                 if not self._closing:
@@ -166,6 +186,7 @@ class DeviceSession:
         except Exception:
             log.exception("session=%s user=%s crashed; closing it", self.conn_id, self.user_id)
         finally:
+            self._timers_off = True
             with trio.move_on_after(self.config.close_timeout_s, shield=True):
                 await self._leave()
             self.ended.set()
@@ -481,59 +502,67 @@ class DeviceSession:
 
     # ---- keepalive and token expiry -------------------------------------------
 
-    async def _timers(self) -> None:
-        """Keepalive and token expiry in one task: each wait ends at whichever deadline comes first.
+    def _start_timers(self, nursery: trio.Nursery) -> None:
+        """Arm the first keepalive; pings then run in `nursery`, one short task each."""
+        self._nursery = nursery
+        self._ping_at = trio.current_time() + self._ping_gap()
+        self._arm_timer(trio.current_time())
+
+    def on_timer(self, now: float) -> None:
+        """The gateway's timers (gateway/timers.py): ping, warn of or end the token, when due; never blocks.
 
         Keepalive: a ping every ping_interval_s (±25%, so devices that
-        connected together do not ping together); no pong within
-        pong_timeout_s of the ping stops the session with 1011. Token:
+        connected together do not ping together), skipped while the last
+        one waits for its pong; no pong within pong_timeout_s of the ping
+        stops the session with 1011 (`_keepalive_ping`). Token:
         tokenWillExpire token_warning_s before expiry (at once for a shorter
         token), then a stop with 4002 unless renewed; admitted() and
-        token_renewed() end the wait early so it takes the new expiry.
+        token_renewed() arm the new expiry.
         """
-        ping_at = trio.current_time() + self._ping_gap()
-        pong: trio.Event | None = None  # set by the library when the ping in flight is answered
-        pong_by = math.inf
-        try:
-            while True:
-                keepalive_at = ping_at if pong is None else pong_by
-                with trio.move_on_at(min(keepalive_at, self._token_step_at())) as self._timer_wait:
-                    if pong is None:
-                        await trio.sleep_forever()
-                    else:
-                        await pong.wait()
-                self._timer_wait = None
-                now = trio.current_time()
-                if pong is not None and pong.is_set():
-                    pong, ping_at = None, now + self._ping_gap()
-                elif pong is None and now >= ping_at:
-                    pong_by = now + self.config.pong_timeout_s
-                    pong = await self._ping(pong_by)
-                    if pong is None:
-                        self._no_pong()
-                        return
-                elif pong is not None and now >= pong_by:
-                    self._no_pong()
-                    return
-                if not await self._token_step(ping_at if pong is None else pong_by):
-                    return
-        except ConnectionClosed:
-            # Gone while the reader may be busy with a request: end the session,
-            # which cancels that request (an admission tells the account).
-            self.stop(_DROPPED)
+        nursery = self._nursery
+        if now < self._timer_at or self._timers_off or self._control.pending or nursery is None:
+            return  # stale (an earlier deadline took its place), or the session is ending
+        self._timer_at = math.inf
+        if now >= self._ping_at:
+            self._ping_at = now + self._ping_gap()
+            if not self._pinging:
+                self._pinging = True
+                nursery.start_soon(self._keepalive_ping)
+        if self._token_step(now):
+            self._arm_timer(now, stepped=True)
+
+    def _arm_timer(self, now: float, stepped: bool = False) -> None:
+        """Have the timers call `on_timer` at the next deadline, unless an entry at or before it is pending.
+
+        `stepped`: just after the steps that were due, so a deadline not in
+        the future is a warning that did not get into a full queue: it is
+        tried again at the next ping (or the expiry).
+        """
+        at = min(self._ping_at, self._token_step_at())
+        if stepped and at <= now:
+            at = min(self._ping_at, self._token_due)
+        if at < self._timer_at:
+            self._timer_at = at
+            self.gateway.timers.arm(at, self)
 
     def _ping_gap(self) -> float:
         return self.config.ping_interval_s * random.uniform(0.75, 1.25)
 
-    async def _ping(self, pong_by: float) -> trio.Event | None:
-        """Send a ping; the event is set when its pong arrives. None if even sending it took until `pong_by`."""
-        with trio.move_on_at(pong_by):
-            return await send_ping(self.ws)
-        return None
-
-    def _no_pong(self) -> None:
-        log.info("session=%s user=%s no pong within %ss: closing", self.conn_id, self.user_id, self.config.pong_timeout_s)
-        self.stop(Stop(CloseCode.NO_PONG, "no pong", gone_reason="timeout"))
+    async def _keepalive_ping(self) -> None:
+        """Send a ping and wait for its pong; none within pong_timeout_s stops the session (1011)."""
+        try:
+            with trio.move_on_after(self.config.pong_timeout_s):
+                pong = await send_ping(self.ws)
+                await pong.wait()
+                return
+            log.info("session=%s user=%s no pong within %ss: closing", self.conn_id, self.user_id, self.config.pong_timeout_s)
+            self.stop(Stop(CloseCode.NO_PONG, "no pong", gone_reason="timeout"))
+        except ConnectionClosed:
+            # Gone while the reader may be busy with a request: end the session,
+            # which cancels that request (an admission tells the account).
+            self.stop(_DROPPED)
+        finally:
+            self._pinging = False
 
     def _token_step_at(self) -> float:
         """When the token needs the timers next: its warning, or (warned) its expiry; never before login."""
@@ -541,10 +570,9 @@ class DeviceSession:
             return self._token_due
         return self._token_due - self.config.token_warning_s
 
-    async def _token_step(self, keepalive_at: float) -> bool:
+    def _token_step(self, now: float) -> bool:
         """Warn or expire the token if its time has come; False once it expired (the session stops)."""
         due = self._token_due
-        now = trio.current_time()
         if now >= due:
             log.info("session=%s user=%s login=%s token expired: closing", self.conn_id, self.user_id, self.login_id)
             event = DeviceEvent(ConnectionStateChanged(0, ConnectionEvent.TOKEN_EXPIRED, KickDetail()))
@@ -553,16 +581,28 @@ class DeviceSession:
         if self._token_warned_due != due and now >= due - self.config.token_warning_s:
             # A full queue (a device that stopped reading) delays the warning, never the
             # expiry nor the keepalive: a warning that did not get in is tried again.
-            with trio.move_on_at(min(due, keepalive_at)):
-                await self.send(DeviceEvent(TokenWillExpire(max(0, round(due - now)))))
+            if self._queue_if_room(DeviceEvent(TokenWillExpire(max(0, round(due - now))))):
                 self._token_warned_due = due
         return True
 
+    def _queue_if_room(self, item: Outbound) -> bool:
+        """Queue `item` if the queue has room for it (frames and bytes); False otherwise, with no slow close."""
+        size = _size_of(item)
+        if self.queued_bytes and self.queued_bytes + size > self.config.outbound_queue_bytes:
+            return False
+        try:
+            self.outbound_send.send_nowait(item)
+        except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
+            return False
+        self.queued_bytes += size
+        return True
+
     def _set_token_expiry(self, expires_at: float) -> None:
-        """Take the expiry (a Unix time) on Trio's clock, which the timers run on, and wake them."""
-        self._token_due = trio.current_time() + (expires_at - time.time())
-        if self._timer_wait is not None:
-            self._timer_wait.deadline = -math.inf
+        """Take the expiry (a Unix time) on Trio's clock, which the timers run on, and arm it."""
+        now = trio.current_time()
+        self._token_due = now + (expires_at - time.time())
+        if self._nursery is not None:
+            self._arm_timer(now)
 
     # ---- admission and token expiry ---------------------------------------------
 

@@ -53,7 +53,9 @@ once when it starts serving; nothing is patched on import.
    the connection is upgraded, wsproto routes every byte and event to the
    WebSocket connection, yet keeps the handshake's HTTP/1.1 parser (an h11
    Connection) and its empty event queue for the connection's life: about
-   1.7 KB of each idle device. Both are let go after the accept.
+   1.7 KB of each idle device. Both are let go after the accept, and so is
+   the WebSocket connection's own event queue (760 bytes), which only an
+   end of data fed as None fills: `receive_message` never feeds that.
 
 Each has its test: 1, 2 and the version check in
 tests/test_websocket_workarounds.py and tests/test_codec_limits.py (1004
@@ -191,6 +193,8 @@ def release_handshake(ws: WebSocketConnection) -> None:
         return  # not upgraded (or events still to read): the handshake is still in use
     del handshake._h11_connection
     handshake._events = _NO_HANDSHAKE_EVENTS
+    if not ws._wsproto.connection._events:
+        ws._wsproto.connection._events = _NO_HANDSHAKE_EVENTS
 
 
 async def receive_message(ws: WebSocketConnection, max_bytes: int) -> bytes | str:

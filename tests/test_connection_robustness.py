@@ -14,7 +14,7 @@ from wsproto.events import AcceptConnection, CloseConnection, Ping, Request
 from hubbub_client import Client, ConnectFailed, open_client
 from gateway.server import Gateway
 
-from .conftest import Login, StartServer
+from .conftest import Login, StartServer, token
 
 _MASKED_EMPTY_PING = bytes([0x89, 0x80, 0, 0, 0, 0])
 
@@ -79,6 +79,20 @@ async def test_a_peer_that_never_answers_pings_is_closed_and_one_that_does_stays
         await trio.sleep(100)
         assert (await answering.request("queryDevices"))["ok"]
         assert answering.close_code is None
+
+
+async def test_one_timer_task_keeps_every_session_alive_and_holds_a_bounded_heap(
+    start_server: StartServer, login: Login, autojump_clock: trio.testing.MockClock
+) -> None:
+    server = await start_server("multi", ping_interval_s=20.0, pong_timeout_s=10.0, token_warning_s=30.0)
+    with trio.fail_after(600):
+        clients = [await login(server, f"u{n}", ttl_s=3600) for n in range(5)]
+        for _ in range(10):  # renewals arm earlier deadlines only when they are earlier: no pile of stale entries
+            assert (await clients[0].request("renewToken", token=token("u0", 3600)))["ok"]
+        await trio.sleep(300)  # about fifteen pings each, all from the gateway's one timer task
+        for client in clients:
+            assert (await client.request("queryDevices"))["ok"] and client.close_code is None
+        assert len(server.timers) <= 2 * len(clients)
 
 
 async def test_connections_beyond_the_limit_get_503_and_the_rest_are_served(

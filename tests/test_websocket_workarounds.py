@@ -191,6 +191,8 @@ async def test_the_finished_handshake_is_let_go_and_the_connection_serves_on(ser
         session = next(s for s in server.connections if s.login_id == client.login_id)
         handshake = session.ws._wsproto.handshake
         assert not hasattr(handshake, "_h11_connection") and handshake._events is websocket_io._NO_HANDSHAKE_EVENTS
+        connection = session.ws._wsproto.connection
+        assert connection is not None and connection._events is websocket_io._NO_HANDSHAKE_EVENTS
         other = await login(server, "u2")
         assert other.ws is not None and client.ws is not None
         await client.ws.ping()  # pings, pongs, frames both ways and the close still work
@@ -218,6 +220,7 @@ async def test_a_failure_inside_the_library_ends_that_connection_only(
         assert await stream.receive_some(65536) == b""  # this one connection is closed
         await trio.testing.wait_all_tasks_blocked()
         assert "connection failed in its handshake or handler" in caplog.text  # the guard caught it
+        await stream.aclose()
         monkeypatch.undo()
         assert (await bystander.request("queryDevices"))["ok"]
         newcomer = await login(server, "newcomer")
@@ -242,7 +245,9 @@ async def test_the_session_reads_its_frames_itself(server: Gateway) -> None:
         await trio.testing.wait_all_tasks_blocked()  # the server's session for it has started
         (session,) = [s for s in server.connections if s.address is None]
         assert _tasks_named("_reader_task") == [] and session.ws._recv_channel is websocket_io._NO_MESSAGES[1]
-        assert len(_tasks_named("DeviceSession._writer")) == len(_tasks_named("DeviceSession._timers")) == 1
+        # its tasks: the connection's own and the writer; its deadlines are the gateway's one timer task's
+        assert len(_tasks_named("DeviceSession._writer")) == len(_tasks_named("SessionTimers.run")) == 1
+        assert _tasks_named("DeviceSession._keepalive_ping") == [] and len(server.timers) == 1
         frame = cbor2.dumps({"op": "queryDevices", "id": 7})
         # one message in three fragments with a ping between them, then two whole ones, all in one write
         data = ws.send(BytesMessage(frame[:3], message_finished=False))
