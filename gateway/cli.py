@@ -31,6 +31,7 @@ from .settings import CONFIG_ENV, SECRETS, ConfigError, Effective, environment, 
 from .logs import configure as configure_logging
 from .datadir import DataDirInUse, make_data_dir
 from .server import Gateway, serve, tls_context
+from .cluster import NodesNotSeen
 from .workers import WorkerFailedToStart, run_workers, stop_when_supervisor_gone
 from .tokens import TokenVerifier
 from .webapp import APP_PATH, demo_signin_refusal
@@ -171,7 +172,7 @@ def _workers_refusal(config: Config) -> str | None:
 def _cluster_refusal(config: Config) -> str | None:
     """Why these settings cannot run as a cluster node, or None when they can (or are no node at all)."""
     if config.bus_url is None:
-        return None
+        return "--wait-for-nodes needs the cluster bus (--bus redis://...)" if config.wait_for_nodes else None
     if not config.bus_url.startswith(("redis://", "rediss://", "unix://")):
         return "--bus takes a redis:// URL"
     if config.store_url is None:
@@ -315,7 +316,7 @@ def _backup(args: argparse.Namespace) -> int:
 
 # What a user can get wrong (a port in use, an unusable data dir, a bad
 # setting): one line and exit code 2, never a traceback.
-_USER_MISTAKES = (OSError, ConfigError, DataDirInUse, StorageUnavailable, WorkerFailedToStart)
+_USER_MISTAKES = (OSError, ConfigError, DataDirInUse, StorageUnavailable, WorkerFailedToStart, NodesNotSeen)
 
 
 def main(argv: list[str] | None = None) -> int:

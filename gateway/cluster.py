@@ -51,6 +51,14 @@ from .devices import DeviceDirectory
 
 log = logging.getLogger("hubbub.cluster")
 
+# How long a starting node waits for the nodes it was told to wait for (--wait-for-nodes)
+# to be in its view: as long as a supervisor waits for its workers to listen.
+NODES_WAIT_S = 60.0
+
+
+class NodesNotSeen(Exception):
+    """A starting node's view of the cluster did not come to hold the nodes it waits for."""
+
 
 @dataclass(frozen=True, slots=True)
 class PushFrame:
@@ -238,6 +246,16 @@ class Cluster:
                     await trio.sleep(0.001)
         if isinstance(msg, PushFrame | PushReplay | PushDisconnect):
             self.directory.push_here(msg.session, _arriving(msg))
+
+    async def until_view_holds(self, names: str) -> None:
+        """Return once this node's view holds the comma-separated `names`; NodesNotSeen after NODES_WAIT_S."""
+        nodes = {name.strip() for name in names.split(",") if name.strip()}
+        with trio.move_on_after(NODES_WAIT_S):
+            await self.bus.until_view_holds(nodes)
+            log.info("node=%s sees %s: listening", self.node, ",".join(sorted(nodes)))
+            return
+        missing = sorted(nodes - set(self.bus.membership.nodes))
+        raise NodesNotSeen(f"node {self.node} did not see {', '.join(missing)} join the cluster within {NODES_WAIT_S:.0f} s")
 
     # ---- the node's tasks -------------------------------------------------------
 

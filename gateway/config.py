@@ -33,6 +33,8 @@ class Config:
     reuse_port: bool = False  # share the WebSocket port with other processes (SO_REUSEPORT), as workers do
     bus_url: str | None = None  # a redis:// URL: nodes with the same store_url and bus_url form one cluster
     bus_lease_s: float = 10.0  # a node that cannot renew its membership lease this long stops
+    # comma-separated: listen only once this node's view of the cluster holds these nodes too (the workers of --workers)
+    wait_for_nodes: str | None = None
 
     # framing and abuse limits (PROTOCOL.md §12)
     max_frame_bytes: int = 64 * 1024

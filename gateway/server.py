@@ -230,12 +230,14 @@ async def _serve_store(config: Config, stopped: trio.Event, *, task_status: trio
             if bus is not None and gateway.cluster is not None:
                 await root.start(bus.run)  # joins the membership: actors are placed from here on
                 await root.start(gateway.cluster.run, gateway.stop_requested)
+                if config.wait_for_nodes:  # the workers of one supervisor: none listens before all agree who owns what
+                    await gateway.cluster.until_view_holds(config.wait_for_nodes)
             await restore_policy(store, gateway.policy, config.policy)
             if gateway.callbacks is not None:
                 await root.start(gateway.callbacks.run)
             await root.start(gateway.wake_after_outage.run)
-            for user_id in await store.users_with_pending_deliveries():
-                await gateway.registry.post(account_address(user_id), Wake())
+            for user_id in await store.users_with_pending_deliveries():  # each to its owner (in a cluster, any node's)
+                await gateway.services.routes.post(account_address(user_id), Wake())
             await root.start(gateway.timers.run)
             sessions = await root.start(_nursery_task)
             listener_scope = trio.CancelScope()

@@ -53,6 +53,7 @@ HELP: dict[str, str] = {
     "reuse_port": "share the WebSocket port with other hubbub processes (SO_REUSEPORT); set for the workers of --workers",
     "bus_url": "a redis://host:port URL: run as one node of a cluster (needs a postgresql:// store_url and a node name of its own)",
     "bus_lease_s": "a node that cannot renew its membership lease this long stops (devices reconnect elsewhere); its actors move",
+    "wait_for_nodes": "comma-separated node names: listen only once this node's view of the cluster holds them too (set for the workers of --workers)",
     "max_frame_bytes": "largest accepted frame, bytes",
     "rate_per_s": "requests per second per connection",
     "rate_burst": "request burst per connection",

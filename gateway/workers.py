@@ -9,6 +9,7 @@ worker processes, each `hubbub serve` with the same settings plus:
     --port P --reuse-port  the shared port: the kernel spreads new connections over the workers
     --admin-port A+I-1     one admin API per node (0: each picks a free one; off: none)
     --data-dir DIR/worker-I  its own lock; the state is in PostgreSQL
+    --wait-for-nodes NODE-1,...,NODE-N  it listens only once its view of the cluster holds every worker
 
 Secrets are resolved once, here (flag, environment, or DATA_DIR's
 generated files), and handed to every worker in its environment, so a token
@@ -72,9 +73,9 @@ class WorkerPlan:
 def plan(config: Config, port: int) -> list[WorkerPlan]:
     """The workers of `config.workers`: names NODE-1 ... NODE-N and the flags that set each one apart."""
     count = config.workers or 1
+    nodes = [f"{config.node}-{index}" for index in range(1, count + 1)]
     plans = []
-    for index in range(1, count + 1):
-        node = f"{config.node}-{index}"
+    for index, node in enumerate(nodes, start=1):
         if config.admin_port is None:
             admin = "off"
         else:
@@ -82,6 +83,9 @@ def plan(config: Config, port: int) -> list[WorkerPlan]:
         overrides = (
             "--node", node, "--port", str(port), "--reuse-port", "--admin-port", admin,
             "--data-dir", str(config.data_dir / f"worker-{index}"), "--workers", "off",
+            # Until every worker's view holds all of them, two workers could each take an
+            # account for their own (logins refused with 9001): none listens before that.
+            *(("--wait-for-nodes", ",".join(nodes)) if count > 1 else ()),
         )
         plans.append(WorkerPlan(node, overrides))
     return plans

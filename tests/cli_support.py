@@ -59,10 +59,14 @@ class Running:
 
 
 @asynccontextmanager
-async def serve_subprocess(tmp_path: Path, *extra: str, name: str = "serve") -> AsyncIterator[Running]:
+async def serve_subprocess(
+    tmp_path: Path, *extra: str, name: str = "serve", ready: str | None = None, wait_s: float = 20
+) -> AsyncIterator[Running]:
     """Run `hubbub serve` on free ports until the block ends; killed if it outlives it.
 
     Its data dir is `tmp_path/data` unless `extra` names another; its stderr goes to `tmp_path/NAME.stderr`.
+    The block starts at its first listening line, or with `ready` at the first line after it that
+    starts with `ready` (a supervisor's, once all its workers listen), within `wait_s` in all.
     """
     stderr_path = tmp_path / f"{name}.stderr"
     with open(stderr_path, "wb") as stderr:  # noqa: ASYNC230  a local file, opened once to be the child's stderr
@@ -78,12 +82,16 @@ async def serve_subprocess(tmp_path: Path, *extra: str, name: str = "serve") -> 
         )
     try:
         assert process.stdout is not None
+        lines = Lines(process.stdout)
         try:
-            line = await Lines(process.stdout).next(timeout=20)
+            with trio.fail_after(wait_s):
+                line = await lines.next(timeout=wait_s)
+                match = LISTENING.match(line)
+                assert match, line
+                while ready is not None and not line.startswith(ready):
+                    line = await lines.next(timeout=wait_s)
         except (EOFError, trio.TooSlowError):
-            raise AssertionError(f"no listening line; stderr:\n{stderr_path.read_text(errors='replace')}") from None
-        match = LISTENING.match(line)
-        assert match, line
+            raise AssertionError(f"no {ready or 'listening'} line; stderr:\n{stderr_path.read_text(errors='replace')}") from None
         yield Running(process, match.group(1), match.group(3), stderr_path)
     finally:
         if process.returncode is None:

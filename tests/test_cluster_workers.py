@@ -15,7 +15,7 @@ import trio
 
 from hubbub_client import Client
 
-from .cli_support import SECRET
+from .cli_support import SECRET, serve_subprocess
 from .cluster_support import two_workers
 from .conftest import token
 from .redis_servers import RedisForTests
@@ -60,3 +60,32 @@ async def test_workers_shut_down_when_their_supervisor_is_killed(
             while any(_running(pid) for pid in workers):  # noqa: ASYNC110 - another process's end is polled
                 await trio.sleep(0.05)
         assert server.stderr().count("the supervisor is gone: shutting down") == 2
+
+
+async def test_logins_right_after_the_supervisor_says_its_workers_listen_all_succeed(
+    nursery: trio.Nursery, tmp_path: Path, postgres_url: str, redis_server: RedisForTests
+) -> None:
+    """Every worker listens only once its view holds all of them, so no login meets two nodes that both claim its account."""
+    options = ("--store", postgres_url, "--bus", redis_server.url, "--node", "w", "--policy", "multi", "--workers", "2")
+    with trio.fail_after(120):
+        async with serve_subprocess(tmp_path, *options, ready="hubbub workers:", wait_s=60) as server:
+            users = [f"u{i}" for i in range(20)]
+            devices: dict[str, list[Client]] = {user: [] for user in users}
+
+            async def log_in(user: str, device: str) -> None:
+                client = Client(server.ws_url, nursery)
+                await client.connect()
+                await client.login(user, token(user, secret=SECRET), device_id=device, timeout=30)
+                devices[user].append(client)
+
+            async with trio.open_nursery() as logins:  # at once: the kernel spreads the connections over both workers
+                for user in users:
+                    for device in ("A", "B"):
+                        logins.start_soon(log_in, user, device)
+            nodes: set[str] = set()
+            for user, clients in devices.items():
+                expected = sorted(str(client.login_id) for client in clients)
+                nodes |= {login_id.rsplit("-", 1)[0] for login_id in expected}
+                for client in clients:
+                    assert sorted(d["loginID"] for d in (await client.request("queryDevices"))["devices"]) == expected, user
+            assert nodes == {"w-1", "w-2"}  # both workers served logins

@@ -63,6 +63,7 @@ async def test_settings_workers_cannot_run_with_are_one_line_refusals(tmp_path: 
         (("--workers", "1"), "hubbub: --workers needs --store postgresql://...: its workers are nodes that share one store"),
         (("--workers", "2", "--store", postgres_url), "hubbub: --workers above 1 needs the cluster bus"),
         (("--workers", "0", "--store", postgres_url), "hubbub: --workers: must be positive, got 0"),
+        (("--wait-for-nodes", "a,b", "--store", postgres_url), "hubbub: --wait-for-nodes needs the cluster bus (--bus redis://...)"),
     ):
         result = await run_hubbub("serve", *data, *args)
         assert result.returncode == 2, result

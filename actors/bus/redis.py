@@ -303,6 +303,11 @@ class RedisBus:
             changed, self.changed = self.changed, trio.Event()
             changed.set()
 
+    async def until_view_holds(self, nodes: set[str]) -> None:
+        """Return once this node's view of the membership holds every one of `nodes` (the caller bounds the wait)."""
+        while not nodes <= set(self.membership.nodes):
+            await self.changed.wait()
+
     async def _leave(self) -> None:
         # A client of its own: the node's is being torn down with the node's tasks.
         try:
