@@ -41,7 +41,6 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import coredis
 import psycopg
 import trio
 
@@ -55,8 +54,6 @@ from tests.store_engines import EmbeddedPostgres
 SETUPS: tuple[str, ...] = ("sqlite", "pg-1", "pg-2")
 MIXES: tuple[str, ...] = ("chat", "groups")
 _NODES = {"pg-1": 1, "pg-2": 2}
-_CONVERGE_S = 60.0
-_RENEW_S = 1.0  # a node renews its lease (and reads the live set) at least this often (actors/bus/redis.py)
 
 
 @dataclass(slots=True)
@@ -80,22 +77,6 @@ def _free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
-
-
-async def _until_every_node_sees_all(bus_url: str, nodes: int) -> None:
-    """Wait until Redis's live set holds `nodes` nodes, then until each has renewed (and read the set) since.
-
-    Before that a node's view may still lack a node that listens already,
-    and two nodes would each place some actors on themselves.
-    """
-    with trio.fail_after(_CONVERGE_S):
-        async with coredis.Redis.from_url(bus_url) as redis:
-            while True:
-                live = await redis.get("hubbub:live")
-                if live is not None and len(live.decode().split(",")) == nodes:
-                    break
-                await trio.sleep(0.05)
-    await trio.sleep(_RENEW_S + 0.5)
 
 
 def _postmaster_pid(server: EmbeddedPostgres) -> int:
@@ -122,12 +103,10 @@ async def _setup(setup: str, workdir: Path, postgres: EmbeddedPostgres) -> Async
             redis.start()
             stack.callback(redis.stop)
             command += ["--store", postgres.url(database), "--bus", redis.url, "--workers", str(_NODES[setup])]
-            ready = "hubbub workers:"  # the supervisor's line once every node listens
+            ready = "hubbub workers:"  # the supervisor's line once every node listens (each once its view holds them all)
             cpu_pids = (_postmaster_pid(postgres), redis.pid)
         log = load.ServerLog(workdir / "server.log")
         _, pid = await stack.enter_async_context(load.spawned(command, ready, log))
-        if setup != "sqlite":
-            await _until_every_node_sees_all(redis.url, _NODES[setup])
         yield Target(f"ws://127.0.0.1:{port}/ws", secret, "multi", server_pid=pid, cpu_pids=cpu_pids), log
 
 

@@ -20,8 +20,9 @@ from hubbub_client import Client, ClientError, Disconnected
 from .cli_support import Running, serve_subprocess
 from .conftest import token
 from .messaging_support import message_ids, send
-from .test_durability import _kill, start_listening
+from .test_durability import _kill, log_tail, start_listening
 
+NODES = ("n1", "n2", "n3")  # the nodes of `three_nodes`, for tests that place actors on a chosen one
 LEASE_S = 5.0  # short enough that a lost node is noticed in seconds, long enough that a node starved for a few seconds on a loaded machine keeps its lease
 START_WAIT_S = 60.0  # three nodes starting at once on a busy 2-core machine
 
@@ -32,20 +33,25 @@ class Node:
     process: trio.Process
     url: str  # its WebSocket URL
     admin_url: str
+    log: Path
 
 
 async def start_node(tmp_path: Path, name: str, store_url: str, bus_url: str, *options: str) -> Node:
     """Start one node and return once it listens (it has joined the membership by then)."""
-    data_dir = tmp_path / name
+    data_dir, log = tmp_path / name, tmp_path / f"{name}.log"
     process, url, admin_url = await start_listening(
-        data_dir, tmp_path / f"{name}.log", "--store", store_url, "--bus", bus_url, "--node", name,
+        data_dir, log, "--store", store_url, "--bus", bus_url, "--node", name,
         "--bus-lease-s", str(LEASE_S), *options, wait_s=START_WAIT_S,
     )
-    return Node(name, process, url, admin_url)
+    return Node(name, process, url, admin_url, log)
 
 
 async def start_cluster(tmp_path: Path, count: int, store_url: str, bus_url: str, *options: str) -> list[Node]:
-    """Start `count` nodes at once; returns them once every node sees all of them."""
+    """Start `count` nodes at once; returns them once every node sees all of them.
+
+    A node that exits meanwhile fails it at once (AssertionError with the
+    node's exit status and the end of its log), the other nodes stopped.
+    """
     nodes: list[Node] = []
 
     async def one(name: str) -> None:
@@ -56,12 +62,45 @@ async def start_cluster(tmp_path: Path, count: int, store_url: str, bus_url: str
             for i in range(1, count + 1):
                 starting.start_soon(one, f"n{i}")
         nodes.sort(key=lambda n: n.name)
-        await until_live(bus_url, {n.name for n in nodes})
-    except BaseException:
+        async with trio.open_nursery() as watching:
+            for node in nodes:
+                watching.start_soon(_fail_if_it_exits, node)
+            await until_live(bus_url, {n.name for n in nodes})
+            watching.cancel_scope.cancel()
+    except BaseException as exc:
         with trio.CancelScope(shield=True):
             await stop_cluster(nodes)
+        failure = _node_failure(exc)
+        if failure is not None:
+            raise failure from None  # one node's status and log, not a group around it
         raise
     return nodes
+
+
+def _node_failure(exc: BaseException) -> AssertionError | None:
+    """The first node's failure in what the start raised, if that is all it holds (through nurseries' groups)."""
+    if isinstance(exc, AssertionError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        found = [_node_failure(inner) for inner in exc.exceptions]
+        if found and all(inner is not None for inner in found):
+            return found[0]
+    return None
+
+
+@asynccontextmanager
+async def three_nodes(tmp_path: Path, store_url: str, bus_url: str) -> AsyncIterator[list[Node]]:
+    """The nodes of NODES (policy multi, asks answered within 5 s) until the block ends; then killed."""
+    nodes = await start_cluster(tmp_path, len(NODES), store_url, bus_url, "--policy", "multi", "--ask-timeout-s", "5")
+    try:
+        yield nodes
+    finally:
+        await stop_cluster(nodes)
+
+
+async def _fail_if_it_exits(node: Node) -> None:
+    code = await node.process.wait()
+    raise AssertionError(f"node {node.name} exited with status {code} while the cluster started; {log_tail(node.log)}")
 
 
 async def until_live(bus_url: str, names: set[str], *, lost: bool = False) -> None:
@@ -82,10 +121,9 @@ async def until_live(bus_url: str, names: set[str], *, lost: bool = False) -> No
 
 @asynccontextmanager
 async def two_workers(tmp_path: Path, store_url: str, bus_url: str) -> AsyncIterator[Running]:
-    """`hubbub serve --workers 2` (nodes w-1 and w-2, policy multi), once each worker sees the other."""
+    """`hubbub serve --workers 2` (nodes w-1 and w-2, policy multi), once the supervisor says both listen (each sees the other)."""
     options = ("--store", store_url, "--bus", bus_url, "--node", "w", "--policy", "multi", "--workers", "2")
-    async with serve_subprocess(tmp_path, *options) as server:
-        await until_live(bus_url, {"w-1", "w-2"})
+    async with serve_subprocess(tmp_path, *options, ready="hubbub workers:", wait_s=START_WAIT_S) as server:
         yield server
 
 

@@ -20,14 +20,10 @@ from actors.bus.placement import owner_of
 from actors.runtime import Address
 from hubbub_client import Client, ClientError
 
-from .cluster_support import device_on, start_cluster, stop_cluster, until_live
+from .cluster_support import NODES, device_on, three_nodes, until_live
 from .redis_servers import RedisForTests
 from .test_durability import _kill
 
-NODES = ("n1", "n2", "n3")
-# Longer than cluster_support's 2 s: on a loaded machine a node that misses renewals
-# for 2 s lapses and stops, which these tests do not mean to test.
-LEASE_S = "6"
 INVITING, ACCEPTED, CANCELLED, RECEIVED, QUIT, ENDED = 0, 1, 3, 5, 7, 8
 
 
@@ -57,8 +53,7 @@ async def test_a_call_over_three_nodes_rings_every_device_one_accept_wins_and_a_
     nursery: trio.Nursery, tmp_path: Path, postgres_url: str, redis_server: RedisForTests
 ) -> None:
     with trio.fail_after(200):
-        nodes = await start_cluster(tmp_path, 3, postgres_url, redis_server.url, "--policy", "multi", "--ask-timeout-s", "5", "--bus-lease-s", LEASE_S)
-        try:
+        async with three_nodes(tmp_path, postgres_url, redis_server.url) as nodes:
             n1, n2, n3 = (n.url for n in nodes)
             alice = await device_on(nursery, n1, "alice", "iOS")
             bob_a = await device_on(nursery, n2, "bob", "iOS")
@@ -127,5 +122,3 @@ async def test_a_call_over_three_nodes_rings_every_device_one_accept_wins_and_a_
                 assert await _changed(client, call_id) == [("carol", QUIT)]
             await bob_b.request("callQuit", callID=call_id)
             assert await _changed(alice, call_id) == [("bob", QUIT)]
-        finally:
-            await stop_cluster(nodes)

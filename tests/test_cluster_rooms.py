@@ -23,14 +23,10 @@ from actors.bus.placement import owner_of
 from actors.runtime import Address
 from hubbub_client import Client, ClientError
 
-from .cluster_support import device_on, start_cluster, stop_cluster, until_live
+from .cluster_support import NODES, device_on, three_nodes, until_live
 from .redis_servers import RedisForTests
 from .test_durability import _kill
 
-NODES = ("n1", "n2", "n3")
-# Longer than cluster_support's 2 s: on a loaded machine a node that misses renewals
-# for 2 s lapses and stops, which these tests do not mean to test.
-LEASE_S = "6"
 
 
 def room_owned_by(node: str) -> str:
@@ -88,8 +84,7 @@ async def test_a_room_over_three_nodes_keeps_one_seat_per_user_reaches_everyone_
 ) -> None:
     room_id = room_owned_by("n1")
     with trio.fail_after(200):
-        nodes = await start_cluster(tmp_path, 3, postgres_url, redis_server.url, "--policy", "multi", "--ask-timeout-s", "5", "--bus-lease-s", LEASE_S)
-        try:
+        async with three_nodes(tmp_path, postgres_url, redis_server.url) as nodes:
             n1, n2, n3 = (n.url for n in nodes)
             bob = await device_on(nursery, n3, "bob", "iOS")
             alice_ios = await device_on(nursery, n1, "alice", "iOS")
@@ -151,5 +146,3 @@ async def test_a_room_over_three_nodes_keeps_one_seat_per_user_reaches_everyone_
             assert await _users_in(bob, "roomMemberJoined", 1, room_id) == ["alice"]
             await _say(alice_ios, room_id, "back on n1")
             await _heard(bob, "back on n1")
-        finally:
-            await stop_cluster(nodes)

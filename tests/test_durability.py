@@ -48,15 +48,29 @@ async def start_listening(data_dir: Path, log: Path, *options: str, wait_s: floa
         process = await trio.lowlevel.open_process(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr)
     assert process.stdout is not None
     output = b""
-    with trio.fail_after(wait_s):
-        while b"\n" not in output:
-            chunk = await process.stdout.receive_some(4096)
-            assert chunk, f"the server exited before listening: {log.read_text()}"  # noqa: ASYNC240  read only to explain a failure
-            output += chunk
+    try:
+        with trio.fail_after(wait_s):
+            while b"\n" not in output:
+                chunk = await process.stdout.receive_some(4096)
+                if not chunk:
+                    with trio.move_on_after(5):
+                        await process.wait()
+                    raise AssertionError(f"the server exited with status {process.returncode} before listening; {log_tail(log)}")
+                output += chunk
+    except BaseException:  # it did not come up, or the caller gave up on it (a sibling failed): it must not run on
+        with trio.CancelScope(shield=True):
+            await _kill(process)
+        raise
     line = output.split(b"\n", 1)[0].decode()
     assert line.startswith("hubbub listening ws://"), line
     words = line.split()
     return process, words[2], words[4]
+
+
+def log_tail(log: Path, lines: int = 30) -> str:
+    """The last lines of a server's log, to explain why it stopped."""
+    kept = log.read_text(errors="replace").splitlines()[-lines:]
+    return f"the end of {log.name}:\n" + "\n".join(kept)
 
 
 async def _kill(process: trio.Process) -> None:
