@@ -65,7 +65,8 @@ class WakeAfterOutage:
                 wait_s = min(wait_s * 2, LAST_TRY_S)
                 continue
             owed, self.owed = self.owed, set()
-            wait_s = FIRST_TRY_S
+            # kept growing: an account noted again at once (it still cannot start) waits longer each time
+            wait_s = min(wait_s * 2, LAST_TRY_S)
             for user_id in sorted(owed & pending):
                 try:
                     await self.post(account_address(user_id), Wake())
