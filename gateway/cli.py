@@ -222,6 +222,8 @@ def _webhook_refusal(config: Config) -> str | None:
         return "--before-send needs --webhook-url"
     if url is not None and not config.webhook_secret:
         return "--webhook-url needs --webhook-secret (or HUBBUB_WEBHOOK_SECRET): every call is signed"
+    if url is not None and config.webhook_claim_s <= config.webhook_timeout_s:
+        return f"--webhook-claim-s ({config.webhook_claim_s:g}) must be longer than --webhook-timeout-s ({config.webhook_timeout_s:g}): a claim covers the call and the write of its outcome"
     try:
         parse_events(config.webhook_events)
     except ValueError as exc:

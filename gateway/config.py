@@ -89,6 +89,7 @@ class Config:
     webhook_max_in_flight: int = 8  # notification calls open at once (one per account at a time)
     webhook_queue_max: int = 100_000  # calls waiting on disk at most; more are dropped, counted and logged
     webhook_retry_s: float = 24 * 3600.0  # a failing call is retried with back-off this long, then set aside
+    webhook_claim_s: float = 30.0  # a node holds a call it makes this long; a dead node's calls go out from another after it
     push_preview: bool = True  # offlinePush carries the start of a text message
     before_send: bool = False  # call beforeSendMessage before a peer or group message is stored
     before_send_timeout_s: float = 2.0

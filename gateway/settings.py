@@ -88,6 +88,7 @@ HELP: dict[str, str] = {
     "webhook_max_in_flight": "notification calls open at once (one per account at a time)",
     "webhook_queue_max": "notification calls waiting on disk at most; more are dropped, counted and logged",
     "webhook_retry_s": "a failing notification is retried with back-off this long, then set aside",
+    "webhook_claim_s": "a node holds each notification call it makes this long (more than webhook_timeout_s); a dead node's calls go out from another node after it",
     "push_preview": "offlinePush carries the start of a text message",
     "before_send": "ask the backend (beforeSendMessage) before a peer or group message is stored",
     "before_send_timeout_s": "time the before-send call may take",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
@@ -10,14 +11,21 @@ from pathlib import Path
 import pytest
 import trio
 
-from actors.store.base import AccountWrite, AlreadyDelivered, GroupRecord, GroupWrite, WebhookRow
-from actors.store.sql_webhooks import _heads
+from actors.store.base import AccountWrite, AlreadyDelivered, GroupRecord, GroupWrite, Store, WebhookHold, WebhookRow
+from actors.store.postgres import open_postgres_store
+from actors.store.sql_webhooks import _claim, _heads
 from actors.store.sqlite import DB_FILE_NAME, open_sqlite_store
 from tests.store_engines import Engine
 
 
 def _row(delivery_id: str, account: str, at: int) -> WebhookRow:
     return WebhookRow(delivery_id, account, "messageSent", b'{"userID":"%s"}' % account.encode(), at)
+
+
+async def _set_aside(store: Store, now_ms: int, attempts: int) -> None:
+    """Claim the one due call and set it aside."""
+    (call,) = (await store.webhook_claim("n1", 1, now_ms, now_ms + 1000)).calls
+    assert await store.webhook_set_aside(call.queue_id, WebhookHold("n1", now_ms + 1000), attempts, "HTTP 500")
 
 
 async def test_calls_are_queued_with_their_change_and_delivered_one_head_per_account(engine: Engine) -> None:
@@ -33,14 +41,17 @@ async def test_calls_are_queued_with_their_change_and_delivered_one_head_per_acc
             assert [(h.row.delivery_id, h.attempts, h.next_attempt, h.retry_from) for h in heads] == [("d1", 0, 10, 10), ("d3", 0, 12, 12)]
             assert heads[0].row == _row("d1", "alice", 10)
 
-            await store.webhook_retry_later(heads[0].queue_id, 1, 500, "HTTP 500")
+            claimed = (await store.webhook_claim("n1", 1, 10, 10_010)).calls
+            assert [(c.row.delivery_id, c.next_attempt) for c in claimed] == [("d1", 10_010)]
+            assert await store.webhook_retry_later(claimed[0].queue_id, WebhookHold("n1", 10_010), 1, 500, "HTTP 500")
             heads = await store.webhook_heads(10)
             assert [(h.row.delivery_id, h.attempts, h.last_error) for h in heads] == [("d3", 0, ""), ("d1", 1, "HTTP 500")]
-            await store.webhook_delivered(heads[0].queue_id)
+            (d3,) = (await store.webhook_claim("n1", 1, 100, 10_100)).calls
+            assert await store.webhook_delivered(d3.queue_id, WebhookHold("n1", 10_100))
             assert [h.row.delivery_id for h in await store.webhook_heads(10)] == ["d1"]
 
-            first = (await store.webhook_heads(1))[0]
-            await store.webhook_set_aside(first.queue_id, 7, "HTTP 503")
+            (first,) = (await store.webhook_claim("n1", 10, 600, 10_600)).calls
+            assert await store.webhook_set_aside(first.queue_id, WebhookHold("n1", 10_600), 7, "HTTP 503")
             assert [h.row.delivery_id for h in await store.webhook_heads(10)] == ["d2"]  # no longer holds the account back
             assert await store.webhook_counts() == (1, 1)
             aside = await store.webhook_list(10, set_aside=True)
@@ -52,9 +63,9 @@ async def test_calls_are_queued_with_their_change_and_delivered_one_head_per_acc
             assert [(h.row.delivery_id, h.next_attempt, h.retry_from, h.failed) for h in again] == [("d1", 900, 900, False)]
             assert await store.webhook_retry_now("nope", 900) == 0
             assert await store.webhook_drop("d2") == 1
-            await store.webhook_set_aside(again[0].queue_id, 8, "HTTP 500")
+            await _set_aside(store, 960, 8)
             assert await store.webhook_retry_now(None, 950) == 1 and await store.webhook_counts() == (1, 0)
-            await store.webhook_set_aside(again[0].queue_id, 9, "HTTP 500")
+            await _set_aside(store, 970, 9)
             assert await store.webhook_drop(None) == 1
             assert await store.webhook_counts() == (0, 0) and await store.webhook_heads(10) == []
 
@@ -71,6 +82,7 @@ def _vm_steps(path: Path, read: Callable[[sqlite3.Connection], object]) -> int:
     with closing(sqlite3.connect(path)) as conn:
         conn.set_progress_handler(tick, 1)
         read(conn)
+        conn.rollback()  # a claim measured is not kept
     return steps
 
 
@@ -87,5 +99,83 @@ async def test_reading_the_heads_costs_the_same_whatever_the_backlog(tmp_path: P
                 heads = await store.webhook_heads(8)
                 assert [h.row.delivery_id for h in heads] == [f"d{a}-0" for a in accounts[:8]]
             costs.append(_vm_steps(data_dir / DB_FILE_NAME, lambda conn: _heads(conn, 8)))
-    # 200 times the calls: about the same work (grouping the whole queue took 200 times as much)
-    assert costs[1] <= costs[0] * 1.2, costs
+            costs.append(_vm_steps(data_dir / DB_FILE_NAME, lambda conn: _claim(conn, "n1", 8, 10**6, 2 * 10**6, "")))
+    # 200 times the calls: about the same work (grouping the whole queue took 200 times as much), for the read and the claim
+    assert costs[2] <= costs[0] * 1.2 and costs[3] <= costs[1] * 1.2, costs
+
+
+async def test_a_claimed_call_is_one_holders_until_its_claim_expires(engine: Engine) -> None:
+    with trio.fail_after(15):
+        async with engine.open() as store:
+            rows = [_row("a1", "alice", 10), _row("a2", "alice", 11), _row("b1", "bob", 12), _row("c1", "carol", 5000)]
+            await store.commit(AccountWrite(user_id="alice", webhooks=rows))
+            n1 = await store.webhook_claim("n1", 10, 100, 1100)
+            assert [(c.row.delivery_id, c.next_attempt) for c in n1.calls] == [("a1", 1100), ("b1", 1100)]  # heads only; c1 not due
+            assert n1.next_due == 1100
+            n2 = await store.webhook_claim("n2", 10, 1099, 2099)
+            assert n2.calls == [] and n2.next_due == 1100  # held by n1 until 1100
+            (a1, b1) = n1.calls
+
+            # n1 delivers b1 in time: bob's queue is empty; a1's claim lapses and n2 takes it
+            assert await store.webhook_delivered(b1.queue_id, WebhookHold("n1", 1100))
+            n2 = await store.webhook_claim("n2", 10, 1100, 2100)
+            assert [(c.row.delivery_id, c.attempts) for c in n2.calls] == [("a1", 0)]
+            # n1's outcome of a1 comes too late: nothing changes, and it is told so
+            assert not await store.webhook_delivered(a1.queue_id, WebhookHold("n1", 1100))
+            assert not await store.webhook_retry_later(a1.queue_id, WebhookHold("n1", 1100), 1, 9000, "HTTP 500")
+            assert not await store.webhook_set_aside(a1.queue_id, WebhookHold("n1", 1100), 1, "HTTP 500")
+            assert [(h.row.delivery_id, h.next_attempt) for h in await store.webhook_heads(10)] == [("a1", 2100), ("c1", 5000)]
+            # the same holder's earlier claim is not the current one either
+            assert not await store.webhook_delivered(a1.queue_id, WebhookHold("n2", 1100))
+
+            # a2 waits behind a1 whoever holds a1; a retry later lets anyone take a1 when it is due
+            assert (await store.webhook_claim("n1", 10, 2000, 3000)).calls == []
+            assert await store.webhook_retry_later(a1.queue_id, WebhookHold("n2", 2100), 1, 2500, "HTTP 500")
+            assert (await store.webhook_claim("n2", 10, 2400, 3400)).calls == []
+            (again,) = (await store.webhook_claim("n1", 10, 2500, 3500)).calls
+            assert (again.row.delivery_id, again.attempts, again.last_error) == ("a1", 1, "HTTP 500")
+            assert await store.webhook_delivered(again.queue_id, WebhookHold("n1", 3500))
+            (a2,) = (await store.webhook_claim("n2", 10, 2600, 9600)).calls
+            assert a2.row.delivery_id == "a2"
+
+            # a restarted n2 takes its own claims back at once; n1's stay n1's
+            (c1,) = (await store.webhook_claim("n1", 10, 5000, 6000)).calls
+            assert await store.webhook_release("n2", 5001) == 1
+            heads = {h.row.delivery_id: h.next_attempt for h in await store.webhook_heads(10)}
+            assert heads == {"a2": 5001, "c1": 6000}
+            assert await store.webhook_release(None, 5002) == 1  # an unshared store's start: every claim
+            assert {h.row.delivery_id: h.next_attempt for h in await store.webhook_heads(10)} == {"a2": 5001, "c1": 5002}
+            assert not await store.webhook_delivered(c1.queue_id, WebhookHold("n1", 6000))
+            assert await store.webhook_counts() == (2, 0)
+
+
+async def test_nodes_claiming_at_once_never_take_the_same_call(postgres_url: str) -> None:
+    accounts = [f"u{n}" for n in range(60)]
+    taken: dict[str, list[str]] = {}
+    claimed_in_order: list[str] = []  # by any node, as the claims returned
+    with trio.fail_after(60):
+        async with open_postgres_store(postgres_url) as first:
+            for account in accounts:
+                await first.commit(AccountWrite(user_id=account, webhooks=[_row(f"d{account}-{n}", account, n) for n in range(3)]))
+
+        async def node(name: str) -> None:
+            taken[name] = []
+            async with open_postgres_store(postgres_url) as store:
+                while True:  # each node claims without pause, and delivers what it took, until the queue is empty
+                    now = int(time.time() * 1000)
+                    claims = await store.webhook_claim(name, 4, now, now + 60_000)
+                    if claims.next_due is None:
+                        return
+                    taken[name] += [c.row.delivery_id for c in claims.calls]
+                    claimed_in_order.extend(c.row.delivery_id for c in claims.calls)
+                    for call in claims.calls:
+                        assert await store.webhook_delivered(call.queue_id, WebhookHold(name, now + 60_000))
+
+        async with trio.open_nursery() as nodes:
+            for name in ("n1", "n2", "n3"):
+                nodes.start_soon(node, name)
+    everything = [d for calls in taken.values() for d in calls]
+    assert sorted(everything) == sorted(f"d{a}-{n}" for a in accounts for n in range(3))  # each once, none left
+    assert all(taken.values()), taken  # all three took part
+    for account in accounts:  # in queue order per account, whoever took each
+        assert [d for d in claimed_in_order if d.startswith(f"d{account}-")] == [f"d{account}-{n}" for n in range(3)]

@@ -185,23 +185,62 @@ class QueuedWebhook:
     failed: bool  # retries gave up: set aside until an operator retries or drops it
 
 
+@dataclass(frozen=True, slots=True)
+class WebhookHold:
+    """A node's claim on a queued call: only while the store still has it may the node record the call's outcome."""
+
+    holder: str  # the node that claimed the call
+    until: int  # ms since epoch: the claim expires then (the call's next_attempt), and another node may take the call
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookClaims:
+    """What one claim took, and when the worker should look again."""
+
+    calls: list[QueuedWebhook]  # claimed, soonest first; each one's next_attempt is the claim's expiry
+    next_due: int | None  # ms since epoch: the soonest next_attempt of any head now (claims included); None: no call waits
+
+
 class WebhookStore(Protocol):
-    """The durable queue of calls to the application backend (rows come with AccountWrite and GroupWrite)."""
+    """The durable queue of calls to the application backend (rows come with AccountWrite and GroupWrite).
+
+    Calls go out in queue order per account: only an account's oldest call
+    that is not set aside (its head) is ever claimed, and one node at a time
+    holds a call (`webhook_claim`). The holder records the outcome; if its
+    claim expired and another node took the call meanwhile, the record
+    changes nothing and says so (False).
+    """
 
     async def webhook_heads(self, limit: int) -> list[QueuedWebhook]:
         """The oldest call of each account that is not set aside, soonest `next_attempt` first, at most `limit`."""
         ...
 
-    async def webhook_delivered(self, queue_id: int) -> None:
-        """The backend took the call: it leaves the queue."""
+    async def webhook_claim(self, holder: str, limit: int, now_ms: int, until_ms: int) -> WebhookClaims:
+        """Claim up to `limit` heads due at `now_ms` (soonest first) for `holder` until `until_ms`.
+
+        A claimed call is not due for anyone else until the claim expires.
+        On a shared store, heads another node is claiming at this very moment
+        are passed over (never waited for).
+        """
         ...
 
-    async def webhook_retry_later(self, queue_id: int, attempts: int, next_attempt: int, error: str) -> None:
-        """Record a failed attempt and when to try again."""
+    async def webhook_release(self, holder: str | None, now_ms: int) -> int:
+        """Make the calls `holder` (None: anyone) claimed and never finished due again at `now_ms`; how many.
+
+        For a start after a crash: the process that claimed them is gone.
+        """
         ...
 
-    async def webhook_set_aside(self, queue_id: int, attempts: int, error: str) -> None:
-        """Retries gave up: keep the call, out of the way of the account's later calls."""
+    async def webhook_delivered(self, queue_id: int, hold: WebhookHold) -> bool:
+        """The backend took the call: it leaves the queue, if `hold` is still its claim."""
+        ...
+
+    async def webhook_retry_later(self, queue_id: int, hold: WebhookHold, attempts: int, next_attempt: int, error: str) -> bool:
+        """Record a failed attempt and when to try again (by any node), if `hold` is still the call's claim."""
+        ...
+
+    async def webhook_set_aside(self, queue_id: int, hold: WebhookHold, attempts: int, error: str) -> bool:
+        """Retries gave up: keep the call, out of the way of the account's later calls, if `hold` is still its claim."""
         ...
 
     async def webhook_counts(self) -> tuple[int, int]:

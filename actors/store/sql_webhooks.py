@@ -4,6 +4,14 @@ Each account's oldest call that is not set aside is marked `head`; every
 write that adds, delivers, sets aside, retries or drops a call keeps that
 mark in the same transaction, so the worker's read of the due heads walks a
 partial index of one entry per account, not the whole backlog.
+
+A worker claims the due heads it is about to call (`_claim`): its node's
+name in `claimed_by` and the claim's expiry as `next_attempt`, so no other
+worker sees them due until then. On a shared store (PostgreSQL) the heads
+are picked `FOR UPDATE SKIP LOCKED`: two nodes claiming at once take
+different calls and neither waits for the other. Every outcome is written
+only where the claim is still the row's (`_HELD`): a node whose claim
+expired and was taken over changes nothing.
 """
 
 from __future__ import annotations
@@ -11,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from .base import QueuedWebhook, WebhookRow
+from .base import QueuedWebhook, WebhookClaims, WebhookHold, WebhookRow
 from .sql import Connection
 
 _COLUMNS = "queue_id, delivery_id, account, event, body, queued_time, attempts, next_attempt, retry_from, last_error, failed"
@@ -39,6 +47,31 @@ def _heads(conn: Connection, limit: int) -> list[QueuedWebhook]:
     return [_queued(r) for r in rows]
 
 
+def _claim(conn: Connection, holder: str, limit: int, now_ms: int, until_ms: int, lock: str) -> WebhookClaims:
+    """Claim the due heads (see the module docstring); `lock` is the engine's row-locking clause of the pick."""
+    picked = f"SELECT queue_id FROM webhook_queue WHERE head = 1 AND next_attempt <= ? ORDER BY next_attempt, queue_id LIMIT ?{lock}"
+    rows = conn.execute(
+        f"UPDATE webhook_queue SET claimed_by = ?, next_attempt = ?"
+        f" WHERE queue_id IN ({picked}) AND head = 1 AND next_attempt <= ? RETURNING {_COLUMNS}",
+        (holder, until_ms, now_ms, limit, now_ms),
+    ).fetchall()
+    calls = sorted((_queued(r) for r in rows), key=lambda c: c.queue_id)
+    (next_due,) = conn.execute("SELECT MIN(next_attempt) FROM webhook_queue WHERE head = 1").fetchone()
+    return WebhookClaims(calls, None if next_due is None else int(next_due))
+
+
+def _release(conn: Connection, holder: str | None, now_ms: int) -> int:
+    where, args = ("claimed_by <> ''", ()) if holder is None else ("claimed_by = ?", (holder,))
+    return conn.execute(f"UPDATE webhook_queue SET claimed_by = '', next_attempt = ? WHERE head = 1 AND {where}", (now_ms, *args)).rowcount
+
+
+_HELD = "queue_id = ? AND claimed_by = ? AND next_attempt = ?"  # the call, while `hold` is still its claim
+
+
+def _held(queue_id: int, hold: WebhookHold) -> tuple[int, str, int]:
+    return (queue_id, hold.holder, hold.until)
+
+
 def _promote(conn: Connection, account: str) -> None:
     """Mark the account's oldest call that is not set aside as its head (after its head left)."""
     conn.execute(
@@ -61,7 +94,7 @@ def _leave(conn: Connection, where: str, args: Sequence[Any], set_aside: tuple[i
         count = conn.execute(f"DELETE FROM webhook_queue WHERE {where}", args).rowcount
     else:
         attempts, error = set_aside
-        sql = f"UPDATE webhook_queue SET attempts = ?, last_error = ?, failed = 1, head = 0 WHERE {where}"
+        sql = f"UPDATE webhook_queue SET attempts = ?, last_error = ?, failed = 1, head = 0, claimed_by = '' WHERE {where}"
         count = conn.execute(sql, (attempts, error[:500], *args)).rowcount
     for account in sorted({account for account, head in gone if head}):
         _promote(conn, account)
@@ -71,7 +104,9 @@ def _leave(conn: Connection, where: str, args: Sequence[Any], set_aside: tuple[i
 def _retry_now(conn: Connection, delivery_id: str | None, now_ms: int) -> int:
     where, args = ("failed = 1", ()) if delivery_id is None else ("delivery_id = ?", (delivery_id,))
     accounts = sorted({r[0] for r in conn.execute(f"SELECT account FROM webhook_queue WHERE {where}", args)})
-    count = conn.execute(f"UPDATE webhook_queue SET failed = 0, next_attempt = ?, retry_from = ? WHERE {where}", (now_ms, now_ms, *args)).rowcount
+    count = conn.execute(
+        f"UPDATE webhook_queue SET failed = 0, next_attempt = ?, retry_from = ?, claimed_by = '' WHERE {where}", (now_ms, now_ms, *args)
+    ).rowcount
     for account in accounts:
         _reseat(conn, account)
     return count
@@ -106,24 +141,37 @@ class SqlWebhookStore:
 
     write: Callable[..., Awaitable[Any]]
     read: Callable[..., Awaitable[Any]]
+    shared: bool
 
     async def webhook_heads(self, limit: int) -> list[QueuedWebhook]:
         found: list[QueuedWebhook] = await self.read(lambda conn: _heads(conn, limit))
         return found
 
-    async def webhook_delivered(self, queue_id: int) -> None:
-        await self.write(lambda conn: _leave(conn, "queue_id = ?", (queue_id,), None))
+    async def webhook_claim(self, holder: str, limit: int, now_ms: int, until_ms: int) -> WebhookClaims:
+        lock = " FOR UPDATE SKIP LOCKED" if self.shared else ""  # one process owns an unshared store: nobody to pass over
+        claims: WebhookClaims = await self.write(lambda conn: _claim(conn, holder, limit, now_ms, until_ms, lock))
+        return claims
 
-    async def webhook_retry_later(self, queue_id: int, attempts: int, next_attempt: int, error: str) -> None:
-        await self.write(
+    async def webhook_release(self, holder: str | None, now_ms: int) -> int:
+        count: int = await self.write(lambda conn: _release(conn, holder, now_ms))
+        return count
+
+    async def webhook_delivered(self, queue_id: int, hold: WebhookHold) -> bool:
+        count: int = await self.write(lambda conn: _leave(conn, _HELD, _held(queue_id, hold), None))
+        return count > 0
+
+    async def webhook_retry_later(self, queue_id: int, hold: WebhookHold, attempts: int, next_attempt: int, error: str) -> bool:
+        count: int = await self.write(
             lambda conn: conn.execute(
-                "UPDATE webhook_queue SET attempts = ?, next_attempt = ?, last_error = ? WHERE queue_id = ?",
-                (attempts, next_attempt, error[:500], queue_id),
+                f"UPDATE webhook_queue SET attempts = ?, next_attempt = ?, last_error = ?, claimed_by = '' WHERE {_HELD}",
+                (attempts, next_attempt, error[:500], *_held(queue_id, hold)),
             ).rowcount
         )
+        return count > 0
 
-    async def webhook_set_aside(self, queue_id: int, attempts: int, error: str) -> None:
-        await self.write(lambda conn: _leave(conn, "queue_id = ?", (queue_id,), (attempts, error)))
+    async def webhook_set_aside(self, queue_id: int, hold: WebhookHold, attempts: int, error: str) -> bool:
+        count: int = await self.write(lambda conn: _leave(conn, _HELD, _held(queue_id, hold), (attempts, error)))
+        return count > 0
 
     async def webhook_counts(self) -> tuple[int, int]:
         found: tuple[int, int] = await self.read(_counts)

@@ -48,9 +48,10 @@ class Callbacks:
         queue = self.queue
         self.metrics = WebhookMetrics(registry, depth=lambda: queue.on_disk, dropped=lambda: sum(queue.dropped.values()))
         endpoint = Endpoint(
-            config.webhook_url, config.webhook_secret, config.webhook_timeout_s, config.webhook_max_in_flight, config.webhook_retry_s
+            config.webhook_url, config.webhook_secret, config.webhook_timeout_s, config.webhook_max_in_flight, config.webhook_retry_s,
+            config.webhook_claim_s,
         )
-        self.delivery = WebhookDelivery(store, self.queue, endpoint, self.metrics)
+        self.delivery = WebhookDelivery(store, self.queue, endpoint, self.metrics, config.node)
         self.before_send: BeforeSend | None = None
         if config.before_send:
             self.before_send = BeforeSend(

@@ -1,9 +1,14 @@
 """The delivery worker: sends queued notifications to the backend, in order per account, with retries.
 
-One task of the server's nursery. It reads the oldest waiting call of each
-account (`WebhookStore.webhook_heads`) and posts those that are due, at most
+One task of the server's nursery. It claims the oldest waiting call of each
+account that is due (`WebhookStore.webhook_claim`) and posts it, at most
 `max_in_flight` at once and one per account, so each account's calls arrive
-in the order they were queued. A 2xx answer removes the call; anything else
+in the order they were queued. The claim holds the call for this node for
+`claim_s`: in a cluster each call is made by one node, not by every node
+that reads the queue. A node that dies with calls claimed leaves them to
+the others once its claims expire (each worker looks at the queue at least
+every `claim_s`), and a node that starts again under the same name takes
+its own back at once. A 2xx answer removes the call; anything else
 (an error status, a refused connection, a timeout) schedules a retry with
 jittered exponential back-off, with the same delivery ID, until the retry
 window (24 h) has passed: then the call is set aside, out of the way of the
@@ -13,8 +18,8 @@ Now and then (RECOUNT_S) it checks the queue's depth against the store's
 count, so the bound and its metric cannot drift for good.
 
 Nothing here runs on a sender's path: the actors only store rows and wake
-this worker. Calls cut short by shutdown stay queued and go out after the
-next start.
+this worker. Calls cut short by shutdown stay queued (claimed) and go out
+after the next start, or from another node once the claim expires.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import trio
 
 from actors.errors import StorageUnavailable
 from actors.hooks import WebhookQueue
-from actors.store.base import QueuedWebhook, Store
+from actors.store.base import QueuedWebhook, Store, WebhookHold, WebhookRow
 
 from .metrics import WebhookMetrics
 from .signing import sign
@@ -40,6 +45,7 @@ log = logging.getLogger("hubbub.webhooks")
 BACKOFF_FIRST_S = 1.0
 BACKOFF_MAX_S = 600.0  # retries of a long outage come every 5-10 minutes
 IDLE_POLL_S = 60.0  # a look at the queue even when nothing woke the worker (another process's rows)
+CONTENDED_S = 0.05  # due calls were there but none could be claimed (another node is claiming them): look again after this
 STORE_RETRY_S = 5.0  # after the store could not be read or written
 RECOUNT_S = 30.0  # the queue's depth is checked against the store's count this often at most
 
@@ -53,6 +59,7 @@ class Endpoint:
     timeout_s: float = 5.0
     max_in_flight: int = 8
     retry_s: float = 24 * 3600.0
+    claim_s: float = 30.0  # a call is held for one node this long: more than timeout_s and the write of its outcome
 
 
 class Clock:
@@ -93,16 +100,17 @@ async def post(client: httpx.AsyncClient, url: str, timeout_s: float, event: str
 class WebhookDelivery:
     """The worker (see the module docstring); `run` is its task."""
 
-    def __init__(self, store: Store, queue: WebhookQueue, endpoint: Endpoint, metrics: WebhookMetrics) -> None:
+    def __init__(self, store: Store, queue: WebhookQueue, endpoint: Endpoint, metrics: WebhookMetrics, node: str) -> None:
         self.store = store
         self.queue = queue
         self.endpoint = endpoint
         self.metrics = metrics
+        self.node = node  # the claims' holder
         self.clock = Clock()
         self.in_flight: set[str] = set()  # accounts with a call open: their next call waits
-        # Calls that finished while the heads were being read: what was read of them is stale
-        # (a delivered call would go out twice), so they wait for the next read.
-        self._finished: set[int] = set()
+        # Claimed calls of accounts whose previous call was still finishing when the claim came back
+        # (its row had left the queue, its task not yet ended): started as soon as it ends.
+        self.pending: dict[str, QueuedWebhook] = {}
         self._slot_freed = trio.Event()
         self._next_recount = trio.current_time() + RECOUNT_S
 
@@ -111,14 +119,26 @@ class WebhookDelivery:
         limits = httpx.Limits(max_connections=self.endpoint.max_in_flight, max_keepalive_connections=self.endpoint.max_in_flight)
         timeout = httpx.Timeout(self.endpoint.timeout_s)
         async with httpx.AsyncClient(limits=limits, timeout=timeout) as client, trio.open_nursery() as calls:
+            await self._release_left_claims()
             task_status.started()
             while True:
                 await self._recount_now_and_then()
                 wait_s = await self._start_due(client, calls)
-                with trio.move_on_after(wait_s):
+                with trio.move_on_after(min(wait_s, self.endpoint.claim_s)):  # others' claims may lapse unseen: look that often
                     async with trio.open_nursery() as waiting:  # whichever comes first ends the wait
                         waiting.start_soon(_then_cancel, self.queue.wait_stored, waiting.cancel_scope)
                         waiting.start_soon(_then_cancel, self._wait_slot, waiting.cancel_scope)
+
+    async def _release_left_claims(self) -> None:
+        """Calls this node claimed before a crash: due again now (on an unshared store, every claim is this process's)."""
+        holder = self.node if self.store.shared else None
+        try:
+            released = await self.store.webhook_release(holder, self.clock.now_ms())
+        except StorageUnavailable as exc:
+            log.warning("webhook claims of an earlier run not released (they expire within %.0f s): %s", self.endpoint.claim_s, exc)
+            return
+        if released:
+            log.info("webhook calls claimed before a restart are due again: %d", released)
 
     async def _recount_now_and_then(self) -> None:
         """Every RECOUNT_S at most: correct the queue's depth from the store's count (see WebhookQueue.recounted)."""
@@ -139,46 +159,52 @@ class WebhookDelivery:
         self._slot_freed = trio.Event()
 
     async def _start_due(self, client: httpx.AsyncClient, calls: trio.Nursery) -> float:
-        """Start every due call there is room for; seconds until the next is due (or the idle poll)."""
-        room = self.endpoint.max_in_flight - len(self.in_flight)
+        """Claim and start every due call there is room for; seconds until one may be due again (or the idle poll)."""
+        for account in [a for a in self.pending if a not in self.in_flight]:
+            self._start(client, calls, self.pending.pop(account))
+        room = self.endpoint.max_in_flight - len(self.in_flight) - len(self.pending)
         if room <= 0:
-            return IDLE_POLL_S
-        self._finished = set()
+            return IDLE_POLL_S  # a finished call wakes the worker
+        now = self.clock.now_ms()
         try:
-            heads = await self.store.webhook_heads(room + len(self.in_flight))
+            claims = await self.store.webhook_claim(self.node, room, now, now + int(self.endpoint.claim_s * 1000))
         except StorageUnavailable as exc:
             log.warning("webhook queue unreadable, retrying in %.0f s: %s", STORE_RETRY_S, exc)
             return STORE_RETRY_S
-        now = self.clock.now_ms()
-        wait_s = IDLE_POLL_S
-        for head in heads:
-            account = head.row.account
-            if account in self.in_flight or head.queue_id in self._finished:
-                continue
-            if head.next_attempt > now:
-                wait_s = min(wait_s, (head.next_attempt - now) / 1000)
-                continue
-            if room <= 0:
-                break
-            self.in_flight.add(account)
-            room -= 1
-            calls.start_soon(self._deliver, client, head)
-        return wait_s
+        for head in claims.calls:
+            if head.row.account in self.in_flight:
+                self.pending[head.row.account] = head
+            else:
+                self._start(client, calls, head)
+        if claims.next_due is None:
+            return IDLE_POLL_S
+        if claims.calls or len(self.in_flight) + len(self.pending) >= self.endpoint.max_in_flight:
+            return max(0.0, (claims.next_due - self.clock.now_ms()) / 1000)
+        return max(CONTENDED_S, (claims.next_due - self.clock.now_ms()) / 1000)
+
+    def _start(self, client: httpx.AsyncClient, calls: trio.Nursery, head: QueuedWebhook) -> None:
+        self.in_flight.add(head.row.account)
+        calls.start_soon(self._deliver, client, head)
 
     async def _deliver(self, client: httpx.AsyncClient, head: QueuedWebhook) -> None:
-        row = head.row
+        row, hold = head.row, WebhookHold(self.node, head.next_attempt)  # a claimed call's next_attempt is its claim's expiry
         try:
             error = await self._attempt(client, head)
             if error is None:
                 with self.queue.changing():
-                    await self.store.webhook_delivered(head.queue_id)
-                    self.queue.taken()
+                    mine = await self.store.webhook_delivered(head.queue_id, hold)
+                    if mine:
+                        self.queue.taken()
                 self.metrics.deliveries.labels(row.event, "delivered").inc()
+                if not mine:
+                    self._claim_lost(row, "delivered")
                 return
             attempts = head.attempts + 1
             now = self.clock.now_ms()
             if now - head.retry_from >= self.endpoint.retry_s * 1000:
-                await self.store.webhook_set_aside(head.queue_id, attempts, error)
+                if not await self.store.webhook_set_aside(head.queue_id, hold, attempts, error):
+                    self._claim_lost(row, "set aside")
+                    return
                 self.metrics.deliveries.labels(row.event, "set_aside").inc()
                 log.warning(
                     "webhook delivery=%s event=%s account=%s set aside after %d attempts: %s",
@@ -186,17 +212,25 @@ class WebhookDelivery:
                 )
                 return
             delay_s = backoff_s(attempts)
-            await self.store.webhook_retry_later(head.queue_id, attempts, now + int(delay_s * 1000), error)
+            if not await self.store.webhook_retry_later(head.queue_id, hold, attempts, now + int(delay_s * 1000), error):
+                self._claim_lost(row, "failed")
+                return
             self.metrics.deliveries.labels(row.event, "retry").inc()
             if attempts == 1:  # one line per call that starts failing, not one per retry
                 log.info("webhook delivery=%s event=%s account=%s failed, retrying: %s", row.delivery_id, row.event, row.account, error)
         except StorageUnavailable as exc:
-            # The call stays as the store has it: it is tried again (same delivery ID) when next due.
+            # The call stays as the store has it: claimed until the claim expires, then tried again (same delivery ID).
             log.warning("webhook delivery=%s: the queue could not be updated: %s", row.delivery_id, exc)
         finally:
-            self._finished.add(head.queue_id)
             self.in_flight.discard(row.account)
             self._slot_freed.set()
+
+    def _claim_lost(self, row: WebhookRow, outcome: str) -> None:
+        """The call's claim expired before its outcome was written, and another node (or a restart) took it."""
+        log.warning(
+            "webhook delivery=%s event=%s account=%s %s, but its claim (%.0f s) had lapsed: the call may be made again",
+            row.delivery_id, row.event, row.account, outcome, self.endpoint.claim_s,
+        )
 
     async def _attempt(self, client: httpx.AsyncClient, head: QueuedWebhook) -> str | None:
         """POST the call once: None if the backend took it (2xx), else what went wrong."""
