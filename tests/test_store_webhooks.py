@@ -166,6 +166,7 @@ async def test_nodes_claiming_at_once_never_take_the_same_call(postgres_url: str
                     claims = await store.webhook_claim(name, 4, now, now + 60_000)
                     if claims.next_due is None:
                         return
+                    assert len(claims.calls) <= 4
                     taken[name] += [c.row.delivery_id for c in claims.calls]
                     claimed_in_order.extend(c.row.delivery_id for c in claims.calls)
                     for call in claims.calls:

@@ -1,14 +1,16 @@
 """A real HTTP receiver on loopback for the webhook tests: records every call, answers as the test says.
 
 Served by hypercorn (trio) with starlette, the same stack as the admin API.
-Notifications get `status` (200 unless the test changes it); while `hang` is
-set, every call waits until the test ends. beforeSendMessage gets what
+Notifications get `status` (200 unless the test changes it), after
+`delay_s` (a slow backend); while `hang` is set, every call waits until the
+test ends. beforeSendMessage gets what
 `verdict` returns for the call's JSON.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +38,7 @@ class Call:
     signature: str
     body: bytes
     status: int  # what the receiver answered
+    arrived_ms: int = 0  # wall-clock ms when it arrived
 
     @property
     def json(self) -> dict[str, Any]:
@@ -48,6 +51,7 @@ class Receiver:
     url: str = ""
     status: int = 200
     hang: bool = False
+    delay_s: float = 0.0  # each notification is answered this long after it arrived
     verdict: Callable[[dict[str, Any]], dict[str, Any]] = field(default=lambda _: {"action": "allow"})
     calls: list[Call] = field(default_factory=list)
     _arrived: trio.Event = field(default_factory=trio.Event)
@@ -73,13 +77,15 @@ class Receiver:
         status = self.status if event != "beforeSendMessage" else 200
         if not verify(HOOK_SECRET, body, signature):
             status = 401
-        call = Call(event, request.headers.get("x-hubbub-delivery", ""), signature, body, status)
+        call = Call(event, request.headers.get("x-hubbub-delivery", ""), signature, body, status, int(time.time() * 1000))
         if self.hang:
             self.calls.append(call)
             self._arrived.set()
             await trio.sleep_forever()
         self.calls.append(call)
         self._arrived.set()
+        if self.delay_s and event != "beforeSendMessage":
+            await trio.sleep(self.delay_s)
         if event == "beforeSendMessage" and status == 200:
             return JSONResponse(self.verdict(json.loads(body)))
         return Response(status_code=status)

@@ -49,11 +49,14 @@ def _heads(conn: Connection, limit: int) -> list[QueuedWebhook]:
 
 def _claim(conn: Connection, holder: str, limit: int, now_ms: int, until_ms: int, lock: str) -> WebhookClaims:
     """Claim the due heads (see the module docstring); `lock` is the engine's row-locking clause of the pick."""
-    picked = f"SELECT queue_id FROM webhook_queue WHERE head = 1 AND next_attempt <= ? ORDER BY next_attempt, queue_id LIMIT ?{lock}"
+    # Picked once (MATERIALIZED): as a plain IN (subquery), PostgreSQL may run a locking
+    # subquery again per row, and its LIMIT would then not bound the claim.
     rows = conn.execute(
-        f"UPDATE webhook_queue SET claimed_by = ?, next_attempt = ?"
-        f" WHERE queue_id IN ({picked}) AND head = 1 AND next_attempt <= ? RETURNING {_COLUMNS}",
-        (holder, until_ms, now_ms, limit, now_ms),
+        "WITH picked AS MATERIALIZED (SELECT queue_id FROM webhook_queue WHERE head = 1 AND next_attempt <= ?"
+        f" ORDER BY next_attempt, queue_id LIMIT ?{lock})"
+        " UPDATE webhook_queue SET claimed_by = ?, next_attempt = ?"
+        f" WHERE queue_id IN (SELECT queue_id FROM picked) AND head = 1 AND next_attempt <= ? RETURNING {_COLUMNS}",
+        (now_ms, limit, holder, until_ms, now_ms),
     ).fetchall()
     calls = sorted((_queued(r) for r in rows), key=lambda c: c.queue_id)
     (next_due,) = conn.execute("SELECT MIN(next_attempt) FROM webhook_queue WHERE head = 1").fetchone()
