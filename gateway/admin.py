@@ -1,6 +1,13 @@
 """Admin HTTP API (PROTOCOL.md §13): JSON over its own listener, bearer token.
 
 Runs starlette under hypercorn's trio worker inside the gateway's nursery.
+
+On a node of a cluster every route answers for the whole cluster: device
+lists, force offline and one room go to the actor wherever it lives; the
+policy is in the store and announced to every node; `/v1/stats` and
+`/v1/rooms` ask every live node for its own part (gateway/node_asks.py),
+add them up, and say which nodes answered (`nodesAnswered`) and which did
+not in time (`nodesSilent`: their part is missing from the totals).
 """
 
 from __future__ import annotations
@@ -27,10 +34,12 @@ from actors.wire import builtins_of
 
 from .config import Config
 from .devices import DeviceDirectory
+from .cluster import Cluster
 from .listening import Listening
 from .metrics import Metrics
+from .node_asks import AskFigures, NodeFigures
 from .policy_setting import set_policy
-from .rooms import Rooms, describe_room, list_rooms
+from .rooms import Rooms, describe_room
 from .services import Services
 from .webapp import web_routes
 from .startup import listen_failed
@@ -63,7 +72,10 @@ class AdminHost(Protocol):
     def started_clock(self) -> float: ...
     @property
     def callbacks(self) -> Callbacks | None: ...
+    @property
+    def cluster(self) -> Cluster | None: ...
     def policy_saved(self) -> None: ...
+    def node_figures(self) -> NodeFigures: ...
 
 
 R = TypeVar("R")
@@ -145,20 +157,24 @@ def build_app(gateway: AdminHost) -> Starlette:
         gateway.policy_saved()
         return JSONResponse(policy.to_json())
 
+    async def every_node() -> tuple[dict[str, NodeFigures], list[str]]:
+        """Each live node's figures (this one's alone on a lone server), and the nodes that did not answer."""
+        if gateway.cluster is None:
+            return {gateway.config.node: gateway.node_figures()}, []
+        return await gateway.cluster.gather(AskFigures(), gateway.node_figures, gateway.config.ask_timeout_s)
+
     async def stats(request: Request) -> Response:
         authorize(request)
-        live = gateway.registry.live()
-        return JSONResponse(
-            {
-                "connections": len(gateway.connections),
-                "devices": len(gateway.directory),
-                "accounts": live.get("account", 0),
-                "rooms": len(list_rooms(gateway)),  # live rooms only, not ones retiring
-                "calls": live.get("call", 0),
-                "groups": live.get("group", 0),
-                "uptimeSeconds": round(trio.current_time() - gateway.started_clock, 3),
+        found, silent = await every_node()
+        here = found[gateway.config.node]
+        body: dict[str, object] = {**_counts(found.values()), "uptimeSeconds": here.uptime_s}
+        if gateway.cluster is not None:
+            body |= {
+                "node": here.node,
+                "nodes": {name: {**_counts([one]), "uptimeSeconds": one.uptime_s} for name, one in found.items()},
+                **_answered(found, silent),
             }
-        )
+        return JSONResponse(body)
 
     async def crash(request: Request) -> Response:
         authorize(request)
@@ -173,7 +189,13 @@ def build_app(gateway: AdminHost) -> Starlette:
 
     async def rooms(request: Request) -> Response:
         authorize(request)
-        return JSONResponse({"rooms": list_rooms(gateway)})
+        found, silent = await every_node()
+        if gateway.cluster is None:
+            return JSONResponse({"rooms": [{"roomID": r, "memberCount": n} for r, n in found[gateway.config.node].rooms]})
+        listed = sorted((room_id, count, node) for node, one in found.items() for room_id, count in one.rooms)
+        return JSONResponse(
+            {"rooms": [{"roomID": r, "memberCount": n, "node": node} for r, n, node in listed], **_answered(found, silent)}
+        )
 
     async def one_room(request: Request) -> Response:
         authorize(request)
@@ -205,6 +227,22 @@ def build_app(gateway: AdminHost) -> Starlette:
         *web_routes(gateway),
     ]
     return Starlette(routes=routes, exception_handlers={_Refused: refused})
+
+
+def _counts(found: Collection[NodeFigures]) -> dict[str, int]:
+    """The totals `/v1/stats` shows, over the given nodes' figures."""
+    return {
+        "connections": sum(one.connections for one in found),
+        "devices": sum(one.devices for one in found),
+        "accounts": sum(one.accounts for one in found),
+        "rooms": sum(len(one.rooms) for one in found),
+        "calls": sum(one.calls for one in found),
+        "groups": sum(one.groups for one in found),
+    }
+
+
+def _answered(found: dict[str, NodeFigures], silent: list[str]) -> dict[str, list[str]]:
+    return {"nodesAnswered": sorted(found), "nodesSilent": silent}
 
 
 async def serve_admin(gateway: AdminHost, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:

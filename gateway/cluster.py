@@ -11,6 +11,9 @@ store, with three differences:
   in the bus's one ordered queue, behind the answers to asks queued before;
 - a login policy set through one node's admin API (saved in the store)
   is announced to the other nodes, which put the stored one in force;
+- the admin API and the room caps ask every live node about itself
+  (gateway/node_asks.py) and gather the answers (`gather`), saying which
+  nodes did not answer in time;
 - when the membership changes, actors this node no longer owns are retired
   (they come back on their new owner from the store); when a node left,
   every account actor restarts, so the devices of the lost node are dropped
@@ -28,7 +31,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import trio
 
@@ -41,13 +44,16 @@ from actors.group.messages import GroupMsg
 from actors.ids import node_of_login
 from actors.outbound import Answer, DeviceEvent, Disconnect, Outbound, Replay
 from actors.room.messages import NodesLeft as RoomNodesLeft, RoomMsg
-from actors.runtime import Address, Registry
+from actors.runtime import ActorError, Address, Asks, Envelope, Registry
 from actors.wire import CloseCode
 from actors.store.base import Store
 
 from .codec import reply_ok
 from .config import Config
 from .devices import DeviceDirectory
+from .node_asks import AskCreatedRooms, AskFigures, CreatedRooms, NodeAsk, NodeFigures
+
+R = TypeVar("R")
 
 log = logging.getLogger("hubbub.cluster")
 
@@ -100,7 +106,7 @@ class PolicyChanged:
 
 def bus_codec() -> MessageCodec:
     """The codec of every message that crosses between nodes: the actor kinds', and the node's own."""
-    kinds = {"account": AccountMsg, "group": GroupMsg, "room": RoomMsg, "call": CallMsg, NODE_KIND: NodeMsg | PolicyChanged}
+    kinds = {"account": AccountMsg, "group": GroupMsg, "room": RoomMsg, "call": CallMsg, NODE_KIND: NodeMsg | PolicyChanged | NodeAsk}
     return MessageCodec(kinds)
 
 
@@ -186,6 +192,9 @@ class Cluster:
         # Puts the stored login policy in force (set by the gateway); `_reload_policy` asks for it.
         self.reload_policy: Callable[[], Awaitable[None]] | None = None
         self._reload_policy = trio.Event()
+        # What this node answers of itself when another node asks (set by the gateway).
+        self.figures: Callable[[], NodeFigures] | None = None
+        self.created_rooms: Callable[[str, str], CreatedRooms] | None = None
 
     # ---- Elsewhere: sessions on other nodes ------------------------------------
 
@@ -231,7 +240,42 @@ class Cluster:
             if node != self.node and not self.bus.tell_nowait(Outgoing(node), Address(NODE_KIND, node), PolicyChanged(self.node)):
                 log.warning("node=%s could not tell node %s of the new login policy (bus queue full): it has it at its next start", self.node, node)
 
-    async def _arrived(self, msg: object) -> None:
+    async def gather(self, msg: Asks[R], here: Callable[[], R], timeout_s: float) -> tuple[dict[str, R], list[str]]:
+        """Ask every live node `msg` (this one answers `here()`): the answers by node, and the nodes that did not answer.
+
+        A node that does not answer within `timeout_s` (or that the bus cannot reach) is named, not waited for.
+        """
+        answers: dict[str, R] = {self.node: here()}
+        silent: list[str] = []
+
+        async def ask(node: str) -> None:
+            try:
+                answers[node] = await self.routing.ref(Address(NODE_KIND, node)).ask(msg, timeout=timeout_s)
+            except ActorError as exc:
+                log.warning("node=%s node %s did not answer %s: %s", self.node, node, type(msg).__name__, exc)
+                silent.append(node)
+
+        async with trio.open_nursery() as asking:
+            for node in self.bus.membership.nodes:
+                if node != self.node:
+                    asking.start_soon(ask, node)
+        return dict(sorted(answers.items())), sorted(silent)
+
+    def _answer(self, msg: NodeAsk) -> NodeFigures | CreatedRooms:
+        match msg:
+            case AskFigures():
+                assert self.figures is not None, "the gateway sets what a node answers before it joins"
+                return self.figures()
+            case AskCreatedRooms():
+                assert self.created_rooms is not None, "the gateway sets what a node answers before it joins"
+                return self.created_rooms(msg.user_id, msg.room_id)
+
+    async def _arrived(self, envelope: Envelope[Any]) -> None:
+        msg = envelope.msg
+        if isinstance(msg, AskFigures | AskCreatedRooms):
+            if envelope.reply is not None:
+                envelope.reply.set(self._answer(msg))
+            return
         if isinstance(msg, PolicyChanged):
             log.info("node=%s login policy changed through node %s: reloading it", self.node, msg.by)
             self._reload_policy.set()

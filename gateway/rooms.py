@@ -14,6 +14,16 @@ the rooms on the others drop its devices, and this node's devices in the
 rooms whose actor lived there are told the room is gone, as after a room's
 crash on a lone server (gateway/cluster.py).
 
+Per-user room caps: a user's rooms may live on every node (a room lives
+where its ID hashes), so a node about to create one asks every live node how
+many live rooms that user created there and how many of those are empty
+(`AskCreatedRooms`), and whether the room already exists (then nothing is
+created and no cap applies). A node that does not answer in time is left
+out of the count (logged): the caps bound what the live nodes hold. Two
+creations by one user on two nodes at the same moment may both pass, so a
+user can pass a cap by the creations they have under way at once (a device
+waits for each answer), not more.
+
 Slow members: a room event is offered to a device only while its outbound
 queue is below three quarters of its size (`RoomDelivery`). A device past
 that is behind on a live stream it can never catch up on, so the room drops
@@ -27,7 +37,7 @@ other traffic.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, Protocol, TypeVar
 
@@ -45,11 +55,17 @@ from actors.wire import rooms as pr
 from .devices import DeviceDirectory
 from .identity import Identity
 from .local_seats import LocalSeats
+from .node_asks import AskCreatedRooms, CreatedRooms
 from .services import Feature, Handler, Result, Services
 
 R = TypeVar("R")
 
 log = logging.getLogger("hubbub.rooms")
+
+# Ask every live node (this one answers the callable): the answers by node, the nodes that did not answer.
+GatherCreated = Callable[
+    [AskCreatedRooms, Callable[[], CreatedRooms], float], Awaitable[tuple[dict[str, CreatedRooms], list[str]]]
+]
 
 
 class RoomDelivery:
@@ -79,12 +95,6 @@ class _HasRooms(Protocol):
 def rooms_of(gateway: _HasRooms) -> Rooms:
     """The rooms feature of `gateway`: what the admin API and tests look at."""
     return gateway.rooms
-
-
-def list_rooms(gateway: _HasRooms) -> list[dict[str, Any]]:
-    """Every room with its member count, by room ID (the admin API's GET /v1/rooms)."""
-    counts = rooms_of(gateway).index.member_counts()
-    return [{"roomID": room_id, "memberCount": count} for room_id, count in sorted(counts.items())]
 
 
 async def describe_room(gateway: _HasRooms, room_id: str) -> dict[str, Any] | None:
@@ -120,6 +130,7 @@ class Rooms(Feature):
         self.delivery = RoomDelivery(services.directory, soft_limit)
         self.index = RoomIndex()
         self.local = LocalSeats()  # in a cluster: the rooms this node's devices asked to get into
+        self.count_elsewhere: GatherCreated | None = None  # in a cluster: asks every node (Cluster.gather)
         self.context = RoomContext(self.delivery, self.index, services.registry, node=services.config.node)
         services.registry.add_kind("room", partial(RoomActor, ctx=self.context))
 
@@ -165,8 +176,7 @@ class Rooms(Feature):
 
     async def _create(self, identity: Identity, info: pr.RoomInfoBody, config: pr.RoomAdvancedConfig, *, enter: bool) -> Result:
         member = self._member(identity)
-        if not self.services.clustered and info.room_id not in self.index:
-            self._check_caps(member.user_id)
+        await self._check_caps(member.user_id, info.room_id)
         self._note(member, info.room_id)
         msg = room.Create(
             member,
@@ -182,10 +192,29 @@ class Rooms(Feature):
         if self.services.clustered:
             self.local.note(member.login_id, room_id)
 
-    def _check_caps(self, user_id: str) -> None:
-        """Refuse a new room (1003) to a user at the cap of live rooms or of empty rooms they created."""
-        config = self.services.config
+    def created_here(self, user_id: str, room_id: str) -> CreatedRooms:
+        """What this node holds of the rooms `user_id` created, and whether room `room_id` lives here."""
         created, lingering = self.index.created_by(user_id)
+        return CreatedRooms(created, lingering, room_id in self.index)
+
+    async def _created_everywhere(self, user_id: str, room_id: str) -> CreatedRooms:
+        """`created_here` summed over this node and every live node that answers in time."""
+        here = partial(self.created_here, user_id, room_id)
+        if self.count_elsewhere is None:
+            return here()
+        answers, silent = await self.count_elsewhere(AskCreatedRooms(user_id, room_id), here, self.services.config.ask_timeout_s)
+        if silent:
+            log.warning("user=%s room=%s caps counted without nodes %s (no answer)", user_id, room_id, ",".join(silent))
+        found = answers.values()
+        return CreatedRooms(sum(a.created for a in found), sum(a.lingering for a in found), any(a.holds_room for a in found))
+
+    async def _check_caps(self, user_id: str, room_id: str) -> None:
+        """Refuse a new room (1003) to a user at the cap of live rooms or of empty rooms they created (on every node)."""
+        config = self.services.config
+        counts = await self._created_everywhere(user_id, room_id)
+        if counts.holds_room:
+            return  # it exists: joining it creates nothing
+        created, lingering = counts.created, counts.lingering
         if created >= config.max_rooms_per_user:
             self.services.accounts.stats["rooms_refused"] += 1
             raise InvalidArgument(f"this user created {created} live rooms, the most this server allows ({config.max_rooms_per_user})")

@@ -37,6 +37,7 @@ from .messaging import Messaging
 from .social import Social
 from .threads import Threads
 from .metrics import Metrics
+from .node_asks import NodeFigures
 from .rooms import Rooms
 from .listening import WS_PATH, Listening
 from .router import Router
@@ -107,6 +108,9 @@ class Gateway:
         self.calls = Calls(self.services)
         if self.cluster is not None:
             self.cluster.on_actors_lost.append(self.rooms.actors_lost)
+            self.cluster.figures = self.node_figures
+            self.cluster.created_rooms = self.rooms.created_here
+            self.rooms.count_elsewhere = self.cluster.gather
         features: list[Feature] = [Messaging(self.services), self.rooms, self.calls, Social(self.services), Threads(self.services)]
         self.router = Router(self.services, features)
         self.session_end_hooks: list[EndHook] = [feature.session_ended for feature in features]
@@ -137,6 +141,20 @@ class Gateway:
         """A new login policy was saved through this node: the other nodes of its cluster put it in force too."""
         if self.cluster is not None:
             self.cluster.announce_policy()
+
+    def node_figures(self) -> NodeFigures:
+        """What this node counts of itself for the admin API's stats and room list (a lone server: all of it)."""
+        live = self.registry.live()
+        return NodeFigures(
+            node=self.config.node,
+            connections=len(self.connections),
+            devices=len(self.directory),
+            accounts=live.get("account", 0),
+            calls=live.get("call", 0),
+            groups=live.get("group", 0),
+            rooms=tuple(sorted(self.rooms.index.member_counts().items())),  # live rooms only, not ones retiring
+            uptime_s=round(trio.current_time() - self.started_clock, 3),
+        )
 
     def stop(self) -> None:
         """Ask the server to shut down cleanly (devices get close 4004)."""

@@ -16,8 +16,8 @@ import coredis
 import pytest
 import trio
 
-from actors.bus import ClusterRouting, MessageCodec, RedisBus, owner_of
-from actors.runtime import Actor, ActorUnavailable, Address, Asks, AskTimeout, Registry, Reply, answer
+from actors.bus import NODE_KIND, ClusterRouting, MessageCodec, RedisBus, owner_of
+from actors.runtime import Actor, ActorUnavailable, Address, Asks, AskTimeout, Envelope, Registry, Reply, answer
 from actors.wire.errors import HubbubError, NotInRoom
 from tests.redis_servers import RedisForTests
 
@@ -43,8 +43,13 @@ class Note:
     n: int
 
 
+@dataclass(frozen=True, slots=True)
+class Name(Asks[str]):
+    """Ask a node itself (Address(NODE_KIND, node)): what is your name?"""
+
+
 EchoMsg = Where | Refuse | Note
-CODEC = MessageCodec({"echo": EchoMsg})
+CODEC = MessageCodec({"echo": EchoMsg, NODE_KIND: Name})
 
 
 class _Echo(Actor[EchoMsg]):
@@ -137,6 +142,23 @@ async def test_a_refusal_crosses_the_bus_with_its_code(nursery: trio.Nursery, re
             await a.routing.ref(remote).ask(Refuse(), timeout=5)
         assert type(refused.value) is NotInRoom and refused.value.code == 3003 and refused.value.message == "not here"
         assert await a.routing.ref(remote).ask(Where("after"), timeout=5) == ("b", "after")  # the actor carried on
+
+
+async def test_a_node_answers_what_is_asked_of_it_and_one_that_answers_nothing_says_so(
+    nursery: trio.Nursery, redis_server: RedisForTests
+) -> None:
+    with trio.fail_after(30):
+        a, b = await cluster(nursery, redis_server.url, "ab", lease_s=5.0)  # no lapse on a loaded machine
+
+        async def name_of_b(envelope: Envelope[Any]) -> None:
+            assert isinstance(envelope.msg, Name) and envelope.reply is not None
+            answer(envelope.reply, envelope.msg, b.name)
+
+        b.routing.for_node = name_of_b
+        assert await a.routing.ref(Address(NODE_KIND, "b")).ask(Name(), timeout=10) == "b"
+        b.routing.for_node = None
+        with pytest.raises(ActorUnavailable, match="node b answers no asks"):
+            await a.routing.ref(Address(NODE_KIND, "b")).ask(Name(), timeout=10)
 
 
 async def test_an_expired_lease_leaves_the_membership_and_its_actors_move(nursery: trio.Nursery, redis_server: RedisForTests) -> None:

@@ -23,11 +23,14 @@ log = logging.getLogger("hubbub.bus")
 class ClusterRouting:
     """An actor Transport for one node: the local registry or the Redis bus, by owner."""
 
-    def __init__(self, registry: Registry, bus: RedisBus, for_node: Callable[[object], Awaitable[None]] | None = None) -> None:
+    def __init__(
+        self, registry: Registry, bus: RedisBus, for_node: Callable[[Envelope[Any]], Awaitable[None]] | None = None,
+    ) -> None:
         self.node = bus.node
         self.registry = registry
         self.bus = bus
-        self.for_node = for_node  # what is told this node itself (Address(NODE_KIND, node)), not an actor
+        # what is told or asked of this node itself (Address(NODE_KIND, node)), not an actor
+        self.for_node = for_node
         bus.attach(self._arrived)
 
     def owner(self, address: Address) -> str:
@@ -85,7 +88,9 @@ class ClusterRouting:
     async def _arrived(self, address: Address, envelope: Envelope[Any]) -> None:
         if address.kind == NODE_KIND:
             if self.for_node is not None:
-                await self.for_node(envelope.msg)
+                await self.for_node(envelope)
+            elif envelope.reply is not None:
+                envelope.reply.fail(ActorUnavailable(address, f"node {self.node} answers no asks"))
             return
         if not self.bus.holds_lease():
             if envelope.reply is not None:
