@@ -7,7 +7,8 @@ lists, force offline and one room go to the actor wherever it lives; the
 policy is in the store and announced to every node; `/v1/stats` and
 `/v1/rooms` ask every live node for its own part (gateway/node_asks.py),
 add them up, and say which nodes answered (`nodesAnswered`) and which did
-not in time (`nodesSilent`: their part is missing from the totals).
+not in time (`nodesSilent`, after `gather_timeout_s`: their part is missing
+from the totals).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from .devices import DeviceDirectory
 from .cluster import Cluster
 from .listening import Listening
 from .metrics import Metrics
-from .node_asks import AskFigures, NodeFigures
+from .node_asks import AskFigures, NodeFigures, gather_timeout_s
 from .policy_setting import set_policy
 from .rooms import Rooms, describe_room
 from .services import Services
@@ -161,7 +162,7 @@ def build_app(gateway: AdminHost) -> Starlette:
         """Each live node's figures (this one's alone on a lone server), and the nodes that did not answer."""
         if gateway.cluster is None:
             return {gateway.config.node: gateway.node_figures()}, []
-        return await gateway.cluster.gather(AskFigures(), gateway.node_figures, gateway.config.ask_timeout_s)
+        return await gateway.cluster.gather(AskFigures(), gateway.node_figures, gather_timeout_s(gateway.config.ask_timeout_s))
 
     async def stats(request: Request) -> Response:
         authorize(request)

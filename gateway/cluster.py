@@ -194,7 +194,7 @@ class Cluster:
         self._reload_policy = trio.Event()
         # What this node answers of itself when another node asks (set by the gateway).
         self.figures: Callable[[], NodeFigures] | None = None
-        self.created_rooms: Callable[[str, str], CreatedRooms] | None = None
+        self.created_rooms: Callable[[str], CreatedRooms] | None = None
 
     # ---- Elsewhere: sessions on other nodes ------------------------------------
 
@@ -268,7 +268,7 @@ class Cluster:
                 return self.figures()
             case AskCreatedRooms():
                 assert self.created_rooms is not None, "the gateway sets what a node answers before it joins"
-                return self.created_rooms(msg.user_id, msg.room_id)
+                return self.created_rooms(msg.user_id)
 
     async def _arrived(self, envelope: Envelope[Any]) -> None:
         msg = envelope.msg

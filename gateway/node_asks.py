@@ -33,19 +33,26 @@ class AskFigures(Asks[NodeFigures]):
 
 @dataclass(frozen=True, slots=True)
 class CreatedRooms:
-    """Of the live rooms on one node: how many a user created, how many of those are empty, whether one room is there."""
+    """Of the live rooms on one node: how many a user created, and how many of those are empty."""
 
     created: int
     lingering: int
-    holds_room: bool
 
 
 @dataclass(frozen=True, slots=True)
 class AskCreatedRooms(Asks[CreatedRooms]):
-    """Answer the CreatedRooms of `user_id` on this node, and whether room `room_id` lives here."""
+    """Answer the CreatedRooms of `user_id` on this node."""
 
     user_id: str
-    room_id: str
 
 
 NodeAsk = AskFigures | AskCreatedRooms
+
+
+def gather_timeout_s(ask_timeout_s: float) -> float:
+    """How long the others have to answer a node ask: 3 s at most, and half an actor's time to answer a request.
+
+    A room creation waits for the room caps' gather inside its own ask
+    (`ask_timeout_s`): a node that does not answer must not make it time out.
+    """
+    return min(3.0, ask_timeout_s / 2)

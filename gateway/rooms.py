@@ -14,15 +14,16 @@ the rooms on the others drop its devices, and this node's devices in the
 rooms whose actor lived there are told the room is gone, as after a room's
 crash on a lone server (gateway/cluster.py).
 
-Per-user room caps: a user's rooms may live on every node (a room lives
-where its ID hashes), so a node about to create one asks every live node how
-many live rooms that user created there and how many of those are empty
-(`AskCreatedRooms`), and whether the room already exists (then nothing is
-created and no cap applies). A node that does not answer in time is left
-out of the count (logged): the caps bound what the live nodes hold. Two
-creations by one user on two nodes at the same moment may both pass, so a
-user can pass a cap by the creations they have under way at once (a device
-waits for each answer), not more.
+Per-user room caps: the room actor checks them (`may_create`) just before
+it creates itself, so entering a room that exists costs nothing, and on a
+lone server check and creation have no checkpoint between them. In a
+cluster a user's rooms may live on every node (a room lives where its ID
+hashes), so the check asks every live node how many live rooms that user
+created there and how many of those are empty (`AskCreatedRooms`). A node
+that does not answer within `gather_timeout_s` is left out of the count
+(logged): the caps bound what the live nodes hold. Two creations by one
+user of rooms on two nodes at the same moment may both pass, so a user can
+pass a cap by the creations they have under way at once, not more.
 
 Slow members: a room event is offered to a device only while its outbound
 queue is below three quarters of its size (`RoomDelivery`). A device past
@@ -55,7 +56,7 @@ from actors.wire import rooms as pr
 from .devices import DeviceDirectory
 from .identity import Identity
 from .local_seats import LocalSeats
-from .node_asks import AskCreatedRooms, CreatedRooms
+from .node_asks import AskCreatedRooms, CreatedRooms, gather_timeout_s
 from .services import Feature, Handler, Result, Services
 
 R = TypeVar("R")
@@ -131,7 +132,9 @@ class Rooms(Feature):
         self.index = RoomIndex()
         self.local = LocalSeats()  # in a cluster: the rooms this node's devices asked to get into
         self.count_elsewhere: GatherCreated | None = None  # in a cluster: asks every node (Cluster.gather)
-        self.context = RoomContext(self.delivery, self.index, services.registry, node=services.config.node)
+        self.context = RoomContext(
+            self.delivery, self.index, services.registry, node=services.config.node, may_create=self._may_create,
+        )
         services.registry.add_kind("room", partial(RoomActor, ctx=self.context))
 
     def routes(self) -> dict[type[p.Request], Handler]:
@@ -176,7 +179,6 @@ class Rooms(Feature):
 
     async def _create(self, identity: Identity, info: pr.RoomInfoBody, config: pr.RoomAdvancedConfig, *, enter: bool) -> Result:
         member = self._member(identity)
-        await self._check_caps(member.user_id, info.room_id)
         self._note(member, info.room_id)
         msg = room.Create(
             member,
@@ -192,28 +194,26 @@ class Rooms(Feature):
         if self.services.clustered:
             self.local.note(member.login_id, room_id)
 
-    def created_here(self, user_id: str, room_id: str) -> CreatedRooms:
-        """What this node holds of the rooms `user_id` created, and whether room `room_id` lives here."""
+    def created_here(self, user_id: str) -> CreatedRooms:
+        """What this node holds of the live rooms `user_id` created."""
         created, lingering = self.index.created_by(user_id)
-        return CreatedRooms(created, lingering, room_id in self.index)
+        return CreatedRooms(created, lingering)
 
-    async def _created_everywhere(self, user_id: str, room_id: str) -> CreatedRooms:
-        """`created_here` summed over this node and every live node that answers in time."""
-        here = partial(self.created_here, user_id, room_id)
+    async def _created_everywhere(self, user_id: str) -> CreatedRooms:
+        """`created_here` summed over this node and every live node that answers in time (a lone server: no await)."""
+        here = partial(self.created_here, user_id)
         if self.count_elsewhere is None:
             return here()
-        answers, silent = await self.count_elsewhere(AskCreatedRooms(user_id, room_id), here, self.services.config.ask_timeout_s)
+        timeout_s = gather_timeout_s(self.services.config.ask_timeout_s)
+        answers, silent = await self.count_elsewhere(AskCreatedRooms(user_id), here, timeout_s)
         if silent:
-            log.warning("user=%s room=%s caps counted without nodes %s (no answer)", user_id, room_id, ",".join(silent))
-        found = answers.values()
-        return CreatedRooms(sum(a.created for a in found), sum(a.lingering for a in found), any(a.holds_room for a in found))
+            log.warning("user=%s room caps counted without nodes %s (no answer)", user_id, ",".join(silent))
+        return CreatedRooms(sum(a.created for a in answers.values()), sum(a.lingering for a in answers.values()))
 
-    async def _check_caps(self, user_id: str, room_id: str) -> None:
+    async def _may_create(self, user_id: str) -> None:
         """Refuse a new room (1003) to a user at the cap of live rooms or of empty rooms they created (on every node)."""
         config = self.services.config
-        counts = await self._created_everywhere(user_id, room_id)
-        if counts.holds_room:
-            return  # it exists: joining it creates nothing
+        counts = await self._created_everywhere(user_id)
         created, lingering = counts.created, counts.lingering
         if created >= config.max_rooms_per_user:
             self.services.accounts.stats["rooms_refused"] += 1

@@ -60,7 +60,7 @@ async def test_stats_rooms_and_devices_through_any_node_cover_every_node(
     nursery: trio.Nursery, tmp_path: Path, postgres_url: str, redis_server: RedisForTests
 ) -> None:
     with trio.fail_after(240):
-        nodes = await start_cluster(tmp_path, 3, postgres_url, redis_server.url, "--ask-timeout-s", "3")
+        nodes = await start_cluster(tmp_path, 3, postgres_url, redis_server.url)
         try:
             n1, n2, n3 = nodes
             alice = await device_on(nursery, n2.url, "alice", "iOS")

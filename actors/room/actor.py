@@ -25,6 +25,11 @@ second per room whatever its size; big rooms get fewer, longer
 the room, so every member sees the room's events in the order they happened,
 and each member hears only of changes made after it joined.
 
+A room about to create itself for a user first awaits `ctx.may_create`
+(the per-user room caps, which in a cluster count the rooms of every node);
+its refusal answers the Create and the room stays absent. Only a real
+creation pays for it: entering a room that exists checks nothing.
+
 Timers (destruction delay, batching window) are small tasks in the nursery
 that runs the actor, each in a cancel scope the actor holds and cancels in
 `stop()`; they only ever `tell` the actor, which checks whether the reason to
@@ -37,7 +42,7 @@ import enum
 import logging
 import secrets
 from collections import Counter, OrderedDict, deque
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from itertools import islice, takewhile
 from typing import Any, Protocol, assert_never
@@ -210,6 +215,8 @@ class RoomContext:
     transport: Transport  # to tell a room itself when one of its timers runs out
     node: str = "local"
     stats: Counter[str] = field(default_factory=Counter)
+    # awaited before a room creates itself for a user: raises a refusal (1003) when the user is at a cap
+    may_create: Callable[[str], Awaitable[None]] | None = None
 
 
 @dataclass(slots=True, eq=False)
@@ -275,6 +282,8 @@ class RoomActor(Actor[RoomMsg]):
 
     async def handle(self, msg: RoomMsg, reply: Reply[Any] | None) -> None:
         try:
+            if isinstance(msg, Create) and self.info is None and self.ctx.may_create is not None:
+                await self.ctx.may_create(msg.member.user_id)
             self._dispatch(msg, reply)
         finally:
             self._settle()
