@@ -208,6 +208,37 @@ async def test_a_node_that_leaves_is_gone_at_once(nursery: trio.Nursery, redis_s
         await until(lambda: views_agree([a, b], {"a", "b"}))
 
 
+async def test_a_node_that_joins_nudges_the_others_to_renew_at_once(nursery: trio.Nursery, redis_server: RedisForTests) -> None:
+    with trio.fail_after(20):
+        a, b = await cluster(nursery, redis_server.url, "ab", lease_s=30.0)  # each renews once a second by itself
+        async with coredis.Redis.from_url(redis_server.url) as raw:
+            for key in ("test:inbox:a", "test:inbox:b"):
+                await raw.delete([key])
+            c = await start_node(nursery, redis_server.url, "c", lease_s=30.0)
+            # c's first renewal changed the live set: it put a nudge in each other node's inbox
+            for key in ("test:inbox:a", "test:inbox:b"):
+                assert [dict(entry.field_values) for entry in await raw.xrange(key)] == [{b"t": b"n"}]
+        await until(lambda: views_agree([a, b, c], {"a", "b", "c"}))
+        assert await a.routing.ref(Address("echo", "k1")).ask(Where("joined"), timeout=5) == (owner_of(Address("echo", "k1"), ("a", "b", "c")), "joined")
+
+
+async def test_envelopes_for_a_node_whose_actors_are_torn_down_are_refused_and_its_bus_carries_on(
+    nursery: trio.Nursery, redis_server: RedisForTests
+) -> None:
+    with trio.fail_after(20):
+        a, b = await cluster(nursery, redis_server.url, "ab", lease_s=30.0)
+        async with trio.open_nursery() as torn_down:  # b's actor nursery, gone as at the end of a shutdown
+            b.routing.registry = Registry(torn_down, {"echo": lambda address: _Echo(address, "b", b.notes)})
+            torn_down.cancel_scope.cancel()
+        remote = next(Address("echo", f"k{i}") for i in range(100) if owner_of(Address("echo", f"k{i}"), ("a", "b")) == "b")
+        await a.routing.ref(remote).tell(Note(1))  # dropped on b (logged): a post is durable elsewhere
+        for _ in range(2):
+            with pytest.raises(ActorUnavailable, match="shutting down"):
+                await a.routing.ref(remote).ask(Where("anyone?"), timeout=5)
+        assert b.notes == {} and not b.bus.lapsed.is_set()
+        assert views_agree([a, b], {"a", "b"})
+
+
 async def test_a_repeated_envelope_or_answer_is_harmless(nursery: trio.Nursery, redis_server: RedisForTests) -> None:
     with trio.fail_after(20):
         a, b = await cluster(nursery, redis_server.url, "ab")

@@ -11,7 +11,10 @@ Keys, under a prefix shared by the nodes of one cluster (`hubbub` by default):
 
 Each node renews its lease every `lease_s / 3` (at least once a second, so
 that it sees a change soon) with one script that also drops expired leases
-and bumps the version when the live set changed. A node leaves the view as
+and bumps the version when the live set changed. The node whose renewal
+changed it (it joined, left, or dropped an expired lease) nudges the others
+(an entry `t=n` in their inboxes), which renew at once: a node that joins is
+in every view within a round trip, not a second later. A node leaves the view as
 soon as Redis dropped its expired lease, if that Redis is the one that saw
 it live; a node last seen live in an earlier Redis stays until a lease
 after it was seen (see `_view`): a Redis that restarted empty forgets the
@@ -58,7 +61,8 @@ T = TypeVar("T")
 _WRITE_MAX = 256  # queued entries sent in one pipelined write at most
 
 # KEYS: members, live, version, left, incarnation. ARGV: node, lease in ms (0: leave), a fresh token.
-# Returns {version, live nodes sorted, nodes that left cleanly, this Redis's incarnation token}.
+# Returns {version, live nodes sorted, nodes that left cleanly, this Redis's incarnation token,
+# 1 if this call changed the live set (else 0)}.
 _MEMBERSHIP_SCRIPT = """
 redis.call('SET', KEYS[5], ARGV[3], 'NX')
 local t = redis.call('TIME')
@@ -76,11 +80,13 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local live = redis.call('ZRANGE', KEYS[1], 0, -1)
 table.sort(live)
 local joined = table.concat(live, ',')
+local changed = 0
 if redis.call('GET', KEYS[2]) ~= joined then
   redis.call('SET', KEYS[2], joined)
   redis.call('INCR', KEYS[3])
+  changed = 1
 end
-return {tonumber(redis.call('GET', KEYS[3])), live, redis.call('SMEMBERS', KEYS[4]), redis.call('GET', KEYS[5])}
+return {tonumber(redis.call('GET', KEYS[3])), live, redis.call('SMEMBERS', KEYS[4]), redis.call('GET', KEYS[5]), changed}
 """
 
 Receiver = Callable[[Address, Envelope[Any]], Awaitable[None]]
@@ -163,6 +169,7 @@ class RedisBus:
         self._seen_in_this_redis: set[str] = set()  # nodes seen live since the current Redis incarnation began
         self._incarnation: bytes | None = None  # the token of the Redis instance last renewed with
         self._renewed_at = -math.inf  # trio time the last successful renewal was sent
+        self._nudged = trio.Event()  # another node changed the live set: renew now
         self._redis_down = False  # logged once per outage
         # One ordered queue for what a node's actors send on without waiting:
         # answers (queued the moment the actor answers) and node messages
@@ -263,7 +270,7 @@ class RedisBus:
             ],
             args=[self.node, lease_ms, secrets.token_hex(8)],
         ))
-        version, live, left, incarnation = answer
+        version, live, left, incarnation, changed = answer
         self._renewed_at = sent_at
         if self._incarnation is not None and incarnation != self._incarnation:
             # Redis restarted empty (its client may have reconnected without an
@@ -273,6 +280,23 @@ class RedisBus:
             self._seen_in_this_redis.clear()  # their leases are forgotten, not expired
         self._incarnation = incarnation
         self._view(int(version), {_text(n) for n in live}, {_text(n) for n in left})
+        if changed:
+            await self._nudge_others({_text(n) for n in live} - {self.node}, client or self._client)
+
+    async def _nudge_others(self, nodes: set[str], client: coredis.Redis[bytes]) -> None:
+        """Have `nodes` renew at once: the live set just changed. Best effort: each renews within a second anyway."""
+        if not nodes:
+            return
+        try:
+            with trio.fail_after(self.op_timeout_s):
+                async with client.pipeline(transaction=False) as pipe:
+                    for node in sorted(nodes):
+                        pipe.xadd(
+                            self.inbox_key(node), {"t": "n"}, trim_strategy=coredis.PureToken.MAXLEN,
+                            threshold=self.max_inbox, trim_operator=coredis.PureToken.APPROXIMATELY,
+                        )
+        except (RedisError, trio.TooSlowError) as exc:
+            log.warning("node=%s could not tell the others the live set changed (they see it at their next renewal): %s", self.node, exc)
 
     def _view(self, version: int, live: set[str], left: set[str]) -> None:
         """This node's membership from what Redis said: the live nodes, and those that may still hold a lease.
@@ -318,7 +342,9 @@ class RedisBus:
 
     async def _keep_lease(self) -> None:
         while True:
-            await trio.sleep(min(self.lease_s / 3, 1.0))
+            with trio.move_on_after(min(self.lease_s / 3, 1.0)):
+                await self._nudged.wait()
+            self._nudged = trio.Event()
             if trio.current_time() - self._renewed_at > self.lease_s:
                 self._lapse()
                 return
@@ -356,7 +382,12 @@ class RedisBus:
                     found = await self._client.xread({key: last}, count=256, block=1000)
                 backoff_s = 0.05
                 self._up()
-            except (RedisError, trio.TooSlowError) as exc:
+            except trio.TooSlowError:
+                # Slow is not lost: the stream keeps what came meanwhile and the
+                # next read starts at `last`. Whether Redis is down (its entries
+                # may be gone) is the renewals' call: they fail then too.
+                continue
+            except RedisError as exc:
                 self._down(exc)
                 await trio.sleep(backoff_s)
                 backoff_s = min(backoff_s * 2, 1.0)
@@ -374,6 +405,8 @@ class RedisBus:
         try:
             if fields.get(b"t") == b"r":
                 self._answer_arrived(fields)
+            elif fields.get(b"t") == b"n":
+                self._nudged.set()
             else:
                 await self._envelope_arrived(fields)
         except (UnknownMessage, KeyError, ValueError) as exc:

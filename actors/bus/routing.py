@@ -96,7 +96,13 @@ class ClusterRouting:
             if envelope.reply is not None:
                 envelope.reply.fail(ActorUnavailable(address, f"node {self.node} lost its lease"))
             return
-        await self.registry.post(address, envelope.msg, envelope.reply)
+        try:
+            await self.registry.post(address, envelope.msg, envelope.reply)
+        except ActorUnavailable as exc:  # this node is shutting down: its inbox reader carries on until it stops
+            if envelope.reply is not None:
+                envelope.reply.fail(exc)
+            else:
+                log.warning("actor=%s post from another node dropped: %s", address, exc)
 
     def _check_lease(self, address: Address) -> None:
         if not self.bus.holds_lease():
