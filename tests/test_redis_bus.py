@@ -16,7 +16,7 @@ import coredis
 import pytest
 import trio
 
-from actors.bus import NODE_KIND, ClusterRouting, MessageCodec, RedisBus, owner_of
+from actors.bus import NODE_KIND, BusUnavailable, ClusterRouting, MessageCodec, RedisBus, owner_of
 from actors.runtime import Actor, ActorUnavailable, Address, Asks, AskTimeout, Envelope, Registry, Reply, answer
 from actors.wire.errors import HubbubError, NotInRoom
 from tests.redis_servers import RedisForTests
@@ -237,6 +237,15 @@ async def test_envelopes_for_a_node_whose_actors_are_torn_down_are_refused_and_i
                 await a.routing.ref(remote).ask(Where("anyone?"), timeout=5)
         assert b.notes == {} and not b.bus.lapsed.is_set()
         assert views_agree([a, b], {"a", "b"})
+
+
+async def test_a_send_after_the_bus_stopped_is_refused_as_unavailable(nursery: trio.Nursery, redis_server: RedisForTests) -> None:
+    with trio.fail_after(20):
+        a, b = await cluster(nursery, redis_server.url, "ab", lease_s=30.0)
+        a.scope.cancel()  # a's bus stops (its sessions and actors may still be ending)
+        await until(lambda: views_agree([b], {"b"}))
+        with pytest.raises(BusUnavailable, match="this node's bus has stopped"):
+            await a.bus.send("b", Address("echo", "k1"), Envelope(Note(1)), a.bus.membership.version)
 
 
 async def test_a_repeated_envelope_or_answer_is_harmless(nursery: trio.Nursery, redis_server: RedisForTests) -> None:

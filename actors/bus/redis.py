@@ -170,6 +170,7 @@ class RedisBus:
         self._incarnation: bytes | None = None  # the token of the Redis instance last renewed with
         self._renewed_at = -math.inf  # trio time the last successful renewal was sent
         self._nudged = trio.Event()  # another node changed the live set: renew now
+        self._client_open = False  # while `run` runs: sends from other tasks after it ended are refused
         self._redis_down = False  # logged once per outage
         # One ordered queue for what a node's actors send on without waiting:
         # answers (queued the moment the actor answers) and node messages
@@ -201,21 +202,28 @@ class RedisBus:
         """
         try:
             async with self._client:
+                self._client_open = True
                 try:
-                    await self._redis(self._client.delete([self.inbox_key(self.node)]))  # envelopes of a former life
-                    await self._renew()
-                except (RedisError, trio.TooSlowError) as exc:
-                    raise BusUnavailable(Address("node", self.node), f"cannot reach Redis at {self.url}: {exc}") from None
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._carry_out, name=f"bus out {self.node}")
-                    nursery.start_soon(self._keep_lease, name=f"bus lease {self.node}")
-                    nursery.start_soon(self._read_inbox, name=f"bus inbox {self.node}")
-                    nursery.start_soon(self._expire_asks, name=f"bus asks {self.node}")
-                    task_status.started(self)
+                    await self._start_and_carry(task_status)
+                finally:
+                    self._client_open = False
         finally:
             if self.membership.nodes:
                 with trio.move_on_after(2, shield=True):
                     await self._leave()
+
+    async def _start_and_carry(self, task_status: trio.TaskStatus[RedisBus]) -> None:
+        try:
+            await self._redis(self._client.delete([self.inbox_key(self.node)]))  # envelopes of a former life
+            await self._renew()
+        except (RedisError, trio.TooSlowError) as exc:
+            raise BusUnavailable(Address("node", self.node), f"cannot reach Redis at {self.url}: {exc}") from None
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._carry_out, name=f"bus out {self.node}")
+            nursery.start_soon(self._keep_lease, name=f"bus lease {self.node}")
+            nursery.start_soon(self._read_inbox, name=f"bus inbox {self.node}")
+            nursery.start_soon(self._expire_asks, name=f"bus asks {self.node}")
+            task_status.started(self)
 
     async def send(self, node: str, address: Address, envelope: Envelope[Any], membership_version: int) -> None:
         """Carry `envelope` to `node` for the actor at `address`; an ask's answer arrives later in its Reply.
@@ -342,7 +350,7 @@ class RedisBus:
 
     async def _keep_lease(self) -> None:
         while True:
-            with trio.move_on_after(min(self.lease_s / 3, 1.0)):
+            with trio.move_on_at(_next_tick(min(self.lease_s / 3, 1.0))):
                 await self._nudged.wait()
             self._nudged = trio.Event()
             if trio.current_time() - self._renewed_at > self.lease_s:
@@ -378,7 +386,7 @@ class RedisBus:
         backoff_s = 0.05
         while True:
             try:
-                with trio.fail_after(self.op_timeout_s + 1):
+                with trio.fail_at(_next_tick(1.0) + self.op_timeout_s):
                     found = await self._client.xread({key: last}, count=256, block=1000)
                 backoff_s = 0.05
                 self._up()
@@ -513,6 +521,8 @@ class RedisBus:
 
     async def _xadd_all(self, batch: list[Outgoing]) -> None:
         """XADD each entry to its node's inbox, in order, in one pipelined write."""
+        if not self._client_open:  # a session or actor still ending after the node's bus stopped
+            raise BusUnavailable(Address("node", batch[0].node), "bus: this node's bus has stopped")
         try:
             with trio.fail_after(self.op_timeout_s):
                 async with self._client.pipeline(transaction=False) as pipe:
@@ -529,10 +539,21 @@ class RedisBus:
     async def _expire_asks(self) -> None:
         """Forget asks whose asker gave up (its own timeout answered it), so the table stays bounded."""
         while True:
-            await trio.sleep(1.0)
+            await trio.sleep_until(_next_tick(1.0))
             now = trio.current_time()
             for correlation in [c for c, p in self._pending.items() if p.deadline < now]:
                 del self._pending[correlation]
+
+
+def _next_tick(period: float) -> float:
+    """The next multiple of `period` in trio time: after now, at most `period` from now.
+
+    The bus's periodic waits (renewals, ask expiry, the inbox read's
+    timeout) end on such ticks, so they end together: one wakeup of the
+    process for all of them and for every node it runs (in-process test
+    clusters, whose mock clock then jumps once a period, not once per timer).
+    """
+    return (math.floor(trio.current_time() / period) + 1) * period
 
 
 def _text(value: str | bytes) -> str:
