@@ -378,9 +378,11 @@ class RoomActor(Actor[RoomMsg]):
         log.info("room=%s user=%s login=%s took the seat of login=%s", self.room_id, seat.user_id, login_id, old_login)
 
     def _seat_of(self, member: Member) -> _Seat:
-        """The member's seat if this very device holds it; else 3002 or 3003."""
-        if self.info is None:
-            raise RoomNotExist(f"room {self.room_id} does not exist")
+        """The member's seat if this very device holds it; else 3003 (a room that does not exist has no seats).
+
+        The same code a lone server's gateway answers before it asks the room
+        (gateway/rooms.py `_seated`); a cluster node asks the room, wherever it lives.
+        """
         seat = self.seats.get(member.user_id)
         if seat is None or seat.login_id != member.login_id or seat.dropped is not None:
             raise NotInRoom(f"this device is not in room {self.room_id}")
