@@ -11,7 +11,7 @@ STORE ?=
 WORKERS ?= 2
 BUS ?=
 
-.PHONY: serve cluster test test-postgres check install lint typecheck bench load protocol-doc wire-schema clean web-install test-web-client web chromium ejabberd bench-ejabberd
+.PHONY: serve cluster test test-postgres test-cluster-e2e check install lint typecheck bench load protocol-doc wire-schema clean web-install test-web-client web chromium ejabberd bench-ejabberd
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ cluster: $(STAMP)
 
 test: check test-web-client web chromium ejabberd
 	$(BIN)/python -m pytest -q
+	@$(MAKE) --no-print-directory test-cluster-e2e
+
+# the end-to-end tests again, each server three in-process nodes on PostgreSQL and Redis (tests/cluster_servers.py)
+test-cluster-e2e: $(STAMP)
+	HUBBUB_TEST_STORE=cluster $(BIN)/python -m pytest -q
 
 # the in-process server tests again, each server on a PostgreSQL database of its own
 test-postgres: $(STAMP)

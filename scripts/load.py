@@ -88,7 +88,7 @@ def _parser(mixes: dict[str, Mix]) -> argparse.ArgumentParser:
     target = parser.add_argument_group("server under test (default: start one as a subprocess)")
     target.add_argument("--url", help="a running server's WebSocket URL, e.g. ws://127.0.0.1:8765/ws (loopback only)")
     target.add_argument("--secret", help="that server's auth secret (required with --url)")
-    target.add_argument("--admin-url", help="that server's admin API, for its metrics (optional)")
+    target.add_argument("--admin-url", help="that server's admin API, for its metrics (optional); a cluster's nodes' comma-separated, summed")
     target.add_argument("--admin-token", help="that server's admin token (optional)")
     target.add_argument("--server-log-level", default="WARNING", help="log level of a started server (default %(default)s; INFO logs every login)")
     baseline = parser.add_argument_group("echo baseline")

@@ -14,21 +14,22 @@ flight under a MockClock, one system task of the run waits in
 loop never autojumps while such a waiter exists (it never wakes it either).
 So the clock jumps only when the process is idle with no thread at work,
 which is when a test's virtual time is meant to pass; whatever threshold the
-test set (see messaging_support.jumping) still applies then.
+test set (see messaging_support.jumping) still applies then. A cluster
+node's Redis commands are held the same way (HUBBUB_TEST_STORE=cluster).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import trio
 import trio.lowlevel
 import trio.testing
 
-T = TypeVar("T")
+from actors.bus import RedisBus
 
 
 class _ClockHold:
@@ -75,25 +76,31 @@ def _hold_of_this_run() -> _ClockHold | None:
         return hold
 
 
-def _holding_the_clock(run_sync: Callable[..., Any]) -> Callable[..., Any]:
-    async def run_sync_holding_the_clock(sync_fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+def _holding_the_clock(call: Callable[..., Any]) -> Callable[..., Any]:
+    async def call_holding_the_clock(*args: Any, **kwargs: Any) -> Any:
         hold = _hold_of_this_run()
         if hold is None:
-            result: T = await run_sync(sync_fn, *args, **kwargs)
-            return result
+            return await call(*args, **kwargs)
         hold.begin()
         try:
-            result = await run_sync(sync_fn, *args, **kwargs)
-            return result
+            return await call(*args, **kwargs)
         finally:
             hold.end()
 
-    return run_sync_holding_the_clock
+    return call_holding_the_clock
 
 
 def hold_clock_during_threads(monkeypatch: pytest.MonkeyPatch) -> None:
-    """For one test: no autojump while a thread job is in flight."""
+    """For one test: no autojump while a thread job or a Redis command of a node's bus is in flight.
+
+    The bus's commands (lease renewals, sends) are round trips to another
+    process, like a thread job; its blocking inbox read is not held (it
+    waits for what may never come, as a socket read does), and a virtual
+    jump past its timeout just starts the next read (RedisBus._read_inbox).
+    """
     holding = _holding_the_clock(trio.to_thread.run_sync)
     monkeypatch.setattr(trio.to_thread, "run_sync", holding)
     # trio.Path binds the same function under its own module's name
     monkeypatch.setattr("trio._path.run_sync", holding)
+    for command in ("_redis", "_xadd_all", "_nudge_others"):
+        monkeypatch.setattr(RedisBus, command, _holding_the_clock(getattr(RedisBus, command)))

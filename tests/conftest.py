@@ -22,11 +22,12 @@ from gateway.server import Gateway, serve
 from .clock_support import hold_clock_during_threads
 
 if TYPE_CHECKING:  # imported for real as a plugin below, so that pytest rewrites its asserts
+    from tests.cluster_servers import ClusterServers
     from tests.store_engines import PostgresForTests
 
 # The store engines (SQLite, and PostgreSQL on a server the tests start): fixtures `engine`, `postgres_url`;
-# Redis servers of the tests' own: fixture `redis_server`.
-pytest_plugins = ["tests.store_engines", "tests.redis_servers"]
+# Redis servers of the tests' own: fixture `redis_server`; the cluster mode's shared Redis: `shared_redis`.
+pytest_plugins = ["tests.store_engines", "tests.redis_servers", "tests.cluster_servers"]
 
 SECRET = "test-secret-that-is-long-enough-for-hs256!"
 ADMIN_TOKEN = "test-admin-token"
@@ -54,16 +55,22 @@ def token(user_id: str, ttl_s: float = 3600, secret: str = SECRET) -> str:
 StartServer = Callable[..., Awaitable[Gateway]]
 
 
+TEST_STORE = os.environ.get("HUBBUB_TEST_STORE", "sqlite")  # sqlite, postgres, or cluster (tests/cluster_servers.py)
+
+
 @pytest.fixture
-def start_server(nursery: trio.Nursery, tmp_path: Path, request: pytest.FixtureRequest) -> StartServer:
+def start_server(
+    nursery: trio.Nursery, tmp_path: Path, request: pytest.FixtureRequest, cluster_servers: ClusterServers | None
+) -> StartServer:
     """Start an in-process server; keyword arguments override Config fields.
 
     With HUBBUB_TEST_STORE=postgres each data dir gets a PostgreSQL database
-    of its own (a server restarted on the same data dir finds the same one).
+    of its own (a server restarted on the same data dir finds the same one);
+    with HUBBUB_TEST_STORE=cluster each server is three nodes (tests/cluster_servers.py).
     """
     count = 0
     postgres: PostgresForTests | None = None
-    if os.environ.get("HUBBUB_TEST_STORE") == "postgres":
+    if TEST_STORE == "postgres":
         postgres = request.getfixturevalue("postgres_server")
     databases: dict[Path, str] = {}
 
@@ -90,6 +97,8 @@ def start_server(nursery: trio.Nursery, tmp_path: Path, request: pytest.FixtureR
             test_hooks=True,
             **overrides,
         )
+        if cluster_servers is not None:
+            return await cluster_servers.start(config)
         gateway: Gateway = await nursery.start(serve, config)
         return gateway
 
@@ -106,8 +115,10 @@ Connect = Callable[..., Awaitable[Client]]
 
 
 @pytest.fixture
-async def connect(nursery: trio.Nursery, start_server: StartServer) -> AsyncIterator[Connect]:
-    """Open a connected (not logged-in) client to a server.
+async def connect(
+    nursery: trio.Nursery, start_server: StartServer, cluster_servers: ClusterServers | None
+) -> AsyncIterator[Connect]:
+    """Open a connected (not logged-in) client to a server (on a cluster: to its nodes in turn).
 
     The clients are closed when the test ends, while the servers still run
     (depending on `start_server` makes pytest-trio tear the servers down
@@ -118,6 +129,8 @@ async def connect(nursery: trio.Nursery, start_server: StartServer) -> AsyncIter
     clients: list[Client] = []
 
     async def open_one(gateway: Gateway) -> Client:
+        if cluster_servers is not None:
+            gateway = cluster_servers.node_for_client(gateway)
         assert gateway.listening is not None
         client = Client(gateway.listening.ws_url, nursery)
         await client.connect()

@@ -16,6 +16,7 @@ import trio.testing
 from hubbub_client import Client, ClientError
 from gateway.server import Gateway
 
+from .cluster_servers import session_of
 from .conftest import Login
 
 # Platforms for a user's first, second and third device: one per kick group of
@@ -143,7 +144,7 @@ def stall_writes(server: Gateway, client: Client) -> trio.Event:
 
     The session's outbound queue then fills as if the device had stopped reading.
     """
-    session = next(s for s in server.connections if s.login_id == client.login_id)
+    session = session_of(server, client.login_id)
     release = trio.Event()
 
     class Stalled(type(session)):  # type: ignore[misc]  # the stall stands in for a device that stopped reading
@@ -182,7 +183,7 @@ def stall_socket(server: Gateway, client: Client) -> None:
     Unlike `stall_writes`, the stall is inside the write itself, so not even
     a close frame can get through; reading from the device goes on.
     """
-    session = next(s for s in server.connections if s.login_id == client.login_id)
+    session = session_of(server, client.login_id)
     session.ws._stream = _StalledStream(session.ws._stream)
 
 

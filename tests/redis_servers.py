@@ -57,8 +57,9 @@ def _free_port() -> int:
 class RedisForTests:
     """One redis-server on loopback that a test can stop, start and restart (same port, emptied)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, databases: int = 16) -> None:
         self.directory = directory
+        self.databases = databases
         self.port = _free_port()
         self.url = f"redis://127.0.0.1:{self.port}"
         self._process: subprocess.Popen[bytes] | None = None
@@ -79,6 +80,7 @@ class RedisForTests:
                 [
                     redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
                     "--save", "", "--appendonly", "no", "--dir", str(self.directory),
+                    "--databases", str(self.databases),
                 ],
                 stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
             )

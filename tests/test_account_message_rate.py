@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import trio
 import trio.testing
 
@@ -9,6 +10,9 @@ from .conftest import Login, StartServer
 from .messaging_support import PATIENT_S, devices, fails, history, jumping, send
 
 
+@pytest.mark.cluster_bug(
+    "the per-account message budget (gateway/send_budget.py) is kept by each node: an account's devices on three nodes get three budgets"
+)
 async def test_the_account_budget_is_shared_by_its_devices_and_refills(
     start_server: StartServer, login: Login, autojump_clock: trio.testing.MockClock
 ) -> None:

@@ -29,7 +29,9 @@ from actors.runtime import (
 )
 from hubbub_client import Client, ClientError
 from gateway.server import Gateway
+from gateway.services import account_address
 
+from .cluster_servers import node_owning, nodes_of
 from .conftest import ADMIN_TOKEN, Connect, Login, StartServer, token
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -45,10 +47,18 @@ async def admin(server: Gateway) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def _arm_crash(admin: httpx.AsyncClient, user_id: str) -> None:
-    response = await admin.post(f"/v1/test/crash/account/{user_id}")
+async def _arm_crash(server: Gateway, user_id: str) -> None:
+    """Arm a crash of the account's actor through the admin API of the node it lives on (the hook is that process's)."""
+    owner = _owner(server, user_id)
+    assert owner.listening is not None and owner.listening.admin_url is not None
+    async with httpx.AsyncClient(base_url=owner.listening.admin_url, headers=AUTH, timeout=10) as admin:
+        response = await admin.post(f"/v1/test/crash/account/{user_id}")
     assert response.status_code == 200, response.text
     assert response.json() == {"armed": f"account:{user_id}"}
+
+
+def _owner(server: Gateway, user_id: str) -> Gateway:
+    return node_owning(server, account_address(user_id))
 
 
 async def _devices(client: Client) -> list[str]:
@@ -68,7 +78,7 @@ async def test_crashed_account_answers_9000_then_recovers_from_storage(
         b = await login(server, "u1", device="b", platform="Web")
         other = await login(server, "u2", device="x")
         await a.next_event("selfDevicesChanged")
-        await _arm_crash(admin, "u1")
+        await _arm_crash(server, "u1")
         await _internal_error(a)
         # the gateway and the other account did not notice
         assert await _devices(other) == [other.login_id]
@@ -77,7 +87,7 @@ async def test_crashed_account_answers_9000_then_recovers_from_storage(
         assert await _devices(a) == [a.login_id, b.login_id]
         assert await _devices(b) == [a.login_id, b.login_id]
         assert a.close_code is None and b.close_code is None
-        assert server.registry.restarts["account"] == 1
+        assert _owner(server, "u1").registry.restarts["account"] == 1
         # and it still reaches the old sessions: a new login is announced to them
         c = await login(server, "u1", device="c", platform="Mac")
         for old in (a, b):
@@ -91,11 +101,11 @@ async def test_crashed_account_answers_9000_then_recovers_from_storage(
 
 
 async def test_crash_during_login_refuses_that_login_only(
-    server: Gateway, admin: httpx.AsyncClient, connect: Connect, login: Login
+    server: Gateway, connect: Connect, login: Login
 ) -> None:
     with trio.fail_after(20):
         a = await login(server, "u1", device="a")
-        await _arm_crash(admin, "u1")
+        await _arm_crash(server, "u1")
         newcomer = await connect(server)
         with pytest.raises(ClientError) as refused:
             await newcomer.login("u1", token("u1"), platform="Web", device_id="n")
@@ -109,17 +119,17 @@ async def test_crash_during_login_refuses_that_login_only(
 
 
 async def test_crashes_in_many_accounts_are_independent(
-    server: Gateway, admin: httpx.AsyncClient, login: Login
+    server: Gateway, login: Login
 ) -> None:
     with trio.fail_after(20):
         users = {f"u{i}": await login(server, f"u{i}") for i in range(4)}
-        await _arm_crash(admin, "u0")
-        await _arm_crash(admin, "u2")
+        await _arm_crash(server, "u0")
+        await _arm_crash(server, "u2")
         for user_id, client in users.items():
             if user_id in ("u0", "u2"):
                 await _internal_error(client)
             assert await _devices(client) == [client.login_id]
-        assert server.registry.restarts["account"] == 2
+        assert sum(node.registry.restarts["account"] for node in nodes_of(server)) == 2
 
 
 async def test_crash_route_refuses_an_unknown_actor_kind(
@@ -131,27 +141,25 @@ async def test_crash_route_refuses_an_unknown_actor_kind(
         assert response.status_code == 404
         assert "error" in response.json()
         assert await _devices(a) == [a.login_id]
-        assert server.registry.restarts["account"] == 0
+        assert sum(node.registry.restarts["account"] for node in nodes_of(server)) == 0
 
 
 async def test_account_that_keeps_crashing_is_given_up_then_respawned(
     start_server: StartServer, login: Login, autojump_clock: trio.testing.MockClock
 ) -> None:
     server = await start_server("multi")
-    assert server.listening is not None and server.listening.admin_url is not None
     with trio.fail_after(120):
-        async with httpx.AsyncClient(base_url=server.listening.admin_url, headers=AUTH) as admin:
-            a = await login(server, "u1", device="a")
-            other = await login(server, "u2")
-            spawned = server.registry.spawned["account"]
-            for _ in range(5):  # the registry's default max_crashes
-                await _arm_crash(admin, "u1")
-                await _internal_error(a)
-            # given up and retired; the next request spawns a fresh actor from storage
-            assert await _devices(a) == [a.login_id]
-            assert server.registry.spawned["account"] == spawned + 1
-            assert await _devices(other) == [other.login_id]
-            assert a.close_code is None
+        a = await login(server, "u1", device="a")
+        other = await login(server, "u2")
+        spawned = _owner(server, "u1").registry.spawned["account"]
+        for _ in range(5):  # the registry's default max_crashes
+            await _arm_crash(server, "u1")
+            await _internal_error(a)
+        # given up and retired; the next request spawns a fresh actor from storage
+        assert await _devices(a) == [a.login_id]
+        assert _owner(server, "u1").registry.spawned["account"] == spawned + 1
+        assert await _devices(other) == [other.login_id]
+        assert a.close_code is None
 
 
 # ---- the registry on its own, with a tiny actor -------------------------------------

@@ -14,6 +14,7 @@ from actors.account.policy import LoginPolicy
 from hubbub_client import Client
 from gateway.server import Gateway
 
+from .cluster_servers import nodes_of
 from .conftest import ADMIN_TOKEN, Connect, Login, token
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -96,16 +97,18 @@ async def test_metrics_are_prometheus_text_with_hubbub_series(
         await a.request_frame("noSuchOp")
         await a.request("sendMessage", toConversationID="u2", conversationType=0, message={"type": 1, "message": "hi"})
         await c.next_event("peerMessageReceived")
-        response = await admin.get("/metrics", headers=AUTH)
-        assert response.status_code == 200
-        assert response.headers["content-type"].startswith("text/plain")
-        text = response.text
-        assert "# TYPE hubbub_" in text and "# HELP hubbub_" in text
-        samples = {
-            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in text_string_to_metric_families(text)
-            for sample in family.samples
-        }
+        samples: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        for node in nodes_of(server):  # each node's series are its own process's (Prometheus scrapes each): summed
+            assert node.listening is not None
+            response = await admin.get(f"{node.listening.admin_url}/metrics", headers=AUTH)
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("text/plain")
+            text = response.text
+            assert "# TYPE hubbub_" in text and "# HELP hubbub_" in text
+            for family in text_string_to_metric_families(text):
+                for sample in family.samples:
+                    key = (sample.name, tuple(sorted(sample.labels.items())))
+                    samples[key] = samples.get(key, 0.0) + sample.value
         names = {name for name, _ in samples}
         # hubbub's own series, and the standard process and Python collectors
         assert all(name.startswith(("hubbub_", "process_", "python_")) for name in names), names

@@ -7,6 +7,7 @@ import trio
 from hubbub_client import Client
 from gateway.server import Gateway
 
+from .cluster_servers import node_holding
 from .conftest import Login, StartServer
 from .messaging_support import stall_writes
 
@@ -38,7 +39,7 @@ async def test_a_device_that_stops_reading_is_closed_and_resumes_without_loss(st
             event = await bob_other.next_event("peerMessageReceived")
             seen_by_other.add(event["messageList"][0]["messageID"])
         assert seen_by_other == set(sent)
-        assert server.directory.slow_disconnects >= 1
+        assert node_holding(server, bob.login_id).directory.slow_disconnects >= 1
         release.set()
         assert await bob.closed() == 1013
 
@@ -72,7 +73,7 @@ async def test_a_stalled_member_device_holds_back_no_one_in_a_group(start_server
         for other in (carol, bob_other):
             got = [(await other.next_event("groupMessageReceived"))["messageList"][0]["messageID"] for _ in sent]
             assert got == sent
-        assert server.directory.slow_disconnects == 1
+        assert node_holding(server, bob.login_id).directory.slow_disconnects == 1
         release.set()
         assert await bob.closed() == 1013
 

@@ -116,6 +116,10 @@ async def test_invite_rings_every_device_of_each_invitee(server: Gateway, login:
             assert await _changed(client, call_id) == [("bob", RECEIVED)]
 
 
+@pytest.mark.cluster_bug(
+    "an op on a call that ended (or never was) spawns an empty call actor on its node, kept until idle,"
+    " where a lone server answers 5001 without one"
+)
 async def test_invite_with_nobody_online_starts_no_call(server: Gateway, login: Login) -> None:
     with trio.fail_after(20):
         alice = await login(server, "alice")

@@ -20,6 +20,7 @@ from actors.account.policy import LoginPolicy
 from gateway.services import account_address
 from hubbub_client import Client
 
+from .cluster_servers import node_owning
 from .conftest import Connect, StartServer, token
 from .store_gate import StoreGate
 
@@ -39,9 +40,10 @@ async def _queued_in_account(server: Any, count: int) -> None:
 
 async def test_logins_at_once_tell_each_device_the_final_list_once(start_server: StartServer, connect: Connect) -> None:
     server = await start_server(MANY)
+    owner = node_owning(server, account_address("alice"))  # where the account's actor, its writes and figures are
     with trio.fail_after(60):
         clients = [await connect(server) for _ in range(BURST)]
-        gate = StoreGate(server.store, "commit")  # holds the first login's transaction
+        gate = StoreGate(owner.store, "commit")  # holds the first login's transaction
         replies: dict[int, dict[str, Any]] = {}
 
         async def log_in(index: int) -> None:
@@ -51,7 +53,7 @@ async def test_logins_at_once_tell_each_device_the_final_list_once(start_server:
             for index in range(BURST):
                 nursery.start_soon(log_in, index)
             await gate.entered.wait()
-            await _queued_in_account(server, BURST - 1)  # every other login waits in the account's inbox
+            await _queued_in_account(owner, BURST - 1)  # every other login waits in the account's inbox
             gate.release.set()
 
         # The account admitted them one at a time: the k-th reply lists k devices.
@@ -66,8 +68,8 @@ async def test_logins_at_once_tell_each_device_the_final_list_once(start_server:
             assert _ids((await client.request("queryDevices"))["devices"]) == final
             assert client.pending_events("selfDevicesChanged") == []
 
-        assert server.account_context.stats["device_list_events"] == BURST - 1
-        scraped = server.metrics.registry.get_sample_value("hubbub_account_events_total", {"what": "device_list_events"})
+        assert owner.account_context.stats["device_list_events"] == BURST - 1
+        scraped = owner.metrics.registry.get_sample_value("hubbub_account_events_total", {"what": "device_list_events"})
         assert scraped == BURST - 1
 
         # One change on its own is announced at once, to every other device.
@@ -77,7 +79,7 @@ async def test_logins_at_once_tell_each_device_the_final_list_once(start_server:
         for client in staying:
             changed = await client.next_event("selfDevicesChanged")
             assert _ids(changed["devices"]) == [i for i in final if i != leaving.login_id]
-        assert server.account_context.stats["device_list_events"] == 2 * (BURST - 1)
+        assert owner.account_context.stats["device_list_events"] == 2 * (BURST - 1)
 
 
 async def test_a_device_that_logs_in_alone_still_tells_the_others(start_server: StartServer, connect: Connect) -> None:
@@ -94,20 +96,21 @@ async def test_a_device_that_logs_in_alone_still_tells_the_others(start_server: 
 
 async def test_an_inbox_that_never_runs_empty_still_gets_the_list_out(start_server: StartServer, connect: Connect) -> None:
     server = await start_server(MANY, actor_inbox=4 * ANNOUNCE_HELD_MAX)
+    owner = node_owning(server, account_address("carol"))
     with trio.fail_after(60):
         first: Client = await connect(server)
         await first.login("carol", token("carol"), platform="Web", device_id="a")
         second, third = await connect(server), await connect(server)
-        held = StoreGate(server.store, "commit")  # the second login's transaction
+        held = StoreGate(owner.store, "commit")  # the second login's transaction
         async with trio.open_nursery() as nursery:
             nursery.start_soon(lambda: second.login("carol", token("carol"), platform="Web", device_id="b"))
             await held.entered.wait()
             # behind it, more messages than the account holds a changed list for, then a third login
             for _ in range(ANNOUNCE_HELD_MAX + 44):
-                await server.registry.post(account_address("carol"), Wake())
+                await owner.registry.post(account_address("carol"), Wake())
             nursery.start_soon(lambda: third.login("carol", token("carol"), platform="Web", device_id="c"))
-            await _queued_in_account(server, ANNOUNCE_HELD_MAX + 45)
-            last = StoreGate(server.store, "commit")  # holds the third login: the inbox has not run empty since the second
+            await _queued_in_account(owner, ANNOUNCE_HELD_MAX + 45)
+            last = StoreGate(owner.store, "commit")  # holds the third login: the inbox has not run empty since the second
             held.release.set()
             await last.entered.wait()
             # so this list went out because the account held it for ANNOUNCE_HELD_MAX messages

@@ -14,6 +14,7 @@ from scripts.echo_server import serve_echo
 from scripts.load import measure_echo, parse_args
 from scripts.loadmix import BASELINE_FIGURES, MixResult, Progress, Target
 
+from .cluster_servers import nodes_of
 from .conftest import ADMIN_TOKEN, SECRET, StartServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,7 +24,8 @@ ACCOUNTS, DEVICES = 20, 3
 async def _run_login_mix(start_server: StartServer, policy: str) -> MixResult:
     server = await start_server(policy)
     assert server.listening is not None
-    target = Target(server.listening.ws_url, SECRET, policy, server.listening.admin_url, ADMIN_TOKEN)
+    admin_urls = ",".join(str(node.listening.admin_url) for node in nodes_of(server) if node.listening is not None)  # a cluster's: summed
+    target = Target(server.listening.ws_url, SECRET, policy, admin_urls, ADMIN_TOKEN)
     args, mix = parse_args(["--accounts", str(ACCOUNTS), "--devices", str(DEVICES), "--policy", policy, "--settle-s", "5"])
     return await mix.run(target, args, Progress(enabled=False))
 

@@ -16,8 +16,10 @@ import trio.testing
 
 from hubbub_client import Client, ClientError, Disconnected
 from gateway.server import Gateway
+from gateway.services import account_address
 from gateway.session import DeviceSession
 
+from .cluster_servers import node_owning, nodes_of
 from .conftest import ADMIN_TOKEN, Connect, Login, StartServer, token
 from .messaging_support import PATIENT_S, jumping
 from .store_gate import StoreGate
@@ -40,8 +42,8 @@ async def _failing_login(client: Client, *, failed: trio.Event) -> None:
 
 
 def _admitting(server: Gateway) -> DeviceSession:
-    """The one session that is logging in (reachable, not yet logged in)."""
-    (session,) = [s for s in server.connections if s.address is not None and not s.logged_in]
+    """The one session that is logging in (reachable, not yet logged in), on whichever node of a cluster holds it."""
+    (session,) = [s for node in nodes_of(server) for s in node.connections if s.address is not None and not s.logged_in]
     return session
 
 
@@ -62,6 +64,7 @@ async def test_a_login_that_fails_half_way_leaves_no_device(
     # drop: the ask outlives the keepalive, which finds the connection gone and ends the session
     ask_timeout_s = 120.0 if way == "drop" else 5.0
     server = await start_server("multi", ask_timeout_s=ask_timeout_s)
+    store = node_owning(server, account_address("bob")).store  # where bob's account commits
     assert server.listening is not None and server.listening.admin_url is not None
     with trio.fail_after(600):
         async with httpx.AsyncClient(base_url=server.listening.admin_url, timeout=10) as admin, trio.open_nursery() as nursery:
@@ -72,11 +75,11 @@ async def test_a_login_that_fails_half_way_leaves_no_device(
                 stays.append(await login(server, "bob", device="phone", platform="iOS"))
             if point == "queued":
                 leaving = await login(server, "bob", device="desk", platform="Windows")
-                gate = StoreGate(server.store, POINTS[point])
+                gate = StoreGate(store, POINTS[point])
                 await leaving.close()
                 await gate.entered.wait()
             else:
-                gate = StoreGate(server.store, POINTS[point])
+                gate = StoreGate(store, POINTS[point])
 
             device = await connect(server)
             failed = trio.Event()

@@ -9,6 +9,9 @@ import trio
 
 from actors.store.base import Claim, Fence
 
+from gateway.services import account_address
+
+from .cluster_servers import node_owning
 from .conftest import Login, StartServer
 
 
@@ -34,7 +37,7 @@ async def test_a_login_that_kicks_is_one_transaction(start_server: StartServer, 
     server = await start_server("single")
     with trio.fail_after(30):
         first = await login(server, "u1", device="a", platform="iOS")
-        writes = _count_writes(server.store)
+        writes = _count_writes(node_owning(server, account_address("u1")).store)  # the account's writes are its node's
         second = await login(server, "u1", device="b", platform="Android")
         assert await first.closed() == 4000
         assert len(writes) == 1, writes
@@ -51,7 +54,7 @@ async def test_a_login_that_kicks_is_one_transaction(start_server: StartServer, 
 async def test_a_first_login_is_one_transaction_too(start_server: StartServer, login: Login) -> None:
     server = await start_server("multi")
     with trio.fail_after(30):
-        writes = _count_writes(server.store)
+        writes = _count_writes(node_owning(server, account_address("fresh")).store)
         client = await login(server, "fresh", device="a", platform="Web")
         assert len(writes) == 1, writes
         # the account row and the device row came in that one transaction

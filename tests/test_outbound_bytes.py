@@ -7,6 +7,7 @@ import logging
 import pytest
 import trio
 
+from .cluster_servers import node_holding, session_of
 from .conftest import Login, StartServer
 from .messaging_support import stall_writes
 
@@ -23,7 +24,8 @@ async def test_a_device_holding_too_many_bytes_is_closed_once_and_resumes(
         bob = await login(server, "bob", device="B1")
         before = bob.last_seq
         release = stall_writes(server, bob)
-        session = next(s for s in server.connections if s.login_id == bob.login_id)
+        holder = node_holding(server, bob.login_id)  # the node bob's session is on
+        session = session_of(server, bob.login_id)
         sent = []
         for n in range(10):  # far past 64 KiB, far below 512 frames
             reply = await alice.request("sendMessage", toConversationID="bob", conversationType=0, message={"type": 1, "message": f"{n}{BIG}"})
@@ -32,9 +34,9 @@ async def test_a_device_holding_too_many_bytes_is_closed_once_and_resumes(
         assert session.queued_bytes <= 64 * 1024
         warnings = [r for r in caplog.records if "slow consumer" in r.getMessage()]
         assert len(warnings) == 1, [r.getMessage() for r in warnings]
-        assert server.directory.slow_disconnects == 1
-        assert server.metrics.registry.get_sample_value("hubbub_slow_consumer_closes_total", {"bound": "bytes"}) == 1
-        assert server.metrics.registry.get_sample_value("hubbub_slow_consumer_closes_total", {"bound": "frames"}) is None
+        assert holder.directory.slow_disconnects == 1
+        assert holder.metrics.registry.get_sample_value("hubbub_slow_consumer_closes_total", {"bound": "bytes"}) == 1
+        assert holder.metrics.registry.get_sample_value("hubbub_slow_consumer_closes_total", {"bound": "frames"}) is None
         release.set()
         assert await bob.closed() == 1013
 

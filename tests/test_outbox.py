@@ -14,6 +14,7 @@ from actors.account.messages import AccountEvents, events_from
 from actors.runtime import Address
 from actors.store.sql_messages import queue_events
 
+from .cluster_servers import node_owning
 from .conftest import Login, StartServer
 
 
@@ -38,7 +39,7 @@ async def test_events_left_in_the_outbox_reach_the_account_after_a_restart_once(
         renamed = await bob.next_event("groupNameUpdated")
         assert renamed["groupName"] == "after" and renamed["seq"] > created["seq"]
         # a late tell of the same outbox row changes nothing
-        await restarted.registry.post(Address("account", "bob"), AccountEvents(events_from(cbor2.dumps([event])), None, outbox_id))
+        await node_owning(restarted, Address("account", "bob")).registry.post(Address("account", "bob"), AccountEvents(events_from(cbor2.dumps([event])), None, outbox_id))
         # a marker through bob's inbox, queued behind that tell: once bob sees it, the tell was handled
         alice = await login(restarted, "alice")
         await alice.request("addFriend", userID="bob")
@@ -70,7 +71,7 @@ async def test_a_revoke_still_reaches_the_other_party_once_when_its_account_cras
     server = await start_server("multi")
     with trio.fail_after(30):
         alice, bob, message_id = await _alice_to_bob(server, login)
-        await server.registry.crash(Address("account", "bob"))  # the tell of the revoke is lost with the crash
+        await node_owning(server, Address("account", "bob")).registry.crash(Address("account", "bob"))  # the tell of the revoke is lost with the crash
         await alice.request("revokeMessage", conversationID="bob", conversationType=0, messageID=message_id)
         revoked = await bob.next_event("messageRevokeReceived")  # taken from the outbox by the restarted account
         assert [(m["messageID"], m["isRevoked"], m["conversationID"]) for m in revoked["messageList"]] == [(message_id, True, "alice")]
@@ -85,7 +86,7 @@ async def test_read_receipts_still_reach_the_sender_once_when_its_account_crashe
     server = await start_server("multi")
     with trio.fail_after(30):
         alice, bob, message_id = await _alice_to_bob(server, login, hasReceipt=True)
-        await server.registry.crash(Address("account", "alice"))  # the tell of the receipt is lost with the crash
+        await node_owning(server, Address("account", "alice")).registry.crash(Address("account", "alice"))  # the tell of the receipt is lost with the crash
         await bob.request("sendMessageReceiptsRead", conversationID="alice", conversationType=0, messageIDs=[message_id])
         changed = await alice.next_event("messageReceiptChanged")
         assert [(i["messageID"], i["status"], i["isSelfOperated"]) for i in changed["infos"]] == [(message_id, 2, False)]

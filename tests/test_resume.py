@@ -15,6 +15,7 @@ import trio
 from hubbub_client import Client
 from gateway.server import Gateway
 
+from .cluster_servers import session_of
 from .conftest import Connect, Login, StartServer, token
 from .messaging_support import assert_consecutive, devices, durable, fails, message_ids, send, until
 
@@ -25,7 +26,7 @@ async def _wait_message(client: Client, message_id: str) -> list[dict[str, Any]]
 
 async def _drop_connection(server: Gateway, client: Client) -> None:
     """Cut the device's TCP connection on the server's side: no close frame (the client sees 1006)."""
-    [session] = [s for s in server.connections if s.login_id == client.login_id]
+    session = session_of(server, client.login_id)
     await session.ws._stream.aclose()
 
 

@@ -29,6 +29,7 @@ from hubbub_client import Client, ClientError
 from gateway.rooms import rooms_of
 from gateway.server import Gateway
 
+from .cluster_servers import node_owning, nodes_of
 from .conftest import ADMIN_TOKEN, Login, StartServer
 from .messaging_support import stall_writes
 
@@ -360,12 +361,14 @@ async def test_dropped_device_leaves_all_its_rooms(server: Gateway, login: Login
             await _create(alice, room_id)
             await bob_a.request("joinRoom", roomID=room_id)
             assert _names(await alice.next_event("roomMemberJoined")) == ["bob"]
-        index = rooms_of(server).index
-        assert sorted(index.rooms_of(bob_a.login_id or "")) == ["r1", "r2"]
+        def rooms_with(login_id: str | None) -> list[str]:  # on a cluster, each node indexes the rooms it holds
+            return sorted(r for node in nodes_of(server) for r in rooms_of(node).index.rooms_of(login_id or ""))
+
+        assert rooms_with(bob_a.login_id) == ["r1", "r2"]
         await bob_a.close()
         left = {(await alice.next_event("roomMemberLeft"))["roomID"] for _ in range(2)}
         assert left == {"r1", "r2"}
-        assert index.rooms_of(bob_a.login_id or "") == ()
+        assert rooms_with(bob_a.login_id) == []
         # bob's other device is untouched and may join again
         await bob_b.request("joinRoom", roomID="r1")
         assert _names(await alice.next_event("roomMemberJoined")) == ["bob"]
@@ -383,6 +386,10 @@ async def test_last_leave_destroys_the_room_at_once(server: Gateway, login: Logi
         assert (await _say(bob, "r1", "new room"))["messageSeq"] == 1
 
 
+@pytest.mark.one_process(
+    "ten minutes of mock-clock time: on a cluster each node's blocking Redis read (a second of real time) outlives"
+    " the clock's jumps, so the test takes real minutes"
+)
 async def test_destroy_delay_and_a_join_cancels_it(start_server: StartServer, login: Login, autojump_clock: trio.testing.MockClock) -> None:
     # idle actors are retired after 120 s; long keepalive so that pings do not wake the clock
     server = await start_server("multi", actor_idle_s=120.0, ping_interval_s=3600.0)
@@ -402,7 +409,7 @@ async def test_destroy_delay_and_a_join_cancels_it(start_server: StartServer, lo
         await _refused(3002, bob, "joinRoom", roomID="r1")
         # the destroyed room's actor is retired once idle
         await trio.sleep(150)
-        assert not server.registry.is_live(Address("room", "r1"))
+        assert not node_owning(server, Address("room", "r1")).registry.is_live(Address("room", "r1"))
 
 
 async def test_restart_after_a_crash_tells_members_the_room_is_gone(server: Gateway, login: Login) -> None:
@@ -411,7 +418,7 @@ async def test_restart_after_a_crash_tells_members_the_room_is_gone(server: Gate
         await _create(alice, "r1")
         await bob.request("joinRoom", roomID="r1")
         assert await _state(bob, "r1") == (2, 0)
-        await server.registry.crash(Address("room", "r1"))
+        await node_owning(server, Address("room", "r1")).registry.crash(Address("room", "r1"))
         frame = await alice.request_frame(
             "sendMessage", toConversationID="r1", conversationType=1, message={"type": 1, "message": "boom"}
         )
@@ -426,6 +433,9 @@ async def test_restart_after_a_crash_tells_members_the_room_is_gone(server: Gate
 # ---- slow members ------------------------------------------------------------------------
 
 
+@pytest.mark.cluster_bug(
+    "a slow device on another node than its room is closed 1013 by its own node instead of dropped from the room (roomStateChanged slow) and kept connected: the room's soft limit reads only the queues of its own node's sessions"
+)
 async def test_slow_member_is_dropped_with_an_event_and_stays_connected(start_server: StartServer, login: Login) -> None:
     server = await start_server("multi", outbound_queue=8)  # room traffic stops at 6 queued frames
     with trio.fail_after(20):
@@ -447,7 +457,7 @@ async def test_slow_member_is_dropped_with_an_event_and_stays_connected(start_se
         assert _names(await alice.next_event("roomMemberLeft")) == ["bob"]
         for n in range(12):
             await _heard(carol, f"m{n}")
-        assert rooms_of(server).context.stats["room_slow_drops"] == 1
+        assert rooms_of(node_owning(server, Address("room", "r1"))).context.stats["room_slow_drops"] == 1
 
         release.set()
         kicked = await bob.next_event("roomStateChanged")
@@ -472,7 +482,8 @@ async def test_admin_lists_rooms_and_members(server: Gateway, login: Login, admi
         await _create(bob, "r0", roomDestroyDelayTime=100)
         await bob.request("leaveRoom", roomID="r0")
         listed = (await admin.get("/v1/rooms", headers=AUTH)).json()
-        assert listed == {"rooms": [{"roomID": "r0", "memberCount": 0}, {"roomID": "r1", "memberCount": 2}]}
+        rooms = [{k: r[k] for k in ("roomID", "memberCount")} for r in listed["rooms"]]  # a cluster's also names each room's node
+        assert rooms == [{"roomID": "r0", "memberCount": 0}, {"roomID": "r1", "memberCount": 2}]
         one = (await admin.get("/v1/rooms/r1", headers=AUTH)).json()
         assert (one["roomID"], one["roomName"], one["memberCount"]) == ("r1", "One", 2)
         assert one["members"] == [{"userID": "alice", "loginID": alice.login_id}, {"userID": "bob", "loginID": bob.login_id}]

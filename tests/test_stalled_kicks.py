@@ -21,13 +21,20 @@ import trio.testing
 from hubbub_client import Client, ForcedOffline, Kicked, TokenExpired
 from hubbub_client.client import RESUME_WITHIN_S
 from gateway.server import Gateway
+from gateway.services import account_address
 
+from .cluster_servers import node_holding, node_owning, session_of
 from .conftest import ADMIN_TOKEN, Connect, Login, StartServer, token
 from .messaging_support import PATIENT_S, jumping, stall_socket, stall_writes
 
 QUEUE = 6  # frames; every peer message is 3 frames for each of the receiver's devices
 KICKED_OUT, TOKEN_EXPIRED = 4, 5
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+# Every test here fills a stalled device's queue to exactly full with `_fill_queue`.
+FILLS_ONE_QUEUE = pytest.mark.one_process(
+    "fills the stalled device's queue to exactly full, three frames a message, as one process queues a message's frames"
+    " together; from another node they arrive one bus entry at a time and the stalled writer takes a first frame alone"
+)
 
 
 
@@ -50,18 +57,19 @@ async def _fill_queue(server: Gateway, sender: Client, victim: Client, witness: 
     a message's frames to all of bob's devices together, so once the witness
     has the message, the victim's queue holds it too.
     """
-    session = next(s for s in server.connections if s.login_id == victim.login_id)
+    holder = node_holding(server, victim.login_id)  # the node the victim's session is on
+    session = session_of(server, victim.login_id)
     assert session.address is not None
     while True:
         await sender.request("sendMessage", toConversationID="bob", conversationType=0, message={"type": 1, "message": "m"})
         await witness.next_event("peerMessageReceived")
         await trio.testing.wait_all_tasks_blocked()  # the stalled writer took what it could
-        queued = server.directory.queued(session.address)
+        queued = holder.directory.queued(session.address)
         assert queued is not None
         if queued + 3 > QUEUE:
             break
     assert queued == QUEUE
-    assert server.directory.slow_disconnects == 0
+    assert holder.directory.slow_disconnects == 0
 
 
 async def _stays_away(client: Client, clock: trio.testing.MockClock) -> None:
@@ -102,6 +110,7 @@ def _admin(server: Gateway) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=server.listening.admin_url, timeout=10)
 
 
+@FILLS_ONE_QUEUE
 @pytest.mark.parametrize("auto_resume", [False, True], ids=["plain", "auto_resume"])
 async def test_a_stalled_device_is_kicked_event_first_then_4000_and_the_newer_stays(
     start_server: StartServer, connect: Connect, login: Login, autojump_clock: trio.testing.MockClock, auto_resume: bool
@@ -124,14 +133,15 @@ async def test_a_stalled_device_is_kicked_event_first_then_4000_and_the_newer_st
             assert (old.ended.code, old.ended.reason, old.ended.by_login_id) == (4000, "policy", new.login_id)
             with pytest.raises(Kicked):
                 await old.next_event("peerMessageReceived")
-            assert server.directory.slow_disconnects == 0  # the kick did not overflow the full queue
+            assert node_holding(server, old.login_id).directory.slow_disconnects == 0  # the kick did not overflow the full queue
 
             await _stays_away(old, autojump_clock)
             release.set()
             await _online(new, admin, [web, new])
-            assert server.account_context.stats["kicks_policy"] == 1
+            assert node_owning(server, account_address("bob")).account_context.stats["kicks_policy"] == 1
 
 
+@FILLS_ONE_QUEUE
 async def test_a_kick_the_socket_cannot_take_aborts_and_still_counts(
     start_server: StartServer, connect: Connect, login: Login, autojump_clock: trio.testing.MockClock
 ) -> None:
@@ -151,9 +161,10 @@ async def test_a_kick_the_socket_cannot_take_aborts_and_still_counts(
             assert trio.current_time() - kicked_at <= 2 * server.config.close_timeout_s + 1
             assert old.pending_events("connectionStateChanged") == []
             await _online(new, admin, [web, new])
-            assert server.account_context.stats["kicks_policy"] == 1
+            assert node_owning(server, account_address("bob")).account_context.stats["kicks_policy"] == 1
 
 
+@FILLS_ONE_QUEUE
 @pytest.mark.parametrize("auto_resume", [False, True], ids=["plain", "auto_resume"])
 async def test_admin_force_offline_of_a_stalled_device(
     start_server: StartServer, connect: Connect, login: Login, autojump_clock: trio.testing.MockClock, auto_resume: bool
@@ -175,13 +186,14 @@ async def test_admin_force_offline_of_a_stalled_device(
             assert event["event"] == KICKED_OUT
             assert event["extendedData"] == {"reason": "admin", "byLoginID": None, "byPlatform": None}
             assert isinstance(stalled.ended, ForcedOffline) and stalled.ended.reason == "admin"
-            assert server.directory.slow_disconnects == 0
+            assert node_holding(server, stalled.login_id).directory.slow_disconnects == 0
 
             await _stays_away(stalled, autojump_clock)
             release.set()
             await _online(other, admin, [other])
 
 
+@FILLS_ONE_QUEUE
 @pytest.mark.parametrize("auto_resume", [False, True], ids=["plain", "auto_resume"])
 async def test_token_expiry_of_a_stalled_device(
     start_server: StartServer, connect: Connect, login: Login, autojump_clock: trio.testing.MockClock, auto_resume: bool
@@ -202,7 +214,7 @@ async def test_token_expiry_of_a_stalled_device(
             event = _stop_event(stalled)
             assert event["event"] == TOKEN_EXPIRED
             assert isinstance(stalled.ended, TokenExpired)
-            assert server.directory.slow_disconnects == 0
+            assert node_holding(server, stalled.login_id).directory.slow_disconnects == 0
 
             await _stays_away(stalled, autojump_clock)
             release.set()

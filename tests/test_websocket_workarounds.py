@@ -27,6 +27,7 @@ from gateway import websocket_io
 from gateway.server import Gateway
 from hubbub_client import wsfix
 
+from .cluster_servers import session_of
 from .conftest import Login, StartServer
 from .test_connection_robustness import _raw_connection
 
@@ -73,7 +74,7 @@ class _CountingStream(trio.abc.Stream):
 async def test_frames_sent_together_go_in_one_socket_write_as_separate_messages(server: Gateway, login: Login) -> None:
     with trio.fail_after(20):
         client = await login(server, "u1")
-        session = next(s for s in server.connections if s.login_id == client.login_id)
+        session = session_of(server, client.login_id)
         counting = _CountingStream(session.ws._stream)
         session.ws._stream = counting
         await websocket_io.send_messages(session.ws, [cbor2.dumps({"ev": "probe", "n": n}) for n in range(3)])
@@ -102,7 +103,7 @@ def _probe_of_length(length: int, n: int) -> bytes:
 async def test_built_frames_of_every_length_class_decode_in_the_real_client(server: Gateway, login: Login) -> None:
     with trio.fail_after(20):
         client = await login(server, "u1")
-        session = next(s for s in server.connections if s.login_id == client.login_id)
+        session = session_of(server, client.login_id)
         lengths = [max(20, length) for length in _LENGTHS]
         frames = [_probe_of_length(length, n) for n, length in enumerate(lengths)]
         await websocket_io.send_messages(session.ws, frames)  # all in one write
@@ -188,7 +189,7 @@ async def test_a_ping_sent_without_waiting_is_answered_by_its_pong_or_a_later_on
 async def test_the_finished_handshake_is_let_go_and_the_connection_serves_on(server: Gateway, login: Login) -> None:
     with trio.fail_after(20):
         client = await login(server, "u1")
-        session = next(s for s in server.connections if s.login_id == client.login_id)
+        session = session_of(server, client.login_id)
         handshake = session.ws._wsproto.handshake
         assert not hasattr(handshake, "_h11_connection") and handshake._events is websocket_io._NO_HANDSHAKE_EVENTS
         connection = session.ws._wsproto.connection

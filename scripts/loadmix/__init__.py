@@ -96,7 +96,7 @@ class Target:
     url: str
     secret: str
     policy: str  # the login policy the server runs (decides expected kicks)
-    admin_url: str | None = None
+    admin_url: str | None = None  # several nodes' admin URLs, comma-separated: their metrics are summed
     admin_token: str | None = None
     server_pid: int | None = None  # when known (a started server): for CPU and memory figures
     # Other processes the server's work runs in (its PostgreSQL, its Redis): counted in `server_cpu_s`.
@@ -344,25 +344,25 @@ def latency_figures(prefix: str, seconds: Sequence[float], baseline_prefix: str 
 
 
 async def fetch_metrics(target: Target, timeout_s: float = 10) -> dict[str, float]:
-    """The server's Prometheus samples (`name{labels}` -> value) from the admin API.
+    """The server's Prometheus samples (`name{labels}` -> value) from the admin API; a cluster's nodes' summed.
 
     Returns {} when the target has no admin URL or token. Runs the blocking
-    HTTP request in a worker thread; raises OSError if the request fails.
+    HTTP requests in a worker thread; raises OSError if one fails.
     """
     if target.admin_url is None or target.admin_token is None:
         return {}
-    request = urllib.request.Request(
-        f"{target.admin_url}/metrics", headers={"Authorization": f"Bearer {target.admin_token}"}
-    )
+    headers = {"Authorization": f"Bearer {target.admin_token}"}
+    requests = [urllib.request.Request(f"{url}/metrics", headers=headers) for url in target.admin_url.split(",")]
 
-    def get() -> str:
+    def get(request: urllib.request.Request) -> str:
         with urllib.request.urlopen(request, timeout=timeout_s) as response:
             return cast(bytes, response.read()).decode()
 
-    text = await trio.to_thread.run_sync(get)
     samples: dict[str, float] = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            samples[name] = float(value)
+    for request in requests:
+        text = await trio.to_thread.run_sync(get, request)
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                samples[name] = samples.get(name, 0.0) + float(value)
     return samples
