@@ -56,6 +56,10 @@ POINTS = {
 }
 
 
+@pytest.mark.one_process(
+    "its patient mock clock (a jump after 1 s of real idleness outside `jumping`) meets a cluster's bus, which works"
+    " every virtual second: under load the waits outside `jumping` take real minutes"
+)
 @pytest.mark.parametrize("way", ["drop", "timeout"])
 @pytest.mark.parametrize("point", list(POINTS))
 async def test_a_login_that_fails_half_way_leaves_no_device(
