@@ -399,9 +399,12 @@ async def test_default_budget_is_a_burst_of_200(server: Gateway, login: Login) -
         elapsed = trio.current_time() - started
         ok = sum(1 for r in replies if r["ok"])
         refused = [r["error"]["code"] for r in replies if not r["ok"]]
-        # 200 burst - 1 (login), plus what 100/s refills while the flood runs
-        assert 199 <= ok <= 199 + int(100 * elapsed) + 1, (ok, elapsed)
-        assert refused and set(refused) == {1005}
+        # 200 burst - 1 (login), plus what 100/s refills while the flood runs; the rest is
+        # refused (none if a busy machine, or a cluster's bus, stretched the flood past 3 s)
+        allowed = 199 + int(100 * elapsed) + 1
+        assert 199 <= ok <= allowed, (ok, elapsed)
+        assert len(refused) == 500 - ok and len(refused) >= 500 - allowed, (len(refused), elapsed)
+        assert set(refused) <= {1005}
         await _serves(bystander, "bystander")
 
 
