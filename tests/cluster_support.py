@@ -103,11 +103,12 @@ async def _fail_if_it_exits(node: Node) -> None:
     raise AssertionError(f"node {node.name} exited with status {code} while the cluster started; {log_tail(node.log)}")
 
 
-async def until_live(bus_url: str, names: set[str], *, lost: bool = False) -> None:
+async def until_live(bus_url: str, names: set[str]) -> None:
     """Wait (within the test's fail_after) until the membership is exactly `names` and every node renewed since.
 
-    `lost`: a node is gone from Redis's live set; the others keep it in their
-    view for a lease after they last saw it (RedisBus._view), so wait that too.
+    A node gone from Redis's live set (killed, or paused past its lease) leaves
+    the others' views at their next renewal (RedisBus._view): once Redis says
+    `names`, one renewal later every node sees just `names`.
     """
     async with coredis.Redis.from_url(bus_url) as redis:
         while True:
@@ -116,7 +117,7 @@ async def until_live(bus_url: str, names: set[str], *, lost: bool = False) -> No
                 break
             await trio.sleep(0.05)
     # each node renews at least once a second: after that, every one has seen this membership
-    await trio.sleep(1.2 + (LEASE_S if lost else 0.0))
+    await trio.sleep(1.2)
 
 
 @asynccontextmanager

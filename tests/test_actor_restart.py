@@ -434,7 +434,7 @@ async def test_busy_actor_is_not_retired(make_registry: Any, autojump_clock: tri
         assert not registry.is_live(address)
 
 
-async def test_restart_keeps_the_queued_messages(make_registry: Any, journal: Journal) -> None:
+async def test_restart_keeps_the_queued_messages(make_registry: Any, journal: Journal, caplog: pytest.LogCaptureFixture) -> None:
     registry = make_registry()
     with trio.fail_after(10):
         ref = registry.ref(_probe())
@@ -457,6 +457,8 @@ async def test_restart_keeps_the_queued_messages(make_registry: Any, journal: Jo
             await trio.testing.wait_all_tasks_blocked()
             gate.set()
         assert isinstance(results["boom"], ActorCrashed)
+        crash = next(r for r in caplog.records if r.name == "hubbub.actors")  # an unexpected crash keeps its traceback
+        assert crash.levelname == "ERROR" and crash.exc_info is not None and isinstance(crash.exc_info[1], RuntimeError)
         # the crash lost the old incarnation's memory, not the messages queued behind it
         assert results["log"] == [0, 1, 2]
         assert journal.starts["p1"] == 2 and journal.stops["p1"] == 1
@@ -492,7 +494,7 @@ async def test_an_actor_that_cannot_start_reports_the_told_messages_it_dropped(m
 
 
 async def test_a_told_message_that_crashed_the_actor_is_reported_when_the_restart_cannot_start(
-    make_registry: Any, journal: Journal, autojump_clock: trio.testing.MockClock
+    make_registry: Any, journal: Journal, autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     registry = make_registry()
     lost: list[Address] = []
@@ -505,6 +507,10 @@ async def test_a_told_message_that_crashed_the_actor_is_reported_when_the_restar
         while registry.is_live(_probe()):  # noqa: ASYNC110 - the restart's back-off runs on the autojump clock
             await trio.sleep(0.01)
         assert lost == [_probe()] and registry.restarts["probe"] == 1
+        # a known outage: one warning line each for the crash and the refused start, no traceback
+        crashes = [r for r in caplog.records if r.name == "hubbub.actors"]
+        assert [(r.levelname, r.exc_info) for r in crashes] == [("WARNING", None), ("WARNING", None)], caplog.text
+        assert "the store unreachable: the store cannot be reached" in crashes[0].getMessage()
         # on an ask it is the asker's refusal (the actor carries on), and a restart that starts reports nothing
         with pytest.raises(StorageUnavailable):
             await ref.ask(("store down",), timeout=5)

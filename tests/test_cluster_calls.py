@@ -117,7 +117,7 @@ async def test_a_call_over_three_nodes_rings_every_device_one_accept_wins_and_a_
                 assert await _changed(client, call_id) == [("carol", ACCEPTED)]
 
             await _kill(nodes[1].process)
-            await until_live(redis_server.url, {"n1", "n3"}, lost=True)
+            await until_live(redis_server.url, {"n1", "n3"})
             for client in (alice, bob_b):
                 assert await _changed(client, call_id) == [("carol", QUIT)]
             await bob_b.request("callQuit", callID=call_id)

@@ -49,7 +49,7 @@ async def test_a_node_paused_past_its_lease_stops_and_its_devices_resume_elsewhe
                     pass  # refused, cut off, or no answer in time (the node is paused): it was never acknowledged
 
             nursery.start_soon(send_while_paused)
-            await until_live(redis_server.url, {"n1", "n2"}, lost=True)  # n3's lease expired
+            await until_live(redis_server.url, {"n1", "n2"})  # n3's lease expired
             during = [(await send(alice, "bob", f"during {i}"))["messageID"] for i in range(3)]
             os.kill(paused.pid, signal.SIGCONT)
             with trio.fail_after(30):

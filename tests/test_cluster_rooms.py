@@ -131,7 +131,7 @@ async def test_a_room_over_three_nodes_keeps_one_seat_per_user_reaches_everyone_
 
             # n2 is killed: alice's and carol's devices there leave the room for bob
             await _kill(nodes[1].process)
-            await until_live(redis_server.url, {"n1", "n3"}, lost=True)
+            await until_live(redis_server.url, {"n1", "n3"})
             assert sorted(await _users_in(bob, "roomMemberLeft", 2, room_id)) == ["alice", "carol"]
             # the room that lived on n2 is gone: its members elsewhere are told, and it starts afresh
             for member in (bob, alice_ios):

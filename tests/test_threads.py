@@ -304,3 +304,37 @@ async def test_a_group_holds_at_most_the_configured_live_threads(start_server: S
         for thread in (made[1], last):
             await fails(7001, alice.request("queryThreadInfo", threadID=thread["threadID"]))
         assert (await alice.request("queryJoinedThreadList"))["threadList"] == []
+
+
+async def test_a_revoke_reaches_whoever_holds_the_message_after_leaving_the_thread_or_its_destruction(
+    start_server: StartServer, login: Login
+) -> None:
+    """The parties of a thread message are those who hold it: a member who left keeps it, and a destroyed thread's members too."""
+    server = await start_server("multi")
+    with trio.fail_after(60):
+        (alice,) = await devices(login, server, "alice", 1)  # group Owner
+        (bob,) = await devices(login, server, "bob", 1)  # the sender
+        c1, c2 = await devices(login, server, "carol", 2)
+        parent = await _group_message(alice, "g-rev", ["bob", "carol"], [bob, c1, c2])
+        tid = (await bob.request("createThread", groupID="g-rev", parentMessageID=parent, threadName="t"))["thread"]["threadID"]
+        for client in (alice, c1):
+            await client.request("joinThread", threadID=tid)
+        sent = [await _thread_send(bob, tid, f"m{i}") for i in range(2)]
+        for device in (alice, c1, c2):
+            await until(device, lambda e: e.get("ev") == "threadMessageReceived" and e["messageList"][0]["messageID"] == sent[1]["messageID"])
+
+        await c1.request("leaveThread", threadID=tid)
+        await _event(c2, "threadChanged", event="leave")
+        await bob.request("revokeMessage", conversationID=tid, conversationType=3, messageID=sent[0]["messageID"])
+        for device in (alice, c1, c2):
+            revoked = (await _event(device, "messageRevokeReceived"))["messageList"][0]
+            assert (revoked["messageID"], revoked["isRevoked"]) == (sent[0]["messageID"], True)
+
+        await alice.request("destroyThread", threadID=tid)
+        for device in (bob, c1, c2):
+            await _event(device, "threadChanged", event="destroy")
+        await bob.request("revokeMessage", conversationID=tid, conversationType=3, messageID=sent[1]["messageID"])
+        for device in (alice, c1, c2):
+            revoked = (await _event(device, "messageRevokeReceived"))["messageList"][0]
+            assert (revoked["messageID"], revoked["isRevoked"]) == (sent[1]["messageID"], True)
+            assert [m["isRevoked"] for m in await history(device, tid, 3)] == [True, True]

@@ -169,7 +169,7 @@ class Messaging:
         wire = _wire(found, revoked=True)
         if found.message.is_revoked:
             return wire
-        parties = await self._other_parties(msg.conversation_type, msg.conversation_id)
+        parties = await self._other_parties(msg.conversation_type, msg.conversation_id, msg.message_id)
         notice = notice_of(Revoked(msg.message_id))
         step.store(AccountWrite(self.user_id, revoke=msg.message_id, outbox_notices=[(party, notice) for party in parties]))
         step.emit([w.MessageRevokeReceived([wire])], exclude=msg.login_id)
@@ -367,12 +367,18 @@ class Messaging:
             raise MessageNotFound(f"not in this conversation: {', '.join(sorted(missing)[:5])}")
         return found
 
-    async def _other_parties(self, conversation_type: int, conversation_id: str) -> list[str]:
-        """Who else holds this conversation's messages: the peer, or the group's or thread's members."""
+    async def _other_parties(self, conversation_type: int, conversation_id: str, message_id: str) -> list[str]:
+        """Who else holds a message of this conversation: the peer, or a group's or thread's members.
+
+        Of a group or thread, its members now (their deliveries may still wait
+        in the outbox) and whoever holds the message in their view: who left
+        since, and every member of a destroyed thread.
+        """
         if conversation_type not in SHARED:
             return [] if conversation_id == self.user_id else [conversation_id]
         members = await shared_members(self.ctx.store, conversation_type, conversation_id)
-        return [u for u in members if u != self.user_id]
+        holders = await self.ctx.store.message_holders(message_id)
+        return [u for u in dict.fromkeys([*members, *holders]) if u != self.user_id]
 
 
 def _changed(row: ConversationRow, last: w.Message, *, added: bool) -> w.ConversationChanged:

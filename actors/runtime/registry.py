@@ -37,7 +37,7 @@ from typing import Any
 import trio
 
 from ..errors import OwnershipLost
-from ..wire.errors import HubbubError, Internal
+from ..wire.errors import HubbubError, Internal, StorageUnavailable
 from .actor import Actor
 from .address import Address
 from .errors import ActorCrashed, ActorUnavailable
@@ -301,8 +301,8 @@ class Registry:
                     self._fail_current(address, slot, lost)
                     self._give_up(address, slot, partial(OwnershipLost, str(lost)))
                     return
-                except Exception:
-                    log.exception("actor=%s crashed", address)
+                except Exception as crash:
+                    _log_crash(address, crash)
                     slot.tell_lost = slot.current is not None and slot.current.reply is None
                     self._fail_current(address, slot)
                     if self._too_many_crashes(slot):
@@ -412,6 +412,14 @@ class Registry:
             elif not envelope.reply.is_set:
                 envelope.reply.fail(error() if error is not None else ActorUnavailable(address, "crashed repeatedly"))
         return dropped
+
+
+def _log_crash(address: Address, crash: Exception) -> None:
+    """One warning line when the store is unreachable (a known outage, which the restart handles); a traceback for anything else."""
+    if isinstance(crash, StorageUnavailable):
+        log.warning("actor=%s crashed, the store unreachable: %s", address, crash)
+    else:
+        log.exception("actor=%s crashed", address)
 
 
 async def _stop_quietly(actor: Actor[Any]) -> None:

@@ -406,6 +406,10 @@ class MessageStore(Protocol):
         """Where a message sits in this user's view, if it does."""
         ...
 
+    async def message_holders(self, message_id: str) -> list[str]:
+        """The users whose view holds the message (a group's or thread's former members too)."""
+        ...
+
     async def history(
         self, user_id: str, conversation_type: int, conversation_id: str, count: int, next_seq: int | None, reverse: bool
     ) -> list[ViewedMessage]:

@@ -221,6 +221,12 @@ class SqlMessageStore:
         found: ViewedMessage | None = await self.read(find)
         return found
 
+    async def message_holders(self, message_id: str) -> list[str]:
+        found: list[str] = await self.read(
+            lambda conn: [r[0] for r in conn.execute("SELECT user_id FROM message_views WHERE message_id = ? ORDER BY user_id", (message_id,))]
+        )
+        return found
+
     async def history(
         self, user_id: str, conversation_type: int, conversation_id: str, count: int, next_seq: int | None, reverse: bool
     ) -> list[ViewedMessage]:
