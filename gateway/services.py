@@ -19,10 +19,11 @@ from typing import Any, Final, Protocol, TypeVar
 
 from actors import wire as p
 from actors.account.context import AccountContext
-from actors.account.messages import AccountMsg
+from actors.account.messages import AccountMsg, TakeDelivery
 from actors.ids import now_ms, session_address
 from actors.runtime import ActorRef, Address, Asks, Envelope, Registry
 from actors.store.base import Store
+from actors.wire.messages import Message, MessageReply
 
 from .config import Config
 from .devices import DeviceDirectory
@@ -96,6 +97,18 @@ class Services:
     async def ask_account(self, identity: Identity, msg: Asks[R]) -> R:
         """Ask the acting device's account; raises its refusal, or AskTimeout after ask_timeout_s."""
         return await self.account(identity.user_id).ask(msg, timeout=self.config.ask_timeout_s)
+
+    async def send_shared(self, identity: Identity, kind: str, key: str, msg: Asks[Message]) -> p.Reply:
+        """Send a group or thread message through its actor `kind`/`key`; the reply once the sender's account holds it.
+
+        The group's actor answers once the message is stored, before the
+        sender's account takes its own delivery of it: taking it first keeps
+        the reply in order with that account's steps, so a deletion another
+        of its devices makes after the reply covers the message.
+        """
+        message = await self.ask(kind, key, msg)
+        await self.ask_account(identity, TakeDelivery(message.message_id))
+        return MessageReply(message=message)
 
     async def ask(self, kind: str, key: str, msg: Asks[R]) -> R:
         """Ask the actor `kind`/`key`; raises its refusal, or AskTimeout after ask_timeout_s."""

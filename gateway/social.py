@@ -11,7 +11,6 @@ from actors.errors import InvalidArgument
 from actors.group import messages as group
 from actors.group.actor import GroupActor, GroupContext
 from actors.runtime import Asks
-from actors.wire import messages as pm
 from actors.wire import group_joining as pj
 from actors.wire import group_member_attributes as pa
 from actors.wire import social as ps
@@ -137,7 +136,7 @@ class Social(Feature):
         msg = group.SendGroupMessage(
             user_id, login_id, body.type, body.message, body.extended_data, req.config.has_receipt, req.client_message_id
         )
-        return pm.MessageReply(message=await self._group(req.to_conversation_id, msg))
+        return await self.services.send_shared(identity, "group", req.to_conversation_id, msg)
 
     async def create_group(self, identity: Identity, req: ps.CreateGroup) -> Result:
         user_id, login_id = identity.user_id, identity.login_id

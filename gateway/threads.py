@@ -13,7 +13,6 @@ from actors.errors import InvalidArgument, ThreadNotExist
 from actors.group import messages as group
 from actors.group.views import thread_wire
 from actors.runtime import Asks
-from actors.wire import messages as pm
 from actors.wire import threads as pt
 
 from .identity import Identity
@@ -45,11 +44,14 @@ class Threads(Feature):
     def send_handlers(self) -> dict[int, Handler]:
         return {3: self.send}
 
-    async def _thread(self, thread_id: str, msg: Asks[R]) -> R:
+    async def _group_of(self, thread_id: str) -> str:
         group_id = await self.services.store.thread_group(thread_id)
         if group_id is None:
             raise ThreadNotExist(f"no thread {thread_id!r}")
-        return await self.services.ask("group", group_id, msg)
+        return group_id
+
+    async def _thread(self, thread_id: str, msg: Asks[R]) -> R:
+        return await self.services.ask("group", await self._group_of(thread_id), msg)
 
     async def send(self, identity: Identity, req: p.SendMessage) -> Result:
         if req.to_login_id is not None:
@@ -59,7 +61,7 @@ class Threads(Feature):
             identity.user_id, identity.login_id, req.to_conversation_id, body.type, body.message, body.extended_data,
             req.config.has_receipt, req.client_message_id,
         )
-        return pm.MessageReply(message=await self._thread(req.to_conversation_id, msg))
+        return await self.services.send_shared(identity, "group", await self._group_of(req.to_conversation_id), msg)
 
     async def create(self, identity: Identity, req: pt.CreateThread) -> Result:
         msg = group.CreateThread(identity.user_id, identity.login_id, random_id("t"), req.parent_message_id, req.thread_name)

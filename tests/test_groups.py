@@ -20,9 +20,12 @@ import trio
 
 from hubbub_client import Client
 from gateway.server import Gateway
+from gateway.services import account_address
 
+from .cluster_servers import node_owning
 from .conftest import Login, StartServer
-from .messaging_support import devices, fails, until
+from .messaging_support import devices, fails, take_all, until
+from .store_gate import StoreGate
 
 SYNC = "zz-sync"
 _tokens = itertools.count(1)
@@ -962,3 +965,38 @@ async def test_a_group_holds_at_most_the_configured_members(start_server: StartS
         await a1.request("inviteUsersIntoGroup", groupID="crew", userIDs=["carol"])
         await fails(1003, d1.request("joinGroup", groupID="crew"))
         assert await members(a1, "crew") == {"alice": OWNER, "bob": MEMBER, "carol": MEMBER}
+
+
+async def test_the_reply_to_a_group_message_comes_after_the_senders_account_holds_it(start_server: StartServer, login: Login) -> None:
+    """A deletion of every message by the sender's other device, under way as the message is stored, reaches the
+    sending device before the reply: what the device then holds (the message) is what the server holds."""
+    server = await start_server("multi")
+    owner = node_owning(server, account_address("alice"))
+    with trio.fail_after(60):
+        a1, a2 = await devices(login, server, "alice", 2)
+        (bob,) = await devices(login, server, "bob", 1)
+        await create(a1, "order", "Order", ["bob"])
+        await send_group(a1, "order", "first")
+        for device in (a2, bob):
+            await until(device, lambda e: e["ev"] == "groupMessageReceived")
+        await take_all(a1)
+        held = StoreGate(owner.store, "commit")  # alice's deletion, once it is being stored
+        async with trio.open_nursery() as nursery:
+            config = {"isAlsoDeleteServerMessage": True}
+            nursery.start_soon(lambda: a2.request("deleteAllConversationMessages", config=config))
+            await held.entered.wait()
+            sending = trio.Event()
+            sent: dict[str, Any] = {}
+
+            async def send() -> None:
+                sending.set()
+                sent.update(await send_group(a1, "order", "second"))
+                # the deletion's event came first: a1 holds "second", as the server does
+                sent["deleted_before"] = bool(a1.pending_events("messageDeleted"))
+
+            nursery.start_soon(send)
+            await sending.wait()
+            await until(bob, lambda e: e["ev"] == "groupMessageReceived")  # stored and delivered to bob
+            held.release.set()
+        assert sent["deleted_before"], a1.pending_events()
+        assert [m["messageID"] for m in await history(a1, "order")] == [sent["messageID"]]

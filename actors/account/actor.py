@@ -56,6 +56,7 @@ from .messages import (
     Revoke,
     Revoked,
     SendPeer,
+    TakeDelivery,
     UpdateConversation,
     UpdateProfile,
     Wake,
@@ -165,6 +166,9 @@ class AccountActor(Actor[AccountMsg]):
                     await self._finish(reply, msg, step, await self.messaging.send_peer(msg, step))
                 case Deliver():
                     self.messaging.deliver(msg, step)
+                case TakeDelivery():
+                    await self.messaging.take_delivery(msg, step)
+                    await self._finish(reply, msg, step, None)
                 case Revoke():
                     await self._finish(reply, msg, step, await self.messaging.revoke(msg, step))
                 case Revoked():

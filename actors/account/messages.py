@@ -123,6 +123,14 @@ class Deliver:
 
 
 @dataclass(frozen=True, slots=True)
+class TakeDelivery(Asks[None]):
+    """The sending device is about to get the reply to its group or thread message: take the message's delivery to
+    this account now if it still waits, so every later step of the account (a deletion on another device) covers it."""
+
+    message_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class Revoke(Asks[Message]):
     login_id: str
     conversation_type: int
@@ -330,7 +338,7 @@ class Wake:
 
 AccountMsg = (
     Wake | RecoverDeliveries | Login | Logout | DeviceGone | QueryDevices | ForceOffline | KickOwnDevice | Acked
-    | SendPeer | Deliver | Revoke | Revoked | DeleteMessages | DeleteAllMessages
+    | SendPeer | Deliver | TakeDelivery | Revoke | Revoked | DeleteMessages | DeleteAllMessages
     | QueryConversations | QueryConversation | DeleteConversation | ClearUnread | UpdateConversation
     | ReadReceipts | ReceiptsChanged
     | AccountEvents | UpdateProfile | AddFriend | AnswerFriend | DeleteFriends
