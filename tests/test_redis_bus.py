@@ -17,6 +17,7 @@ import pytest
 import trio
 
 from actors.bus import NODE_KIND, BusUnavailable, ClusterRouting, MessageCodec, RedisBus, owner_of
+from actors.bus.redis_pool import SlotKeepingPool
 from actors.runtime import Actor, ActorUnavailable, Address, Asks, AskTimeout, Envelope, Registry, Reply, answer
 from actors.wire.errors import HubbubError, NotInRoom
 from tests.redis_servers import RedisForTests
@@ -304,3 +305,24 @@ def _ask(msg: object) -> Any:
     from actors.runtime import Envelope
 
     return Envelope(msg, Reply())
+
+
+async def _cancelled_reads_then_ping(pool: coredis.ConnectionPool[Any], reads: int) -> bool:
+    """Cancel `reads` blocking reads mid-wait (coredis disconnects each), then whether a command still gets a connection."""
+    client: coredis.Redis[bytes] = coredis.Redis(decode_responses=False, connection_pool=pool)
+    async with client:
+        for _ in range(reads):
+            with trio.move_on_after(0.05):
+                await client.xread({b"nothing": b"0-0"}, count=1, block=5000)
+        with trio.move_on_after(5):
+            await client.ping()
+            return True
+    return False
+
+
+async def test_blocking_reads_cancelled_mid_wait_leave_the_bus_pool_its_connections(redis_server: RedisForTests) -> None:
+    """The inbox read cancelled by its timeout must not take a pool slot with it (after max_connections the bus stalled)."""
+    with trio.fail_after(60):
+        assert await _cancelled_reads_then_ping(SlotKeepingPool.from_url(redis_server.url, decode_responses=False, max_connections=2), 6)
+        # coredis's own pool loses them: if this fails, coredis keeps its slots itself and SlotKeepingPool may go
+        assert not await _cancelled_reads_then_ping(coredis.ConnectionPool.from_url(redis_server.url, decode_responses=False, max_connections=2), 2)

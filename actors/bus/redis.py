@@ -53,6 +53,7 @@ from coredis.retry import NoRetryPolicy
 from ..runtime import ActorUnavailable, Address, Envelope, Reply
 from .codec import MessageCodec, UnknownMessage
 from .placement import Membership, home_of
+from .redis_pool import SlotKeepingPool
 
 log = logging.getLogger("hubbub.bus")
 
@@ -158,7 +159,9 @@ class RedisBus:
         self.receiver: Receiver | None = None
         # No silent retries: a command that met a lost connection must say so,
         # for a reconnect may land on a Redis that restarted empty (see _up).
-        self._client: coredis.Redis[bytes] = coredis.Redis.from_url(url, decode_responses=False, retry_policy=NoRetryPolicy())
+        self._client: coredis.Redis[bytes] = coredis.Redis(
+            decode_responses=False, retry_policy=NoRetryPolicy(), connection_pool=SlotKeepingPool.from_url(url, decode_responses=False)
+        )
         # Awaited by the inbox reader when Redis answers again after an outage,
         # before any entry read since is handled (what arrived later must not
         # overtake what the outage lost).
