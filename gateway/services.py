@@ -13,6 +13,7 @@ so every feature, the router and the session can import it without cycles.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, Protocol, TypeVar
@@ -21,8 +22,9 @@ from actors import wire as p
 from actors.account.context import AccountContext
 from actors.account.messages import AccountMsg, TakeDelivery
 from actors.ids import now_ms, session_address
-from actors.runtime import ActorRef, Address, Asks, Envelope, Registry
+from actors.runtime import ActorError, ActorRef, Address, Asks, Envelope, Registry
 from actors.store.base import Store
+from actors.wire.errors import HubbubError
 from actors.wire.messages import Message, MessageReply
 
 from .config import Config
@@ -36,6 +38,8 @@ __all__ = [
 ]
 
 R = TypeVar("R")
+
+log = logging.getLogger("hubbub.gateway")
 
 
 def account_address(user_id: str) -> Address:
@@ -104,10 +108,16 @@ class Services:
         The group's actor answers once the message is stored, before the
         sender's account takes its own delivery of it: taking it first keeps
         the reply in order with that account's steps, so a deletion another
-        of its devices makes after the reply covers the message.
+        of its devices makes after the reply covers the message. The message
+        is stored either way: if the account cannot take it now (the store or
+        the account unreachable), the reply says so in one warning line and
+        the delivery waits in the outbox as any other.
         """
         message = await self.ask(kind, key, msg)
-        await self.ask_account(identity, TakeDelivery(message.message_id))
+        try:
+            await self.ask_account(identity, TakeDelivery(message.message_id))
+        except (HubbubError, ActorError) as exc:
+            log.warning("message=%s stored; the sender's account did not take it before the reply: %s", message.message_id, exc)
         return MessageReply(message=message)
 
     async def ask(self, kind: str, key: str, msg: Asks[R]) -> R:

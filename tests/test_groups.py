@@ -16,8 +16,10 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import pytest
 import trio
 
+from actors.errors import StorageUnavailable
 from hubbub_client import Client
 from gateway.server import Gateway
 from gateway.services import account_address
@@ -1000,3 +1002,23 @@ async def test_the_reply_to_a_group_message_comes_after_the_senders_account_hold
             held.release.set()
         assert sent["deleted_before"], a1.pending_events()
         assert [m["messageID"] for m in await history(a1, "order")] == [sent["messageID"]]
+
+
+async def test_a_group_message_stored_is_answered_ok_when_the_senders_account_cannot_take_it_at_once(
+    start_server: StartServer, login: Login, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reply's wait for the sender's account is for order only: a store that fails that read still answers ok, says so, and delivers."""
+    server = await start_server("multi")
+    owner = node_owning(server, account_address("alice"))
+    with trio.fail_after(60):
+        a1, a2 = await devices(login, server, "alice", 2)
+        await create(a1, "down", "Down", ["bob"])
+
+        async def unreachable(user_id: str) -> list[Any]:
+            raise StorageUnavailable("the store cannot be reached")
+
+        monkeypatch.setattr(owner.store, "pending_deliveries", unreachable)
+        sent = await send_group(a1, "down", "stored")
+        event = await until(a2, lambda e: e["ev"] == "groupMessageReceived")
+        assert event[-1]["messageList"][0]["messageID"] == sent["messageID"]
+        assert f"message={sent['messageID']} stored; the sender's account did not take it before the reply" in caplog.text
