@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import trio
-from trio_websocket import WebSocketRequest
 
 
 from actors.account.actor import AccountActor
@@ -31,7 +30,7 @@ from .policy_setting import reload_policy, restore_policy
 from .startup import listen_failed
 from .devices import DeviceDirectory
 from .timers import SessionTimers
-from .websocket_io import GuardedServer, apply as apply_websocket_workarounds, release_handshake
+from .websocket_io import GuardedServer, UpgradeRequest, apply as apply_websocket_workarounds
 from .calls import Calls
 from .messaging import Messaging
 from .social import Social
@@ -175,7 +174,7 @@ class Gateway:
             "cluster": cluster_statistics(self.cluster),
         }
 
-    async def handle_connection(self, request: WebSocketRequest) -> None:
+    async def handle_connection(self, request: UpgradeRequest) -> None:
         """trio-websocket handler: one connection's whole life; never raises."""
         if request.path.split("?", 1)[0] != WS_PATH:
             await request.reject(404, body=b"hubbub serves WebSocket at /ws\n")
@@ -193,7 +192,6 @@ class Gateway:
             return
         self._full = False
         ws = await request.accept()
-        release_handshake(ws)
         session = DeviceSession(ws, self)
         self.connections.add(session)
         self.metrics.connections.inc()

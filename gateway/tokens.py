@@ -6,12 +6,23 @@ start, or an https:// URL, fetched by PyJWT's PyJWKClient (in a worker
 thread, with a timeout; keys cached and refetched for an unknown `kid`).
 `iss` and `aud` are checked when configured. HS256 with the server secret
 keeps working beside it.
+
+A token that verified is remembered by its text (`VerifiedTokens`): the
+devices of one account, a reconnect, a renewal with the same token present
+the same bytes, and checking a signature again costs more than the rest of
+admission. A remembered token is taken until its `exp` (checked against
+the same clock PyJWT checks it with) and never longer than the JWKS keys'
+lifespan, so a key withdrawn from the set stops being honoured as soon as
+PyJWT would refetch it; the `sub` is compared on every use. Only tokens that
+verified are kept, at most `_REMEMBERED_MAX` (the least recently used go first).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +39,40 @@ log = logging.getLogger("hubbub.tokens")
 ASYMMETRIC = ("RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA")
 _FETCH_TIMEOUT_S = 5.0
 _KEYS_LIFESPAN_S = 300
+_REMEMBERED_MAX = 4096  # verified tokens kept (a token is a few hundred bytes)
+
+
+class VerifiedTokens:
+    """Tokens that verified, by their text: their claims until `exp`, and for at most `keep_s` after the check."""
+
+    __slots__ = ("_entries", "_max", "_keep_s")
+
+    def __init__(self, max_entries: int = _REMEMBERED_MAX, keep_s: float = _KEYS_LIFESPAN_S) -> None:
+        self._entries: OrderedDict[str, tuple[TokenClaims, float]] = OrderedDict()  # token -> (claims, kept until)
+        self._max = max_entries
+        self._keep_s = keep_s
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, token: str, now: float) -> TokenClaims | None:
+        """The claims `token` verified with, unless it was never seen, is forgotten, or its time here is over."""
+        entry = self._entries.get(token)
+        if entry is None:
+            return None
+        claims, until = entry
+        if now >= until:
+            del self._entries[token]
+            return None
+        self._entries.move_to_end(token)
+        return claims
+
+    def put(self, token: str, claims: TokenClaims, now: float) -> None:
+        """Remember `token` (just verified at `now`): until its expiry or `keep_s`, whichever is sooner."""
+        self._entries[token] = (claims, min(claims.expires_at, now + self._keep_s))
+        self._entries.move_to_end(token)
+        if len(self._entries) > self._max:
+            self._entries.popitem(last=False)
 
 
 class TokenVerifier:
@@ -40,6 +85,7 @@ class TokenVerifier:
         self._audience = audience
         self._client: jwt.PyJWKClient | None = None
         self._keys: jwt.PyJWKSet | None = None
+        self.verified = VerifiedTokens()
         if jwks is None:
             return
         if jwks.startswith(("https://", "http://")):
@@ -52,6 +98,17 @@ class TokenVerifier:
 
         With a JWKS URL this may fetch the keys (a worker thread, at most a few seconds).
         """
+        now = time.time()  # PyJWT's clock for `exp`
+        claims = self.verified.get(token, now)
+        if claims is None:
+            claims = await self._verify_signed(token)
+            self.verified.put(token, claims, now)
+        if claims.user_id != user_id:
+            raise TokenInvalid("the token was issued for another user")
+        return claims
+
+    async def _verify_signed(self, token: str) -> TokenClaims:
+        """Check the token's signature and claims (not whose it is). Raises TokenExpired or TokenInvalid."""
         algorithm, key = await self._algorithm_and_key(token)
         try:
             claims = jwt.decode(
@@ -66,9 +123,10 @@ class TokenVerifier:
             raise TokenExpired("the token has expired") from None
         except jwt.InvalidTokenError as exc:
             raise TokenInvalid(f"invalid token: {token_problem(exc)}") from None
-        if claims.get("sub") != user_id:
+        subject = claims.get("sub")
+        if not isinstance(subject, str):
             raise TokenInvalid("the token was issued for another user")
-        return TokenClaims(user_id, float(claims["exp"]))
+        return TokenClaims(subject, float(claims["exp"]))
 
     async def _algorithm_and_key(self, token: str) -> tuple[str, Any]:
         """The algorithm `token` must be signed with and the key that checks it. Raises TokenInvalid.

@@ -19,7 +19,8 @@ import pytest
 import trio
 import trio.testing
 import wsproto
-from trio_websocket import ConnectionClosed, _impl
+import wsproto.connection
+from trio_websocket import ConnectionClosed
 from wsproto.events import BytesMessage, CloseConnection, Ping, Pong
 from wsproto.frame_protocol import FrameProtocol
 
@@ -186,14 +187,12 @@ async def test_a_ping_sent_without_waiting_is_answered_by_its_pong_or_a_later_on
             await websocket_io.send_ping(session.ws)
 
 
-async def test_the_finished_handshake_is_let_go_and_the_connection_serves_on(server: Gateway, login: Login) -> None:
+async def test_no_handshake_state_is_kept_and_the_connection_serves_on(server: Gateway, login: Login) -> None:
     with trio.fail_after(20):
         client = await login(server, "u1")
         session = session_of(server, client.login_id)
-        handshake = session.ws._wsproto.handshake
-        assert not hasattr(handshake, "_h11_connection") and handshake._events is websocket_io._NO_HANDSHAKE_EVENTS
-        connection = session.ws._wsproto.connection
-        assert connection is not None and connection._events is websocket_io._NO_HANDSHAKE_EVENTS
+        connection = session.ws._wsproto  # the WebSocket connection alone: no HTTP parser, no handshake object
+        assert isinstance(connection, wsproto.connection.Connection) and connection._events is websocket_io._NO_HANDSHAKE_EVENTS
         other = await login(server, "u2")
         assert other.ws is not None and client.ws is not None
         await client.ws.ping()  # pings, pongs, frames both ways and the close still work
@@ -213,7 +212,7 @@ async def test_a_failure_inside_the_library_ends_that_connection_only(
         async def failing_accept(*args: Any, **kwargs: Any) -> None:
             raise RuntimeError("the library failed while accepting")
 
-        monkeypatch.setattr(_impl.WebSocketConnection, "_accept", failing_accept)
+        monkeypatch.setattr(websocket_io.UpgradeRequest, "accept", failing_accept)
         assert server.listening is not None
         stream = await trio.open_tcp_stream(server.listening.host, server.listening.ws_port)
         ws = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
