@@ -62,6 +62,9 @@ class _Live(Collector):
             yield CounterMetricFamily(
                 "hubbub_store_jobs_fenced", "writes refused because their actor's epoch was stale", value=writer["jobs_fenced"]
             )
+            yield CounterMetricFamily(
+                "hubbub_store_jobs_bulk", "writes applied together with their neighbours (one statement per table)", value=writer["jobs_bulk"]
+            )
             yield GaugeMetricFamily("hubbub_store_largest_batch", "most writes committed in one transaction", value=writer["largest_batch"])
         kicks = CounterMetricFamily("hubbub_account_events", "account counters (logins, kicks by reason)", labels=["what"])
         for what, count in values["account_stats"].items():

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+from dataclasses import replace
+from functools import partial
+
 import pytest
 import trio
+import trio.testing
 
 from actors.store.base import (
     AccountWrite,
@@ -18,7 +23,7 @@ from actors.store.base import (
     UserProfile,
     ViewRow,
 )
-from tests.store_engines import Engine
+from tests.store_engines import Engine, EngineStore
 
 SENT, RECEIVED = 0, 1  # a view row's direction
 
@@ -348,3 +353,67 @@ async def test_a_login_is_one_write_of_account_kicked_devices_and_the_new_device
                     user_id="alice", devices_offline=[("L2", 300, "logout")], delivered="never-queued",
                 ))
             assert await store.online_devices("alice") == [new]
+
+
+
+async def _in_one_batch(store: EngineStore, writes: list[AccountWrite]) -> list[list[int] | str]:
+    """Commit `writes` in one batch of the writer, in this order; each one's outbox IDs, or "repeat"."""
+    held = threading.Event()
+    answers: list[list[int] | str] = ["not answered"] * len(writes)
+
+    async def take(i: int) -> None:
+        try:
+            answers[i] = await store.commit(writes[i])
+        except AlreadyDelivered:
+            answers[i] = "repeat"
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(partial(store.write, lambda conn: held.wait(10)))  # the writer's thread waits on it
+        await trio.testing.wait_all_tasks_blocked()
+        for i in range(len(writes)):
+            nursery.start_soon(take, i)
+            await trio.testing.wait_all_tasks_blocked()  # queued in this order
+        held.set()
+    return answers
+
+
+async def test_a_group_messages_deliveries_in_one_batch_are_applied_together_and_each_taken_once(engine: Engine) -> None:
+    """Deliveries that meet in one batch are applied together (SQLite: one statement per table), with the rows and answers each gives alone."""
+    members = [f"u{i:02}" for i in range(40)]
+    known = members[:30]  # the other ten have no account row yet: their first events create it
+    with trio.fail_after(30):
+        async with engine.open() as store:
+            group = GroupRecord("g1", "Team", "", {}, 100, 1, {})
+            await store.commit_group(GroupWrite(group, upsert_members=[(u, 3, 100) for u in members]))
+            for user in known:
+                await store.commit(AccountWrite(user, events=[_event(1)]))
+            m1, m2 = (_message(i, sender="u00", target="g1", conversation_type=2) for i in ("gm1", "gm2"))
+            await store.commit_group(GroupWrite(group, new_message=m1, message_seq=1, deliveries=[(u, "gm1", None) for u in members]))
+            await store.commit_group(GroupWrite(replace(group, last_seq=2), new_message=m2, message_seq=2, deliveries=[("u35", "gm2", None)]))
+
+            def taking(user: str, m: MessageRow, group_seq: int, seq: int) -> AccountWrite:
+                return AccountWrite(
+                    user, events=[_event(seq), _event(seq + 1)], views=[ViewRow(2, "g1", group_seq, m.message_id, RECEIVED)],
+                    conversations=[ConversationRow("g1", 2, last_seq=group_seq, unread=group_seq, last_message_id=m.message_id)],
+                    delivered=m.message_id, webhooks=[],  # as the account actor's step hands it over
+                )
+
+            before = store.statistics()
+            first = await _in_one_batch(store, [taking(u, m1, 1, 2 if u in known else 1) for u in members])
+            assert first == [[]] * 40
+            bulk = store.statistics()["jobs_bulk"] - before["jobs_bulk"]
+            assert bulk == (40 if engine.name == "sqlite" else 0)  # PostgreSQL applies each alone
+
+            # repeats (each is refused alone, nothing of it stored) around a first delivery
+            again = [replace(taking(u, m1, 1, 9), conversations=[]) for u in known[:10]]
+            second = await _in_one_batch(store, [*again[:5], taking("u35", m2, 2, 3), *again[5:]])
+            assert second == ["repeat"] * 5 + [[]] + ["repeat"] * 5
+
+            for user in members:
+                assert await store.pending_deliveries(user) == []
+                taken = [m1, m2] if user == "u35" else [m1]
+                assert await store.stream_bounds(user) == (1, 2 * len(taken) + (1 if user in known else 0))
+                ((row, last),) = await store.load_conversations(user)
+                assert (row.conversation_id, row.last_seq, row.unread, last) == ("g1", len(taken), len(taken), taken[-1])
+                newest_first = await store.history(user, 2, "g1", 5, None, False)
+                assert [(v.message.message_id, v.message_seq) for v in newest_first] == [(m.message_id, i + 1) for i, m in enumerate(taken)][::-1]

@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import fields
+from itertools import pairwise
 from typing import Any, TypeVar
 
 from .base import AccountState, AccountWrite, AlreadyDelivered, Fence, ConversationRow, MessageRow, Pending, ViewedMessage
 from .sql import Connection, upsert
-from .sql_accounts import _append_events, _device_offline, _device_online, _ensure_account, _online_devices, _stream_bounds
+from .sql_accounts import (
+    _INSERT_STREAM_ROW,
+    _append_events,
+    _device_offline,
+    _device_online,
+    _ensure_account,
+    _online_devices,
+    _stream_bounds,
+    _stream_row,
+)
 from .sql_webhooks import queue_webhooks
+from .writer import Bulk
 
 T = TypeVar("T")
 
@@ -52,11 +64,12 @@ _SAVE_FRIEND = upsert("friends", ("user_id", "friend_id", "wording", "created_ti
 
 
 def _save_conversation(conn: Connection, user_id: str, c: ConversationRow) -> None:
-    conn.execute(
-        _SAVE_CONVERSATION,
-        (user_id, c.conversation_type, c.conversation_id, c.name, c.last_seq, c.read_seq, c.unread,
-         c.last_message_id, c.order_key, c.is_pinned, c.notification_status, c.draft, json.dumps(list(c.marks)), c.deleted),
-    )
+    conn.execute(_SAVE_CONVERSATION, _conversation_values(user_id, c))
+
+
+def _conversation_values(user_id: str, c: ConversationRow) -> tuple[Any, ...]:
+    return (user_id, c.conversation_type, c.conversation_id, c.name, c.last_seq, c.read_seq, c.unread,
+            c.last_message_id, c.order_key, c.is_pinned, c.notification_status, c.draft, json.dumps(list(c.marks)), c.deleted)
 
 
 def _apply(conn: Connection, w: AccountWrite) -> list[int]:
@@ -103,6 +116,67 @@ def _apply(conn: Connection, w: AccountWrite) -> list[int]:
         _append_events(conn, user, w.events)
     queue_webhooks(conn, w.webhooks)
     return queue_events(conn, w.outbox_events) + queue_notices(conn, w.outbox_notices)
+
+
+# What a delivery changes (a message taken into the account's view); every other field of its write is empty.
+_DELIVERY_FIELDS = ("user_id", "delivered", "views", "conversations", "events")
+_NOT_IN_DELIVERY = tuple(f.name for f in fields(AccountWrite) if f.name not in _DELIVERY_FIELDS)
+
+
+def _is_delivery(w: AccountWrite) -> bool:
+    return w.delivered is not None and bool(w.events) and all(_empty(getattr(w, name)) for name in _NOT_IN_DELIVERY)
+
+
+def _empty(value: object) -> bool:
+    """Whether a field of an AccountWrite holds nothing (None, or an empty sequence, as its defaults are)."""
+    return value is None or (isinstance(value, (list, tuple)) and not value)
+
+
+# as `_append_events`: the account is created with its first events, and its head moves only from below them
+_MOVE_HEAD = (
+    "INSERT INTO accounts (user_id, created_time, head_seq) VALUES (?, ?, ?)"
+    " ON CONFLICT (user_id) DO UPDATE SET head_seq = excluded.head_seq WHERE accounts.head_seq < ?"
+)
+
+
+class _Delivery(Bulk):
+    """One account taking a pending delivery (outbox row, view, conversation, stream row), as `_apply` does.
+
+    A run of them (a group message reaching its members) is applied with one
+    statement per table for them all. The counts of rows deleted and heads
+    moved must match: if not (a repeat, seqs not above the head), the batch
+    is retried job by job and `_apply` answers each.
+    """
+
+    __slots__ = ("change",)
+    bulk_engines = frozenset({"sqlite"})  # its rowcounts are the sums over executemany's rows
+
+    def __init__(self, change: AccountWrite) -> None:
+        self.change = change
+
+    def __call__(self, conn: Connection) -> list[int]:
+        return _apply(conn, self.change)
+
+    @classmethod
+    def apply_all(cls, conn: Connection, writes: Sequence[Any]) -> list[Any]:
+        changes: list[AccountWrite] = [w.change for w in writes]
+        taken = conn.executemany(
+            "DELETE FROM outbox WHERE user_id = ? AND message_id = ?", [(c.user_id, c.delivered) for c in changes]
+        ).rowcount
+        if taken != len(changes):
+            raise AlreadyDelivered(f"{len(changes) - taken} of {len(changes)} deliveries were taken before")
+        _many(conn, "INSERT INTO message_views VALUES (?,?,?,?,?,?)", [
+            (c.user_id, v.conversation_type, v.conversation_id, v.message_seq, v.message_id, v.direction) for c in changes for v in c.views
+        ])
+        _many(conn, _SAVE_CONVERSATION, [_conversation_values(c.user_id, row) for c in changes for row in c.conversations])
+        for c in changes:
+            if any(later.seq <= earlier.seq for earlier, later in pairwise(c.events)):
+                raise ValueError(f"account={c.user_id} seqs {[e.seq for e in c.events]} are not increasing")
+        moved = conn.executemany(_MOVE_HEAD, [(c.user_id, c.events[0].time, c.events[-1].seq, c.events[0].seq) for c in changes]).rowcount
+        if moved != len(changes):
+            raise ValueError(f"{len(changes) - moved} of {len(changes)} heads did not move: each write alone says why")
+        _many(conn, _INSERT_STREAM_ROW, [_stream_row(c.user_id, c.events) for c in changes])
+        return [[] for _ in changes]  # a delivery queues no outbox rows
 
 
 def queue_events(conn: Connection, rows: Sequence[tuple[str, bytes, str | None]]) -> list[int]:
@@ -166,7 +240,9 @@ class SqlMessageStore:
     read: Callable[..., Awaitable[Any]]
 
     async def commit(self, change: AccountWrite, *, fence: Fence | None = None) -> list[int]:
-        ids: list[int] = await self.write(lambda conn: _apply(conn, change), fence=fence)
+        # a delivery may be applied together with its neighbours in the batch (a group message's members)
+        apply: Callable[[Connection], list[int]] = _Delivery(change) if _is_delivery(change) else (lambda conn: _apply(conn, change))
+        ids: list[int] = await self.write(apply, fence=fence)
         return ids
 
     async def load_conversations(self, user_id: str) -> list[tuple[ConversationRow, MessageRow | None]]:

@@ -38,7 +38,7 @@ from .sql_social import SqlSocialStore
 from .sql_threads import SqlThreadStore
 from .sql_settings import SqlSettingsStore
 from .sql_webhooks import SqlWebhookStore
-from .writer import FLUSH_TIMEOUT_S, BatchWriter, WriteJob, running
+from .writer import FLUSH_TIMEOUT_S, BatchWriter, WriteJob, apply_run, runs_of, running
 
 T = TypeVar("T")
 
@@ -113,7 +113,7 @@ def _commit_batch(conn: sqlite3.Connection, batch: list[WriteJob[Any]]) -> bool:
 
 
 def _run_plain(conn: sqlite3.Connection, batch: list[WriteJob[Any]]) -> bool:
-    """Run every job with no savepoints (the common case: nothing fails).
+    """Run every job with no savepoints (the common case: nothing fails), neighbouring bulk writes together.
 
     Returns True with the transaction open for COMMIT, or False after
     rolling it back when any job raised. A job whose fence is stale does
@@ -122,21 +122,23 @@ def _run_plain(conn: sqlite3.Connection, batch: list[WriteJob[Any]]) -> bool:
     """
     conn.execute("BEGIN IMMEDIATE")
     owners = Owners.read(conn, batch, sqlite_owners)
-    for job in batch:
-        if owners.refused(job):
+    for run in runs_of(batch, "sqlite"):  # neighbouring bulk writes of one kind: one statement per table
+        live = [job for job in run if not owners.refused(job)]
+        if not live:
             continue
         try:
-            job.value = job.fn(conn)
+            apply_run(conn, live)
         except Exception as exc:
             if not conn.in_transaction:  # sqlite rolled the whole batch back (disk full, I/O)
                 raise sqlite3.OperationalError(f"transaction lost: {exc}") from exc
             conn.execute("ROLLBACK")
             for each in batch:
-                each.value = None
+                each.value, each.bulk = None, False
             return False
         if not conn.in_transaction:  # the job ended the transaction itself: nothing after it may run
             raise sqlite3.OperationalError("a job ended the batch's transaction")
-        owners.ran(job)
+        for job in live:
+            owners.ran(job)
     return True
 
 

@@ -8,6 +8,11 @@ on the job. After it returns every caller is answered, so an answered write
 is committed. The engine decides what a failure means (one job's error, or
 StorageUnavailable for the whole batch); this module only moves jobs.
 
+A job's function may be a `Bulk` write: the engine may then apply a run of
+such jobs of one kind, next to each other in the batch, with one statement
+per table for them all (a group message's deliveries to its members), and
+runs each alone whenever the batch is retried job by job.
+
 A job may carry a fence (the actor it writes for and the epoch it holds) or
 a claim (it moves that actor's epoch on): the engine checks fences in the
 batch's transaction (see `fencing`), and a stale one fails its job alone.
@@ -15,9 +20,9 @@ batch's transaction (see `fencing`), and a stale one fails its job alone.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 import trio
 
@@ -33,7 +38,7 @@ FLUSH_TIMEOUT_S = 5.0
 class WriteJob(Generic[T]):
     """One caller's write: its function, then its answer once the batch ended."""
 
-    __slots__ = ("fn", "fence", "done", "finished", "value", "error")
+    __slots__ = ("fn", "fence", "done", "finished", "value", "error", "bulk")
 
     def __init__(self, fn: Callable[[Any], T], fence: Fence | Claim | None = None) -> None:
         self.fn = fn
@@ -42,6 +47,7 @@ class WriteJob(Generic[T]):
         self.finished = False  # set by the worker thread once value/error is final
         self.value: T | None = None
         self.error: BaseException | None = None
+        self.bulk = False  # set by the engine when the job was applied together with its neighbours
 
     def result(self) -> T:
         if self.error is not None:
@@ -50,6 +56,53 @@ class WriteJob(Generic[T]):
 
 
 CommitBatch = Callable[[list[WriteJob[Any]]], bool]
+
+
+class Bulk:
+    """A job's function that can also be applied together with others of its class.
+
+    `__call__(conn)` applies it alone; `apply_all(conn, writes)` applies
+    several (in their order, with the same result as one after the other)
+    and returns each one's value. Whatever `apply_all` raises, the engine
+    retries the batch job by job, so it may raise on anything a lone write
+    would answer differently (a repeat, a missing row).
+    """
+
+    __slots__ = ()
+    bulk_engines: ClassVar[frozenset[str]] = frozenset()  # the engines whose connections `apply_all` is written for
+
+    def __call__(self, conn: Any) -> Any:
+        raise NotImplementedError
+
+    @classmethod
+    def apply_all(cls, conn: Any, writes: Sequence[Any]) -> list[Any]:
+        raise NotImplementedError
+
+
+def runs_of(batch: list[WriteJob[Any]], engine: str) -> Iterator[list[WriteJob[Any]]]:
+    """`batch` in order, as runs to apply: a lone job, or neighbours of one `Bulk` class that `engine` applies together."""
+    run: list[WriteJob[Any]] = []
+    for job in batch:
+        fn = job.fn
+        together = isinstance(fn, Bulk) and engine in fn.bulk_engines and type(fn) is type(run[0].fn) if run else False
+        if run and not together:
+            yield run
+            run = []
+        run.append(job)
+    if run:
+        yield run
+
+
+def apply_run(conn: Any, run: list[WriteJob[Any]]) -> None:
+    """Run the jobs of one run (see `runs_of`), setting each one's value; raises what a job or the bulk write raised."""
+    if len(run) == 1:
+        run[0].value = run[0].fn(conn)
+        return
+    first = run[0].fn
+    assert isinstance(first, Bulk)  # runs_of puts only bulk writes of one class in a longer run
+    values = type(first).apply_all(conn, [job.fn for job in run])
+    for job, value in zip(run, values, strict=True):
+        job.value, job.bulk = value, True
 
 
 class BatchWriter:
@@ -85,6 +138,7 @@ class BatchWriter:
         self._jobs_committed = 0
         self._jobs_failed = 0
         self._jobs_fenced = 0
+        self._jobs_bulk = 0
         self._largest_batch = 0
 
     async def submit(self, fn: Callable[[Any], T], fence: Fence | Claim | None = None) -> T:
@@ -106,7 +160,7 @@ class BatchWriter:
         return job.result()
 
     def statistics(self) -> dict[str, int]:
-        """Writer counters for metrics: queue depth, batches and jobs (fenced: refused as stale), largest batch."""
+        """Writer counters for metrics: queue depth, batches and jobs (fenced: refused as stale; bulk: applied with neighbours), largest batch."""
         return {
             "queue_depth": self._send.statistics().current_buffer_used,
             "batches_committed": self._batches_committed,
@@ -114,6 +168,7 @@ class BatchWriter:
             "jobs_committed": self._jobs_committed,
             "jobs_failed": self._jobs_failed,
             "jobs_fenced": self._jobs_fenced,
+            "jobs_bulk": self._jobs_bulk,
             "largest_batch": self._largest_batch,
         }
 
@@ -149,6 +204,7 @@ class BatchWriter:
         if committed:
             self._batches_committed += 1
             self._jobs_committed += len(batch) - failed
+            self._jobs_bulk += sum(job.bulk and job.error is None for job in batch)
         else:
             self._batches_failed += 1
         for job in batch:
