@@ -20,11 +20,14 @@ import pytest
 import trio
 
 from actors.errors import StorageUnavailable
+from actors.store.base import AccountWrite, Fence
+from actors.store.sql_messages import write_of
+from actors.store.writer import Bulk
 from hubbub_client import Client
 from gateway.server import Gateway
 from gateway.services import account_address
 
-from .cluster_servers import node_owning
+from .cluster_servers import node_owning, nodes_of
 from .conftest import Login, StartServer
 from .messaging_support import devices, fails, take_all, until
 from .store_gate import StoreGate
@@ -1022,3 +1025,30 @@ async def test_a_group_message_stored_is_answered_ok_when_the_senders_account_ca
         event = await until(a2, lambda e: e["ev"] == "groupMessageReceived")
         assert event[-1]["messageList"][0]["messageID"] == sent["messageID"]
         assert f"message={sent['messageID']} stored; the sender's account did not take it before the reply" in caplog.text
+
+
+async def test_each_members_delivery_is_handed_to_the_store_as_a_write_it_may_apply_in_bulk(start_server: StartServer, login: Login) -> None:
+    """What a member's account commits for a group message is the delivery-shaped write the writer applies with its neighbours."""
+    server = await start_server("multi")
+    with trio.fail_after(30):
+        alice, alices_other = await login(server, "alice", device="A"), await login(server, "alice", device="B")
+        members = [f"m{i}" for i in range(6)]
+        clients = [await login(server, member) for member in members]
+        await create(alice, "bulk1", "bulk", members)
+        for client in [alices_other, *clients]:
+            await client.next_event("groupStateChanged")
+        handed: list[tuple[str, bool]] = []  # (user, applied in bulk if it meets others) of every delivery write
+        for node in nodes_of(server):
+            original = node.store.commit
+
+            async def commit(change: AccountWrite, *, fence: Fence | None = None, original: Any = original) -> list[int]:
+                if change.delivered is not None:
+                    handed.append((change.user_id, isinstance(write_of(change), Bulk)))
+                ids: list[int] = await original(change, fence=fence)
+                return ids
+
+            node.store.commit = commit  # type: ignore[method-assign]
+        message = await send_group(alice, "bulk1")
+        for client in [alices_other, *clients]:
+            await received(client, message["messageID"])
+        assert sorted(handed) == sorted([(user, True) for user in ["alice", *members]])

@@ -179,6 +179,11 @@ class _Delivery(Bulk):
         return [[] for _ in changes]  # a delivery queues no outbox rows
 
 
+def write_of(change: AccountWrite) -> Callable[[Connection], list[int]]:
+    """What the writer runs for `change`: a delivery may be applied together with its neighbours in the batch (a group message's members)."""
+    return _Delivery(change) if _is_delivery(change) else (lambda conn: _apply(conn, change))
+
+
 def queue_events(conn: Connection, rows: Sequence[tuple[str, bytes, str | None]]) -> list[int]:
     """Put durable events in the outbox for other accounts; their outbox IDs, in order."""
     return [_queue(conn, "INSERT INTO outbox (user_id, events, exclude_login) VALUES (?, ?, ?) RETURNING queued", row) for row in rows]
@@ -240,9 +245,7 @@ class SqlMessageStore:
     read: Callable[..., Awaitable[Any]]
 
     async def commit(self, change: AccountWrite, *, fence: Fence | None = None) -> list[int]:
-        # a delivery may be applied together with its neighbours in the batch (a group message's members)
-        apply: Callable[[Connection], list[int]] = _Delivery(change) if _is_delivery(change) else (lambda conn: _apply(conn, change))
-        ids: list[int] = await self.write(apply, fence=fence)
+        ids: list[int] = await self.write(write_of(change), fence=fence)
         return ids
 
     async def load_conversations(self, user_id: str) -> list[tuple[ConversationRow, MessageRow | None]]:
