@@ -15,10 +15,11 @@ store, with three differences:
   (gateway/node_asks.py) and gather the answers (`gather`), saying which
   nodes did not answer in time;
 - when the membership changes, actors this node no longer owns are retired
-  (they come back on their new owner from the store); when a node left,
-  every account actor restarts, so the devices of the lost node are dropped
-  (their login IDs name a node that is not live), the rooms and calls
-  here let go of those devices (the others in them are told), and this
+  (they come back on their new owner from the store), and only those; when
+  a node left, the accounts, rooms and calls here let go of the devices it
+  served (an account records them offline and tells its other devices; the
+  others in a room or call are told), the accounts this node now owns that
+  have deliveries waiting are started (they take them), and this
   node's devices in rooms that lived on the lost nodes are told those rooms
   are gone (`on_actors_lost`); and when this node's
   own lease lapses it stops: its devices are closed with 4004 (reconnect
@@ -35,7 +36,7 @@ from typing import Any, TypeVar
 
 import trio
 
-from actors.account.messages import AccountMsg, RecoverDeliveries
+from actors.account.messages import AccountMsg, NodesLeft as AccountNodesLeft, RecoverDeliveries, Wake
 from actors.errors import StorageUnavailable
 from actors.bus import NODE_KIND, ClusterRouting, MessageCodec, Outgoing, RedisBus
 from actors.bus.placement import owner_of
@@ -337,16 +338,21 @@ class Cluster:
         for user_id in users:
             address = Address("account", user_id)
             if self.routing.owns(address):
-                await self.registry.post(address, RecoverDeliveries())
+                # One not running here takes them as it starts (it reads whether any
+                # wait): waking it is enough, and it reads them once, not twice.
+                await self.registry.post(address, RecoverDeliveries() if self.registry.is_live(address) else Wake())
 
     async def _drop_devices_of(self, nodes: tuple[str, ...]) -> None:
-        """The rooms and calls this node holds let go of the devices the lost nodes served.
+        """The accounts, rooms and calls this node holds let go of the devices the lost nodes served.
 
-        Rooms and calls live in memory on their owner: those of the lost nodes
-        are gone with them (a room starts empty on its new owner, as after a
-        restart of a lone server); those here keep their state, less the lost devices.
+        An account here records them offline (reason "lost") and tells its
+        other devices, as its start would, without a restart. Rooms and calls
+        live in memory on their owner: those of the lost nodes are gone with
+        them (a room starts empty on its new owner, as after a restart of a
+        lone server); those here keep their state, less the lost devices.
         """
-        for kind, msg in (("room", RoomNodesLeft(nodes)), ("call", CallNodesLeft(nodes))):
+        kinds = (("account", AccountNodesLeft(nodes)), ("room", RoomNodesLeft(nodes)), ("call", CallNodesLeft(nodes)))
+        for kind, msg in kinds:
             for address in self.registry.live_addresses(kind):
                 await self.registry.post(address, msg)
 
@@ -403,9 +409,10 @@ class Cluster:
                 lost = partial(_lost_with, before, frozenset(left))
                 for tell in self.on_actors_lost:
                     tell(lost)
-                # Devices on the nodes that left are gone: every account restarts from
-                # the store, and drops on restore the logins whose node is not live.
-                moved = self.registry.retire_where(lambda address: address.kind == "account" or not self.routing.owns(address))
+                # Only the actors whose owner changed move: a node leaving moves none of
+                # those that stay here. Devices on the nodes that left are gone: the
+                # accounts, rooms and calls here drop them (`_drop_devices_of`).
+                moved = self.registry.retire_where(lambda address: not self.routing.owns(address))
                 await self._drop_devices_of(tuple(sorted(left)))
                 await self._wake_pending()
             else:

@@ -20,12 +20,12 @@ from dataclasses import replace
 from typing import Any, TypeVar, assert_never
 
 from ..errors import InvalidArgument, LoginRejectedByPolicy, NotLoggedIn, StorageUnavailable
-from ..ids import now_ms
+from ..ids import node_of_login, now_ms
 from ..outbound import Answer, DeviceEvent, Disconnect
 from ..runtime import Actor, Address, Asks, Reply, answer
 from ..store.base import AccountWrite, AlreadyDelivered, Fence, StoredEvent, fence_of
 from ..wire import CloseCode
-from ..wire.session import ConnectionStateChanged, KickDetail, LoginReply
+from ..wire.session import ConnectionStateChanged, DeviceInfo, KickDetail, LoginReply
 from .book import ConversationBook
 from .context import AccountContext
 from .devices import DeviceTable, info_of, record_of
@@ -46,6 +46,7 @@ from .messages import (
     KickOwnDevice,
     Login,
     LoginAccepted,
+    NodesLeft,
     Logout,
     QueryConversation,
     QueryConversations,
@@ -105,17 +106,34 @@ class AccountActor(Actor[AccountMsg]):
         stored = state.online
         lost = self.devices.restore(stored)
         if lost:
-            now = now_ms()
-            gone = [info_of(r) for r in stored if r.login_id in lost]
             step = Step()
-            step.store(AccountWrite(self.user_id, devices_offline=[(login_id, now, "lost") for login_id in lost]))
-            step.call(self.webhooks.offline((device, "lost") for device in gone))
+            self._lost([info_of(r) for r in stored if r.login_id in lost], step)
             await self._commit(step)
         self.book.restore(state.conversations)
         if state.deliveries_pending:
             # Deliveries left over from before this start: taken behind the
             # messages already queued (which came first), never ahead of them.
             await self.ctx.post_account(self.user_id, RecoverDeliveries())
+
+    def _lost(self, gone: list[DeviceInfo], step: Step) -> None:
+        """Record devices whose sessions are gone with their node (or a restart) as offline, reason "lost"."""
+        now = now_ms()
+        step.store(AccountWrite(self.user_id, devices_offline=[(device.login_id, now, "lost") for device in gone]))
+        step.call(self.webhooks.offline((device, "lost") for device in gone))
+
+    def _nodes_left(self, nodes: tuple[str, ...], step: Step) -> None:
+        """Drop the devices the nodes that left served: offline in one step; the others hear the device list once."""
+        gone = [online.info for login_id, online in self.devices.online.items() if node_of_login(login_id) in nodes]
+        if not gone:
+            return
+        self._lost(gone, step)
+
+        async def dropped(_: list[int]) -> None:
+            for device in gone:
+                self.devices.drop(device.login_id)
+            log.info("account=%s %d devices lost with nodes %s (%d online)", self.user_id, len(gone), ",".join(nodes), len(self.devices))
+
+        step.then(dropped)
 
     def idle(self) -> bool:
         return len(self.devices) == 0
@@ -209,6 +227,8 @@ class AccountActor(Actor[AccountMsg]):
                     await self._recover_deliveries()
                 case Wake():
                     pass
+                case NodesLeft():
+                    self._nodes_left(msg.nodes, step)
                 case _:
                     assert_never(msg)
             await self._commit(step)  # told messages; a no-op once _finish committed it

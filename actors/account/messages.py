@@ -336,8 +336,15 @@ class Wake:
     """Start the actor (which picks up pending deliveries); nothing else."""
 
 
+@dataclass(frozen=True, slots=True)
+class NodesLeft:
+    """Cluster nodes left: the devices they served are gone (offline, reason "lost")."""
+
+    nodes: tuple[str, ...]
+
+
 AccountMsg = (
-    Wake | RecoverDeliveries | Login | Logout | DeviceGone | QueryDevices | ForceOffline | KickOwnDevice | Acked
+    Wake | RecoverDeliveries | NodesLeft | Login | Logout | DeviceGone | QueryDevices | ForceOffline | KickOwnDevice | Acked
     | SendPeer | Deliver | TakeDelivery | Revoke | Revoked | DeleteMessages | DeleteAllMessages
     | QueryConversations | QueryConversation | DeleteConversation | ClearUnread | UpdateConversation
     | ReadReceipts | ReceiptsChanged

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from ..errors import OwnershipLost
 from .base import Claim, Fence
-from .sql import Connection
+from .sql import Connection, Cursor
 from .writer import WriteJob
 
 T = TypeVar("T")
@@ -85,15 +85,33 @@ class Owners:
         return True
 
     def ran(self, job: WriteJob[Any]) -> None:
-        """After `job` ran: a claim's new epoch holds for the rest of the batch."""
+        """After `job` ran: a claim's new epoch holds for the rest of the batch.
+
+        A claim's value may be read only once all the batch's statements are
+        answered (PostgreSQL's pipeline, `postgres._Later`); its new epoch is
+        then the one read here plus one: the batch locked the actor's row
+        when it read it (or there was none: the first claim gives 1).
+        """
         if isinstance(job.fence, Claim) and job.error is None:
-            self._held[job.fence.actor] = (int(job.result()), "")
+            actor = job.fence.actor
+            epoch = job.value if isinstance(job.value, int) else self._held.get(actor, (0, ""))[0] + 1
+            self._held[actor] = (epoch, "")
+
+
+def send_claim(conn: Connection, actor: str, node: str, now_ms: int) -> Cursor:
+    """Send the claim of `actor` for `node`; its one row, once read, holds the new epoch (the first claim gives 1)."""
+    return conn.execute(_CLAIM, (actor, node, now_ms))
+
+
+def epoch_of(claimed: Cursor) -> int:
+    """The new epoch a claim's statement returned."""
+    ((epoch,),) = claimed.fetchall()  # RETURNING: done once its row is read
+    return int(epoch)
 
 
 def claim_actor(conn: Connection, actor: str, node: str, now_ms: int) -> int:
     """Move `actor`'s epoch on for `node` (the first claim gives 1); the new epoch."""
-    ((epoch,),) = conn.execute(_CLAIM, (actor, node, now_ms)).fetchall()  # RETURNING: done once its row is read
-    return int(epoch)
+    return epoch_of(send_claim(conn, actor, node, now_ms))
 
 
 class SqlOwnershipStore:

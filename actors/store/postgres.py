@@ -33,7 +33,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from functools import lru_cache, partial
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import psycopg
 import trio
@@ -44,7 +44,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import HubbubError, StorageUnavailable
 from .base import Claim, Fence
-from .fencing import Owners, SqlOwnershipStore, postgres_owners
+from .fencing import Owners, SqlOwnershipStore, epoch_of, postgres_owners, send_claim
 from .migrations import packaged
 from .sql import Cursor
 from .sql_accounts import SqlAccountStore
@@ -96,25 +96,98 @@ def _to_psycopg(sql: str) -> str:
 
 
 class PgConnection:
-    """A psycopg connection seen as the shared SQL's `sql.Connection`."""
+    """A psycopg connection seen as the shared SQL's `sql.Connection`.
 
-    __slots__ = ("raw",)
+    With `pipeline` (a write batch, see `_run_plain`) each statement is sent
+    without waiting for its result: a batch's statements share round trips,
+    and a caller waits only where it reads a result (`_Pipelined`).
+    """
 
-    def __init__(self, raw: psycopg.Connection[Any]) -> None:
+    __slots__ = ("raw", "pipeline")
+
+    def __init__(self, raw: psycopg.Connection[Any], pipeline: psycopg.Pipeline | None = None) -> None:
         self.raw = raw
+        self.pipeline = pipeline
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Cursor:
         if not parameters:  # no placeholders: the text goes as it is
-            return self.raw.execute(sql)
-        return self.raw.execute(_to_psycopg(sql), parameters)
+            return self._seen(self.raw.execute(sql))
+        return self._seen(self.raw.execute(_to_psycopg(sql), parameters))
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Cursor:
         rows = list(parameters)
         if len(rows) == 1:  # the common case (one view, one member): no pipeline to set up
-            return self.raw.execute(_to_psycopg(sql), rows[0])
+            return self._seen(self.raw.execute(_to_psycopg(sql), rows[0]))
         cursor = self.raw.cursor()
         cursor.executemany(_to_psycopg(sql), rows)  # pipelined: one round trip for them all
-        return cursor
+        return self._seen(cursor)
+
+    def _seen(self, cursor: psycopg.Cursor[Any]) -> Cursor:
+        return cursor if self.pipeline is None else _Pipelined(cursor, self.pipeline)
+
+
+class _Pipelined:
+    """A statement sent in pipeline mode: its rows are fetched when read, its rowcount known once the pipeline syncs."""
+
+    __slots__ = ("_cursor", "_pipeline")
+
+    def __init__(self, cursor: psycopg.Cursor[Any], pipeline: psycopg.Pipeline) -> None:
+        self._cursor = cursor
+        self._pipeline = pipeline
+
+    @property
+    def rowcount(self) -> int:
+        if self._cursor.pgresult is None:  # not answered yet
+            _sync(self._cursor.connection, self._pipeline)  # one round trip for every statement sent so far
+        return self._cursor.rowcount
+
+    def fetchone(self) -> Any:
+        return self._cursor.fetchone()
+
+    def fetchall(self) -> list[Any]:
+        return self._cursor.fetchall()
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._cursor)
+
+
+class _Later(Generic[T]):
+    """A job's value read once its batch's statements are all answered: no round trip of its own."""
+
+    __slots__ = ("_read",)
+
+    def __init__(self, read: Callable[[], T]) -> None:
+        self._read = read
+
+    def read(self) -> T:
+        return self._read()
+
+
+def _read_later(batch: list[WriteJob[Any]]) -> None:
+    """Each job's value sent as `_Later`, read now; a job whose value cannot be read fails alone (the batch may commit)."""
+    for job in batch:
+        if isinstance(job.value, _Later):
+            try:
+                job.value = job.value.read()
+            except Exception as exc:
+                job.value, job.error = None, exc
+
+
+def _guard(raw: psycopg.Connection[Any]) -> None:
+    """Send what fails outside a transaction block (pipelined, no wait), ahead of a Sync.
+
+    A Sync commits the statements sent since the last one if they ran
+    outside the batch's transaction (a job ended it): these make them fail
+    instead, so the Sync rolls them back with the error.
+    """
+    raw.execute("SAVEPOINT batch_guard")
+    raw.execute("RELEASE SAVEPOINT batch_guard")
+
+
+def _sync(raw: psycopg.Connection[Any], pipeline: psycopg.Pipeline) -> None:
+    """Wait for the results of every statement sent so far (guarded: see `_guard`)."""
+    _guard(raw)
+    pipeline.sync()
 
 
 class _BatchLost(Exception):
@@ -194,28 +267,41 @@ def _begun(pool: ConnectionPool[psycopg.Connection[Any]], reach: _Reach, begin: 
 def _run_plain(raw: psycopg.Connection[Any], batch: list[WriteJob[Any]]) -> bool:
     """Run every job, in the transaction already begun, with no savepoints (the common case).
 
+    The jobs' statements go in pipeline mode: a job waits for the server
+    only where it reads a result (a RETURNING row, a rowcount), so a batch
+    costs a few round trips instead of one per statement. A statement's
+    error may therefore surface in a later job or when the pipeline ends;
+    either way the batch is rolled back and run again job by job
+    (`_run_job`), which puts each error on its own job.
+
     Returns True with the transaction open for COMMIT, or False after
-    rolling it back when any job raised. A job whose fence is stale does
+    rolling it back when anything raised. A job whose fence is stale does
     not run and keeps its OwnershipLost. Errors that cost the connection or
     the transaction itself propagate.
     """
-    conn = PgConnection(raw)
-    owners = Owners.read(conn, batch, postgres_owners)
-    for job in batch:
-        if owners.refused(job):
-            continue
-        try:
-            job.value = job.fn(conn)
-        except Exception as exc:
-            if raw.broken:
-                raise _BatchLost(f"connection lost: {exc}") from exc
-            raw.execute("ROLLBACK")
-            for each in batch:
-                each.value = None
-            return False
+    owners = Owners.read(PgConnection(raw), batch, postgres_owners)
+    try:
+        with raw.pipeline() as pipeline:  # its end syncs
+            conn = PgConnection(raw, pipeline)
+            try:
+                for job in batch:
+                    if owners.refused(job):
+                        continue
+                    job.value = job.fn(conn)
+                    owners.ran(job)
+            finally:
+                _guard(raw)
+    except Exception as exc:
+        if raw.broken:
+            raise _BatchLost(f"connection lost: {exc}") from exc
         if not _in_transaction(raw):
-            raise _BatchLost("a job ended the batch's transaction")
-        owners.ran(job)
+            raise _BatchLost("a job ended the batch's transaction") from exc
+        raw.execute("ROLLBACK")
+        for each in batch:
+            each.value = None
+        return False
+    if not _in_transaction(raw):
+        raise _BatchLost("a job ended the batch's transaction")
     return True
 
 
@@ -256,6 +342,7 @@ def _commit_batch(pool: ConnectionPool[psycopg.Connection[Any]], reach: _Reach, 
                     owners = Owners.read(PgConnection(raw), batch, postgres_owners)
                     for job in batch:
                         _run_job(raw, job, owners)
+                _read_later(batch)
                 raw.execute("COMMIT")
             except BaseException:
                 if not raw.broken and _in_transaction(raw):
@@ -319,6 +406,15 @@ class PostgresStore(SqlOwnershipStore, SqlAccountStore, SqlMessageStore, SqlSoci
         if self._closed:
             raise StorageUnavailable("postgresql store is closed")
         return await trio.to_thread.run_sync(_read_in_thread, self._pool, self._reach, fn, limiter=self._read_limiter)
+
+    async def claim(self, actor: str, node: str, now_ms: int) -> int:
+        """Take `actor` over for `node`; the new epoch, durable when this returns (see OwnershipStore).
+
+        The claim's row is read with the rest of its batch's results: many
+        actors starting at once (a lost node's) claim in one round trip per batch.
+        """
+        later = await self._writer.submit(lambda conn: _Later(partial(epoch_of, send_claim(conn, actor, node, now_ms))), Claim(actor))
+        return cast(int, later)  # the writer's thread put the value in its place before answering (_read_later)
 
     def statistics(self) -> dict[str, int]:
         """Writer counters for metrics: queue depth, batches and jobs, largest batch."""

@@ -211,10 +211,23 @@ def _events_after(conn: Connection, user_id: str, after_seq: int, limit: int) ->
     return [e for row in rows for e in _unpacked(*row) if e.seq > after_seq][:limit]
 
 
+# The stream's head and oldest seq, and whether deliveries wait in the outbox, in one statement.
+_BOUNDS = (
+    "SELECT (SELECT head_seq FROM accounts WHERE user_id = ?), (SELECT MIN(seq) FROM stream_events WHERE user_id = ?),"
+    " EXISTS (SELECT 1 FROM outbox WHERE user_id = ?)"
+)
+
+
 def _stream_bounds(conn: Connection, user_id: str) -> tuple[int, int]:
-    head = _head_seq(conn, user_id) or 0
-    (oldest,) = conn.execute("SELECT MIN(seq) FROM stream_events WHERE user_id = ?", (user_id,)).fetchone()
-    return (head + 1 if oldest is None else int(oldest), head)
+    oldest, head, _ = stream_bounds_and_pending(conn, user_id)
+    return oldest, head
+
+
+def stream_bounds_and_pending(conn: Connection, user_id: str) -> tuple[int, int, bool]:
+    """(oldest seq, head seq, whether deliveries wait for the account) in one statement."""
+    head, oldest, pending = conn.execute(_BOUNDS, (user_id, user_id, user_id)).fetchone()
+    head = int(head or 0)
+    return (head + 1 if oldest is None else int(oldest)), head, bool(pending)
 
 
 def _trim_stream(conn: Connection, user_id: str, keep_count: int, min_time_ms: int) -> int:

@@ -9,7 +9,7 @@ from itertools import pairwise
 from typing import Any, TypeVar
 
 from .base import AccountState, AccountWrite, AlreadyDelivered, Fence, ConversationRow, MessageRow, Pending, ViewedMessage
-from .sql import Connection, upsert
+from .sql import Connection, Cursor, upsert
 from .sql_accounts import (
     _INSERT_STREAM_ROW,
     _append_events,
@@ -17,8 +17,8 @@ from .sql_accounts import (
     _device_online,
     _ensure_account,
     _online_devices,
-    _stream_bounds,
     _stream_row,
+    stream_bounds_and_pending,
 )
 from .sql_webhooks import queue_webhooks
 from .writer import Bulk
@@ -73,15 +73,26 @@ def _conversation_values(user_id: str, c: ConversationRow) -> tuple[Any, ...]:
 
 
 def _apply(conn: Connection, w: AccountWrite) -> list[int]:
-    # The delivery checks come first: a repeat must change nothing at all.
+    # A repeat must change nothing at all: its outbox row is gone, so the job
+    # raises AlreadyDelivered before any row a repeat would clash with, and the
+    # engine rolls back what it did. A delivery's events are appended first:
+    # the stream's head check waits for the server once, and the outbox
+    # counts come with it (PostgreSQL's pipeline: one round trip, not two).
+    taken: list[tuple[Cursor, str]] = []
     if w.delivered is not None:
-        gone = conn.execute("DELETE FROM outbox WHERE user_id = ? AND message_id = ?", (w.user_id, w.delivered)).rowcount
-        if gone == 0:
-            raise AlreadyDelivered(w.delivered)
+        taken.append((conn.execute("DELETE FROM outbox WHERE user_id = ? AND message_id = ?", (w.user_id, w.delivered)), w.delivered))
     if w.delivered_outbox is not None:
-        gone = conn.execute("DELETE FROM outbox WHERE queued = ? AND user_id = ?", (w.delivered_outbox, w.user_id)).rowcount
-        if gone == 0:
-            raise AlreadyDelivered(str(w.delivered_outbox))
+        taken.append((conn.execute("DELETE FROM outbox WHERE queued = ? AND user_id = ?", (w.delivered_outbox, w.user_id)), str(w.delivered_outbox)))
+    events_first = bool(taken) and bool(w.events) and w.account is None
+    if events_first:
+        _append_events(conn, w.user_id, w.events)
+    for deleted, which in taken:
+        if deleted.rowcount == 0:
+            raise AlreadyDelivered(which)
+    return _apply_rows(conn, w, with_events=not events_first)
+
+
+def _apply_rows(conn: Connection, w: AccountWrite, *, with_events: bool) -> list[int]:
     user = w.user_id
     # A login's account and device rows (see AccountStore and DeviceStore for what each does).
     if w.account is not None:
@@ -112,7 +123,7 @@ def _apply(conn: Connection, w: AccountWrite) -> list[int]:
         conn.execute(_SAVE_FRIEND_APPLICATION, w.friend_application)
     _many(conn, _SAVE_FRIEND, list(w.friends_add))
     _many(conn, "DELETE FROM friends WHERE user_id = ? AND friend_id = ?", list(w.friends_remove))
-    if w.events:
+    if w.events and with_events:
         _append_events(conn, user, w.events)
     queue_webhooks(conn, w.webhooks)
     return queue_events(conn, w.outbox_events) + queue_notices(conn, w.outbox_notices)
@@ -206,19 +217,17 @@ def _many(conn: Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
 
 
 def _load_conversations(conn: Connection, user_id: str) -> list[tuple[ConversationRow, MessageRow | None]]:
+    # Each conversation with its last message, in one statement (not one more per conversation).
     rows = conn.execute(
-        "SELECT conversation_type, conversation_id, name, last_seq, read_seq, unread, last_message_id, order_key,"
-        " is_pinned, notification_status, draft, marks, deleted FROM conversations WHERE user_id = ?",
+        "SELECT c.conversation_type, c.conversation_id, c.name, c.last_seq, c.read_seq, c.unread, c.last_message_id, c.order_key,"
+        f" c.is_pinned, c.notification_status, c.draft, c.marks, c.deleted, {_MESSAGE_COLUMNS}"
+        " FROM conversations c LEFT JOIN messages m ON m.message_id = c.last_message_id WHERE c.user_id = ?",
         (user_id,),
     ).fetchall()
     out = []
     for r in rows:
         row = ConversationRow(r[1], r[0], r[2], r[3], r[4], r[5], r[6], r[7], bool(r[8]), r[9], r[10], tuple(json.loads(r[11])), bool(r[12]))
-        last = None
-        if row.last_message_id is not None:
-            found = conn.execute(f"SELECT {_MESSAGE_COLUMNS} FROM messages m WHERE m.message_id = ?", (row.last_message_id,)).fetchone()
-            last = _message(found) if found else None
-        out.append((row, last))
+        out.append((row, None if r[13] is None else _message(r[13:])))
     return out
 
 
@@ -255,8 +264,7 @@ class SqlMessageStore:
     async def account_state(self, user_id: str) -> AccountState:
         # One worker-thread hop and one read snapshot where an account's start made four.
         def read(conn: Connection) -> AccountState:
-            oldest, head = _stream_bounds(conn, user_id)
-            pending = conn.execute("SELECT 1 FROM outbox WHERE user_id = ? LIMIT 1", (user_id,)).fetchone() is not None
+            oldest, head, pending = stream_bounds_and_pending(conn, user_id)
             return AccountState(oldest, head, _online_devices(conn, user_id), _load_conversations(conn, user_id), pending)
 
         state: AccountState = await self.read(read)
