@@ -359,18 +359,50 @@ def _commit_batch(pool: ConnectionPool[psycopg.Connection[Any]], reach: _Reach, 
     return committed
 
 
+_READ_BEGIN = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+
+
 def _read_in_thread(pool: ConnectionPool[psycopg.Connection[Any]], reach: _Reach, fn: Callable[[PgConnection], T]) -> T:
+    """Run the read `fn` on a pooled connection, in pipeline mode: BEGIN and ROLLBACK cost no round trip of their own.
+
+    Reading changes nothing, so a connection the server dropped while it sat
+    idle (found when the first result is read) is given up and the read
+    runs again on the next one: as many tries as the pool has connections, plus one.
+    """
+    tries, attempt = (pool.max_size or 1) + 1, 0
     try:
-        with _begun(pool, reach, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") as raw:
+        while True:
+            attempt += 1
             try:
-                return fn(PgConnection(raw))
-            finally:
-                if not raw.broken and _in_transaction(raw):
-                    raw.execute("ROLLBACK")
+                with pool.connection(timeout=reach.pool_wait_s()) as raw:  # a broken one goes back to be replaced
+                    try:
+                        found = _read_pipelined(raw, fn)
+                    except psycopg.OperationalError:
+                        if raw.broken and attempt < tries:
+                            continue
+                        raise
+                    reach.down = False
+                    return found
+            except PoolTimeout:  # no connection came: none could be made
+                reach.down = True
+                raise
     except psycopg.Error as exc:
         if _means_unavailable(exc):
             raise _unavailable(exc) from exc
         raise
+
+
+def _read_pipelined(raw: psycopg.Connection[Any], fn: Callable[[PgConnection], T]) -> T:
+    """`fn` in a read-only snapshot whose BEGIN goes with its first statement and ROLLBACK with the pipeline's end."""
+    try:
+        with raw.pipeline() as pipeline:
+            raw.execute(_READ_BEGIN)
+            found = fn(PgConnection(raw, pipeline))
+            raw.execute("ROLLBACK")
+        return found
+    finally:
+        if not raw.broken and _in_transaction(raw):  # fn raised: the pipeline skipped what followed
+            raw.execute("ROLLBACK")
 
 
 class PostgresStore(SqlOwnershipStore, SqlAccountStore, SqlMessageStore, SqlSocialStore, SqlThreadStore, SqlSettingsStore, SqlWebhookStore):

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, TypeVar
 import cbor2
 
 from .base import Claim, DeviceRecord, Fence, StoredEvent, WebhookRow
-from .sql import Connection
+from .sql import Connection, Cursor
 from .sql_webhooks import queue_webhooks
 
 T = TypeVar("T")
@@ -112,12 +112,21 @@ def _device_offline(conn: Connection, user_id: str, login_id: str, now_ms: int, 
 
 
 def _online_devices(conn: Connection, user_id: str) -> list[DeviceRecord]:
-    rows = conn.execute(
+    return online_devices(online_devices_of(conn, user_id))
+
+
+def online_devices_of(conn: Connection, user_id: str) -> Cursor:
+    """Send the query of the account's online devices (read it with `online_devices`)."""
+    return conn.execute(
         "SELECT login_id, device_id, platform, device_name, login_time FROM online_devices"
         " WHERE user_id = ? ORDER BY login_time, id",
         (user_id,),
     )
-    return [DeviceRecord(*row) for row in rows]
+
+
+def online_devices(sent: Cursor) -> list[DeviceRecord]:
+    """The account's online devices, in login order."""
+    return [DeviceRecord(*row) for row in sent.fetchall()]
 
 
 def _node_devices(conn: Connection, node: str) -> list[tuple[str, DeviceRecord]]:
@@ -219,13 +228,18 @@ _BOUNDS = (
 
 
 def _stream_bounds(conn: Connection, user_id: str) -> tuple[int, int]:
-    oldest, head, _ = stream_bounds_and_pending(conn, user_id)
+    oldest, head, _ = bounds_and_pending(bounds_and_pending_of(conn, user_id))
     return oldest, head
 
 
-def stream_bounds_and_pending(conn: Connection, user_id: str) -> tuple[int, int, bool]:
-    """(oldest seq, head seq, whether deliveries wait for the account) in one statement."""
-    head, oldest, pending = conn.execute(_BOUNDS, (user_id, user_id, user_id)).fetchone()
+def bounds_and_pending_of(conn: Connection, user_id: str) -> Cursor:
+    """Send the query of the stream's bounds and whether deliveries wait for the account (read it with `bounds_and_pending`)."""
+    return conn.execute(_BOUNDS, (user_id, user_id, user_id))
+
+
+def bounds_and_pending(sent: Cursor) -> tuple[int, int, bool]:
+    """(oldest seq, head seq, whether deliveries wait for the account)."""
+    head, oldest, pending = sent.fetchone()
     head = int(head or 0)
     return (head + 1 if oldest is None else int(oldest)), head, bool(pending)
 

@@ -16,9 +16,11 @@ from .sql_accounts import (
     _device_offline,
     _device_online,
     _ensure_account,
-    _online_devices,
     _stream_row,
-    stream_bounds_and_pending,
+    bounds_and_pending,
+    bounds_and_pending_of,
+    online_devices,
+    online_devices_of,
 )
 from .sql_webhooks import queue_webhooks
 from .writer import Bulk
@@ -217,15 +219,22 @@ def _many(conn: Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
 
 
 def _load_conversations(conn: Connection, user_id: str) -> list[tuple[ConversationRow, MessageRow | None]]:
-    # Each conversation with its last message, in one statement (not one more per conversation).
-    rows = conn.execute(
+    return _conversations(_conversations_of(conn, user_id))
+
+
+def _conversations_of(conn: Connection, user_id: str) -> Cursor:
+    """Send the query of each conversation with its last message, in one statement (not one more per conversation)."""
+    return conn.execute(
         "SELECT c.conversation_type, c.conversation_id, c.name, c.last_seq, c.read_seq, c.unread, c.last_message_id, c.order_key,"
         f" c.is_pinned, c.notification_status, c.draft, c.marks, c.deleted, {_MESSAGE_COLUMNS}"
         " FROM conversations c LEFT JOIN messages m ON m.message_id = c.last_message_id WHERE c.user_id = ?",
         (user_id,),
-    ).fetchall()
+    )
+
+
+def _conversations(rows: Cursor) -> list[tuple[ConversationRow, MessageRow | None]]:
     out = []
-    for r in rows:
+    for r in rows.fetchall():
         row = ConversationRow(r[1], r[0], r[2], r[3], r[4], r[5], r[6], r[7], bool(r[8]), r[9], r[10], tuple(json.loads(r[11])), bool(r[12]))
         out.append((row, None if r[13] is None else _message(r[13:])))
     return out
@@ -264,8 +273,10 @@ class SqlMessageStore:
     async def account_state(self, user_id: str) -> AccountState:
         # One worker-thread hop and one read snapshot where an account's start made four.
         def read(conn: Connection) -> AccountState:
-            oldest, head, pending = stream_bounds_and_pending(conn, user_id)
-            return AccountState(oldest, head, _online_devices(conn, user_id), _load_conversations(conn, user_id), pending)
+            # Three statements sent before any is read: on PostgreSQL's pipeline they share one round trip.
+            bounds, devices, conversations = bounds_and_pending_of(conn, user_id), online_devices_of(conn, user_id), _conversations_of(conn, user_id)
+            oldest, head, pending = bounds_and_pending(bounds)
+            return AccountState(oldest, head, online_devices(devices), _conversations(conversations), pending)
 
         state: AccountState = await self.read(read)
         return state
