@@ -10,17 +10,17 @@ from __future__ import annotations
 
 from typing import Protocol
 
-import trio
-
 from actors.outbound import Outbound
 from actors.runtime import Address
+
+from .send_queue import SendQueue
 
 
 class Reachable(Protocol):
     """A device session as the directory sees it (gateway/session.py implements it)."""
 
     @property
-    def outbound_send(self) -> trio.MemorySendChannel[Outbound]: ...
+    def outbound(self) -> SendQueue: ...
 
     @property
     def user_id(self) -> str | None: ...
@@ -68,7 +68,7 @@ class DeviceDirectory:
         if target is None:
             # another node's session: its own node judges its queue
             return 0 if self.elsewhere is not None and self.elsewhere.is_connected(session) else None
-        return target.outbound_send.statistics().current_buffer_used
+        return len(target.outbound)
 
     def is_connected(self, session: Address) -> bool:
         if session in self._sessions:

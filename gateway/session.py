@@ -6,9 +6,10 @@ writer; the deadlines are entries with the gateway's one timer task.
     reader      frame -> codec -> rate limit -> router -> actor -> reply;
                 reads the socket itself (gateway/websocket_io.py), until
                 the first stop cancels it or the peer closes
-    writer      drains the bounded outbound channel (replies and events share
-                it, so ordering is decided in one place) into the socket; the
-                frames waiting together go out in one write
+    writer      drains the bounded outbound queue (gateway/send_queue.py;
+                replies and events share it, so ordering is decided in one
+                place) into the socket; the frames waiting together go out
+                in one write
     controller  takes the stop from the one-slot control path (gateway/control.py): stops
                 the writer, sends the stop's event ahead of any queued data,
                 closes with its code; a socket that cannot take that within
@@ -54,6 +55,7 @@ from .admission import admit
 from .config import Config
 from .metrics import Metrics
 from .router import Router
+from .send_queue import SendQueue
 from .services import NO_REPLY, EndHook, NoReply, Result, Services
 from .timers import SessionTimers
 from .websocket_io import abort, close, receive_message, send_messages, send_ping
@@ -68,13 +70,6 @@ _NO_WRITE_YET = trio.Event()  # shared by sessions before their first write: nev
 _NO_WRITE_YET.set()
 
 
-def _size_of(item: Outbound) -> int:
-    """Bytes an outbound item holds while queued: its frame; a few fields for the rest."""
-    if isinstance(item, bytes):
-        return len(item)
-    if isinstance(item, DeviceEvent):
-        return len(item.frame())  # encoded once, cached for the other devices and the writer
-    return 0
 _DROPPED = Stop(CloseCode.LOGOUT, "", gone_reason="dropped")  # the peer went away: nothing left to send
 
 
@@ -105,7 +100,7 @@ class DeviceSession:
     # Slots: one is held per connected device, and its fields are too many for a shared-key dict.
     __slots__ = (
         "ws", "gateway", "services", "config", "ended", "conn_id",
-        "outbound_send", "_outbound_receive", "queued_bytes", "_slow",
+        "outbound", "_slow",
         "identity", "_admitting", "_control", "_stopping", "_account_knows_gone", "_gone_reason", "_closing",
         "_data_scope", "_reader_scope", "_writing", "_writer_done", "_write_done",
         "_token_due", "_token_warned_due", "_ping_at", "_pinging", "_timer_at", "_timers_off", "_nursery",
@@ -120,8 +115,7 @@ class DeviceSession:
         self.ended = trio.Event()  # set once the session is over and the account told
         self.conn_id = next(_session_ids)
         # Bounded: a device that stops reading must not grow server memory.
-        self.outbound_send, self._outbound_receive = trio.open_memory_channel[Outbound](self.config.outbound_queue)
-        self.queued_bytes = 0  # of the frames in the outbound queue: bounded by config.outbound_queue_bytes
+        self.outbound = SendQueue(self.config.outbound_queue, self.config.outbound_queue_bytes)
         self._slow = False  # closing as a slow consumer: warned once for the episode
         self.identity: Identity | None = None
         self._admitting: Identity | None = None
@@ -237,7 +231,7 @@ class DeviceSession:
         self.gateway.metrics.slow_closes.labels(bound).inc()
         log.warning(
             "session=%s user=%s login=%s slow consumer (%d frames, %d bytes queued): closing",
-            self.conn_id, self.user_id, self.login_id, self.outbound_send.statistics().current_buffer_used, self.queued_bytes,
+            self.conn_id, self.user_id, self.login_id, len(self.outbound), self.outbound.bytes,
         )
         self.stop(Stop(CloseCode.SLOW_CONSUMER, "slow consumer: reconnect with resumeFrom", gone_reason="slow"))
 
@@ -253,18 +247,10 @@ class DeviceSession:
             return True
         if self._control.pending:
             return False
-        size = _size_of(item)
-        if self.queued_bytes and self.queued_bytes + size > self.config.outbound_queue_bytes:
-            self.close_as_slow("bytes")  # a frame alone in the queue always fits
+        refused = self.outbound.offer(item)  # a frame alone in the queue always fits its bytes
+        if refused is not None:
+            self.close_as_slow(refused)
             return False
-        try:
-            self.outbound_send.send_nowait(item)
-        except trio.WouldBlock:
-            self.close_as_slow("frames")
-            return False
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
-            return False
-        self.queued_bytes += size
         return True
 
     async def _controller(self) -> None:
@@ -294,17 +280,17 @@ class DeviceSession:
         await abort(self.ws)
 
     async def _writer_turn(self) -> None:
-        """Let the writer send the frames it has already taken off the queue.
+        """Let a writer that was woken for queued items take them and start their write.
 
-        An item handed to a waiting writer leaves the queue at once, before
-        the writer runs: without its turn, a login reply queued just before
-        the kick that followed it would be dropped with the queued data. The
-        writer is holding items when it is neither waiting for one nor in a
-        socket write; a few scheduler turns let it start that write (which
-        `_stop_data` then waits for). Bounded in turns, not time.
+        An item queued for a waiting writer wakes it, but the writer runs
+        later: without its turn, a login reply queued just before the kick
+        that followed it would be dropped with the queued data. The writer
+        has work it has not started when it is neither waiting for an item
+        nor in a socket write; a few scheduler turns let it start that write
+        (which `_stop_data` then waits for). Bounded in turns, not time.
         """
         for _ in range(_WRITER_TURNS):
-            if self._writing or self._writer_done or self._outbound_receive.statistics().tasks_waiting_receive:
+            if self._writing or self._writer_done or self.outbound.writer_waiting:
                 return
             await trio.lowlevel.checkpoint()
 
@@ -425,29 +411,24 @@ class DeviceSession:
         """Queue a frame from the reader; blocks while the outbound queue is full."""
         if item == b"":
             return
-        try:
-            await self.outbound_send.send(item)
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
-            return  # the writer is gone: the connection is closing anyway
-        self.queued_bytes += _size_of(item)  # the reader's frames count, though only pushes are refused for bytes
+        await self.outbound.put(item)  # its bytes count, though only pushes are refused for bytes
 
     # ---- writer ---------------------------------------------------------------
 
     async def _writer(self) -> None:
         """Send queued items in order; frames waiting together go in one socket write."""
-        receive = self._outbound_receive
         try:
-            await self._write_queued(receive)
+            await self._write_queued(self.outbound)
         finally:
             self._writer_done = True
 
-    async def _write_queued(self, receive: trio.MemoryReceiveChannel[Outbound]) -> None:
+    async def _write_queued(self, queue: SendQueue) -> None:
         with self._data_scope:
             try:
-                async for item in receive:
+                while True:
+                    item: Outbound | None = await queue.get()
                     frames: list[bytes] = []
-                    while True:
-                        self.queued_bytes -= _size_of(item)
+                    while item is not None:
                         if isinstance(item, (Replay, Disconnect)):
                             await self._flush(frames)
                             if isinstance(item, Disconnect):
@@ -459,10 +440,7 @@ class DeviceSession:
                             frames.append(_frame_of(item))
                             if len(frames) >= _WRITE_BATCH:
                                 await self._flush(frames)
-                        try:
-                            item = receive.receive_nowait()
-                        except (trio.WouldBlock, trio.EndOfChannel):
-                            break
+                        item = queue.take()
                     await self._flush(frames)
             except (ConnectionClosed, _DataStopped):
                 return
@@ -581,20 +559,8 @@ class DeviceSession:
         if self._token_warned_due != due and now >= due - self.config.token_warning_s:
             # A full queue (a device that stopped reading) delays the warning, never the
             # expiry nor the keepalive: a warning that did not get in is tried again.
-            if self._queue_if_room(DeviceEvent(TokenWillExpire(max(0, round(due - now))))):
+            if self.outbound.offer(DeviceEvent(TokenWillExpire(max(0, round(due - now))))) is None:
                 self._token_warned_due = due
-        return True
-
-    def _queue_if_room(self, item: Outbound) -> bool:
-        """Queue `item` if the queue has room for it (frames and bytes); False otherwise, with no slow close."""
-        size = _size_of(item)
-        if self.queued_bytes and self.queued_bytes + size > self.config.outbound_queue_bytes:
-            return False
-        try:
-            self.outbound_send.send_nowait(item)
-        except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
-            return False
-        self.queued_bytes += size
         return True
 
     def _set_token_expiry(self, expires_at: float) -> None:
