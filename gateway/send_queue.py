@@ -73,7 +73,10 @@ class SendQueue:
     async def put(self, item: Outbound) -> None:
         """Queue `item`, waiting while the queue holds `max_items` (its bytes are not bounded here).
 
-        Cancelled with the caller's scope; nothing waits once the caller stops waiting.
+        Cancelled with the caller's scope; nothing is queued then. It yields
+        to the scheduler only while it waits for room: the reader that calls
+        it yields next when it reads the socket, and the writer it wakes runs
+        then.
         """
         await trio.lowlevel.checkpoint_if_cancelled()
         while len(self) >= self.max_items:
@@ -81,7 +84,6 @@ class SendQueue:
                 self._room = trio.Event()
             await self._room.wait()
         self._append(item)
-        await trio.lowlevel.cancel_shielded_checkpoint()
 
     def take(self) -> Outbound | None:
         """The next item, or None if the queue is empty; never waits."""

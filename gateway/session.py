@@ -66,8 +66,6 @@ _REPLAY_PAGE = 256  # events read from storage per replay query
 _WRITE_BATCH = 64  # frames at most in one socket write
 _WRITER_TURNS = 16  # scheduler turns a stop gives the writer to send what it already took
 _session_ids = itertools.count(1)
-_NO_WRITE_YET = trio.Event()  # shared by sessions before their first write: never waited on (nothing is writing)
-_NO_WRITE_YET.set()
 
 
 _DROPPED = Stop(CloseCode.LOGOUT, "", gone_reason="dropped")  # the peer went away: nothing left to send
@@ -128,7 +126,7 @@ class DeviceSession:
         self._reader_scope = trio.CancelScope()  # the reading of requests; cancelled by the first stop
         self._writing = False  # a socket write of the writer is in progress
         self._writer_done = False  # the writer returned: it holds nothing
-        self._write_done = _NO_WRITE_YET
+        self._write_done: trio.Event | None = None  # made by `_stop_data` only, while a write waits for the socket
         self._token_due = math.inf  # Trio time the token expires at; none before login
         self._token_warned_due = math.inf  # the `_token_due` a tokenWillExpire went out for
         self._ping_at = math.inf  # Trio time of the next keepalive ping (set when the session runs)
@@ -301,8 +299,9 @@ class DeviceSession:
         way would leave a partial frame on the connection.
         """
         if self._writing:
+            done = self._write_done = trio.Event()
             with trio.move_on_after(self.config.close_timeout_s):
-                await self._write_done.wait()
+                await done.wait()
         if self._writing:
             return False
         self._data_scope.cancel()
@@ -450,13 +449,13 @@ class DeviceSession:
             return
         if self._stopping:
             raise _DataStopped
-        done = self._write_done = trio.Event()
         self._writing = True
         try:
-            await send_messages(self.ws, frames)
+            await send_messages(self.ws, frames)  # mostly at once, with no wait (gateway/websocket_io.py)
         finally:
             self._writing = False
-            done.set()
+            if self._write_done is not None:
+                self._write_done.set()
         self.gateway.metrics.frames_out.inc(len(frames))
         frames.clear()
 

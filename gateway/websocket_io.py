@@ -65,7 +65,16 @@ once when it starts serving; nothing is patched on import.
    of data fed as None fills (`receive_message` never feeds that), is a
    shared empty one.
 
-Each has its test: 1, 2 and the version check in
+9. A write that needs no wait (`send_messages`). trio's `send_all` yields
+   to the scheduler around every write, and taking the stream lock yields
+   again, even when nothing else writes and the socket takes the bytes at
+   once: the writer's wake-up and two more scheduler passes per write. When
+   the lock is free, the frames are written to a plain socket stream's
+   socket at once (`os.write` on its non-blocking descriptor); only what it
+   does not take (a full socket buffer), or a TLS stream's bytes, go
+   through the lock and `send_all`, ahead of any other writer.
+
+Each has its test: 1, 2, 9 and the version check in
 tests/test_websocket_workarounds.py and tests/test_codec_limits.py (1004
 before 1009 at every size), 3 in tests/test_connection_robustness.py (ping
 after the close), 4 in tests/test_websocket_workarounds.py, 5 in tests/test_tls.py
@@ -86,6 +95,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import os
 import random
 import re
 import struct
@@ -169,8 +179,19 @@ async def send_messages(ws: WebSocketConnection, frames: list[bytes]) -> None:
     for frame in frames:
         parts.append(binary_frame_header(len(frame)))
         parts.append(frame)
-    data = b"".join(parts)
-    async with ws._stream_lock:
+    joined = b"".join(parts)
+    data: bytes | memoryview = joined
+    lock = ws._stream_lock
+    if not lock.locked() and ws._wsproto.state == ConnectionState.OPEN:
+        # Nothing else is writing: as much as the socket takes now, with no wait (workaround 9).
+        written = _write_now(ws._stream, joined)
+        if written == len(joined):
+            return
+        data = memoryview(joined)[written:]
+        lock.acquire_nowait()  # free, and nothing ran since: the rest follows before anyone else's bytes
+    else:
+        await lock.acquire()
+    try:
         # the reader task may have sent a close (or a pong and a close) while this waited
         if ws._close_reason or ws._wsproto.state != ConnectionState.OPEN:
             raise ConnectionClosed(ws._close_reason or _CLOSED_UNDER_US)
@@ -180,6 +201,21 @@ async def send_messages(ws: WebSocketConnection, frames: list[bytes]) -> None:
             await ws._abort_web_socket()
             assert ws._close_reason is not None
             raise ConnectionClosed(ws._close_reason) from None
+    finally:
+        lock.release()
+
+
+def _write_now(stream: trio.abc.Stream, data: bytes) -> int:
+    """Write what a plain socket stream's socket takes without blocking; how many bytes (0 for any other stream).
+
+    A failure writes nothing here: `send_all` meets it again and reports it as a closed stream.
+    """
+    if type(stream) is not trio.SocketStream:
+        return 0  # TLS, or a test's wrapper: the stream's own send_all
+    try:
+        return os.write(stream.socket.fileno(), data)
+    except OSError:  # would block (BlockingIOError), or the peer is gone: send_all raises it properly
+        return 0
 
 
 async def send_ping(ws: WebSocketConnection) -> trio.Event:

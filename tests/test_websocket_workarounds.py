@@ -26,6 +26,7 @@ from wsproto.frame_protocol import FrameProtocol
 
 from gateway import websocket_io
 from gateway.server import Gateway
+from gateway.session import DeviceSession
 from hubbub_client import wsfix
 
 from .cluster_servers import nodes_of, session_of
@@ -116,11 +117,17 @@ async def test_built_frames_of_every_length_class_decode_in_the_real_client(serv
         assert (await client.request("queryDevices"))["ok"]
 
 
+async def _raw_session(server: Gateway) -> tuple[trio.SocketStream, wsproto.WSConnection, DeviceSession]:
+    """A raw peer's connection, and the server's session for it (not logged in)."""
+    stream, ws = await _raw_connection(server)
+    await trio.testing.wait_all_tasks_blocked()  # the server's session for it has started
+    (session,) = [s for s in server.connections if s.address is None]
+    return stream, ws, session
+
+
 async def test_built_frames_interleave_with_pings_and_nothing_follows_the_close(server: Gateway) -> None:
     with trio.fail_after(20):
-        stream, ws = await _raw_connection(server)
-        await trio.testing.wait_all_tasks_blocked()  # the server's session for it has started
-        (session,) = [s for s in server.connections if s.address is None]
+        stream, ws, session = await _raw_session(server)
         await stream.send_all(ws.send(Ping(b"first")))
         await websocket_io.send_messages(session.ws, [cbor2.dumps({"ev": "probe", "n": n}) for n in range(3)])
         await stream.send_all(ws.send(Ping(b"second")))
@@ -157,11 +164,47 @@ async def test_built_frames_interleave_with_pings_and_nothing_follows_the_close(
             await websocket_io.send_messages(session.ws, [cbor2.dumps({"ev": "probe", "n": 4})])
 
 
+async def _frames_read(stream: trio.SocketStream, ws: wsproto.WSConnection, count: int) -> list[bytes]:
+    """The next `count` binary messages a raw peer reads, whole."""
+    got: list[bytes] = []
+    part = b""
+    while len(got) < count:
+        data = await stream.receive_some(1 << 20)
+        assert data, "the server closed early"
+        ws.receive_data(data)
+        for event in ws.events():
+            if isinstance(event, BytesMessage):
+                part += event.data
+                if event.message_finished:
+                    got.append(part)
+                    part = b""
+    return got
+
+
+async def test_frames_go_to_the_socket_at_once_and_the_rest_of_a_full_socket_waits_its_turn(server: Gateway) -> None:
+    with trio.fail_after(20):
+        stream, ws, session = await _raw_session(server)
+        assert type(session.ws._stream) is trio.SocketStream
+        small = cbor2.dumps({"ev": "probe", "n": 0})
+        with trio.testing.assert_no_checkpoints():  # the socket took it all: no wait, no lock
+            await websocket_io.send_messages(session.ws, [small])
+        assert await _frames_read(stream, ws, 1) == [small]
+        # far more than the socket buffers while the peer does not read: written in part, the rest waits
+        big = [cbor2.dumps({"ev": "probe", "n": n, "pad": bytes([n]) * 1_000_000}) for n in range(1, 9)]
+        after = cbor2.dumps({"ev": "probe", "n": 9})
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(websocket_io.send_messages, session.ws, big)
+            await trio.testing.wait_all_tasks_blocked()
+            assert session.ws._stream_lock.locked()  # the first write holds the stream for its rest
+            nursery.start_soon(websocket_io.send_messages, session.ws, [after])  # queued behind, not into it
+            await trio.testing.wait_all_tasks_blocked()
+            assert await _frames_read(stream, ws, 9) == [*big, after]
+        assert not session.ws._stream_lock.locked()
+
+
 async def test_a_ping_sent_without_waiting_is_answered_by_its_pong_or_a_later_one(server: Gateway) -> None:
     with trio.fail_after(20):
-        stream, ws = await _raw_connection(server)
-        await trio.testing.wait_all_tasks_blocked()  # the server's session for it has started
-        (session,) = [s for s in server.connections if s.address is None]
+        stream, ws, session = await _raw_session(server)
         first = await websocket_io.send_ping(session.ws)
         second = await websocket_io.send_ping(session.ws)
         payloads: list[bytes] = []
@@ -241,9 +284,7 @@ def _tasks_named(name: str) -> list[trio.lowlevel.Task]:
 async def test_the_session_reads_its_frames_itself(server: Gateway) -> None:
     """No reader task nor message queue of the library: fragments, pings between them and pipelined frames are all read."""
     with trio.fail_after(20):
-        stream, ws = await _raw_connection(server)
-        await trio.testing.wait_all_tasks_blocked()  # the server's session for it has started
-        (session,) = [s for s in server.connections if s.address is None]
+        stream, ws, session = await _raw_session(server)
         assert _tasks_named("_reader_task") == [] and session.ws._recv_channel is websocket_io._NO_MESSAGES[1]
         # its tasks: the connection's own and the writer; its deadlines are the gateway's one timer task's
         assert len(_tasks_named("DeviceSession._writer")) == 1
