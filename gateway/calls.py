@@ -24,9 +24,9 @@ from typing import Protocol
 from actors.account import messages as account
 from actors.call import CallActor, CallContext, CallIndex
 from actors.call import messages as call
-from actors.errors import CallNotExist, InvalidArgument
+from actors.errors import CallNotExist, HubbubError, InvalidArgument
 from actors import wire as p
-from actors.runtime import ActorError, ActorRef, Asks
+from actors.runtime import ActorError, ActorRef, Address, Asks
 from actors.wire import ErrorUser
 from actors.wire import calls as pc
 
@@ -42,6 +42,13 @@ def calls_of(gateway: _HasCalls) -> CallContext:
     return gateway.calls.context
 
 
+def _opens_a_call(address: Address, msg: object) -> HubbubError | None:
+    """Only an invitation starts a call actor; any other message for a call that is not live is refused 5001."""
+    if isinstance(msg, call.Invite):
+        return None
+    return CallNotExist(f"call {address.key} does not exist or is over")
+
+
 class _HasCalls(Protocol):
     @property
     def calls(self) -> Calls: ...
@@ -55,7 +62,7 @@ class Calls(Feature):
         self.context = CallContext(services.directory, CallIndex(), services.registry)
         self.index = self.context.index
         self.local = LocalSeats()  # in a cluster: the calls this node's devices invited to or accepted
-        services.registry.add_kind("call", partial(CallActor, ctx=self.context))
+        services.registry.add_kind("call", partial(CallActor, ctx=self.context), opens=_opens_a_call)
 
     def routes(self) -> dict[type[p.Request], Handler]:
         return {
@@ -74,10 +81,8 @@ class Calls(Feature):
         await self.services.ask("call", call_id, msg)
 
     async def _ask_live(self, call_id: str, msg: Asks[None]) -> pc.CallIDReply:
-        # An unknown or finished call is refused here, without spawning an actor for it
-        # (in a cluster the call actor, wherever it lives, refuses it).
-        if not self.services.clustered and call_id not in self.index:
-            raise CallNotExist(f"call {call_id} does not exist or is over")
+        # An unknown call is refused where it would live without spawning an actor
+        # (`_opens_a_call`); one that is over, by its actor until it retires.
         await self._ask(call_id, msg)
         return pc.CallIDReply(call_id=call_id)
 

@@ -17,7 +17,7 @@ import pytest
 import trio
 import trio.testing
 
-from actors.errors import InvalidArgument, OwnershipLost, StorageUnavailable
+from actors.errors import HubbubError, InvalidArgument, OwnershipLost, StorageUnavailable
 from actors.runtime import (
     Actor,
     ActorCrashed,
@@ -353,6 +353,30 @@ async def test_refusal_goes_to_the_asker_and_the_actor_carries_on(make_registry:
             await ref.ask(("refuse",), timeout=5)
         assert await ref.ask(("log",), timeout=5) == ["kept"]
         assert registry.restarts["probe"] == 0
+
+
+async def test_an_opener_lets_only_its_messages_start_an_actor(
+    nursery: trio.Nursery, journal: Journal, autojump_clock: trio.testing.MockClock
+) -> None:
+    def opens(address: Address, msg: object) -> HubbubError | None:
+        return None if msg == ("note", "open") else InvalidArgument(f"{address.key} is not open")
+
+    registry = Registry(nursery, {}, idle_after_s=10)
+    registry.add_kind("probe", lambda address: Probe(address, journal), opens=opens)
+    ref = registry.ref(_probe())
+    with trio.fail_after(60):
+        with pytest.raises(InvalidArgument, match="p1 is not open"):
+            await ref.ask(("echo", 1), timeout=5)
+        await ref.tell(("note", "dropped"))
+        await registry.post(_probe(), ("note", "dropped too"))
+        assert not registry.is_live(_probe()) and registry.spawned["probe"] == 0
+        await ref.tell(("note", "open"))
+        assert await ref.ask(("log",), timeout=5) == ["open"]  # a live actor takes every message
+        await trio.sleep(30)  # retired when idle: closed again
+        assert not registry.is_live(_probe())
+        with pytest.raises(InvalidArgument):
+            await ref.ask(("log",), timeout=5)
+        assert registry.spawned["probe"] == 1 and journal.handled == [("p1", ("note", "open")), ("p1", ("log",))]
 
 
 async def test_unanswered_ask_fails_with_internal(make_registry: Any) -> None:

@@ -47,6 +47,8 @@ from .ref import ActorRef
 log = logging.getLogger("hubbub.actors")
 
 Factory = Callable[[Address], Actor[Any]]
+# Whether a message may start an actor of its kind that is not live: None lets it, else the refusal its asker gets.
+Opener = Callable[[Address, object], HubbubError | None]
 # Take an actor over for this node; its new ownership epoch (see store.base.OwnershipStore).
 Claim = Callable[[Address], Awaitable[int]]
 
@@ -96,6 +98,7 @@ class Registry:
         self._factories = dict(factories)
         self._claim = claim
         self._claimed_kinds: set[str] = set()
+        self._openers: dict[str, Opener] = {}
         self._idle_after_s = idle_after_s
         # 256 messages: enough to absorb a burst from many devices of one
         # account; a fuller inbox blocks the senders (socket readers), which
@@ -125,11 +128,19 @@ class Registry:
         self.on_tells_lost: Callable[[Address], None] | None = None
         self._closed = False
 
-    def add_kind(self, kind: str, factory: Factory, *, claimed: bool = False) -> None:
-        """Teach the registry how to make actors of `kind`; `claimed`: claim each before it starts (if a claim is set)."""
+    def add_kind(self, kind: str, factory: Factory, *, claimed: bool = False, opens: Opener | None = None) -> None:
+        """Teach the registry how to make actors of `kind`.
+
+        `claimed`: claim each before it starts (if a claim is set). `opens`: only
+        the messages it lets through start an actor that is not live; any other
+        is refused (an ask gets the refusal, a told message is dropped), so a
+        message for something that ended or never was leaves no actor behind.
+        """
         self._factories[kind] = factory
         if claimed:
             self._claimed_kinds.add(kind)
+        if opens is not None:
+            self._openers[kind] = opens
 
     def ref(self, address: Address) -> ActorRef[Any]:
         return ActorRef(address, self)
@@ -145,7 +156,9 @@ class Registry:
         while True:
             if self._closed:
                 raise ActorUnavailable(address, "shutting down")
-            slot = self._slots.get(address) or self._spawn(address)
+            slot = self._slots.get(address) or self._spawn_for(address, envelope)
+            if slot is None:
+                return
             try:
                 await slot.send.send(envelope)
                 return
@@ -162,7 +175,9 @@ class Registry:
         """
         envelope: Envelope[Any] = Envelope(msg, reply)
         if not self._couriered[address] and not self._closed:
-            slot = self._slots.get(address) or self._spawn(address)
+            slot = self._slots.get(address) or self._spawn_for(address, envelope)
+            if slot is None:
+                return
             try:
                 slot.send.send_nowait(envelope)
                 return
@@ -225,6 +240,17 @@ class Registry:
     def close(self) -> None:
         """Refuse new deliveries; the owner cancels the nursery afterwards."""
         self._closed = True
+
+    def _spawn_for(self, address: Address, envelope: Envelope[Any]) -> _Slot | None:
+        """Spawn the actor `envelope` is for, unless its kind's opener refuses the message (then None: it was answered)."""
+        opens = self._openers.get(address.kind)
+        refusal = None if opens is None else opens(address, envelope.msg)
+        if refusal is None:
+            return self._spawn(address)
+        log.debug("actor=%s not started for %s: %s", address, type(envelope.msg).__name__, refusal)
+        if envelope.reply is not None and not envelope.reply.is_set:
+            envelope.reply.fail(refusal)
+        return None
 
     def _spawn(self, address: Address) -> _Slot:
         if address.kind not in self._factories:
