@@ -4,7 +4,8 @@ Runs starlette under hypercorn's trio worker inside the gateway's nursery.
 
 On a node of a cluster every route answers for the whole cluster: device
 lists, force offline and one room go to the actor wherever it lives; the
-policy is in the store and announced to every node; `/v1/stats` and
+policy is saved in the store, then every live node is asked to put it in force
+(a PUT answers 504 naming the nodes that did not confirm it in time); `/v1/stats` and
 `/v1/rooms` ask every live node for its own part (gateway/node_asks.py),
 add them up, and say which nodes answered (`nodesAnswered`) and which did
 not in time (`nodesSilent`, after `gather_timeout_s`: their part is missing
@@ -75,7 +76,7 @@ class AdminHost(Protocol):
     def callbacks(self) -> Callbacks | None: ...
     @property
     def cluster(self) -> Cluster | None: ...
-    def policy_saved(self) -> None: ...
+    async def policy_saved(self) -> list[str]: ...
     def node_figures(self) -> NodeFigures: ...
 
 
@@ -155,7 +156,13 @@ def build_app(gateway: AdminHost) -> Starlette:
             await set_policy(gateway.services.store, gateway.policy, policy)  # saved first: the change survives a restart
         except StorageUnavailable as exc:
             raise _Refused(503, f"policy not changed: it could not be saved ({exc})") from None
-        gateway.policy_saved()
+        silent = await gateway.policy_saved()
+        if silent:
+            raise _Refused(
+                504,
+                f"login policy saved and in force on this node, but {', '.join(silent)} did not confirm it in time:"
+                " each puts the stored policy in force when the announcement reaches it, or at its next start",
+            )
         return JSONResponse(policy.to_json())
 
     async def every_node() -> tuple[dict[str, NodeFigures], list[str]]:

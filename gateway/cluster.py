@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 import trio
 
 from actors.account.messages import AccountMsg, NodesLeft as AccountNodesLeft, RecoverDeliveries, Wake
-from actors.errors import StorageUnavailable
+from actors.errors import HubbubError, StorageUnavailable
 from actors.bus import NODE_KIND, ClusterRouting, MessageCodec, Outgoing, RedisBus
 from actors.bus.placement import owner_of
 from actors.call.messages import CallMsg, NodesLeft as CallNodesLeft
@@ -45,7 +45,7 @@ from actors.group.messages import GroupMsg
 from actors.ids import node_of_login
 from actors.outbound import Answer, DeviceEvent, Disconnect, Outbound, Replay
 from actors.room.messages import NodesLeft as RoomNodesLeft, RoomMsg
-from actors.runtime import ActorError, Address, Asks, Envelope, Registry
+from actors.runtime import ActorError, Address, Asks, Envelope, Registry, Reply
 from actors.wire import CloseCode
 from actors.store.base import Store
 
@@ -99,8 +99,13 @@ NodeMsg = PushFrame | PushReplay | PushDisconnect
 
 
 @dataclass(frozen=True, slots=True)
-class PolicyChanged:
-    """`by` saved a new login policy in the store: put the stored one in force."""
+class PolicyChanged(Asks[None]):
+    """`by` saved a new login policy in the store: put the stored one in force.
+
+    Answered once this node has read the store again after the ask arrived
+    (so it holds that policy or a later one), or refused StorageUnavailable
+    if it could not read it.
+    """
 
     by: str
 
@@ -191,8 +196,9 @@ class Cluster:
         self.on_actors_lost: list[Callable[[Callable[[Address], bool]], None]] = []
         self.stats = {"pushed": 0, "push_refused": 0, "push_lost": 0, "moved_away": 0, "resynced": 0}
         # Puts the stored login policy in force (set by the gateway); `_reload_policy` asks for it.
-        self.reload_policy: Callable[[], Awaitable[None]] | None = None
+        self.reload_policy: Callable[[], Awaitable[HubbubError | None]] | None = None
         self._reload_policy = trio.Event()
+        self._policy_asks: list[Reply[None]] = []  # announcements the next reload answers
         # What this node answers of itself when another node asks (set by the gateway).
         self.figures: Callable[[], NodeFigures] | None = None
         self.created_rooms: Callable[[str], CreatedRooms] | None = None
@@ -235,11 +241,10 @@ class Cluster:
         node = node_of(session)
         return node != self.node and node in self.bus.membership.nodes
 
-    def announce_policy(self) -> None:
-        """This node saved a new login policy: tell every other live node (a node the bus misses reloads when it is back)."""
-        for node in self.bus.membership.nodes:
-            if node != self.node and not self.bus.tell_nowait(Outgoing(node), Address(NODE_KIND, node), PolicyChanged(self.node)):
-                log.warning("node=%s could not tell node %s of the new login policy (bus queue full): it has it at its next start", self.node, node)
+    async def announce_policy(self, timeout_s: float) -> list[str]:
+        """This node saved a new login policy: ask every other live node to put it in force; the nodes that did not confirm it in time."""
+        _, silent = await self.gather(PolicyChanged(self.node), lambda: None, timeout_s)
+        return silent
 
     async def gather(self, msg: Asks[R], here: Callable[[], R], timeout_s: float) -> tuple[dict[str, R], list[str]]:
         """Ask every live node `msg` (this one answers `here()`): the answers by node, and the nodes that did not answer.
@@ -252,7 +257,7 @@ class Cluster:
         async def ask(node: str) -> None:
             try:
                 answers[node] = await self.routing.ref(Address(NODE_KIND, node)).ask(msg, timeout=timeout_s)
-            except ActorError as exc:
+            except (ActorError, HubbubError) as exc:  # not reached, not in time, or refused
                 log.warning("node=%s node %s did not answer %s: %s", self.node, node, type(msg).__name__, exc)
                 silent.append(node)
 
@@ -279,6 +284,8 @@ class Cluster:
             return
         if isinstance(msg, PolicyChanged):
             log.info("node=%s login policy changed through node %s: reloading it", self.node, msg.by)
+            if envelope.reply is not None:
+                self._policy_asks.append(envelope.reply)
             self._reload_policy.set()
             return
         if isinstance(msg, PushDisconnect):
@@ -316,12 +323,22 @@ class Cluster:
             stop.set()
 
     async def _follow_policy(self) -> None:
-        """Put the stored policy in force each time another node announces one (announcements close together: once)."""
+        """Put the stored policy in force each time another node announces one (announcements close together: once).
+
+        Each announcement is answered after a reload that began once it had
+        arrived: its policy, or a later one, is in force here by then.
+        """
         while True:
             await self._reload_policy.wait()
             self._reload_policy = trio.Event()
-            if self.reload_policy is not None:
-                await self.reload_policy()
+            asks, self._policy_asks = self._policy_asks, []
+            assert self.reload_policy is not None, "the gateway sets how to reload the policy before it joins"
+            refusal = await self.reload_policy()
+            for reply in asks:
+                if refusal is None:
+                    reply.set(None)
+                else:
+                    reply.fail(refusal)
 
     async def _wake_pending(self) -> None:
         """Tell the accounts this node owns that have deliveries pending to take them (the lost node's among them).

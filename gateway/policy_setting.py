@@ -12,7 +12,7 @@ import json
 import logging
 import time
 from actors.account.context import PolicyBox
-from actors.errors import StorageUnavailable
+from actors.errors import HubbubError, StorageUnavailable
 from actors.account.policy import LoginPolicy
 from actors.store.base import SettingsStore
 
@@ -39,16 +39,20 @@ async def restore_policy(store: SettingsStore, box: PolicyBox, configured: Login
         log.debug("login policy %s (stored, the same as configured)", policy.mode)
 
 
-async def reload_policy(store: SettingsStore, box: PolicyBox) -> None:
-    """Another node saved a policy: put the stored one in force (kept as it is if none is stored or the store is unreachable)."""
+async def reload_policy(store: SettingsStore, box: PolicyBox) -> HubbubError | None:
+    """Another node saved a policy: put the stored one in force (kept as it is if none is stored).
+
+    Returns the refusal, and keeps the policy in force, if the store is unreachable.
+    """
     try:
         stored = await store.load_setting(POLICY_SETTING)
     except StorageUnavailable as exc:
         log.warning("login policy not reloaded, %s stays in force: %s", box.current.mode, exc)
-        return
+        return exc
     if stored is not None:
         box.current = LoginPolicy.from_json(json.loads(stored))
         log.info("login policy reloaded: %s", stored)
+    return None
 
 
 async def set_policy(store: SettingsStore, box: PolicyBox, policy: LoginPolicy) -> None:

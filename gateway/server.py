@@ -36,7 +36,7 @@ from .messaging import Messaging
 from .social import Social
 from .threads import Threads
 from .metrics import Metrics
-from .node_asks import NodeFigures
+from .node_asks import NodeFigures, gather_timeout_s
 from .rooms import Rooms
 from .listening import WS_PATH, Listening
 from .router import Router
@@ -136,10 +136,14 @@ class Gateway:
             return
         self.tls.load_cert_chain(self.config.tls_cert, self.config.tls_key)
 
-    def policy_saved(self) -> None:
-        """A new login policy was saved through this node: the other nodes of its cluster put it in force too."""
-        if self.cluster is not None:
-            self.cluster.announce_policy()
+    async def policy_saved(self) -> list[str]:
+        """A new login policy was saved through this node: the other nodes of its cluster put it in force too.
+
+        Returns once every live node has it in force; the nodes that did not confirm it in time.
+        """
+        if self.cluster is None:
+            return []
+        return await self.cluster.announce_policy(gather_timeout_s(self.config.ask_timeout_s))
 
     def node_figures(self) -> NodeFigures:
         """What this node counts of itself for the admin API's stats and room list (a lone server: all of it)."""

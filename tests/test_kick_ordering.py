@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-import pytest
 import trio
 
 from actors.account.policy import LoginPolicy
@@ -225,9 +224,6 @@ async def test_abruptly_dropped_connection_tells_the_others(start_server: StartS
         assert await _devices_now(a) == [a.login_id]
 
 
-@pytest.mark.cluster_bug(
-    "PUT /v1/policy answers before the other nodes put the new policy in force (PolicyChanged is told, not asked): a login on another node just after may run under the old one"
-)
 async def test_policy_change_applies_to_later_logins_only(start_server: StartServer, connect: Connect, login: Login) -> None:
     server = await start_server("multi")
     assert server.listening is not None and server.listening.admin_url is not None
