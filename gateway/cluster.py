@@ -52,7 +52,7 @@ from actors.store.base import Store
 from .codec import reply_ok
 from .config import Config
 from .devices import DeviceDirectory
-from .node_asks import AskCreatedRooms, AskFigures, CreatedRooms, NodeAsk, NodeFigures
+from .node_asks import AskCreatedRooms, AskFigures, CreatedRooms, NodeAsk, NodeFigures, TakeSendToken
 
 R = TypeVar("R")
 
@@ -99,6 +99,15 @@ NodeMsg = PushFrame | PushReplay | PushDisconnect
 
 
 @dataclass(frozen=True, slots=True)
+class PushRoomFrame:
+    """An event of room `room_id` for a session of the receiving node, which judges the session's queue (gateway/rooms.py)."""
+
+    session: Address
+    room_id: str
+    frame: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class PolicyChanged(Asks[None]):
     """`by` saved a new login policy in the store: put the stored one in force.
 
@@ -112,7 +121,7 @@ class PolicyChanged(Asks[None]):
 
 def bus_codec() -> MessageCodec:
     """The codec of every message that crosses between nodes: the actor kinds', and the node's own."""
-    kinds = {"account": AccountMsg, "group": GroupMsg, "room": RoomMsg, "call": CallMsg, NODE_KIND: NodeMsg | PolicyChanged | NodeAsk}
+    kinds = {"account": AccountMsg, "group": GroupMsg, "room": RoomMsg, "call": CallMsg, NODE_KIND: NodeMsg | PushRoomFrame | PolicyChanged | NodeAsk}
     return MessageCodec(kinds)
 
 
@@ -202,20 +211,30 @@ class Cluster:
         # What this node answers of itself when another node asks (set by the gateway).
         self.figures: Callable[[], NodeFigures] | None = None
         self.created_rooms: Callable[[str], CreatedRooms] | None = None
+        # Where an event of a room on another node goes for a session here (set by the gateway).
+        self.room_event: Callable[[Address, str, bytes], Awaitable[None]] | None = None
+        self.send_token: Callable[[str], bool] | None = None  # spends a token of an account this node owns
 
     # ---- Elsewhere: sessions on other nodes ------------------------------------
 
     def push(self, session: Address, item: Outbound) -> bool:
         """Queue `item` for a session another node holds; False when that node is not live or the queue is full."""
+        return self._push(session, partial(_crossing, session, item))
+
+    def push_room(self, session: Address, room_id: str, event: DeviceEvent) -> bool:
+        """Queue an event of room `room_id` for a session another node holds (that node judges its queue); as `push`."""
+        return self._push(session, lambda: PushRoomFrame(session, room_id, event.frame()))
+
+    def _push(self, session: Address, crossing: Callable[[], NodeMsg | PushRoomFrame]) -> bool:
         node = node_of(session)
         if node == self.node or node not in self.bus.membership.nodes or session in self._missed:
             return False
-        if not self._queue(node, _crossing(session, item)):
+        if not self._queue(node, crossing()):
             self.stats["push_refused"] += 1
             return False
         return True
 
-    def _queue(self, node: str, msg: NodeMsg) -> bool:
+    def _queue(self, node: str, msg: NodeMsg | PushRoomFrame) -> bool:
         """Put a node message in the bus's ordered queue (behind the answers queued before it)."""
         session = msg.session
         resync = isinstance(msg, PushDisconnect) and session in self._missed
@@ -267,7 +286,19 @@ class Cluster:
                     asking.start_soon(ask, node)
         return dict(sorted(answers.items())), sorted(silent)
 
-    def _answer(self, msg: NodeAsk) -> NodeFigures | CreatedRooms:
+    async def take_send_token(self, user_id: str, *, timeout_s: float) -> bool:
+        """Spend one of the account's message tokens where its account actor lives: one budget per account in the cluster.
+
+        Raises ActorError when that node does not answer within `timeout_s`.
+        """
+        assert self.send_token is not None, "the gateway sets the budgets before it serves"
+        owner = self.routing.owner(Address("account", user_id))
+        if owner == self.node:
+            return self.send_token(user_id)
+        taken: bool = await self.routing.ref(Address(NODE_KIND, owner)).ask(TakeSendToken(user_id), timeout=timeout_s)
+        return taken
+
+    def _answer(self, msg: NodeAsk) -> NodeFigures | CreatedRooms | bool:
         match msg:
             case AskFigures():
                 assert self.figures is not None, "the gateway sets what a node answers before it joins"
@@ -275,10 +306,13 @@ class Cluster:
             case AskCreatedRooms():
                 assert self.created_rooms is not None, "the gateway sets what a node answers before it joins"
                 return self.created_rooms(msg.user_id)
+            case TakeSendToken():
+                assert self.send_token is not None, "the gateway sets what a node answers before it joins"
+                return self.send_token(msg.user_id)
 
     async def _arrived(self, envelope: Envelope[Any]) -> None:
         msg = envelope.msg
-        if isinstance(msg, AskFigures | AskCreatedRooms):
+        if isinstance(msg, AskFigures | AskCreatedRooms | TakeSendToken):
             if envelope.reply is not None:
                 envelope.reply.set(self._answer(msg))
             return
@@ -287,6 +321,10 @@ class Cluster:
             if envelope.reply is not None:
                 self._policy_asks.append(envelope.reply)
             self._reload_policy.set()
+            return
+        if isinstance(msg, PushRoomFrame):
+            assert self.room_event is not None, "the gateway sets where room events go before it joins"
+            await self.room_event(msg.session, msg.room_id, msg.frame)
             return
         if isinstance(msg, PushDisconnect):
             # A stop does not wait for queued frames. On one node the session's

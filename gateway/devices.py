@@ -70,6 +70,10 @@ class DeviceDirectory:
             return 0 if self.elsewhere is not None and self.elsewhere.is_connected(session) else None
         return len(target.outbound)
 
+    def holds(self, session: Address) -> bool:
+        """Whether the session is one of this process's."""
+        return session in self._sessions
+
     def is_connected(self, session: Address) -> bool:
         if session in self._sessions:
             return True

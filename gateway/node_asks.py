@@ -1,4 +1,4 @@
-"""What one node of a cluster asks the others about themselves, over the bus (their admin figures, a user's rooms).
+"""What one node of a cluster asks the others about themselves, over the bus (their admin figures, a user's rooms, a message token).
 
 A node answers these from memory, at once, in the order its inbox brings
 them (gateway/cluster.py). The asker gathers every live node's answer
@@ -46,7 +46,17 @@ class AskCreatedRooms(Asks[CreatedRooms]):
     user_id: str
 
 
-NodeAsk = AskFigures | AskCreatedRooms
+@dataclass(frozen=True, slots=True)
+class TakeSendToken(Asks[bool]):
+    """Spend one of `user_id`'s message tokens (gateway/send_budget.py) on the node where its account actor lives.
+
+    That node keeps the account's one budget, whichever nodes its devices send through.
+    """
+
+    user_id: str
+
+
+NodeAsk = AskFigures | AskCreatedRooms | TakeSendToken
 
 
 def gather_timeout_s(ask_timeout_s: float) -> float:

@@ -32,7 +32,11 @@ it with `roomStateChanged {state 0, event 8, extendedData {reason "slow"}}`
 (queued in the last quarter, which stays free for it and for replies) and
 the others see `roomMemberLeft`. The connection itself stays up; only when
 the queue is completely full does the gateway close it (1013) as for any
-other traffic.
+other traffic. In a cluster the queue of a device on another node than
+its room is judged on the device's node: the room's events travel there
+with the room's ID (`RoomDelivery.arrived`), and that node, finding the
+device behind, keeps the rest of the room's stream from it and tells the
+room (`TooSlow`), which drops it the same way.
 """
 
 from __future__ import annotations
@@ -69,20 +73,62 @@ GatherCreated = Callable[
 ]
 
 
+# In a cluster: carry one room event to a session another node holds; False when that node cannot be reached.
+PushRoomEvent = Callable[[Address, str, DeviceEvent], bool]
+
+
 class RoomDelivery:
-    """The gateway's RoomSink: the device directory, plus a look at each member's queue."""
+    """The gateway's RoomSink: the device directory, plus a look at each member's queue.
+
+    The queue of a session another node holds is looked at on that node
+    (`arrived`): a room event goes there with its room ID.
+    """
 
     def __init__(self, directory: DeviceDirectory, soft_limit: int) -> None:
         self._directory = directory
         self.soft_limit = soft_limit  # queued frames past which a device is too slow for rooms
+        self.elsewhere: PushRoomEvent | None = None  # in a cluster
+        # this node's sessions found behind on a room elsewhere: the rest of that room's stream is not queued for them
+        self._behind: dict[Address, set[str]] = {}
 
-    def offer(self, session: Address, event: DeviceEvent) -> Delivery:
+    def offer(self, session: Address, event: DeviceEvent, room_id: str) -> Delivery:
+        if self.elsewhere is not None and not self._directory.holds(session):
+            return Delivery.SENT if self.elsewhere(session, room_id, event) else Delivery.GONE
+        return self._offer_here(session, event)
+
+    def _offer_here(self, session: Address, item: DeviceEvent | bytes) -> Delivery:
         queued = self._directory.queued(session)
         if queued is None:
             return Delivery.GONE
         if queued >= self.soft_limit:
             return Delivery.SLOW
-        return Delivery.SENT if self._directory.push(session, event) else Delivery.GONE
+        return Delivery.SENT if self._directory.push_here(session, item) else Delivery.GONE
+
+    def arrived(self, session: Address, room_id: str, frame: bytes) -> bool:
+        """A room on another node sent an event for a session here; False if the session is behind (the room is to drop it).
+
+        Once behind, the rest of that room's stream is not queued for it,
+        until the device gets into the room again (`caught_up`).
+        """
+        behind = self._behind.get(session)
+        if behind is not None and room_id in behind:
+            return True  # the room was told already
+        if self._offer_here(session, frame) is not Delivery.SLOW:
+            return True
+        self._behind.setdefault(session, set()).add(room_id)
+        return False
+
+    def caught_up(self, session: Address, room_id: str | None = None) -> None:
+        """The device asks to get into `room_id` again (None: its session ended): its stream flows again."""
+        behind = self._behind.get(session)
+        if behind is None:
+            return
+        if room_id is None:
+            del self._behind[session]
+            return
+        behind.discard(room_id)
+        if not behind:
+            del self._behind[session]
 
     def push(self, session: Address, item: Outbound) -> bool:
         return self._directory.push(session, item)
@@ -193,6 +239,21 @@ class Rooms(Feature):
         """In a cluster, note the room before asking to get in: a drop meanwhile still leaves it."""
         if self.services.clustered:
             self.local.note(member.login_id, room_id)
+            self.delivery.caught_up(session_address(member.login_id), room_id)
+
+    async def room_event_arrived(self, session: Address, room_id: str, frame: bytes) -> None:
+        """An event of a room on another node for a session here: queued, unless the session is too far behind for rooms.
+
+        A session that is behind is dropped from the room (it tells the
+        room, which answers it `roomStateChanged` slow) and stays connected.
+        """
+        if self.delivery.arrived(session, room_id, frame):
+            return
+        log.info("room=%s login=%s behind on the room's events here: the room drops it", room_id, session.key)
+        try:
+            await self._room(room_id).tell(room.TooSlow(session.key))
+        except ActorError as exc:
+            log.warning("room=%s login=%s could not be dropped as slow: %s", room_id, session.key, exc)
 
     def created_here(self, user_id: str) -> CreatedRooms:
         """What this node holds of the live rooms `user_id` created."""
@@ -240,6 +301,7 @@ class Rooms(Feature):
     async def session_ended(self, identity: Identity) -> None:
         """A connection ended: its device leaves every room it sits in."""
         member = self._member(identity)
+        self.delivery.caught_up(session_address(identity.login_id))
         room_ids = set(self.index.rooms_of(identity.login_id)) | self.local.ended(identity.login_id)
         for room_id in sorted(room_ids):
             try:

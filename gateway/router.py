@@ -43,6 +43,8 @@ class Router:
         self.send_keys = SendKeys()  # concurrent repeats of a clientMessageID make one message (PROTOCOL.md §4)
         config = services.config
         self.send_budgets = SendBudgets(config.account_messages_per_s, config.account_messages_burst)
+        # where an account's budget is kept: here on a lone server; in a cluster, on its account actor's node
+        self.take_send_token: Callable[[str], Awaitable[bool]] = self._take_send_token_here
         # beforeSendMessage (gateway/webhooks): the request to go on with, or a refusal
         self.before_send: Callable[[Identity, p.SendMessage], Awaitable[p.SendMessage]] | None = None
         for feature in features:
@@ -66,13 +68,20 @@ class Router:
         handler = self.send_handlers.get(req.conversation_type)
         if handler is None:
             raise InvalidArgument(f"conversationType {req.conversation_type} is not served by this server")
-        if not self.send_budgets.take(identity.user_id, trio.current_time()):
+        if not await self.take_send_token(identity.user_id):
             self.services.accounts.stats["messages_over_account_rate"] += 1
             raise RateLimited(f"more than {self.send_budgets.rate_per_s:g} messages per second from this account's devices: slow down")
         if self.before_send is not None and req.conversation_type != 1:  # room messages are not stored
             req = await self.before_send(identity, req)
         async with self.send_keys.holding(identity.user_id, req.client_message_id):
             return await handler(identity, req)
+
+    def take_send_token_here(self, user_id: str) -> bool:
+        """Spend one of `user_id`'s message tokens from this node's budgets."""
+        return self.send_budgets.take(user_id, trio.current_time())
+
+    async def _take_send_token_here(self, user_id: str) -> bool:
+        return self.take_send_token_here(user_id)
 
     async def _query_devices(self, identity: Identity, req: p.QueryDevices) -> Result:
         return DevicesReply(devices=await self.services.ask_account(identity, account.QueryDevices()))

@@ -4,6 +4,12 @@ The per-connection request budget bounds one device; an account with many
 devices would get that budget once per device. This one is the account's:
 every sendMessage of the user, from any device, to any conversation, takes
 a token from the same bucket.
+
+In a cluster an account's devices may send through every node: the bucket
+is kept on the node where the account's actor lives, and the others ask
+that node for a token (`TakeSendToken`, gateway/node_asks.py), so the
+account has one budget. When the account moves to another node (the
+membership changed) it starts there with a full bucket.
 """
 
 from __future__ import annotations

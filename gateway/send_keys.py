@@ -7,6 +7,12 @@ sends with one key (two groups at once, from two devices) could both find
 no earlier message and both create one. Holding the key here while a send
 is in flight makes the repeat wait for the first to be stored; it then
 finds it and answers the original.
+
+The lock is this node's. Devices of one user on several nodes of a cluster
+may still race; the store settles it: a message's write takes its key
+(the `send_keys` table) in the same transaction, a second message with a
+key taken within the window changes nothing (ClientMessageIDTaken), and
+the actor that wrote it answers with the message that took the key.
 """
 
 from __future__ import annotations

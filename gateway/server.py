@@ -110,8 +110,13 @@ class Gateway:
             self.cluster.figures = self.node_figures
             self.cluster.created_rooms = self.rooms.created_here
             self.rooms.count_elsewhere = self.cluster.gather
+            self.rooms.delivery.elsewhere = self.cluster.push_room
+            self.cluster.room_event = self.rooms.room_event_arrived
         features: list[Feature] = [Messaging(self.services), self.rooms, self.calls, Social(self.services), Threads(self.services)]
         self.router = Router(self.services, features)
+        if self.cluster is not None:  # one message budget per account: kept where its actor lives
+            self.cluster.send_token = self.router.take_send_token_here
+            self.router.take_send_token = partial(self.cluster.take_send_token, timeout_s=config.ask_timeout_s)
         self.session_end_hooks: list[EndHook] = [feature.session_ended for feature in features]
         if self.callbacks is not None and self.callbacks.before_send is not None:
             self.router.before_send = self.callbacks.before_send.check

@@ -21,8 +21,8 @@ session is) and `nodes_of`.
 
 Which tests run in this mode: those that start servers through the
 fixture, except the ones whose file names say `cluster` (they start
-clusters of their own), the store-engine tests, the browser and web tests
-and, for now, the webhook tests (see `_OUTSIDE`); and a few marked
+clusters of their own), the store-engine tests and the browser and web
+tests (see `_OUTSIDE`); and a few marked
 `one_process` (each says why it needs one process; the plain run still
 covers it). A test marked `cluster_bug` shows a known bug of the cluster
 and runs as an xfail here.
@@ -212,10 +212,8 @@ async def _stop_together(nodes: list[Gateway], *, task_status: trio.TaskStatus[t
     all_stopped.set()
 
 
-# Files outside this mode whatever their fixtures: clusters of their own, store engines, browser and web app;
-# and the webhook tests, for now: every node of a cluster sends the calls it queued and some of its peers'
-# (repeats, reordering), which making webhooks once per cluster (gateway/webhooks) is about.
-_OUTSIDE = ("cluster", "test_store", "test_web_", "test_postgres_outage", "test_serve_postgres", "test_webhook")
+# Files outside this mode whatever their fixtures: clusters of their own, store engines, browser and web app.
+_OUTSIDE = ("cluster", "test_store", "test_web_", "test_postgres_outage", "test_serve_postgres")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -13,6 +13,7 @@ import trio.testing
 from actors.store.base import (
     AccountWrite,
     AlreadyDelivered,
+    ClientMessageIDTaken,
     ConversationRow,
     DeviceRecord,
     GroupRecord,
@@ -23,6 +24,7 @@ from actors.store.base import (
     UserProfile,
     ViewRow,
 )
+from actors.ids import IDEMPOTENCY_WINDOW_MS
 from tests.store_engines import Engine, EngineStore
 
 SENT, RECEIVED = 0, 1  # a view row's direction
@@ -140,14 +142,34 @@ async def test_receipts_revokes_and_hiding_change_only_what_they_name(engine: En
 
 
 async def test_client_message_ids_are_found_only_inside_their_window(engine: Engine) -> None:
+    later = 1_000 + IDEMPOTENCY_WINDOW_MS + 1
     with trio.fail_after(15):
         async with engine.open() as store:
             await store.commit(_send(_message("m1", client_id="c-1", at=1_000), 1))
-            await store.commit(_send(_message("m2", client_id="c-1", at=5_000), 2))  # reused after its window
+            await store.commit(_send(_message("m2", client_id="c-1", at=later), 2))  # reused after its window
             assert (await store.find_client_message("alice", "c-1", 0)).message_id == "m2"  # type: ignore[union-attr]
-            assert (await store.find_client_message("alice", "c-1", 4_000)).message_id == "m2"  # type: ignore[union-attr]
-            assert await store.find_client_message("alice", "c-1", 6_000) is None
+            assert (await store.find_client_message("alice", "c-1", later - 1)).message_id == "m2"  # type: ignore[union-attr]
+            assert await store.find_client_message("alice", "c-1", later + 1) is None
             assert await store.find_client_message("bob", "c-1", 0) is None
+
+
+async def test_a_client_message_id_takes_one_message_within_its_window(engine: Engine) -> None:
+    """The key is taken in the message's own write: a second message with it, from any writer, changes nothing."""
+    with trio.fail_after(15):
+        async with engine.open() as store:
+            await store.commit(_send(_message("m1", client_id="c-1", at=1_000), 1))
+            group = GroupRecord("g1", "G", "", {}, 0, 1, {"alice": (0, 0)})
+            with pytest.raises(ClientMessageIDTaken) as taken:  # the same key, through a group, a moment later
+                await store.commit_group(GroupWrite(group, new_message=_message("m2", client_id="c-1", at=1_001, target="g1", conversation_type=2), message_seq=1))
+            assert (taken.value.sender, taken.value.client_message_id) == ("alice", "c-1")
+            assert (await store.find_client_message("alice", "c-1", taken.value.since_ms)).message_id == "m1"  # type: ignore[union-attr]
+            with pytest.raises(ClientMessageIDTaken):
+                await store.commit(_send(_message("m3", client_id="c-1", at=1_002), 2))
+            assert [v.message.message_id for v in await store.history("alice", 0, "bob", 10, None, True)] == ["m1"]
+            assert await store.view_of("alice", "m3") is None
+            # another sender's key, or none at all, is free
+            await store.commit(_send(_message("m4", client_id="c-1", at=1_003, sender="carol"), 1))
+            await store.commit(_send(_message("m5", at=1_004), 2))
 
 
 async def test_outbox_events_and_notices_keep_one_queue_order_and_are_taken_once(engine: Engine) -> None:

@@ -8,6 +8,9 @@ import pytest
 import trio
 import trio.testing
 
+from gateway.services import account_address
+
+from .cluster_servers import node_owning
 from .conftest import Login, StartServer
 from .messaging_support import send
 from .webhook_support import Receiver, hooked, serve_receiver
@@ -22,6 +25,7 @@ async def test_a_full_queue_drops_new_calls_counts_them_and_logs_once(
     server = await start_server("multi", **hooked(receiver, webhook_events="messageSent", webhook_queue_max=3))
     with trio.fail_after(600):
         alice = await login(server, "alice")
+        server = node_owning(server, account_address("alice"))  # the node whose account actor queues the calls
         with caplog.at_level(logging.INFO, logger="hubbub.webhooks"):
             sent = [(await send(alice, "bob", f"m{index}"))["messageID"] for index in range(5)]
             text = server.metrics.exposition().decode()

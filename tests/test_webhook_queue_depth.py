@@ -11,8 +11,10 @@ import trio.testing
 
 from hubbub_client import ClientError
 from gateway.server import Gateway
+from gateway.services import account_address
 from gateway.webhooks.delivery import IDLE_POLL_S, RECOUNT_S
 
+from .cluster_servers import node_owning
 from .conftest import Login, StartServer
 from .messaging_support import send
 from .webhook_support import Receiver, hooked, serve_receiver
@@ -50,6 +52,7 @@ async def test_a_crash_while_storing_gives_the_planned_calls_back(
     server = await start_server("multi", **hooked(receiver, webhook_events="messageSent", webhook_queue_max=2))
     with trio.fail_after(30):
         alice = await login(server, "alice")
+        server = node_owning(server, account_address("alice"))  # the node whose account actor queues the calls
         crashed = _crash_the_next_commit_with_calls(server)
         with caplog.at_level(logging.CRITICAL, logger="hubbub.actors"), pytest.raises(ClientError) as failed:
             await send(alice, "bob", "lost in the crash")
@@ -69,9 +72,10 @@ async def test_the_depth_is_corrected_from_the_stores_count(
     receiver = Receiver(status=500)
     await nursery.start(serve_receiver, receiver)
     server = await start_server("multi", **hooked(receiver, webhook_events="messageSent"))
-    store = server.services.store
     with trio.fail_after(600):
         alice = await login(server, "alice")
+        server = node_owning(server, account_address("alice"))  # the node whose account actor queues the calls
+        store = server.services.store
         for index in range(3):
             await send(alice, "bob", f"m{index}")
         assert _depth(server) == "hubbub_webhook_queue_depth 3.0"

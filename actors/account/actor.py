@@ -23,7 +23,7 @@ from ..errors import InvalidArgument, LoginRejectedByPolicy, NotLoggedIn, Storag
 from ..ids import node_of_login, now_ms
 from ..outbound import Answer, DeviceEvent, Disconnect
 from ..runtime import Actor, Address, Asks, Reply, answer
-from ..store.base import AccountWrite, AlreadyDelivered, Fence, StoredEvent, fence_of
+from ..store.base import AccountWrite, AlreadyDelivered, ClientMessageIDTaken, Fence, StoredEvent, fence_of
 from ..wire import CloseCode
 from ..wire.session import ConnectionStateChanged, DeviceInfo, KickDetail, LoginReply
 from .book import ConversationBook
@@ -181,7 +181,11 @@ class AccountActor(Actor[AccountMsg]):
                     self.devices.acked(msg.login_id, min(msg.seq, self.stream.head_seq))
                 case SendPeer():
                     self._check_to_login(msg)
-                    await self._finish(reply, msg, step, await self.messaging.send_peer(msg, step))
+                    try:
+                        await self._finish(reply, msg, step, await self.messaging.send_peer(msg, step))
+                    except ClientMessageIDTaken as taken:  # nothing of the step was applied
+                        log.info("account=%s %s: answered with that message", self.user_id, taken)
+                        answer(reply, msg, await self.messaging.send_that_took(taken))
                 case Deliver():
                     self.messaging.deliver(msg, step)
                 case TakeDelivery():
@@ -275,7 +279,7 @@ class AccountActor(Actor[AccountMsg]):
             except AlreadyDelivered:
                 self.stream.unstamp(len(stamped))
                 return
-            except StorageUnavailable:
+            except (StorageUnavailable, ClientMessageIDTaken):
                 self.stream.unstamp(len(stamped))
                 raise
         for event in stamped:

@@ -20,10 +20,10 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from ..errors import InvalidArgument, MessageNotFound, NoPermission
+from ..errors import Internal, InvalidArgument, MessageNotFound, NoPermission
 from ..ids import IDEMPOTENCY_WINDOW_MS, new_message_id, now_ms
 from ..outbound import shared_event
-from ..store.base import AccountWrite, ConversationRow, MessageRow, Store, ViewedMessage, ViewRow
+from ..store.base import AccountWrite, ClientMessageIDTaken, ConversationRow, MessageRow, Store, ViewedMessage, ViewRow
 from ..wire import AnyDurableEvent
 from ..wire import messages as w
 from ..wire.social import GroupMessageReceived
@@ -113,8 +113,16 @@ class Messaging:
         step.then(sent)
         return wire
 
-    async def _earlier_send(self, client_message_id: str) -> w.Message | None:
-        earlier = await self.ctx.store.find_client_message(self.user_id, client_message_id, now_ms() - IDEMPOTENCY_WINDOW_MS)
+    async def send_that_took(self, taken: ClientMessageIDTaken) -> w.Message:
+        """The message that took the clientMessageID of a send at the same moment (stored by another writer), as its reply showed it."""
+        earlier = await self._earlier_send(taken.client_message_id, taken.since_ms)
+        if earlier is None:
+            raise Internal(f"clientMessageID {taken.client_message_id!r} is taken, but its message is not found")
+        return earlier
+
+    async def _earlier_send(self, client_message_id: str, since_ms: int | None = None) -> w.Message | None:
+        since = now_ms() - IDEMPOTENCY_WINDOW_MS if since_ms is None else since_ms
+        earlier = await self.ctx.store.find_client_message(self.user_id, client_message_id, since)
         if earlier is None:
             return None
         view = await self.ctx.store.view_of(self.user_id, earlier.message_id)

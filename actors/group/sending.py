@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from contextlib import nullcontext
 from dataclasses import replace
@@ -10,10 +11,14 @@ from ..account import conversations as conv
 from ..account.messages import Deliver
 from ..hooks import MessageSent, hook_message
 from ..ids import IDEMPOTENCY_WINDOW_MS, new_message_id
-from ..store.base import GroupWrite, MessageRow
+from ..errors import Internal
+from ..store.base import ClientMessageIDTaken, GroupWrite, MessageRow
 from ..wire.messages import Message
 from .core import GroupCore, _now
 from .messages import SendGroupMessage, SendThreadMessage
+
+
+log = logging.getLogger("hubbub.group")
 
 
 class GroupMessages(GroupCore):
@@ -28,7 +33,10 @@ class GroupMessages(GroupCore):
         seq = record.last_seq + 1
         message = _message_row(msg, 2, self.group_id)
         record = replace(record, last_seq=seq)
-        await self._fan_out(GroupWrite(record, new_message=message, message_seq=seq), record.members, msg.login_id)
+        try:
+            await self._fan_out(GroupWrite(record, new_message=message, message_seq=seq), record.members, msg.login_id)
+        except ClientMessageIDTaken as taken:
+            return await self._message_that_took(msg.user, taken)
         self.ctx.stats["group_messages"] += 1
         return conv.message_wire(message, self.group_id, seq, conv.SEND)
 
@@ -40,6 +48,14 @@ class GroupMessages(GroupCore):
         earlier = await self.ctx.store.find_client_message(msg.user, msg.client_message_id, since)
         # the key is the user's (PROTOCOL.md §4), whichever conversation it was used in
         return None if earlier is None else await self._original(msg.user, earlier)
+
+    async def _message_that_took(self, user: str, taken: ClientMessageIDTaken) -> Message:
+        """The message that took the clientMessageID of a send at the same moment (stored through another writer; nothing of this one was)."""
+        log.info("group=%s %s: answered with that message", self.group_id, taken)
+        earlier = await self.ctx.store.find_client_message(user, taken.client_message_id, taken.since_ms)
+        if earlier is None:
+            raise Internal(f"clientMessageID {taken.client_message_id!r} is taken, but its message is not found")
+        return await self._original(user, earlier)
 
     async def _fan_out(self, write: GroupWrite, audience: Iterable[str], login_id: str) -> None:
         """Store `write`'s new message with a delivery for each of `audience`, then deliver it to their accounts.

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from ..account import conversations as conv
 from ..errors import AlreadyExists, InvalidArgument, MessageNotFound, NoPermission, NotThreadMember, ThreadNotExist
-from ..store.base import GroupWrite, ThreadRecord
+from ..store.base import ClientMessageIDTaken, GroupWrite, ThreadRecord
 from ..wire import threads as t
 from ..wire.messages import Message
 from . import rules
@@ -131,7 +131,10 @@ class Threads(GroupMessages):
         message = _message_row(msg, 3, thread.thread_id)
         after = replace(thread, last_seq=seq, last_message=message)
         record = replace(self._group(), threads={**self._group().threads, thread.thread_id: after})
-        await self._fan_out(GroupWrite(record, new_message=message, message_seq=seq, threads=[after]), after.members, msg.login_id)
+        try:
+            await self._fan_out(GroupWrite(record, new_message=message, message_seq=seq, threads=[after]), after.members, msg.login_id)
+        except ClientMessageIDTaken as taken:
+            return await self._message_that_took(msg.user, taken)
         self.ctx.stats["thread_messages"] += 1
         return conv.message_wire(message, thread.thread_id, seq, conv.SEND)
 

@@ -13,7 +13,10 @@ outbound queue is already well filled is `SLOW`: the room drops it, tells it
 `roomStateChanged {state: 0, event: 8, extendedData: {reason: "slow"}}`
 (there is still room in its queue for that) and tells the others
 `roomMemberLeft`. A member whose session is gone is dropped the same way.
-Drops are applied after the event in hand reached everyone else.
+Drops are applied after the event in hand reached everyone else. In a
+cluster a member's session may be on another node: that node judges its
+queue, keeps the rest of the room's stream from it once it is behind, and
+tells the room (`TooSlow`), which drops it the same way.
 
 Member joins and leaves are announced in batches: every member must hear of
 every join, so a join storm in a room of N members costs N frames per
@@ -77,6 +80,7 @@ from .messages import (
     RoomSnapshot,
     Say,
     SetAttributes,
+    TooSlow,
 )
 
 log = logging.getLogger("hubbub.room")
@@ -115,8 +119,12 @@ class Delivery(enum.Enum):
 class RoomSink(Protocol):
     """How a room reaches member sessions (the gateway implements it). Never blocks."""
 
-    def offer(self, session: Address, event: DeviceEvent) -> Delivery:
-        """Queue an ephemeral room event unless the session is gone or behind."""
+    def offer(self, session: Address, event: DeviceEvent, room_id: str) -> Delivery:
+        """Queue an ephemeral event of room `room_id` unless the session is gone or behind.
+
+        A session another node holds is judged there: SENT here, and that
+        node tells the room (TooSlow) if the session is behind.
+        """
         ...
 
     def push(self, session: Address, item: Outbound) -> bool:
@@ -321,6 +329,8 @@ class RoomActor(Actor[RoomMsg]):
                 self._flush_members()
             case NodesLeft():
                 self._nodes_left(set(msg.nodes))
+            case TooSlow():
+                self._too_slow(msg.login_id)
             case _:
                 assert_never(msg)
 
@@ -392,6 +402,12 @@ class RoomActor(Actor[RoomMsg]):
         seat = self.seats.get(member.user_id)
         if seat is not None and seat.login_id == member.login_id:
             self._remove(seat, "dropped")
+
+    def _too_slow(self, login_id: str) -> None:
+        """The device's own node found it behind on the room's traffic: dropped as slow, as a fan-out here would."""
+        seat = next((s for s in self.seats.values() if s.login_id == login_id), None)
+        if seat is not None and seat.dropped is None:
+            self._mark_dropped(seat, Delivery.SLOW)
 
     def _nodes_left(self, nodes: set[str]) -> None:
         """The devices those nodes served are gone: their seats go, the others see roomMemberLeft."""
@@ -580,7 +596,7 @@ class RoomActor(Actor[RoomMsg]):
         for seat in seats:
             if seat.dropped is not None:
                 continue
-            outcome = offer(seat.session, event)
+            outcome = offer(seat.session, event, self.room_id)
             if outcome is Delivery.SENT:
                 sent += 1
             else:

@@ -156,7 +156,14 @@ class NodesLeft:
     nodes: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class TooSlow:
+    """The device's own node found its queue too full for the room's traffic (a cluster): it is dropped as slow. Told, not asked."""
+
+    login_id: str
+
+
 RoomMsg = (
     Create | Join | Leave | DeviceGone | Say | QueryMembers | QueryOnlineCount
-    | SetAttributes | DeleteAttributes | QueryAttributes | Inspect | DestroyDue | FlushDue | NodesLeft
+    | SetAttributes | DeleteAttributes | QueryAttributes | Inspect | DestroyDue | FlushDue | NodesLeft | TooSlow
 )

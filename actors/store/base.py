@@ -377,13 +377,28 @@ class AlreadyDelivered(Exception):
     """The pending delivery named by AccountWrite.delivered was consumed before."""
 
 
+class ClientMessageIDTaken(Exception):
+    """Another message of the sender took its clientMessageID within the window first (at the same moment, through another writer).
+
+    Nothing of the write was applied. The sender answers with the message
+    that took it, as for any repeat (PROTOCOL.md §4): it is stored, and
+    `find_client_message(sender, client_message_id, since_ms)` finds it.
+    """
+
+    def __init__(self, sender: str, client_message_id: str, since_ms: int) -> None:
+        super().__init__(f"clientMessageID {client_message_id!r} of {sender} is taken by another message")
+        self.sender = sender
+        self.client_message_id = client_message_id
+        self.since_ms = since_ms
+
+
 class MessageStore(Protocol):
     """Messages, each user's view of them, conversations, pending deliveries."""
 
     async def commit(self, change: AccountWrite, *, fence: Fence | None = None) -> list[int]:
         """Apply `change` atomically; return the outbox IDs of its `outbox_events`, then of its `outbox_notices`.
 
-        Raises AlreadyDelivered, or OwnershipLost if `fence` is stale (nothing applied).
+        Raises AlreadyDelivered, ClientMessageIDTaken, or OwnershipLost if `fence` is stale (nothing applied).
         """
         ...
 

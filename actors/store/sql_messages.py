@@ -8,7 +8,10 @@ from dataclasses import fields
 from itertools import pairwise
 from typing import Any, TypeVar
 
-from .base import AccountState, AccountWrite, AlreadyDelivered, Fence, ConversationRow, MessageRow, Pending, ViewedMessage
+from ..ids import IDEMPOTENCY_WINDOW_MS
+from .base import (
+    AccountState, AccountWrite, AlreadyDelivered, ClientMessageIDTaken, Fence, ConversationRow, MessageRow, Pending, ViewedMessage,
+)
 from .sql import Connection, Cursor, upsert
 from .sql_accounts import (
     _INSERT_STREAM_ROW,
@@ -43,7 +46,21 @@ def _viewed(row: Sequence[Any]) -> ViewedMessage:
     return ViewedMessage(_message(row), row[13], row[14], row[15])
 
 
+# Take the sender's key for a new message, unless another message took it within the window.
+_TAKE_SEND_KEY = (
+    "INSERT INTO send_keys (sender, client_message_id, message_id, sent_ms) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (sender, client_message_id) DO UPDATE SET message_id = excluded.message_id, sent_ms = excluded.sent_ms"
+    " WHERE send_keys.sent_ms < ?"
+)
+
+
 def _insert_message(conn: Connection, m: MessageRow) -> None:
+    """Store a new message; one with a clientMessageID takes that key first (raises ClientMessageIDTaken)."""
+    if m.client_message_id is not None:
+        since = m.timestamp - IDEMPOTENCY_WINDOW_MS
+        taken = conn.execute(_TAKE_SEND_KEY, (m.sender, m.client_message_id, m.message_id, m.timestamp, since)).rowcount
+        if taken == 0:
+            raise ClientMessageIDTaken(m.sender, m.client_message_id, since)
     is_text = isinstance(m.body, str)
     body = m.body.encode() if isinstance(m.body, str) else m.body
     conn.execute(
