@@ -20,12 +20,11 @@ from typing import Any, Final, Protocol, TypeVar
 
 from actors import wire as p
 from actors.account.context import AccountContext
-from actors.account.messages import AccountMsg, TakeDelivery
+from actors.account.messages import AccountMsg, TakePending
 from actors.ids import now_ms, session_address
 from actors.runtime import ActorError, ActorRef, Address, Asks, Envelope, Registry
 from actors.store.base import Store
 from actors.wire.errors import HubbubError
-from actors.wire.messages import Message, MessageReply
 
 from .config import Config
 from .devices import DeviceDirectory
@@ -102,23 +101,24 @@ class Services:
         """Ask the acting device's account; raises its refusal, or AskTimeout after ask_timeout_s."""
         return await self.account(identity.user_id).ask(msg, timeout=self.config.ask_timeout_s)
 
-    async def send_shared(self, identity: Identity, kind: str, key: str, msg: Asks[Message]) -> p.Reply:
-        """Send a group or thread message through its actor `kind`/`key`; the reply once the sender's account holds it.
+    async def ask_group(self, identity: Identity, group_id: str, msg: Asks[R]) -> R:
+        """Ask a group's actor for the acting device; the answer once that device's account took what the actor queued for it.
 
-        The group's actor answers once the message is stored, before the
-        sender's account takes its own delivery of it: taking it first keeps
-        the reply in order with that account's steps, so a deletion another
-        of its devices makes after the reply covers the message. The message
-        is stored either way: if the account cannot take it now (the store or
-        the account unreachable), the reply says so in one warning line and
-        the delivery waits in the outbox as any other.
+        The group's actor answers once its step is stored, before the acting
+        account takes the events and deliveries that step queued for it (the
+        sender's own copy of a message, the other devices' threadChanged):
+        taking them first keeps the reply in order with them and with that
+        account's later steps, so a deletion another of its devices makes
+        after a send's reply covers the message. The step is stored either
+        way: if the account cannot take them now (the store or the account
+        unreachable), one warning line says so and they wait in the outbox.
         """
-        message = await self.ask(kind, key, msg)
+        answer = await self.ask("group", group_id, msg)
         try:
-            await self.ask_account(identity, TakeDelivery(message.message_id))
+            await self.ask_account(identity, TakePending())
         except (HubbubError, ActorError) as exc:
-            log.warning("message=%s stored; the sender's account did not take it before the reply: %s", message.message_id, exc)
-        return MessageReply(message=message)
+            log.warning("group=%s answered before account=%s took what it queued: %s", group_id, identity.user_id, exc)
+        return answer
 
     async def ask(self, kind: str, key: str, msg: Asks[R]) -> R:
         """Ask the actor `kind`/`key`; raises its refusal, or AskTimeout after ask_timeout_s."""

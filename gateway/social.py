@@ -12,6 +12,7 @@ from actors.group import messages as group
 from actors.group.actor import GroupActor, GroupContext
 from actors.runtime import Asks
 from actors.wire import group_joining as pj
+from actors.wire import messages as pm
 from actors.wire import group_member_attributes as pa
 from actors.wire import social as ps
 
@@ -76,8 +77,8 @@ class Social(Feature):
     async def _account(self, identity: Identity, msg: Asks[R]) -> R:
         return await self.services.ask_account(identity, msg)
 
-    async def _group(self, group_id: str, msg: Asks[R]) -> R:
-        return await self.services.ask("group", group_id, msg)
+    async def _group(self, identity: Identity, group_id: str, msg: Asks[R]) -> R:
+        return await self.services.ask_group(identity, group_id, msg)
 
     # ---- profiles -------------------------------------------------------------
 
@@ -136,45 +137,45 @@ class Social(Feature):
         msg = group.SendGroupMessage(
             user_id, login_id, body.type, body.message, body.extended_data, req.config.has_receipt, req.client_message_id
         )
-        return await self.services.send_shared(identity, "group", req.to_conversation_id, msg)
+        return pm.MessageReply(message=await self._group(identity, req.to_conversation_id, msg))
 
     async def create_group(self, identity: Identity, req: ps.CreateGroup) -> Result:
         user_id, login_id = identity.user_id, identity.login_id
         group_id = req.group_info.group_id or random_id("g")
         msg = group.CreateGroup(user_id, login_id, req.group_info.group_name, tuple(req.user_ids), req.group_info.join_mode)
-        return await self._group(group_id, msg)
+        return await self._group(identity, group_id, msg)
 
     async def join_group(self, identity: Identity, req: ps.JoinGroup) -> Result:
         user_id, login_id = identity.user_id, identity.login_id
-        return await self._group(req.group_id, group.JoinGroup(user_id, login_id))
+        return await self._group(identity, req.group_id, group.JoinGroup(user_id, login_id))
 
     async def leave_group(self, identity: Identity, req: ps.LeaveGroup) -> Result:
         user_id, login_id = identity.user_id, identity.login_id
-        return await self._group(req.group_id, group.LeaveGroup(user_id, login_id))
+        return await self._group(identity, req.group_id, group.LeaveGroup(user_id, login_id))
 
     async def invite(self, identity: Identity, req: ps.InviteUsersIntoGroup) -> Result:
         user_id, login_id = identity.user_id, identity.login_id
-        return await self._group(req.group_id, group.InviteUsers(user_id, login_id, tuple(req.user_ids)))
+        return await self._group(identity, req.group_id, group.InviteUsers(user_id, login_id, tuple(req.user_ids)))
 
     async def kick(self, identity: Identity, req: ps.KickGroupMembers) -> Result:
         user_id, login_id = identity.user_id, identity.login_id
-        return await self._group(req.group_id, group.KickMembers(user_id, login_id, tuple(req.user_ids)))
+        return await self._group(identity, req.group_id, group.KickMembers(user_id, login_id, tuple(req.user_ids)))
 
     async def dismiss(self, identity: Identity, req: ps.DismissGroup) -> Result:
         user_id, login_id = identity.user_id, identity.login_id
-        return await self._group(req.group_id, group.DismissGroup(user_id, login_id))
+        return await self._group(identity, req.group_id, group.DismissGroup(user_id, login_id))
 
     async def transfer_owner(self, identity: Identity, req: ps.TransferGroupOwner) -> Result:
         user_id, login_id = identity.user_id, identity.login_id
-        return await self._group(req.group_id, group.SetRole(user_id, login_id, req.to_user_id, 1))
+        return await self._group(identity, req.group_id, group.SetRole(user_id, login_id, req.to_user_id, 1))
 
     async def set_role(self, identity: Identity, req: ps.SetGroupMemberRole) -> Result:
         user_id, login_id = identity.user_id, identity.login_id
-        return await self._group(req.group_id, group.SetRole(user_id, login_id, req.user_id, req.role))
+        return await self._group(identity, req.group_id, group.SetRole(user_id, login_id, req.user_id, req.role))
 
     async def _update(self, identity: Identity, group_id: str, **fields: Any) -> Result:
         user_id, login_id = identity.user_id, identity.login_id
-        return await self._group(group_id, group.UpdateGroupInfo(user_id, login_id, **fields))
+        return await self._group(identity, group_id, group.UpdateGroupInfo(user_id, login_id, **fields))
 
     async def update_group_name(self, identity: Identity, req: ps.UpdateGroupName) -> Result:
         return await self._update(identity, req.group_id, name=req.group_name)
@@ -200,20 +201,20 @@ class Social(Feature):
 
     async def query_group_info(self, identity: Identity, req: ps.QueryGroupInfo) -> Result:
         user_id = identity.user_id
-        return await self._group(req.group_id, group.QueryGroupInfo(user_id))
+        return await self._group(identity, req.group_id, group.QueryGroupInfo(user_id))
 
     async def query_group_members(self, identity: Identity, req: ps.QueryGroupMemberList) -> Result:
         user_id = identity.user_id
         msg = group.QueryMembers(user_id, req.config.count, req.config.next_flag)
-        return await self._group(req.group_id, msg)
+        return await self._group(identity, req.group_id, msg)
 
     async def accept_application(self, identity: Identity, req: pj.AcceptGroupJoinApplication) -> Result:
         msg = group.AnswerApplication(identity.user_id, identity.login_id, req.user_id, True)
-        return await self._group(req.group_id, msg)
+        return await self._group(identity, req.group_id, msg)
 
     async def reject_application(self, identity: Identity, req: pj.RejectGroupJoinApplication) -> Result:
         msg = group.AnswerApplication(identity.user_id, identity.login_id, req.user_id, False)
-        return await self._group(req.group_id, msg)
+        return await self._group(identity, req.group_id, msg)
 
     async def query_group_applications(self, identity: Identity, req: pj.QueryGroupApplicationList) -> Result:
         found = await self.services.store.group_applications(identity.user_id)
@@ -225,16 +226,16 @@ class Social(Feature):
 
     async def update_join_mode(self, identity: Identity, req: pj.UpdateGroupJoinMode) -> Result:
         msg = group.UpdateJoinMode(identity.user_id, identity.login_id, req.join_mode)
-        return await self._group(req.group_id, msg)
+        return await self._group(identity, req.group_id, msg)
 
     async def set_member_attributes(self, identity: Identity, req: pa.SetGroupMemberAttributes) -> Result:
         attributes = tuple(req.attributes.items())
         msg = group.SetMemberAttributes(identity.user_id, identity.login_id, req.user_id, set_attributes=attributes)
-        return await self._group(req.group_id, msg)
+        return await self._group(identity, req.group_id, msg)
 
     async def delete_member_attributes(self, identity: Identity, req: pa.DeleteGroupMemberAttributes) -> Result:
         msg = group.SetMemberAttributes(identity.user_id, identity.login_id, req.user_id, delete_keys=tuple(req.keys))
-        return await self._group(req.group_id, msg)
+        return await self._group(identity, req.group_id, msg)
 
     async def query_member_attributes(self, identity: Identity, req: pa.QueryGroupMemberAttributes) -> Result:
-        return await self._group(req.group_id, group.QueryMemberAttributes(identity.user_id, tuple(req.user_ids)))
+        return await self._group(identity, req.group_id, group.QueryMemberAttributes(identity.user_id, tuple(req.user_ids)))

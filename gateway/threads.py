@@ -13,6 +13,7 @@ from actors.errors import InvalidArgument, ThreadNotExist
 from actors.group import messages as group
 from actors.group.views import thread_wire
 from actors.runtime import Asks
+from actors.wire import messages as pm
 from actors.wire import threads as pt
 
 from .identity import Identity
@@ -50,8 +51,8 @@ class Threads(Feature):
             raise ThreadNotExist(f"no thread {thread_id!r}")
         return group_id
 
-    async def _thread(self, thread_id: str, msg: Asks[R]) -> R:
-        return await self.services.ask("group", await self._group_of(thread_id), msg)
+    async def _thread(self, identity: Identity, thread_id: str, msg: Asks[R]) -> R:
+        return await self.services.ask_group(identity, await self._group_of(thread_id), msg)
 
     async def send(self, identity: Identity, req: p.SendMessage) -> Result:
         if req.to_login_id is not None:
@@ -61,39 +62,39 @@ class Threads(Feature):
             identity.user_id, identity.login_id, req.to_conversation_id, body.type, body.message, body.extended_data,
             req.config.has_receipt, req.client_message_id,
         )
-        return await self.services.send_shared(identity, "group", await self._group_of(req.to_conversation_id), msg)
+        return pm.MessageReply(message=await self._thread(identity, req.to_conversation_id, msg))
 
     async def create(self, identity: Identity, req: pt.CreateThread) -> Result:
         msg = group.CreateThread(identity.user_id, identity.login_id, random_id("t"), req.parent_message_id, req.thread_name)
-        return await self.services.ask("group", req.group_id, msg)
+        return await self.services.ask_group(identity, req.group_id, msg)
 
     async def join(self, identity: Identity, req: pt.JoinThread) -> Result:
-        return await self._thread(req.thread_id, group.JoinThread(identity.user_id, identity.login_id, req.thread_id))
+        return await self._thread(identity, req.thread_id, group.JoinThread(identity.user_id, identity.login_id, req.thread_id))
 
     async def leave(self, identity: Identity, req: pt.LeaveThread) -> Result:
-        return await self._thread(req.thread_id, group.LeaveThread(identity.user_id, identity.login_id, req.thread_id))
+        return await self._thread(identity, req.thread_id, group.LeaveThread(identity.user_id, identity.login_id, req.thread_id))
 
     async def rename(self, identity: Identity, req: pt.UpdateThreadName) -> Result:
         msg = group.RenameThread(identity.user_id, identity.login_id, req.thread_id, req.thread_name)
-        return await self._thread(req.thread_id, msg)
+        return await self._thread(identity, req.thread_id, msg)
 
     async def destroy(self, identity: Identity, req: pt.DestroyThread) -> Result:
-        return await self._thread(req.thread_id, group.DestroyThread(identity.user_id, identity.login_id, req.thread_id))
+        return await self._thread(identity, req.thread_id, group.DestroyThread(identity.user_id, identity.login_id, req.thread_id))
 
     async def kick(self, identity: Identity, req: pt.KickThreadMembers) -> Result:
         msg = group.KickThreadMembers(identity.user_id, identity.login_id, req.thread_id, tuple(req.user_ids))
-        return await self._thread(req.thread_id, msg)
+        return await self._thread(identity, req.thread_id, msg)
 
     async def query_list(self, identity: Identity, req: pt.QueryThreadList) -> Result:
         msg = group.QueryThreads(identity.user_id, req.config.count, req.config.next_flag)
-        return await self.services.ask("group", req.group_id, msg)
+        return await self.services.ask_group(identity, req.group_id, msg)
 
     async def query_info(self, identity: Identity, req: pt.QueryThreadInfo) -> Result:
-        return await self._thread(req.thread_id, group.QueryThread(identity.user_id, req.thread_id))
+        return await self._thread(identity, req.thread_id, group.QueryThread(identity.user_id, req.thread_id))
 
     async def query_members(self, identity: Identity, req: pt.QueryThreadMemberList) -> Result:
         msg = group.QueryThreadMembers(identity.user_id, req.thread_id, req.config.count, req.config.next_flag)
-        return await self._thread(req.thread_id, msg)
+        return await self._thread(identity, req.thread_id, msg)
 
     async def query_joined(self, identity: Identity, req: pt.QueryJoinedThreadList) -> Result:
         cfg = req.config

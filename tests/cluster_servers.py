@@ -182,6 +182,18 @@ def cluster_servers(nursery: trio.Nursery, request: pytest.FixtureRequest) -> Cl
     return ClusterServers(nursery, request.getfixturevalue("postgres_server"), request.getfixturevalue("shared_redis"))
 
 
+@pytest.fixture
+def cluster_backends(request: pytest.FixtureRequest) -> tuple[PostgresForTests, SharedRedis] | None:
+    """With HUBBUB_TEST_STORE=cluster, the run's PostgreSQL and Redis, for a test that makes ClusterServers of its own; None otherwise.
+
+    For tests that start a server per Hypothesis example: a trio fixture such
+    as `cluster_servers` (its nursery) lasts one example only.
+    """
+    if os.environ.get("HUBBUB_TEST_STORE") != "cluster":
+        return None
+    return request.getfixturevalue("postgres_server"), request.getfixturevalue("shared_redis")
+
+
 def _node_dir(data_dir: Path, name: str) -> Path:
     """`n1` keeps the data dir the test named (it may look inside); the others get one beside it."""
     return data_dir if name == NODES[0] else data_dir.with_name(f"{data_dir.name}.{name}")
@@ -234,7 +246,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     kept: list[pytest.Item] = []
     left: list[pytest.Item] = []
     for item in items:
-        starts_servers = "start_server" in getattr(item, "fixturenames", ())
+        starts_servers = {"start_server", "cluster_backends"} & set(getattr(item, "fixturenames", ()))
         outside = any(part in item.path.name for part in _OUTSIDE) or item.get_closest_marker("one_process") is not None
         (kept if starts_servers and not outside else left).append(item)
         bug = item.get_closest_marker("cluster_bug")

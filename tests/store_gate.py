@@ -9,12 +9,12 @@ import trio
 
 
 class StoreGate:
-    """Holds the next call of one store method until `release` is set.
+    """Holds the next call of one store method (the next for which `when` is true) until `release` is set.
 
     `entered` is set when that call arrives; every later call passes through.
     """
 
-    def __init__(self, store: Any, name: str) -> None:
+    def __init__(self, store: Any, name: str, when: Callable[..., bool] = lambda *args, **kwargs: True) -> None:
         self.entered = trio.Event()
         self.release = trio.Event()
         original: Callable[..., Awaitable[Any]] = getattr(store, name)
@@ -22,7 +22,7 @@ class StoreGate:
 
         async def gated(*args: Any, **kwargs: Any) -> Any:
             nonlocal armed
-            if armed:
+            if armed and when(*args, **kwargs):
                 armed = False
                 self.entered.set()
                 await self.release.wait()

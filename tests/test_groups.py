@@ -1024,7 +1024,7 @@ async def test_a_group_message_stored_is_answered_ok_when_the_senders_account_ca
         sent = await send_group(a1, "down", "stored")
         event = await until(a2, lambda e: e["ev"] == "groupMessageReceived")
         assert event[-1]["messageList"][0]["messageID"] == sent["messageID"]
-        assert f"message={sent['messageID']} stored; the sender's account did not take it before the reply" in caplog.text
+        assert "group=down answered before account=alice took what it queued: " in caplog.text
 
 
 async def test_each_members_delivery_is_handed_to_the_store_as_a_write_it_may_apply_in_bulk(start_server: StartServer, login: Login) -> None:

@@ -28,10 +28,12 @@ from hypothesis import HealthCheck, Phase, given, settings
 from actors.account.policy import LoginPolicy
 from hubbub_client import Client, ClientError
 from gateway.config import Config
-from gateway.server import serve
+from gateway.server import Gateway, serve
 
-from .conftest import SECRET, token
+from .cluster_servers import ClusterServers, SharedRedis
+from .conftest import SECRET, TEST_STORE, token
 from .messaging_support import conversation_list, history, until
+from .store_engines import PostgresForTests
 
 USERS = ("u0", "u1", "u2")
 PLATFORMS = ("iOS", "Windows")
@@ -363,23 +365,42 @@ def _rebuild(client: RecordingClient, user_id: str, own: dict[int, tuple[Any, ..
     return view
 
 
+async def _start(nursery: trio.Nursery, config: Config, clusters: ClusterServers | None) -> Gateway:
+    """A server for one example in this nursery: one process, or (HUBBUB_TEST_STORE=cluster) three nodes."""
+    if clusters is None:
+        gateway: Gateway = await nursery.start(serve, config)
+        return gateway
+    return await clusters.start(config)
+
+
+def _ws_url(server: Gateway, clusters: ClusterServers | None) -> str:
+    """Where the next device connects: the server, or the next node of its cluster (round-robin)."""
+    node = server if clusters is None else clusters.node_for_client(server)
+    assert node.listening is not None
+    return node.listening.ws_url
+
+
 # No explain phase: each run starts a server, and a minimal failing program says enough.
+# `cluster_backends` is the run's PostgreSQL and Redis (None unless HUBBUB_TEST_STORE=cluster), the same for every example;
+# there each example starts three nodes (about 9 s of a loaded machine's time each), so fewer of them.
 @settings(
-    max_examples=15, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow],
+    max_examples=15 if TEST_STORE != "cluster" else 6, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
     phases=[Phase.explicit, Phase.generate, Phase.shrink],
 )
 @given(program=PROGRAMS)
-async def test_every_device_view_rebuilt_from_events_matches_the_server(program: list[list[tuple[Any, ...]]]) -> None:
-    with tempfile.TemporaryDirectory() as data_dir, trio.fail_after(60):
+async def test_every_device_view_rebuilt_from_events_matches_the_server(
+    cluster_backends: tuple[PostgresForTests, SharedRedis] | None, program: list[list[tuple[Any, ...]]]
+) -> None:
+    with tempfile.TemporaryDirectory() as data_dir, trio.fail_after(60 if cluster_backends is None else 180):
         config = replace(Config(), data_dir=Path(data_dir), auth_secret=SECRET, admin_port=None, policy=LoginPolicy.preset("multi"))
         async with trio.open_nursery() as nursery:
-            server = await nursery.start(serve, config)
-            assert server.listening is not None
+            cluster_servers = None if cluster_backends is None else ClusterServers(nursery, *cluster_backends)
+            server = await _start(nursery, config, cluster_servers)
             clients: dict[str, list[RecordingClient]] = {}
             for user_id in USERS:
                 clients[user_id] = []
                 for platform in PLATFORMS:
-                    client = RecordingClient(server.listening.ws_url, nursery)
+                    client = RecordingClient(_ws_url(server, cluster_servers), nursery)
                     await client.connect()
                     await client.login(user_id, token(user_id), platform=platform, device_id=f"{user_id}-{platform}")
                     clients[user_id].append(client)

@@ -16,8 +16,12 @@ import trio
 
 from hubbub_client import Client
 
+from gateway.services import account_address
+
+from .cluster_servers import node_owning
 from .conftest import Login, StartServer
-from .messaging_support import assert_consecutive, devices, durable, fails, history, until
+from .messaging_support import assert_consecutive, devices, durable, fails, history, send, until
+from .store_gate import StoreGate
 
 
 async def _event(client: Client, name: str, **fields: Any) -> dict[str, Any]:
@@ -338,3 +342,34 @@ async def test_a_revoke_reaches_whoever_holds_the_message_after_leaving_the_thre
             revoked = (await _event(device, "messageRevokeReceived"))["messageList"][0]
             assert (revoked["messageID"], revoked["isRevoked"]) == (sent[1]["messageID"], True)
             assert [m["isRevoked"] for m in await history(device, tid, 3)] == [True, True]
+
+
+async def test_a_thread_ops_reply_comes_after_the_events_it_queued_for_the_acting_account(start_server: StartServer, login: Login) -> None:
+    """One device joins, the other leaves, while their account is busy: each reply waits for the account to take what the
+    group queued for it, so the leaving device has the join's threadChanged before its reply (and ends outside, as the server)."""
+    server = await start_server("multi")
+    owner = node_owning(server, account_address("alice"))
+    with trio.fail_after(60):
+        a1, a2, a3 = await devices(login, server, "alice", 3)
+        (bob,) = await devices(login, server, "bob", 1)
+        parent = await _group_message(a1, "g-order", ["bob"], [a2, a3, bob])
+        tid = (await bob.request("createThread", groupID="g-order", parentMessageID=parent, threadName="t"))["thread"]["threadID"]
+        for device in (a1, a2, a3):
+            await _event(device, "threadChanged", event="create")
+        held = StoreGate(owner.store, "commit", lambda change, **_: change.user_id == "alice")  # busy storing a3's peer message
+        left: dict[str, bool] = {}
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(lambda: send(a3, "bob", "busy"))
+            await held.entered.wait()
+            nursery.start_soon(lambda: a1.request("joinThread", threadID=tid))
+            await _event(bob, "threadMemberChanged", event="join")  # the group stored the join
+
+            async def leave() -> None:
+                await a2.request("leaveThread", threadID=tid)
+                left["join_seen_first"] = any(e["event"] == "join" for e in a2.pending_events("threadChanged"))
+
+            nursery.start_soon(leave)
+            await _event(bob, "threadMemberChanged", event="leave")  # and then the leave
+            held.release.set()
+        assert left["join_seen_first"], a2.pending_events()
+        assert (await a1.request("queryJoinedThreadList", config={"count": 10}))["threadList"] == []

@@ -57,7 +57,7 @@ from .messages import (
     Revoke,
     Revoked,
     SendPeer,
-    TakeDelivery,
+    TakePending,
     UpdateConversation,
     UpdateProfile,
     Wake,
@@ -188,8 +188,8 @@ class AccountActor(Actor[AccountMsg]):
                         answer(reply, msg, await self.messaging.send_that_took(taken))
                 case Deliver():
                     self.messaging.deliver(msg, step)
-                case TakeDelivery():
-                    await self.messaging.take_delivery(msg, step)
+                case TakePending():
+                    await self._recover_deliveries()
                     await self._finish(reply, msg, step, None)
                 case Revoke():
                     await self._finish(reply, msg, step, await self.messaging.revoke(msg, step))

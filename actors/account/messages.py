@@ -123,11 +123,10 @@ class Deliver:
 
 
 @dataclass(frozen=True, slots=True)
-class TakeDelivery(Asks[None]):
-    """The sending device is about to get the reply to its group or thread message: take the message's delivery to
-    this account now if it still waits, so every later step of the account (a deletion on another device) covers it."""
-
-    message_id: str
+class TakePending(Asks[None]):
+    """A device is about to get the reply of a group's actor: take now what other actors queued for this account (the
+    events and deliveries of that group's step among them), so the reply comes after them and every later step of the
+    account (a deletion on another device) covers them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,7 +344,7 @@ class NodesLeft:
 
 AccountMsg = (
     Wake | RecoverDeliveries | NodesLeft | Login | Logout | DeviceGone | QueryDevices | ForceOffline | KickOwnDevice | Acked
-    | SendPeer | Deliver | TakeDelivery | Revoke | Revoked | DeleteMessages | DeleteAllMessages
+    | SendPeer | Deliver | TakePending | Revoke | Revoked | DeleteMessages | DeleteAllMessages
     | QueryConversations | QueryConversation | DeleteConversation | ClearUnread | UpdateConversation
     | ReadReceipts | ReceiptsChanged
     | AccountEvents | UpdateProfile | AddFriend | AnswerFriend | DeleteFriends

@@ -45,7 +45,6 @@ from .messages import (
     Revoke,
     Revoked,
     SendPeer,
-    TakeDelivery,
     UpdateConversation,
     notice_of,
 )
@@ -165,13 +164,6 @@ class Messaging:
                 self.ctx.on_delivered(message.conversation_type, time.time() - message.timestamp / 1000)
 
         step.then(delivered)
-
-    async def take_delivery(self, msg: TakeDelivery, step: Step) -> None:
-        """Deliver a message to this account now if its delivery still waits in the outbox (else it was taken)."""
-        for pending in await self.ctx.store.pending_deliveries(self.user_id):
-            if pending.message is not None and pending.message.message_id == msg.message_id:
-                self.deliver(Deliver(pending.message, pending.group_seq, pending.exclude_login), step)
-                return
 
     # ---- revoke and delete ----------------------------------------------------
 
