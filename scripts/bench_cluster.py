@@ -22,7 +22,9 @@ two cores.
 
 Printed: deliveries/s and server CPU per delivery per setup, pg-2 ÷ pg-1
 (what the second node buys) and pg-1 ÷ sqlite (what the bus and the
-shared store cost). Exit status 1 when any count is not what a correct
+shared store cost). With --baseline DIR (a checkout of another commit) every
+setup also runs on the server code in DIR, interleaved with this tree's, and
+a last table gives this tree ÷ the baseline: before and after in one run. Exit status 1 when any count is not what a correct
 server gives, or a server logged an error.
 """
 
@@ -63,6 +65,7 @@ class Run:
     mix: str
     setup: str
     round: int
+    tree: str = ""  # "" for this repository's code, "baseline" for --baseline's
     delivered_per_s: float = math.nan
     cpu_us_per_delivery: float = math.nan
     deliveries: float = math.nan
@@ -84,8 +87,8 @@ def _postmaster_pid(server: EmbeddedPostgres) -> int:
 
 
 @asynccontextmanager
-async def _setup(setup: str, workdir: Path, postgres: EmbeddedPostgres) -> AsyncIterator[tuple[Target, load.ServerLog]]:
-    """Start `setup` on fresh storage under `workdir`; the target (every server pid in it) and the hubbub log."""
+async def _setup(setup: str, workdir: Path, postgres: EmbeddedPostgres, root: Path) -> AsyncIterator[tuple[Target, load.ServerLog]]:
+    """Start `setup` of the code in `root` on fresh storage under `workdir`; the target (every server pid in it) and the hubbub log."""
     secret, port = secrets.token_urlsafe(32), _free_port()
     command = [
         sys.executable, "-m", "gateway.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--admin-port", "off",
@@ -106,7 +109,7 @@ async def _setup(setup: str, workdir: Path, postgres: EmbeddedPostgres) -> Async
             ready = "hubbub workers:"  # the supervisor's line once every node listens (each once its view holds them all)
             cpu_pids = (_postmaster_pid(postgres), redis.pid)
         log = load.ServerLog(workdir / "server.log")
-        _, pid = await stack.enter_async_context(load.spawned(command, ready, log))
+        _, pid = await stack.enter_async_context(load.spawned(command, ready, log, root=root))
         yield Target(f"ws://127.0.0.1:{port}/ws", secret, "multi", server_pid=pid, cpu_pids=cpu_pids), log
 
 
@@ -138,10 +141,11 @@ def _figures(run: Run, result: MixResult, group_size: int) -> None:
 
 async def _one(run: Run, args: argparse.Namespace, top: Path, postgres: EmbeddedPostgres, progress: Progress) -> None:
     mix_args, mix = load.parse_args(_mix_argv(run.mix, args))
-    workdir = top / f"{run.mix}-{run.setup}-{run.round}"
+    workdir = top / f"{run.mix}-{run.setup}-{run.round}{'-' + run.tree if run.tree else ''}"
     workdir.mkdir()
+    root = args.baseline if run.tree else load.ROOT
     try:
-        async with _setup(run.setup, workdir, postgres) as (target, log):
+        async with _setup(run.setup, workdir, postgres, root) as (target, log):
             before = _cpu_by_process(target)
             result = await mix.run(target, mix_args, progress)
             after = _cpu_by_process(target)
@@ -154,9 +158,14 @@ async def _one(run: Run, args: argparse.Namespace, top: Path, postgres: Embedded
         run.problems.append(f"the server logged {log.errors} errors: {log.samples}")
 
 
-def _median(runs: list[Run], mix: str, setup: str, figure: str) -> float:
-    values = [getattr(r, figure) for r in runs if r.mix == mix and r.setup == setup and not math.isnan(getattr(r, figure))]
+def _median(runs: list[Run], mix: str, setup: str, figure: str, tree: str = "") -> float:
+    values = [getattr(r, figure) for r in runs
+              if r.mix == mix and r.setup == setup and r.tree == tree and not math.isnan(getattr(r, figure))]  # fmt: skip
     return statistics.median(values) if values else math.nan
+
+
+def _label(run: Run, rounds: int) -> str:
+    return f"{run.setup}{' (baseline)' if run.tree else ''}{f' (round {run.round})' if rounds > 1 else ''}"
 
 
 def render(runs: list[Run], rounds: int) -> str:
@@ -167,16 +176,25 @@ def render(runs: list[Run], rounds: int) -> str:
     ]
     for r in runs:
         split = " / ".join(f"{r.cpu_s_by_process[name]:.1f} s" if name in r.cpu_s_by_process else "-" for name in ("hubbub", "postgresql", "redis"))
-        lines.append(f"| {r.mix} | {r.setup}{f' (round {r.round})' if rounds > 1 else ''} | {r.delivered_per_s:,.0f} | "
+        lines.append(f"| {r.mix} | {_label(r, rounds)} | {r.delivered_per_s:,.0f} | "
                      f"{r.cpu_us_per_delivery:,.0f} µs | {r.deliveries:,.0f} ({r.expected:,.0f}) | {split} |")  # fmt: skip
     lines += ["", "| mix | 2 nodes ÷ 1 node: deliveries/s | CPU per delivery | 1 node on PostgreSQL+Redis ÷ SQLite: CPU per delivery | deliveries/s |",
               "|---|---|---|---|---|"]  # fmt: skip
-    for mix in dict.fromkeys(r.mix for r in runs):
-        def ratio(figure: str, over: str, under: str, mix: str = mix) -> str:
-            return f"{_median(runs, mix, over, figure) / _median(runs, mix, under, figure):.2f}×"
+    trees = list(dict.fromkeys(r.tree for r in runs))
+    for tree in trees:
+        for mix in dict.fromkeys(r.mix for r in runs):
+            def ratio(figure: str, over: str, under: str, mix: str = mix, tree: str = tree) -> str:
+                return f"{_median(runs, mix, over, figure, tree) / _median(runs, mix, under, figure, tree):.2f}×"
 
-        lines.append(f"| {mix} | {ratio('delivered_per_s', 'pg-2', 'pg-1')} | {ratio('cpu_us_per_delivery', 'pg-2', 'pg-1')} | "
-                     f"{ratio('cpu_us_per_delivery', 'pg-1', 'sqlite')} | {ratio('delivered_per_s', 'pg-1', 'sqlite')} |")  # fmt: skip
+            lines.append(f"| {mix}{' (baseline)' if tree else ''} | {ratio('delivered_per_s', 'pg-2', 'pg-1')} | "
+                         f"{ratio('cpu_us_per_delivery', 'pg-2', 'pg-1')} | "
+                         f"{ratio('cpu_us_per_delivery', 'pg-1', 'sqlite')} | {ratio('delivered_per_s', 'pg-1', 'sqlite')} |")  # fmt: skip
+    if len(trees) > 1:
+        lines += ["", "| mix | setup | this tree ÷ baseline: deliveries/s | CPU per delivery |", "|---|---|---|---|"]
+        for mix, setup in dict.fromkeys((r.mix, r.setup) for r in runs):
+            rate, cpu = (_median(runs, mix, setup, figure) / _median(runs, mix, setup, figure, "baseline")
+                         for figure in ("delivered_per_s", "cpu_us_per_delivery"))  # fmt: skip
+            lines.append(f"| {mix} | {setup} | {rate:.2f}× | {cpu:.2f}× |")
     problems = [f"{r.mix} on {r.setup}: {p}" for r in runs for p in r.problems]
     lines.append("\nproblems:" if problems else "\nno problems: every count as expected, no server error")
     lines += [f"  - {p}" for p in problems]
@@ -184,7 +202,9 @@ def render(runs: list[Run], rounds: int) -> str:
 
 
 async def main_async(args: argparse.Namespace) -> list[Run]:
-    runs = [Run(mix, setup, index) for index in range(1, args.rounds + 1) for mix in args.mixes for setup in args.setups]
+    trees = ("", "baseline") if args.baseline is not None else ("",)
+    runs = [Run(mix, setup, index, tree)
+            for index in range(1, args.rounds + 1) for mix in args.mixes for setup in args.setups for tree in trees]  # fmt: skip
     progress = Progress(enabled=sys.stderr.isatty())
     postgres = EmbeddedPostgres()
     try:
@@ -194,7 +214,7 @@ async def main_async(args: argparse.Namespace) -> list[Run]:
             for run in runs:
                 await _one(run, args, Path(tmp), postgres, progress)
                 progress.done()
-                print(f"{run.mix} on {run.setup} (round {run.round}): {run.delivered_per_s:,.0f} deliveries/s, "
+                print(f"{run.mix} on {_label(run, 1)} (round {run.round}): {run.delivered_per_s:,.0f} deliveries/s, "
                       f"{run.cpu_us_per_delivery:,.0f} µs server CPU per delivery", flush=True)  # fmt: skip
     finally:
         postgres.cleanup()
@@ -206,6 +226,13 @@ def _names(value: str, allowed: tuple[str, ...], flag: str) -> tuple[str, ...]:
     if not names or not set(names) <= set(allowed):
         raise argparse.ArgumentTypeError(f"{flag}: pick from {', '.join(allowed)}")
     return names
+
+
+def _checkout(value: str) -> Path:
+    path = Path(value).resolve()
+    if not (path / "gateway" / "cli.py").is_file():
+        raise argparse.ArgumentTypeError(f"--baseline: {path} is no checkout of this repository (no gateway/cli.py)")
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -220,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=1, help="each mix on each setup this many times, interleaved (default %(default)s)")
     parser.add_argument("--mixes", type=lambda v: _names(v, MIXES, "--mixes"), default=MIXES, help="comma-separated (default chat,groups)")
     parser.add_argument("--setups", type=lambda v: _names(v, SETUPS, "--setups"), default=SETUPS, help="comma-separated (default sqlite,pg-1,pg-2)")
+    parser.add_argument("--baseline", type=_checkout, help="a checkout of other server code: every setup runs on it too, interleaved")
     parser.add_argument("--keep-logs", type=Path, help="a directory for the servers' data dirs and logs, kept after the run")
     parser.add_argument("--quick", action="store_true", help="small counts, for a smoke test")
     parser.add_argument("--json", type=Path, help="also write every run's figures to this JSON file")

@@ -165,9 +165,9 @@ class ServerLog:
                 self.samples.append(line[:300])
 
 
-def _subprocess_env() -> dict[str, str]:
+def _subprocess_env(root: Path = ROOT) -> dict[str, str]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
     return env
 
 
@@ -188,8 +188,10 @@ async def _ready_line(stream: trio.abc.ReceiveStream, prefix: str) -> str:
 
 
 @asynccontextmanager
-async def spawned(command: list[str], ready_prefix: str, log: ServerLog, wrapped: bool = False) -> AsyncIterator[tuple[str, int]]:
-    """Run `command` (cwd: the repo) until its ready line; yield that line and the pid.
+async def spawned(
+    command: list[str], ready_prefix: str, log: ServerLog, wrapped: bool = False, root: Path = ROOT
+) -> AsyncIterator[tuple[str, int]]:
+    """Run `command` (cwd and first import path: `root`, this repo unless told) until its ready line; yield that line and the pid.
 
     stderr goes to `log.path`, scanned on exit. On exit the process gets
     SIGTERM, then SIGKILL after 10 s; a `wrapped` one (a wrapper that ends
@@ -199,7 +201,7 @@ async def spawned(command: list[str], ready_prefix: str, log: ServerLog, wrapped
     """
     with log.path.open("wb") as stderr:
         process = await trio.lowlevel.open_process(
-            command, stdout=subprocess.PIPE, stderr=stderr, cwd=ROOT, env=_subprocess_env()
+            command, stdout=subprocess.PIPE, stderr=stderr, cwd=root, env=_subprocess_env(root)
         )
     assert process.stdout is not None
     try:

@@ -113,6 +113,22 @@ class BusUnavailable(ActorUnavailable):
 
 
 @dataclass(slots=True)
+class _Carried:
+    """How the entry of one awaited send went: `done` is set once it went out or was lost (`failure` says why)."""
+
+    done: trio.Event = field(default_factory=trio.Event)
+    waiting: bool = True  # its sender still waits: once it gave up, the entry is not sent
+    failure: str | None = None
+
+    def wanted(self) -> bool:
+        return self.waiting
+
+    def lost(self) -> None:
+        self.failure = "bus: the write that carried it failed"
+        self.done.set()
+
+
+@dataclass(slots=True)
 class _Pending:
     reply: Reply[Any]
     asked: type
@@ -210,6 +226,7 @@ class RedisBus:
                     await self._start_and_carry(task_status)
                 finally:
                     self._client_open = False
+                    self._lose_queued()
         finally:
             if self.membership.nodes:
                 with trio.move_on_after(2, shield=True):
@@ -231,9 +248,11 @@ class RedisBus:
     async def send(self, node: str, address: Address, envelope: Envelope[Any], membership_version: int) -> None:
         """Carry `envelope` to `node` for the actor at `address`; an ask's answer arrives later in its Reply.
 
-        Returns once Redis holds the envelope. Raises BusUnavailable when
-        Redis does not take it within `op_timeout_s`, UnknownMessage for a
-        message the codec does not know.
+        Returns once Redis holds the envelope. It goes out in the node's one
+        ordered queue, in the same pipelined write as whatever else is queued
+        by then (one round trip for many asks, answers and pushes). Raises
+        BusUnavailable when Redis does not take it within `op_timeout_s`,
+        UnknownMessage for a message the codec does not know.
         """
         await self._send(node, address, envelope, membership_version, hops=0)
 
@@ -251,19 +270,38 @@ class RedisBus:
             self._pending[correlation] = _Pending(envelope.reply, type(envelope.msg), address, deadline)
             fields |= {"c": correlation, "f": self.node, "d": max(0.0, deadline - trio.current_time())}
         try:
-            await self._xadd(node, fields)
+            await self._carried(Outgoing(node, fields))
         except BaseException:
             self._pending.pop(correlation, None)
             raise
-        self.stats["sent"] += 1
+
+    async def _carried(self, outgoing: Outgoing) -> None:
+        """Queue `outgoing` (waiting while the queue is full) and return once Redis holds it.
+
+        Raises BusUnavailable when the write that carried it failed, when the
+        bus has stopped, or when neither happened within `op_timeout_s`. A
+        sender that gives up (cancelled, timed out) before its entry went
+        out has it dropped from the queue.
+        """
+        if not self._client_open:  # a session or actor still ending after the node's bus stopped
+            raise BusUnavailable(Address("node", outgoing.node), "bus: this node's bus has stopped")
+        outcome = _Carried()
+        outgoing.wanted, outgoing.sent, outgoing.lost = outcome.wanted, outcome.done.set, outcome.lost
+        try:
+            with trio.fail_after(self.op_timeout_s):
+                await self._out_send.send(outgoing)
+                await outcome.done.wait()
+        except trio.TooSlowError:
+            raise BusUnavailable(Address("node", outgoing.node), f"bus: not carried within {self.op_timeout_s}s") from None
+        finally:
+            outcome.waiting = False
+        if outcome.failure is not None:
+            raise BusUnavailable(Address("node", outgoing.node), outcome.failure)
 
     async def forward(self, address: Address, envelope: Envelope[Any], hops: int) -> None:
         """Send on an envelope that reached a node which does not own `address` (by its newer view)."""
         owner = home_of(address, self.membership.nodes)
         await self._send(owner, address, envelope, self.membership.version, hops)
-
-    async def _xadd(self, node: str, fields: Mapping[str, bytes | str | int | float]) -> None:
-        await self._xadd_all([Outgoing(node, dict(fields))])
 
     async def _redis(self, request: Awaitable[T]) -> T:
         """One Redis command within `op_timeout_s` (trio.TooSlowError past it)."""
@@ -512,7 +550,13 @@ class RedisBus:
                 if outgoing.sent is not None:
                     outgoing.sent()
 
-    def _more_outgoing(self, most: int) -> list[Outgoing]:
+    def _lose_queued(self) -> None:
+        """The bus stopped: what is still queued is lost (its senders hear so at once)."""
+        for outgoing in self._more_outgoing(math.inf):
+            if outgoing.lost is not None:
+                outgoing.lost()
+
+    def _more_outgoing(self, most: float) -> list[Outgoing]:
         """Up to `most` more entries already queued, in order; never waits."""
         more: list[Outgoing] = []
         while len(more) < most:
