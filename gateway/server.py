@@ -38,6 +38,7 @@ from .threads import Threads
 from .metrics import Metrics
 from .node_asks import NodeFigures, gather_timeout_s
 from .rooms import Rooms
+from .handoff import Handoff
 from .listening import WS_PATH, Listening
 from .router import Router
 from .services import EndHook, Feature, Routes, Services, account_address
@@ -95,6 +96,7 @@ class Gateway:
         self.connections: set[DeviceSession] = set()
         self._full = False  # refusing connections at max_connections
         self._none_open: trio.Event | None = None  # set once no connection is left, while close_all waits
+        self.handoff: Handoff | None = None  # a worker of --workers: connections moved to their account's worker
         self.metrics = Metrics(self._live_figures)
         self.account_context.on_delivered = self.metrics.observe_delivery
         # calls to the application backend; `webhook_depth`: calls already queued on disk
@@ -180,7 +182,7 @@ class Gateway:
             "store_queue": store_stats.get("queue_depth", 0),
             "store_writer": {k: v for k, v in store_stats.items() if k != "queue_depth"},
             "account_stats": dict(self.account_context.stats),
-            "cluster": cluster_statistics(self.cluster),
+            "cluster": cluster_statistics(self.cluster) | ({} if self.handoff is None else dict(self.handoff.stats)),
         }
 
     async def handle_connection(self, request: UpgradeRequest) -> None:
@@ -345,4 +347,24 @@ async def _listen(
             connect_timeout=config.login_timeout_s,
             disconnect_timeout=config.close_timeout_s,
         )
-        await server.run(task_status=task_status)
+        async with trio.open_nursery() as listening:
+            handoff = _handoff(gateway, lambda stream: sessions.start_soon(server.serve_handed, stream))
+            if handoff is not None:
+                try:
+                    await listening.start(handoff.run)
+                    server.place = handoff.place
+                    gateway.handoff = handoff
+                except OSError as exc:  # another process holds the name: connections are served where they arrive
+                    log.warning("connections cannot be handed to their account's worker: %s", exc)
+            task_status.started(await listening.start(server.run))
+
+
+def _handoff(gateway: Gateway, serve_soon: Callable[[trio.SocketStream], None]) -> Handoff | None:
+    """A worker of --workers (a cluster node sharing its port with the others named): its handoff; None for any other server."""
+    config, cluster = gateway.config, gateway.cluster
+    if cluster is None or not config.reuse_port or not config.wait_for_nodes or config.tls_cert is not None:
+        return None
+    workers = [name.strip() for name in config.wait_for_nodes.split(",") if name.strip()]
+    return Handoff(
+        config.host, config.port, config.node, workers, lambda user_id: cluster.routing.owner(account_address(user_id)), serve_soon,
+    )

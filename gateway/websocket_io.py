@@ -495,7 +495,15 @@ async def abort(ws: WebSocketConnection) -> None:
 
 
 class GuardedServer(WebSocketServer):
-    """A WebSocketServer that reads each connection's handshake itself and guards it (workarounds 2, 4, 5, 8)."""
+    """A WebSocketServer that reads each connection's handshake itself and guards it (workarounds 2, 4, 5, 8).
+
+    `place`, when set, may hand a plain accepted connection elsewhere before
+    anything of it is read (True: nothing more to do here, the connection is
+    closed in this process; gateway/handoff.py); `serve_handed` serves one
+    handed here.
+    """
+
+    place: Callable[[trio.SocketStream, float], Awaitable[bool]] | None = None
 
     def __init__(
         self,
@@ -513,6 +521,19 @@ class GuardedServer(WebSocketServer):
         self._upgrade_handler = handler
 
     async def _handle_connection(self, stream: trio.abc.Stream) -> None:
+        if self.place is not None and isinstance(stream, trio.SocketStream):
+            try:
+                handed = await self.place(stream, self._connect_timeout)
+            except Exception:
+                log.exception("connection could not be placed; serving it here")
+                handed = False
+            if handed:
+                await trio.aclose_forcefully(stream)  # this process's copy: the other worker holds the connection
+                return
+        await self.serve_handed(stream)
+
+    async def serve_handed(self, stream: trio.abc.Stream) -> None:
+        """Serve one connection: its TLS and WebSocket handshakes, then the handler; closed whatever happens."""
         if isinstance(stream, trio.SSLStream) and not await _tls_handshake(stream, self._connect_timeout):
             return
         try:

@@ -1,7 +1,7 @@
 """The Python client library for hubbub (CBOR over WebSocket)."""
 
 from .client import Client, ClientError, Disconnected, ForcedOffline, Kicked, SessionEnded, TokenExpired, open_client
-from .connecting import ConnectFailed
+from .connecting import ConnectFailed, with_account_hint
 
 __all__ = [
     "Client",
@@ -13,4 +13,5 @@ __all__ = [
     "SessionEnded",
     "TokenExpired",
     "open_client",
+    "with_account_hint",
 ]

@@ -11,7 +11,7 @@ Exceptions (all catchable as trio_websocket.HandshakeError):
 from __future__ import annotations
 
 import ssl
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import trio
 from trio_websocket import ConnectionRejected, HandshakeError, WebSocketConnection, wrap_client_stream
@@ -28,6 +28,12 @@ class ConnectFailed(HandshakeError):
         super().__init__(message)
         self.status_code = status_code
         self.body = body
+
+
+def with_account_hint(url: str, user_id: str) -> str:
+    """`url` naming the account that will log in through it (`?user=ID`): a cluster's workers on one machine
+    serve the connection on the one that owns the account. Only a hint: the login still decides."""
+    return f"{url}{'&' if '?' in url else '?'}user={quote(user_id, safe='')}"
 
 
 def _split(url: str) -> tuple[str, int, str, bool]:

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import trio
 
-from hubbub_client import Client
+from actors.bus.placement import owner_of
+from actors.runtime import Address
+from hubbub_client import Client, with_account_hint
 
 from .cli_support import SECRET, serve_subprocess
 from .cluster_support import two_workers
@@ -89,3 +91,39 @@ async def test_logins_right_after_the_supervisor_says_its_workers_listen_all_suc
                 for client in clients:
                     assert sorted(d["loginID"] for d in (await client.request("queryDevices"))["devices"]) == expected, user
             assert nodes == {"w-1", "w-2"}  # both workers served logins
+
+
+async def test_a_connection_naming_its_account_is_served_by_the_worker_that_owns_the_account(
+    nursery: trio.Nursery, tmp_path: Path, postgres_url: str, redis_server: RedisForTests
+) -> None:
+    """`/ws?user=ID`: whichever worker the kernel gave the connection, the account's owner serves it; messages still flow."""
+    with trio.fail_after(120):
+        async with two_workers(tmp_path, postgres_url, redis_server.url) as server:
+            users = [f"h{i}" for i in range(12)]
+            devices: dict[str, list[Client]] = {user: [] for user in users}
+
+            async def log_in(user: str, platform: str) -> None:
+                client = Client(with_account_hint(server.ws_url, user), nursery)
+                await client.connect()
+                await client.login(user, token(user, secret=SECRET), platform=platform, device_id=platform, timeout=30)
+                devices[user].append(client)
+
+            async with trio.open_nursery() as logins:
+                for user in users:
+                    for platform in ("iOS", "Android", "Windows"):
+                        logins.start_soon(log_in, user, platform)
+            owners = {user: owner_of(Address("account", user), ("w-1", "w-2")) for user in users}
+            assert set(owners.values()) == {"w-1", "w-2"}  # both workers own some of them
+            for user, clients in devices.items():
+                assert {str(c.login_id).rsplit("-", 1)[0] for c in clients} == {owners[user]}, user
+            sender, receiver = devices[users[0]][0], devices[users[1]]
+            await sender.request("sendMessage", toConversationID=users[1], conversationType=0, message={"type": 1, "message": "placed"})
+            for client in receiver:
+                event = await client.next_event("peerMessageReceived", timeout=20)
+                assert event["messageList"][0]["message"] == "placed"
+            unhinted = Client(server.ws_url, nursery)  # no hint: served wherever it arrived, as before
+            await unhinted.connect()
+            await unhinted.login(users[2], token(users[2], secret=SECRET), platform="Web", device_id="Web", timeout=30)
+            assert len((await unhinted.request("queryDevices"))["devices"]) == 4
+        handed = server.stderr()
+        assert "could not hand" not in handed and "cannot be handed" not in handed, handed[-2000:]

@@ -56,7 +56,7 @@ from typing import Protocol, cast
 import trio
 from trio_websocket import ConnectionClosed, HandshakeError
 
-from hubbub_client import Client, ClientError, Disconnected
+from hubbub_client import Client, ClientError, Disconnected, with_account_hint
 
 from gateway.auth import mint_token
 
@@ -225,7 +225,7 @@ async def log_in_devices(
 
     async def one(user: str, index: int) -> None:
         async with limiter:
-            client = Client(target.url, held)
+            client = Client(with_account_hint(target.url, user), held)  # the account's worker, behind --workers
             try:
                 with trio.fail_after(args.request_timeout_s):
                     await client.connect()
