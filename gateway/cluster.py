@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 
 import trio
 
-from actors.account.messages import AccountMsg, NodesLeft as AccountNodesLeft, RecoverDeliveries, Wake
+from actors.account.messages import AccountMsg, Deliver, NodesLeft as AccountNodesLeft, RecoverDeliveries, Wake
 from actors.errors import HubbubError, StorageUnavailable
 from actors.bus import NODE_KIND, ClusterRouting, MessageCodec, Outgoing, RedisBus
 from actors.bus.placement import owner_of
@@ -47,7 +47,7 @@ from actors.outbound import Answer, DeviceEvent, Disconnect, Outbound, Replay
 from actors.room.messages import NodesLeft as RoomNodesLeft, RoomMsg
 from actors.runtime import ActorError, Address, Asks, Envelope, Registry, Reply
 from actors.wire import CloseCode
-from actors.store.base import Store
+from actors.store.base import MessageRow, Store
 
 from .codec import reply_ok
 from .config import Config
@@ -99,6 +99,20 @@ NodeMsg = PushFrame | PushReplay | PushDisconnect
 
 
 @dataclass(frozen=True, slots=True)
+class DeliverEach:
+    """One message for several accounts this node owns (a group message's share for it): `Deliver` to each, here.
+
+    `to` names each account and the sending device its delivery leaves out.
+    One envelope, the message encoded once, however many of the group's
+    members the node owns.
+    """
+
+    message: MessageRow
+    group_seq: int | None
+    to: tuple[tuple[str, str | None], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class PushRoomFrame:
     """An event of room `room_id` for a session of the receiving node, which judges the session's queue (gateway/rooms.py)."""
 
@@ -119,9 +133,13 @@ class PolicyChanged(Asks[None]):
     by: str
 
 
+# What a node is told or asked itself (Address(NODE_KIND, node)).
+NodeInbox = NodeMsg | PushRoomFrame | PolicyChanged | NodeAsk | DeliverEach
+
+
 def bus_codec() -> MessageCodec:
     """The codec of every message that crosses between nodes: the actor kinds', and the node's own."""
-    kinds = {"account": AccountMsg, "group": GroupMsg, "room": RoomMsg, "call": CallMsg, NODE_KIND: NodeMsg | PushRoomFrame | PolicyChanged | NodeAsk}
+    kinds = {"account": AccountMsg, "group": GroupMsg, "room": RoomMsg, "call": CallMsg, NODE_KIND: NodeInbox}
     return MessageCodec(kinds)
 
 
@@ -316,6 +334,10 @@ class Cluster:
             if envelope.reply is not None:
                 envelope.reply.set(self._answer(msg))
             return
+        if isinstance(msg, DeliverEach):
+            for user_id, exclude in msg.to:  # to its owner: here, unless the membership moved it since
+                await self.post_account(user_id, Deliver(msg.message, msg.group_seq, exclude))
+            return
         if isinstance(msg, PolicyChanged):
             log.info("node=%s login policy changed through node %s: reloading it", self.node, msg.by)
             if envelope.reply is not None:
@@ -426,6 +448,26 @@ class Cluster:
             self._unsent.discard(user_id)
         else:
             self._unsent.add(user_id)
+
+    async def post_deliveries(self, message: MessageRow, group_seq: int | None, to: list[tuple[str, str | None]]) -> None:
+        """`Deliver` one message to many accounts: those owned here one by one, each other node's share in one envelope.
+
+        Like `post_account`, in order past a lost post: an account a post to
+        failed gets RecoverDeliveries instead, and when a share's envelope is
+        lost, each of its accounts takes the message from the store later.
+        """
+        shares: dict[str, list[tuple[str, str | None]]] = {}
+        for user_id, exclude in to:
+            owner = self.routing.owner(Address("account", user_id))
+            if owner == self.node or user_id in self._unsent:
+                await self.post_account(user_id, Deliver(message, group_seq, exclude))
+            else:
+                shares.setdefault(owner, []).append((user_id, exclude))
+        for node, share in shares.items():
+            if len(share) == 1:
+                await self.post_account(share[0][0], Deliver(message, group_seq, share[0][1]))
+            elif not await self.routing.post_or_fail(Address(NODE_KIND, node), DeliverEach(message, group_seq, tuple(share))):
+                self._unsent.update(user_id for user_id, _ in share)
 
     async def _recover(self) -> None:
         """Redis answers again after an outage: resync the devices, then have the accounts take what was lost."""

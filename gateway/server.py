@@ -89,6 +89,7 @@ class Gateway:
             stream_keep_count=config.stream_keep_count,
             stream_keep_s=config.stream_keep_s,
             max_devices=config.max_devices_per_account,
+            post_deliveries=None if self.cluster is None else self.cluster.post_deliveries,
         )
         self.registry.add_kind("account", partial(AccountActor, ctx=self.account_context), claimed=True)
         self.wake_after_outage = WakeAfterOutage(store, routes.post)

@@ -31,7 +31,7 @@ class Social(Feature):
         context = GroupContext(
             services.store, accounts.post_account, stats=accounts.stats, max_members=services.config.max_group_members,
             max_threads=services.config.max_group_threads,
-            webhooks=accounts.webhooks,
+            webhooks=accounts.webhooks, post_deliveries=accounts.post_deliveries,
         )
         services.registry.add_kind("group", lambda address: GroupActor(address, context), claimed=True)
 

@@ -20,6 +20,7 @@ from actors.room import messages as room
 from actors.runtime import Asks
 from actors.wire import messages as wire_messages
 from actors.wire import social as wire_social
+from gateway.cluster import NodeInbox, bus_codec
 
 KINDS: dict[str, Any] = {
     "account": account.AccountMsg,
@@ -80,6 +81,14 @@ def test_every_actor_message_round_trips_through_the_codec(kind: str, cls: type)
     data = codec.encode(msg)
     assert isinstance(data, bytes)
     decoded = codec.decode(data)
+    assert type(decoded) is cls and decoded == msg
+
+
+@pytest.mark.parametrize("cls", typing.get_args(NodeInbox), ids=lambda cls: cls.__name__)
+def test_every_node_message_round_trips_through_the_bus_codec(cls: type) -> None:
+    codec = bus_codec()
+    msg = example(cls)
+    decoded = codec.decode(codec.encode(msg))
     assert type(decoded) is cls and decoded == msg
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from ..hooks import WebhookQueue
 from ..outbound import DeviceSink
-from ..store.base import Store
+from ..store.base import MessageRow, Store
 from .policy import LoginPolicy
 
 
@@ -35,3 +35,6 @@ class AccountContext:
     # told (conversation type, seconds from the send) for each message committed to a receiving account
     on_delivered: Callable[[int, float], None] | None = None
     webhooks: WebhookQueue | None = None  # calls to the application backend (None: none configured)
+    # one message for many accounts at once (a cluster carries each other node's share as one
+    # envelope): (message, group messageSeq, [(user, sending device left out)]); None: a post each
+    post_deliveries: Callable[[MessageRow, int | None, list[tuple[str, str | None]]], Awaitable[None]] | None = None

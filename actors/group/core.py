@@ -19,7 +19,7 @@ from ..account.messages import AccountEvents, events_blob
 from ..errors import GroupNotExist, InvalidArgument, NoPermission, NotGroupMember
 from ..hooks import WebhookQueue
 from ..runtime import Actor, Address, Asks, Reply, answer
-from ..store.base import Fence, GroupRecord, GroupWrite, Store, ThreadRecord, fence_of
+from ..store.base import Fence, GroupRecord, GroupWrite, MessageRow, Store, ThreadRecord, fence_of
 from ..wire import AnyDurableEvent, UserRef
 from ..wire import social as w
 from ..wire import threads as t
@@ -39,6 +39,8 @@ class GroupContext:
     max_members: int = 10_000  # a message fans out to every member: the size bounds its cost
     max_threads: int = 1_000  # live threads, held (with their members) in the actor's memory
     webhooks: WebhookQueue | None = None  # calls to the application backend (None: none configured)
+    # one message for many accounts at once (AccountContext.post_deliveries); None: a post each
+    post_deliveries: Callable[[MessageRow, int | None, list[tuple[str, str | None]]], Awaitable[None]] | None = None
 
 
 def _now() -> int:

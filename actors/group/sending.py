@@ -73,8 +73,11 @@ class GroupMessages(GroupCore):
         with nullcontext() if hooks is None else hooks.storing(calls):
             await self.ctx.store.commit_group(replace(write, deliveries=deliveries, webhooks=calls), fence=self._fence())
         self.record = write.group
-        for member, _, exclude in deliveries:
-            await self.ctx.post_account(member, Deliver(message, write.message_seq, exclude))
+        if self.ctx.post_deliveries is not None:
+            await self.ctx.post_deliveries(message, write.message_seq, [(member, exclude) for member, _, exclude in deliveries])
+        else:
+            for member, _, exclude in deliveries:
+                await self.ctx.post_account(member, Deliver(message, write.message_seq, exclude))
         self.ctx.stats["group_deliveries"] += len(deliveries)
 
     async def _original(self, user: str, earlier: MessageRow) -> Message:
