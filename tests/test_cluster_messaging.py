@@ -15,7 +15,7 @@ import trio
 from actors.bus.placement import owner_of
 from actors.runtime import Address
 
-from .cluster_support import device, start_cluster, stop_cluster
+from .cluster_support import device, start_cluster, stop_cluster, three_nodes
 from .messaging_support import conversation, message_ids, send, until
 from .redis_servers import RedisForTests
 
@@ -49,8 +49,7 @@ async def test_a_group_message_crosses_to_each_other_node_once_whatever_its_memb
 ) -> None:
     """The group's node sends each other node its members' share in one envelope; every member's device gets the message once."""
     with trio.fail_after(150):
-        nodes = await start_cluster(tmp_path, 3, postgres_url, redis_server.url)
-        try:
+        async with three_nodes(tmp_path, postgres_url, redis_server.url) as nodes:
             names = tuple(sorted(n.name for n in nodes))
             url_of = {n.name: n.url for n in nodes}
             owned: dict[str, list[str]] = {name: [] for name in names}
@@ -75,5 +74,3 @@ async def test_a_group_message_crosses_to_each_other_node_once_whatever_its_memb
                 grown = {name: await raw.xlen(f"hubbub:inbox:{name}") - before[name] for name in names}
             # the group's node asks nothing more of the others: at most its share's envelope, an ask and its answer each
             assert all(count <= 3 for count in grown.values()), grown
-        finally:
-            await stop_cluster(nodes)
