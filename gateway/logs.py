@@ -22,6 +22,7 @@ from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
+import trio
 
 # message word -> field name (the protocol's spelling)
 _WORDS = {
@@ -70,6 +71,30 @@ def _text_line(_logger: object, _method: str, event: MutableMapping[str, Any]) -
     return f"{line}\n{exception}" if exception else line
 
 
+def _cancelled(error: BaseException | None, depth: int = 0) -> bool:
+    """Whether `error` is, holds, or came from a trio cancellation."""
+    if error is None or depth > 8:
+        return False
+    if isinstance(error, trio.Cancelled):
+        return True
+    if isinstance(error, BaseExceptionGroup) and any(_cancelled(e, depth + 1) for e in error.exceptions):
+        return True
+    return _cancelled(error.__cause__ or error.__context__, depth + 1)
+
+
+class CancelledRedisConnect(logging.Filter):
+    """coredis logs a connection attempt that a cancellation ended (the node shutting down, a bus command
+    past its timeout) as an ERROR with a traceback: it is no error of its own, and the bus says in one
+    line what it means to the node ("Redis unreachable"), so it is one INFO line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and record.exc_info and _cancelled(record.exc_info[1]):
+            record.msg, record.args = f"{record.getMessage()} (cancelled)", None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
 def configure(level: str, fmt: str) -> None:
     """Send every log record to stderr as text lines or JSON objects (`fmt` "text" or "json"), at `level` and above."""
     shared: list[Any] = [
@@ -92,6 +117,9 @@ def configure(level: str, fmt: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.captureWarnings(True)  # library warnings go out in the same format
+    redis_client = logging.getLogger("coredis")
+    if not any(isinstance(f, CancelledRedisConnect) for f in redis_client.filters):
+        redis_client.addFilter(CancelledRedisConnect())
 
 
 def bind_connection(session: int, remote: str) -> None:

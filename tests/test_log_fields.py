@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 import trio
 
+from gateway.logs import CancelledRedisConnect
 from hubbub_client import ClientError, open_client
 
 from .cli_support import SECRET, mint, serve_subprocess
@@ -53,3 +55,24 @@ async def test_json_logs_carry_who_and_from_where_as_fields(tmp_path: Path) -> N
         assert kicked[0]["loginID"] == logged_in[0]["loginID"]
         # a session's own lines name the connection it is about
         assert any(e.get("remote") == f"127.0.0.1:{phone_port}" for e in entries)
+
+
+async def test_a_redis_connection_attempt_ended_by_a_cancellation_is_one_info_line() -> None:
+    """coredis logs it as an ERROR with a traceback (a node shutting down cancels its bus); any other failure keeps both."""
+    caught: list[BaseException] = []
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        try:
+            await trio.sleep(1)
+        except trio.Cancelled as exc:
+            caught.append(exc)
+            raise
+    try:
+        raise ConnectionError("Unable to establish a connection") from caught[0]
+    except ConnectionError as failed:
+        cancelled = logging.LogRecord("coredis", logging.ERROR, __file__, 1, "Connection attempt failed unexpectedly!", None, (ConnectionError, failed, failed.__traceback__))
+    other = logging.LogRecord("coredis", logging.ERROR, __file__, 1, "Connection attempt failed unexpectedly!", None, (OSError, OSError("refused"), None))
+    keep = CancelledRedisConnect()
+    assert keep.filter(cancelled) and keep.filter(other)
+    assert (cancelled.levelname, cancelled.exc_info, cancelled.getMessage()) == ("INFO", None, "Connection attempt failed unexpectedly! (cancelled)")
+    assert other.levelname == "ERROR" and other.exc_info is not None
