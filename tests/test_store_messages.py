@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 from dataclasses import replace
 from functools import partial
 
@@ -151,6 +152,27 @@ async def test_client_message_ids_are_found_only_inside_their_window(engine: Eng
             assert (await store.find_client_message("alice", "c-1", later - 1)).message_id == "m2"  # type: ignore[union-attr]
             assert await store.find_client_message("alice", "c-1", later + 1) is None
             assert await store.find_client_message("bob", "c-1", 0) is None
+
+
+async def test_a_trim_drops_the_senders_keys_past_their_window(engine: Engine) -> None:
+    """Keys older than the window before the sender's newest key can only be taken over: a trim drops them."""
+    later = 1_000 + IDEMPOTENCY_WINDOW_MS + 1
+    with trio.fail_after(15):
+        async with engine.open() as store:
+            await store.commit(_send(_message("m1", client_id="c-1", at=1_000), 1))
+            await store.commit(_send(_message("m2", client_id="c-2", at=2_000), 2))
+            await store.commit(_send(_message("m3", client_id="c-3", at=later), 3))
+            await store.commit(_send(_message("m4", client_id="c-1", at=1_000, sender="carol"), 1))
+
+            def keys(conn: Any) -> list[tuple[str, str]]:
+                return sorted((r[0], r[1]) for r in conn.execute("SELECT sender, client_message_id FROM send_keys"))
+
+            assert len(await store.read(keys)) == 4
+            await store.trim_stream("alice", keep_count=100, min_time_ms=0)
+            # c-2 is within the window of c-3 (2,000 >= later - window); carol's keys are hers
+            assert await store.read(keys) == [("alice", "c-2"), ("alice", "c-3"), ("carol", "c-1")]
+            await store.commit(_send(_message("m5", client_id="c-1", at=later + 1), 4))  # the dropped key is free
+            assert (await store.find_client_message("alice", "c-1", later)).message_id == "m5"  # type: ignore[union-attr]
 
 
 async def test_a_client_message_id_takes_one_message_within_its_window(engine: Engine) -> None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import cbor2
 
+from ..ids import IDEMPOTENCY_WINDOW_MS
 from .base import Claim, DeviceRecord, Fence, StoredEvent, WebhookRow
 from .sql import Connection, Cursor
 from .sql_webhooks import queue_webhooks
@@ -264,4 +265,13 @@ def _trim_stream(conn: Connection, user_id: str, keep_count: int, min_time_ms: i
     kept = [e for e in below if e.seq >= cut]  # the newer events of a row cut through
     if kept:
         conn.execute(_INSERT_STREAM_ROW, _stream_row(user_id, kept))
+    conn.execute(_DROP_SPENT_SEND_KEYS, (user_id, user_id, IDEMPOTENCY_WINDOW_MS))
     return len(below) - len(kept)
+
+
+# A sender's clientMessageID keys older than the window before its newest one:
+# any later send is past their window, so they could only ever be taken over.
+_DROP_SPENT_SEND_KEYS = (
+    "DELETE FROM send_keys WHERE sender = ?"
+    " AND sent_ms < (SELECT max(sent_ms) FROM send_keys WHERE sender = ?) - ?"
+)
