@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
 
 from actors.store.base import AccountWrite, AlreadyDelivered, GroupRecord, GroupWrite, Store, WebhookHold, WebhookRow
 from actors.store.postgres import open_postgres_store
-from actors.store.sql_webhooks import _claim, _heads
+from actors.store.sql_webhooks import _claim, _heads, queue_webhooks, remove_delivered
 from actors.store.sqlite import DB_FILE_NAME, open_sqlite_store
 from tests.store_engines import Engine
 
@@ -180,3 +182,47 @@ async def test_nodes_claiming_at_once_never_take_the_same_call(postgres_url: str
     assert all(taken.values()), taken  # all three took part
     for account in accounts:  # in queue order per account, whoever took each
         assert [d for d in claimed_in_order if d.startswith(f"d{account}-")] == [f"d{account}-{n}" for n in range(3)]
+
+
+async def test_a_call_queued_while_another_node_removes_the_accounts_only_call_becomes_its_head(postgres_url: str) -> None:
+    """Node A removes alice's one call (delivered) in an open transaction while node B queues her next: B's call is the head.
+
+    B's write must wait for A's commit; before it did not, it saw A's leaving
+    call, was not marked head, and A's promotion could not see it: alice's
+    calls were never claimed again.
+    """
+    removed, commit_now = threading.Event(), threading.Event()
+    with trio.fail_after(30):
+        async with open_postgres_store(postgres_url) as node_a, open_postgres_store(postgres_url) as node_b:
+            await node_a.commit(AccountWrite(user_id="alice", webhooks=[_row("d1", "alice", 10)]))
+            (d1,) = (await node_a.webhook_claim("a", 10, 10, 10_010)).calls
+
+            def remove_and_hold(conn: Any) -> bool:
+                gone = remove_delivered(conn, d1.queue_id, WebhookHold("a", 10_010))
+                conn.execute("SELECT 1").fetchone()  # everything sent so far has run on the server
+                removed.set()
+                assert commit_now.wait(20)
+                return gone
+
+            queued = trio.Event()
+
+            async def queue_next() -> None:
+                await node_b.write(lambda conn: queue_webhooks(conn, [_row("d2", "alice", 20)]))
+                queued.set()
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(node_a.write, remove_and_hold)
+                await trio.to_thread.run_sync(removed.wait, 20)
+                nursery.start_soon(queue_next)
+                for _ in range(2000):  # B's backend shows up as waiting for a lock (or B is done: the bug)
+                    if queued.is_set() or await _waits_for_a_lock(node_a):
+                        break
+                    await trio.sleep(0.01)
+                commit_now.set()
+            assert [h.row.delivery_id for h in await node_a.webhook_heads(10)] == ["d2"]
+            assert [c.row.delivery_id for c in (await node_b.webhook_claim("b", 10, 30, 10_030)).calls] == ["d2"]
+
+
+async def _waits_for_a_lock(store: Any) -> bool:
+    rows = await store.read(lambda c: c.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'").fetchall())
+    return bool(rows[0][0])

@@ -26,8 +26,20 @@ _COLUMNS = "queue_id, delivery_id, account, event, body, queued_time, attempts, 
 
 
 def queue_webhooks(conn: Connection, rows: Sequence[WebhookRow]) -> None:
-    """Queue calls in the caller's transaction (the change that causes them); a call is its account's head if none waits before it."""
+    """Queue calls in the caller's transaction (the change that causes them); a call is its account's head if none waits before it.
+
+    Each account's head is locked first (a no-op write): on PostgreSQL a
+    delivery removing that head in another node's open transaction is then
+    waited for, and the new call sees the head it promoted, or none. Without
+    the lock, the new call would see the leaving head and not be marked,
+    while the delivery's promotion could not see the new call: an account
+    with calls waiting and no head, never called again.
+    """
     if rows:
+        conn.executemany(
+            "UPDATE webhook_queue SET head = 1 WHERE failed = 0 AND account = ? AND head = 1",
+            [(account,) for account in sorted({r.account for r in rows})],
+        )
         conn.executemany(
             "INSERT INTO webhook_queue (delivery_id, account, event, body, queued_time, retry_from, next_attempt, head)"
             " SELECT ?, ?, ?, ?, ?, ?, ?,"
@@ -73,6 +85,11 @@ _HELD = "queue_id = ? AND claimed_by = ? AND next_attempt = ?"  # the call, whil
 
 def _held(queue_id: int, hold: WebhookHold) -> tuple[int, str, int]:
     return (queue_id, hold.holder, hold.until)
+
+
+def remove_delivered(conn: Connection, queue_id: int, hold: WebhookHold) -> bool:
+    """Remove a delivered call while `hold` is still its claim (its account's next call becomes the head)."""
+    return _leave(conn, _HELD, _held(queue_id, hold), None) > 0
 
 
 def _promote(conn: Connection, account: str) -> None:
@@ -160,8 +177,8 @@ class SqlWebhookStore:
         return count
 
     async def webhook_delivered(self, queue_id: int, hold: WebhookHold) -> bool:
-        count: int = await self.write(lambda conn: _leave(conn, _HELD, _held(queue_id, hold), None))
-        return count > 0
+        removed: bool = await self.write(lambda conn: remove_delivered(conn, queue_id, hold))
+        return removed
 
     async def webhook_retry_later(self, queue_id: int, hold: WebhookHold, attempts: int, next_attempt: int, error: str) -> bool:
         count: int = await self.write(
