@@ -44,6 +44,8 @@ export interface HubbubClientOptions {
    * The server's WebSocket URL, e.g. `ws://127.0.0.1:8765/ws`; or several (the nodes of a
    * cluster): the client connects to the first, and each reconnect attempt moves on to the
    * next one, round the list, so a device whose node died comes back through another.
+   * Each connection names the account in the URL (`?user=ID`, a hint only: the login still
+   * decides), so the workers of `hubbub serve --workers N` serve it on the one that owns it.
    */
   url: string | readonly string[]
   userID: string
@@ -302,7 +304,7 @@ export class HubbubClient {
     return new Promise((resolve, reject) => {
       let ws: WebSocketLike
       try {
-        ws = new this.WebSocketClass(this.url)
+        ws = new this.WebSocketClass(withAccountHint(this.url, this.options.userID))
       } catch (err) {
         reject(new ClosedError(`cannot open ${this.url}: ${(err as Error).message}`))
         return
@@ -721,4 +723,9 @@ export class HubbubClient {
       if (!(err instanceof ClosedError)) this.report(err as Error)
     }
   }
+}
+
+/** `url` naming the account that logs in through it (`?user=ID`, README "Every core"): only a hint. */
+function withAccountHint(url: string, userID: string): string {
+  return `${url}${url.includes('?') ? '&' : '?'}user=${encodeURIComponent(userID)}`
 }

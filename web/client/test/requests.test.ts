@@ -19,6 +19,22 @@ describe('against a live hubbub serve', () => {
   })
   after(() => server.stop())
 
+  test('each connection names its account in the URL (the workers\' hint), after any query the URL has', T, async () => {
+    const user = uniqueUser('alice')
+    const { client, log } = makeClient(server, user, { url: `${server.wsURL}?from=test` })
+    await client.connect()
+    try {
+      const opened = log.sockets[0]!.url
+      assert.equal(opened, `${server.wsURL}?from=test&user=${encodeURIComponent(user)}`)
+      log.drop() // the reconnect names it again
+      await nextEvent(client, 'connected', (event: { resumed: boolean }) => event.resumed)
+      assert.equal(log.sockets.length, 2)
+      assert.equal(log.sockets[1]!.url, opened)
+    } finally {
+      client.close()
+    }
+  })
+
   test('connect logs in and resolves with the login reply', T, async () => {
     const user = uniqueUser('alice')
     const { client, log } = makeClient(server, user, { deviceName: 'Firefox', userName: 'Alice' })

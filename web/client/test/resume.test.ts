@@ -209,7 +209,7 @@ describe('resume', () => {
       assert.equal(again.resumed, true)
       assert.equal(again.login.resumeGap, false)
       assert.equal(alice.url, server.wsURL)
-      assert.equal((log.sockets.at(-1) as unknown as WebSocket).url, server.wsURL)
+      assert.equal((log.sockets.at(-1) as unknown as WebSocket).url, `${server.wsURL}?user=${aliceID}`)
       await sendText(bob, aliceID, 'through the second')
       await seen.reached('through the second')
       assert.deepEqual(seen.texts, ['through the first', 'while moving', 'through the second'])
