@@ -26,6 +26,9 @@ that says why, and waiting calls (`request`, `next_event`) raise it.
 Given several URLs (`open_client([url1, url2, url3])`, the nodes of a
 cluster), the client connects to the first and each resume attempt moves on
 to the next one, so a device whose node died comes back through another.
+Every connection after a login names its account in the URL
+(`with_account_hint`), so behind `hubbub serve --workers N` the worker that
+owns the account serves it.
 """
 
 from __future__ import annotations
@@ -37,13 +40,14 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar, NoReturn
+from urllib.parse import parse_qs, urlsplit
 
 import cbor2
 import trio
 from . import wsfix
 from trio_websocket import ConnectionClosed, ConnectionTimeout, HandshakeError, WebSocketConnection
 
-from .connecting import open_websocket, rejection
+from .connecting import open_websocket, rejection, with_account_hint
 
 
 class ClientError(Exception):
@@ -179,7 +183,7 @@ class Client:
         try:
             async with trio.open_nursery() as own:
                 ws = await open_websocket(
-                    own, self.url, self.ssl_context, message_queue_size=16, max_message_size=self._max_frame_bytes
+                    own, self._url_to_open(), self.ssl_context, message_queue_size=16, max_message_size=self._max_frame_bytes
                 )
                 task_status.started(ws)
                 # The library's reader task ends by itself once the connection
@@ -191,6 +195,12 @@ class Client:
             if refused is not None:
                 raise refused from None
             raise_alone(group)
+
+    def _url_to_open(self) -> str:
+        """`url`, naming the account once one logged in (a reconnect: `with_account_hint`), unless it names one already."""
+        if self._login_args is None or "user" in parse_qs(urlsplit(self.url).query):
+            return self.url
+        return with_account_hint(self.url, self._login_args["userID"])
 
     async def _read(self, ws: WebSocketConnection) -> None:
         try:

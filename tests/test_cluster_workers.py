@@ -125,5 +125,8 @@ async def test_a_connection_naming_its_account_is_served_by_the_worker_that_owns
             await unhinted.connect()
             await unhinted.login(users[2], token(users[2], secret=SECRET), platform="Web", device_id="Web", timeout=30)
             assert len((await unhinted.request("queryDevices"))["devices"]) == 4
+            for _ in range(2):  # a reconnect names the account that logged in: the owner serves it from then on
+                await unhinted.reconnect()
+                assert str(unhinted.login_id).rsplit("-", 1)[0] == owners[users[2]]
         handed = server.stderr()
         assert "could not hand" not in handed and "cannot be handed" not in handed, handed[-2000:]
