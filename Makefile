@@ -10,6 +10,8 @@ POLICY ?= single
 STORE ?=
 WORKERS ?= 2
 BUS ?=
+# pytest processes of `make test` (pytest-xdist): the suite mostly waits on sockets, so more processes than cores
+TEST_WORKERS ?= 4
 
 .PHONY: serve cluster test test-postgres test-cluster-e2e check install lint typecheck bench load protocol-doc wire-schema clean web-install test-web-client web chromium ejabberd bench-ejabberd
 
@@ -35,16 +37,16 @@ cluster: $(STAMP)
 	$(BIN)/hubbub serve --data-dir $(DATA) --port $(PORT) --admin-port $(ADMIN_PORT) --policy $(POLICY) --store '$(STORE)' --workers $(WORKERS) $(if $(BUS),--bus '$(BUS)')
 
 test: check test-web-client web chromium ejabberd
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 	@$(MAKE) --no-print-directory test-cluster-e2e
 
 # the end-to-end tests again, each server three in-process nodes on PostgreSQL and Redis (tests/cluster_servers.py)
 test-cluster-e2e: $(STAMP)
-	HUBBUB_TEST_STORE=cluster $(BIN)/python -m pytest -q
+	HUBBUB_TEST_STORE=cluster $(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 # the in-process server tests again, each server on a PostgreSQL database of its own
 test-postgres: $(STAMP)
-	HUBBUB_TEST_STORE=postgres $(BIN)/python -m pytest -q
+	HUBBUB_TEST_STORE=postgres $(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 # lint, types and import contracts; `make test` runs them before any test
 check: lint typecheck
