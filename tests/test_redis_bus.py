@@ -166,11 +166,20 @@ async def test_an_expired_lease_leaves_the_membership_and_its_actors_move(nurser
     with trio.fail_after(30):
         a, b = await cluster(nursery, redis_server.url, "ab")
         # A node that joined and then went silent: its lease is renewed by nobody.
+        # (Renewed here until both nodes saw it and once more before the ask: a
+        # starved test must not let it lapse before it was seen or asked.)
         async with coredis.Redis.from_url(redis_server.url) as raw:
-            now = await raw.time()
-            await raw.zadd("test:members", {"ghost": int(now.timestamp() * 1000) + 3000})
-        await until(lambda: views_agree([a, b], {"a", "b", "ghost"}))
-        joined = a.bus.membership.version
+
+            async def ghost_lease_from_now() -> None:
+                now = await raw.time()
+                await raw.zadd("test:members", {"ghost": int(now.timestamp() * 1000) + 3000})
+
+            await ghost_lease_from_now()
+            while not views_agree([a, b], {"a", "b", "ghost"}):  # polled, as `until` (the loop renews as it waits)
+                await ghost_lease_from_now()
+                await trio.sleep(0.05)
+            joined = a.bus.membership.version
+            await ghost_lease_from_now()
         haunted = next(Address("echo", f"k{i}") for i in range(200) if owner_of(Address("echo", f"k{i}"), ("a", "b", "ghost")) == "ghost")
         with pytest.raises(AskTimeout):
             await a.routing.ref(haunted).ask(Where("anyone?"), timeout=0.5)  # nobody reads the ghost's inbox
