@@ -171,7 +171,23 @@ class Disconnect:
     by_account: bool = True
 
 
-Outbound = DeviceEvent | Answer | Replay | Disconnect | bytes
+@dataclass(frozen=True, slots=True)
+class ReplyMark:
+    """Where the reply to the device's own request belongs among what is pushed to it; never written to the socket.
+
+    An account pushes it to the acting device where that device's step was
+    applied, in place of the step's events (the device gets the reply
+    instead). A session serving a request holds what is pushed after the
+    mark until it has queued the reply: a change made after the step (by
+    another device, in the same conversation or thread) then never reaches
+    the device before the reply to its own earlier one, and a view built in
+    arrival order stays right.
+    """
+
+
+REPLY_MARK: ReplyMark = ReplyMark()
+
+Outbound = DeviceEvent | Answer | Replay | Disconnect | ReplyMark | bytes
 
 
 class DeviceSink(Protocol):

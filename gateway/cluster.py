@@ -43,7 +43,7 @@ from actors.bus.placement import owner_of
 from actors.call.messages import CallMsg, NodesLeft as CallNodesLeft
 from actors.group.messages import GroupMsg
 from actors.ids import node_of_login
-from actors.outbound import Answer, DeviceEvent, Disconnect, Outbound, Replay
+from actors.outbound import REPLY_MARK, Answer, DeviceEvent, Disconnect, Outbound, Replay, ReplyMark
 from actors.room.messages import NodesLeft as RoomNodesLeft, RoomMsg
 from actors.runtime import ActorError, Address, Asks, Envelope, Registry, Reply
 from actors.wire import CloseCode
@@ -95,7 +95,14 @@ class PushDisconnect:
     by_account: bool
 
 
-NodeMsg = PushFrame | PushReplay | PushDisconnect
+@dataclass(frozen=True, slots=True)
+class PushReplyMark:
+    """Where the reply to the session's own request belongs among its pushes (actors/outbound.py ReplyMark)."""
+
+    session: Address
+
+
+NodeMsg = PushFrame | PushReplay | PushDisconnect | PushReplyMark
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +188,8 @@ def _crossing(session: Address, item: Outbound) -> NodeMsg:
             return PushFrame(session, reply_ok(item.request_id, item.result))
         case Replay():
             return PushReplay(session, item)
+        case ReplyMark():
+            return PushReplyMark(session)
         case Disconnect():
             event = item.event
             return PushDisconnect(
@@ -195,6 +204,8 @@ def _arriving(msg: NodeMsg) -> Outbound:
             return msg.frame
         case PushReplay():
             return msg.replay
+        case PushReplyMark():
+            return REPLY_MARK
         case PushDisconnect():
             event = None if msg.event_frame is None else _EncodedEvent(msg.event_name or "", msg.event_frame)
             return Disconnect(msg.code, msg.reason, event, msg.by_account)
@@ -356,7 +367,7 @@ class Cluster:
             with trio.move_on_after(0.5):
                 while self.directory.queued(msg.session):  # noqa: ASYNC110 - a memory channel announces no "drained"
                     await trio.sleep(0.001)
-        if isinstance(msg, PushFrame | PushReplay | PushDisconnect):
+        if isinstance(msg, PushFrame | PushReplay | PushDisconnect | PushReplyMark):
             self.directory.push_here(msg.session, _arriving(msg))
 
     async def until_view_holds(self, names: str) -> None:

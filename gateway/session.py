@@ -41,7 +41,7 @@ from trio_websocket import ConnectionClosed, WebSocketConnection
 from actors.account import messages as account
 from actors import wire as p
 from actors.errors import AlreadyLoggedIn, FrameTooLarge, HubbubError, InvalidFrame, NotLoggedIn
-from actors.outbound import Answer, DeviceEvent, Disconnect, Outbound, Replay
+from actors.outbound import Answer, DeviceEvent, Disconnect, Outbound, Replay, ReplyMark
 from actors.runtime import ActorError, Address
 from actors.wire import CloseCode, ConnectionEvent, request_id_of
 from actors.wire.session import ConnectionStateChanged, KickDetail, TokenWillExpire
@@ -102,7 +102,7 @@ class DeviceSession:
         "identity", "_admitting", "_control", "_stopping", "_account_knows_gone", "_gone_reason", "_closing",
         "_data_scope", "_reader_scope", "_writing", "_writer_done", "_write_done",
         "_token_due", "_token_warned_due", "_ping_at", "_pinging", "_timer_at", "_timers_off", "_nursery",
-        "_bucket",
+        "_bucket", "_serving", "_held",
     )  # fmt: skip
 
     def __init__(self, ws: WebSocketConnection, gateway: SessionHost) -> None:
@@ -135,6 +135,8 @@ class DeviceSession:
         self._timers_off = False  # the session's nursery is gone: no more pings
         self._nursery: trio.Nursery | None = None  # the session's: its ping tasks run there
         self._bucket = TokenBucket(self.config.rate_per_s, self.config.rate_burst, trio.current_time())
+        self._serving = False  # a request read from the device is being answered
+        self._held: list[Outbound] | None = None  # pushed after its step's ReplyMark, waiting for the reply
 
     @property
     def logged_in(self) -> bool:
@@ -238,13 +240,25 @@ class DeviceSession:
 
         Returns False when the session is ending or its queue is full; a full
         queue stops the session as a slow consumer. A Disconnect goes on the
-        control path instead and is always taken.
+        control path instead and is always taken. A ReplyMark that arrives
+        while a request is served holds what follows it until that
+        request's reply is queued.
         """
         if isinstance(item, Disconnect):
             self.stop(Stop.of(item))
             return True
         if self._control.pending:
             return False
+        if isinstance(item, ReplyMark):
+            if self._serving and self._held is None:
+                self._held = []
+            return True
+        if self._held is not None:
+            if len(self._held) >= self.outbound.max_items:
+                self.close_as_slow("frames")
+                return False
+            self._held.append(item)
+            return True
         refused = self.outbound.offer(item)  # a frame alone in the queue always fits its bytes
         if refused is not None:
             self.close_as_slow(refused)
@@ -352,7 +366,19 @@ class DeviceSession:
             metrics.errors.labels("1005").inc()
             await self.send(reply_error(request_id, 1005, "rate limited: slow down"))
             return
-        await self.send(await self._answer(request_id, frame))
+        self._serving = True
+        try:
+            await self.send(await self._answer(request_id, frame))
+        finally:
+            self._serving = False
+            self._release_held()
+
+    def _release_held(self) -> None:
+        """Queue what was pushed after the request's ReplyMark, now that its reply is queued before it."""
+        held, self._held = self._held, None
+        for item in held or ():
+            if not self.offer(item):
+                return
 
     async def _refuse_oversized(self, exc: HubbubError) -> None:
         """Error 1004, then the close 1009 queued behind it (PROTOCOL.md §12); nothing more is read."""
@@ -435,7 +461,7 @@ class DeviceSession:
                                 self.stop(Stop.of(item))
                                 return
                             await self._replay(item)
-                        else:
+                        elif not isinstance(item, ReplyMark):  # `offer` takes the marks: none is queued
                             frames.append(_frame_of(item))
                             if len(frames) >= _WRITE_BATCH:
                                 await self._flush(frames)

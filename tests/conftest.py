@@ -128,11 +128,11 @@ async def connect(
     """
     clients: list[Client] = []
 
-    async def open_one(gateway: Gateway) -> Client:
+    async def open_one(gateway: Gateway, client_type: type[Client] = Client) -> Client:
         if cluster_servers is not None:
             gateway = cluster_servers.node_for_client(gateway)
         assert gateway.listening is not None
-        client = Client(gateway.listening.ws_url, nursery)
+        client = client_type(gateway.listening.ws_url, nursery)
         await client.connect()
         clients.append(client)
         return client
@@ -159,8 +159,9 @@ def login(connect: Connect) -> Login:
         platform: str = "iOS",
         resume_from: int | None = None,
         ttl_s: float = 3600,
+        client_type: type[Client] = Client,
     ) -> Client:
-        client = await connect(gateway)
+        client = await connect(gateway, client_type)
         await client.login(user_id, token(user_id, ttl_s), platform=platform, device_id=device, resume_from=resume_from)
         return client
 

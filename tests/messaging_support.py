@@ -24,7 +24,19 @@ from .conftest import Login
 PLATFORMS = ("iOS", "Windows", "Web")
 
 
-async def devices(login: Login, server: Gateway, user_id: str, count: int = 2) -> list[Client]:
+class RecordingClient(Client):
+    """A client that logs every frame (events and replies) in arrival order."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.log: list[dict[str, Any]] = []
+
+    def _dispatch(self, frame: dict[str, Any]) -> None:
+        self.log.append(frame)
+        super()._dispatch(frame)
+
+
+async def devices(login: Login, server: Gateway, user_id: str, count: int = 2, client_type: type[Client] = Client) -> list[Client]:
     """`count` logged-in devices of `user_id` (iOS, Windows, Web), each knowing about the others.
 
     Waits until each earlier device heard about every later login, so no
@@ -32,7 +44,7 @@ async def devices(login: Login, server: Gateway, user_id: str, count: int = 2) -
     """
     clients: list[Client] = []
     for index in range(count):
-        client = await login(server, user_id, device=f"{user_id}-{PLATFORMS[index]}", platform=PLATFORMS[index])
+        client = await login(server, user_id, device=f"{user_id}-{PLATFORMS[index]}", platform=PLATFORMS[index], client_type=client_type)
         for earlier in clients:
             await earlier.next_event("selfDevicesChanged")
         clients.append(client)

@@ -32,7 +32,7 @@ from gateway.server import Gateway, serve
 
 from .cluster_servers import ClusterServers, SharedRedis
 from .conftest import SECRET, TEST_STORE, token
-from .messaging_support import conversation_list, history, until
+from .messaging_support import RecordingClient, conversation_list, history, until
 from .store_engines import PostgresForTests
 
 USERS = ("u0", "u1", "u2")
@@ -49,18 +49,6 @@ THREAD_TOLERATED = {1003, 4003, 4004, 7001, 7002}
 def _type_of(cid: str) -> int:
     """The conversation type of a conversation ID of this test: a user (0), the group (2) or one of its threads (3)."""
     return 0 if cid in USERS else 2 if cid == GROUP else 3
-
-
-class RecordingClient(Client):
-    """A client that logs every frame (events and replies) in arrival order."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.log: list[dict[str, Any]] = []
-
-    def _dispatch(self, frame: dict[str, Any]) -> None:
-        self.log.append(frame)
-        super()._dispatch(frame)
 
 
 @dataclass

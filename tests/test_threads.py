@@ -20,7 +20,7 @@ from gateway.services import account_address
 
 from .cluster_servers import node_owning
 from .conftest import Login, StartServer
-from .messaging_support import assert_consecutive, devices, durable, fails, history, send, until
+from .messaging_support import RecordingClient, assert_consecutive, devices, durable, fails, history, send, until
 from .store_gate import StoreGate
 
 
@@ -344,13 +344,15 @@ async def test_a_revoke_reaches_whoever_holds_the_message_after_leaving_the_thre
             assert [m["isRevoked"] for m in await history(device, tid, 3)] == [True, True]
 
 
-async def test_a_thread_ops_reply_comes_after_the_events_it_queued_for_the_acting_account(start_server: StartServer, login: Login) -> None:
+async def test_a_thread_ops_reply_keeps_its_place_among_the_acting_accounts_events(start_server: StartServer, login: Login) -> None:
     """One device joins, the other leaves, while their account is busy: each reply waits for the account to take what the
-    group queued for it, so the leaving device has the join's threadChanged before its reply (and ends outside, as the server)."""
+    group queued for it, so the leaving device has the join's threadChanged before its reply; and the account takes the
+    leave with the join's events, yet the joining device has its reply before the leave's threadChanged. Both devices
+    end outside, as the server."""
     server = await start_server("multi")
     owner = node_owning(server, account_address("alice"))
     with trio.fail_after(60):
-        a1, a2, a3 = await devices(login, server, "alice", 3)
+        a1, a2, a3 = await devices(login, server, "alice", 3, client_type=RecordingClient)
         (bob,) = await devices(login, server, "bob", 1)
         parent = await _group_message(a1, "g-order", ["bob"], [a2, a3, bob])
         tid = (await bob.request("createThread", groupID="g-order", parentMessageID=parent, threadName="t"))["thread"]["threadID"]
@@ -358,10 +360,15 @@ async def test_a_thread_ops_reply_comes_after_the_events_it_queued_for_the_actin
             await _event(device, "threadChanged", event="create")
         held = StoreGate(owner.store, "commit", lambda change, **_: change.user_id == "alice")  # busy storing a3's peer message
         left: dict[str, bool] = {}
+        joining: dict[str, int] = {}
         async with trio.open_nursery() as nursery:
             nursery.start_soon(lambda: send(a3, "bob", "busy"))
             await held.entered.wait()
-            nursery.start_soon(lambda: a1.request("joinThread", threadID=tid))
+
+            async def join() -> None:
+                joining["id"] = (await a1.request("joinThread", threadID=tid))["re"]
+
+            nursery.start_soon(join)
             await _event(bob, "threadMemberChanged", event="join")  # the group stored the join
 
             async def leave() -> None:
@@ -372,4 +379,8 @@ async def test_a_thread_ops_reply_comes_after_the_events_it_queued_for_the_actin
             await _event(bob, "threadMemberChanged", event="leave")  # and then the leave
             held.release.set()
         assert left["join_seen_first"], a2.pending_events()
+        await _event(a1, "threadChanged", event="leave")
+        assert isinstance(a1, RecordingClient)
+        order = ["reply" if f.get("re") == joining["id"] else f"{f['ev']} {f['event']}" for f in a1.log if f.get("re") == joining["id"] or f.get("ev") == "threadChanged"]
+        assert order[-2:] == ["reply", "threadChanged leave"], order
         assert (await a1.request("queryJoinedThreadList", config={"count": 10}))["threadList"] == []

@@ -21,7 +21,7 @@ from typing import Any, TypeVar, assert_never
 
 from ..errors import InvalidArgument, LoginRejectedByPolicy, NotLoggedIn, StorageUnavailable
 from ..ids import node_of_login, now_ms
-from ..outbound import Answer, DeviceEvent, Disconnect
+from ..outbound import REPLY_MARK, Answer, DeviceEvent, Disconnect
 from ..runtime import Actor, Address, Asks, Reply, answer
 from ..store.base import AccountWrite, AlreadyDelivered, ClientMessageIDTaken, Fence, StoredEvent, fence_of
 from ..wire import CloseCode
@@ -284,6 +284,8 @@ class AccountActor(Actor[AccountMsg]):
                 raise
         for event in stamped:
             self.devices.send(event, exclude=step.exclude, only=step.only)
+        if stamped and step.exclude is not None and step.only is None:
+            self.devices.send(REPLY_MARK, only=step.exclude)  # the acting device's reply goes here among its pushes
         for action in step.after:
             await action(outbox_ids)
         if stamped:
