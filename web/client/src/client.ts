@@ -726,6 +726,9 @@ export class HubbubClient {
 }
 
 /** `url` naming the account that logs in through it (`?user=ID`, README "Every core"): only a hint. */
+/** `url` naming the account that logs in through it (`?user=ID`, the workers' hint), unless it names one already. */
 function withAccountHint(url: string, userID: string): string {
+  const query = url.includes('?') ? url.slice(url.indexOf('?') + 1).split('#')[0]! : ''
+  if (new URLSearchParams(query).has('user')) return url
   return `${url}${url.includes('?') ? '&' : '?'}user=${encodeURIComponent(userID)}`
 }

@@ -35,6 +35,18 @@ describe('against a live hubbub serve', () => {
     }
   })
 
+  test('a URL that names an account already is opened as it is', T, async () => {
+    const user = uniqueUser('alice')
+    const url = `${server.wsURL}?user=${encodeURIComponent(user)}&from=test`
+    const { client, log } = makeClient(server, user, { url })
+    await client.connect()
+    try {
+      assert.equal(log.sockets[0]!.url, url)
+    } finally {
+      client.close()
+    }
+  })
+
   test('connect logs in and resolves with the login reply', T, async () => {
     const user = uniqueUser('alice')
     const { client, log } = makeClient(server, user, { deviceName: 'Firefox', userName: 'Alice' })
