@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import re
 import secrets
+import signal
 import subprocess
 import sys
 import tempfile
@@ -155,6 +156,13 @@ async def _until_gone(bus_url: str, node: str) -> float:
             await trio.sleep(_POLL_S)
 
 
+async def _profile(node: trio.Process, out: Path) -> trio.Process:
+    """py-spy sampling `node` (its Python stacks, GIL holders or not) into `out` (collapsed stacks) until sent SIGINT."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    command = [str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(node.pid), "--format", "raw", "--rate", "100", "--output", str(out)]
+    return await trio.lowlevel.open_process(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 async def _until_seen_alone(log: Path, node: str) -> float:
     """Wait until `node`'s log says its membership is itself alone; the wall time of that line."""
     pattern = re.compile(rf"^(\S+) INFO hubbub.bus node={node} membership version=\d+ nodes={node}$", re.M)
@@ -165,7 +173,9 @@ async def _until_seen_alone(log: Path, node: str) -> float:
         await trio.sleep(_POLL_S)
 
 
-async def _one_size(top: Path, server: EmbeddedPostgres, accounts: int, lease_s: float, trace_out: bool) -> dict[str, float]:
+async def _one_size(
+    top: Path, server: EmbeddedPostgres, accounts: int, lease_s: float, trace_out: bool, profile: Path | None = None
+) -> dict[str, float]:
     name = f"hubbub_failover_{accounts}"
     workdir = top / name  # the nodes' data dirs and logs, apart for each size
     await trio.Path(workdir).mkdir()
@@ -183,7 +193,7 @@ async def _one_size(top: Path, server: EmbeddedPostgres, accounts: int, lease_s:
     try:
         async with AsyncExitStack() as stack:
             n1, _ = await stack.enter_async_context(_node(workdir, "n1", database, redis.url, secret, lease_s))
-            _, n2_url = await stack.enter_async_context(_node(workdir, "n2", database, redis.url, secret, lease_s))
+            n2, n2_url = await stack.enter_async_context(_node(workdir, "n2", database, redis.url, secret, lease_s))
             nursery = await stack.enter_async_context(trio.open_nursery())
             senders = []
             for user in senders_ids:
@@ -200,8 +210,13 @@ async def _one_size(top: Path, server: EmbeddedPostgres, accounts: int, lease_s:
             queued = time.time()
             rows_queued = await _outbox(database)
             gone = await _until_gone(redis.url, "n1")
+            spy = None if profile is None else await _profile(n2, profile / f"survivor-{accounts}.txt")
             trace: list[tuple[float, int]] = []
             empty = await _until_outbox(database, 0, trace)
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)  # py-spy writes what it sampled and exits
+                with trio.fail_after(60):
+                    await spy.wait()
             seen = await _until_seen_alone(workdir / "n2.log", "n2")
             for client in senders:
                 await client.close()
@@ -233,7 +248,7 @@ async def main_async(args: argparse.Namespace) -> None:
                 await trio.Path(tmp).mkdir(parents=True, exist_ok=True)
             for size in sizes:
                 started = time.perf_counter()
-                figures = await _one_size(Path(tmp), server, size, args.lease_s, args.trace)
+                figures = await _one_size(Path(tmp), server, size, args.lease_s, args.trace, args.profile_survivor)
                 print(
                     f"{size:6d} accounts held by n1: sends after the kill {figures['send_s']:5.1f} s ({figures['queued_rows']:.0f} rows queued),"
                     f" kill -> n1 out of Redis's live set {figures['kill_to_left_s']:5.1f} s,"
@@ -251,6 +266,10 @@ def main() -> None:
     parser.add_argument("--accounts", default="1000,10000", help="comma-separated sizes (default %(default)s)")
     parser.add_argument("--keep-logs", type=Path, default=None, help="a directory for the nodes' data dirs and logs, kept after the run")
     parser.add_argument("--trace", action="store_true", help="print how the outbox drained after the node left")
+    parser.add_argument(
+        "--profile-survivor", type=Path, default=None, metavar="DIR",
+        help="py-spy the surviving node from the lost node's lease expiry until the outbox is empty, into DIR/survivor-N.txt",
+    )
     parser.add_argument("--lease-s", type=float, default=20.0, help="the nodes' --bus-lease-s (default %(default)s); the sends must fit in it")
     trio.run(main_async, parser.parse_args())
 
