@@ -31,13 +31,16 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from actors.store.base import Store
+from actors.store.base import AccountState, Store
+from actors.store.coalesced import Coalesced
 from actors.store.postgres import PostgresStore, open_postgres_store
 from actors.store.sqlite import SqliteStore, open_sqlite_store
 
 
 class EngineStore(Store, Protocol):
     """A Store as the engines implement it, with the writer's counters."""
+
+    coalesced_starts: Coalesced[str, AccountState]
 
     def statistics(self) -> dict[str, int]: ...
 

@@ -179,6 +179,28 @@ async def test_a_write_queued_behind_a_claim_in_the_same_batch_is_checked_agains
             assert await _stored(store) == (1, 1, 2)
 
 
+async def test_claims_that_meet_in_one_batch_each_move_their_actors_epoch(engine: Engine) -> None:
+    """A takeover's claims in one batch (PostgreSQL: one statement for a run of them; a run naming an actor twice goes claim by
+    claim), each answered with its actor's new epoch, and the writes queued behind them checked against those epochs."""
+    actors = [f"account:u{n}" for n in range(6)]
+    with trio.fail_after(10):
+        async with engine.open() as store:
+            assert await store.claim(actors[0], "n1", 5) == 1
+            before = store.statistics()["jobs_bulk"]
+            async with trio.open_nursery() as nursery, _HeldWriter(store, nursery) as held:
+                for n, actor in enumerate(actors):
+                    await held.queue(f"claim {n}", partial(store.claim, actor, "n2", 10 + n))
+                await held.queue("write", partial(store.commit, _send(1, "m1"), fence=Fence(ACCOUNT, 1)))
+                for n, actor in enumerate(actors[:2] + actors[:1]):  # u0 twice in one run
+                    await held.queue(f"again {n}", partial(store.claim, actor, "n3", 20 + n))
+            assert held.outcomes == {
+                **{f"claim {n}": 2 if n == 0 else 1 for n in range(6)}, "write": "fenced", "again 0": 3, "again 1": 2, "again 2": 4,
+            }
+            bulk = store.statistics()["jobs_bulk"] - before
+            assert bulk == (9 if engine.name == "postgres" else 0)  # two runs (the second sent claim by claim); SQLite: one node
+            assert [await store.owner(actor) for actor in actors] == [("n3", 4), ("n3", 2), *[("n2", 1)] * 4]
+
+
 async def test_a_write_for_an_actor_never_claimed_is_refused(engine: Engine) -> None:
     with trio.fail_after(10):
         async with engine.open() as store:

@@ -407,7 +407,14 @@ class MessageStore(Protocol):
         ...
 
     async def account_state(self, user_id: str) -> AccountState:
-        """The stream's bounds, the online devices, the conversations and whether deliveries wait: one read."""
+        """The stream's bounds, the online devices, the conversations and whether deliveries wait: one read.
+
+        Coalesced with the other accounts starting at once (one read for many).
+        """
+        ...
+
+    async def account_states(self, user_ids: Sequence[str]) -> dict[str, AccountState]:
+        """`account_state` of each user, in one read."""
         ...
 
     async def find_client_message(self, sender: str, client_message_id: str, since_ms: int) -> MessageRow | None:
@@ -436,7 +443,11 @@ class MessageStore(Protocol):
         ...
 
     async def pending_deliveries(self, user_id: str) -> list[Pending]:
-        """What the outbox holds for this user, in the order it was queued."""
+        """What the outbox holds for this user, in the order it was queued (coalesced with other users' at once)."""
+        ...
+
+    async def pending_deliveries_of(self, user_ids: Sequence[str]) -> dict[str, list[Pending]]:
+        """`pending_deliveries` of each user, in one read."""
         ...
 
     async def users_with_pending_deliveries(self) -> list[str]:

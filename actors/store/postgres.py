@@ -53,7 +53,7 @@ from .sql_social import SqlSocialStore
 from .sql_threads import SqlThreadStore
 from .sql_settings import SqlSettingsStore
 from .sql_webhooks import SqlWebhookStore
-from .writer import FLUSH_TIMEOUT_S, BatchWriter, WriteJob, running
+from .writer import FLUSH_TIMEOUT_S, BatchWriter, Bulk, WriteJob, apply_run, running, runs_of
 
 T = TypeVar("T")
 
@@ -163,6 +163,48 @@ class _Later(Generic[T]):
         return self._read()
 
 
+# Claims of many actors in one statement (a takeover's): the arrays' rows, one per actor, none twice.
+_CLAIM_ALL = (
+    "INSERT INTO actor_epochs (actor, epoch, node, claimed_time)"
+    " SELECT actor, 1, node, claimed_time FROM unnest(?::text[], ?::text[], ?::bigint[]) AS c (actor, node, claimed_time)"
+    " ON CONFLICT (actor) DO UPDATE SET epoch = actor_epochs.epoch + 1, node = excluded.node,"
+    " claimed_time = excluded.claimed_time RETURNING actor, epoch"
+)
+
+
+class _ClaimWrite(Bulk):
+    """A claim of one actor, its new epoch read with the batch's other results (`_Later`).
+
+    A run of claims (the actors of a lost node, taken over together) goes
+    as one statement; one that names an actor twice is sent claim by claim,
+    since a statement may move a row once.
+    """
+
+    __slots__ = ("actor", "node", "now_ms")
+    bulk_engines = frozenset({"postgresql"})
+
+    def __init__(self, actor: str, node: str, now_ms: int) -> None:
+        self.actor, self.node, self.now_ms = actor, node, now_ms
+
+    def __call__(self, conn: PgConnection) -> _Later[int]:
+        return _Later(partial(epoch_of, send_claim(conn, self.actor, self.node, self.now_ms)))
+
+    @classmethod
+    def apply_all(cls, conn: PgConnection, writes: Sequence[Any]) -> list[Any]:
+        claims: list[_ClaimWrite] = list(writes)
+        if len({c.actor for c in claims}) < len(claims):
+            return [c(conn) for c in claims]
+        sent = conn.execute(_CLAIM_ALL, ([c.actor for c in claims], [c.node for c in claims], [c.now_ms for c in claims]))
+        epochs: dict[str, int] = {}
+
+        def epoch(actor: str) -> int:
+            if not epochs:
+                epochs.update((name, int(value)) for name, value in sent.fetchall())
+            return epochs[actor]
+
+        return [_Later(partial(epoch, c.actor)) for c in claims]
+
+
 def _read_later(batch: list[WriteJob[Any]]) -> None:
     """Each job's value sent as `_Later`, read now; a job whose value cannot be read fails alone (the batch may commit)."""
     for job in batch:
@@ -269,7 +311,9 @@ def _run_plain(raw: psycopg.Connection[Any], batch: list[WriteJob[Any]]) -> bool
 
     The jobs' statements go in pipeline mode: a job waits for the server
     only where it reads a result (a RETURNING row, a rowcount), so a batch
-    costs a few round trips instead of one per statement. A statement's
+    costs a few round trips instead of one per statement; neighbouring
+    bulk writes of one kind (a group message's deliveries, a takeover's)
+    go as one statement per table. A statement's
     error may therefore surface in a later job or when the pipeline ends;
     either way the batch is rolled back and run again job by job
     (`_run_job`), which puts each error on its own job.
@@ -284,11 +328,12 @@ def _run_plain(raw: psycopg.Connection[Any], batch: list[WriteJob[Any]]) -> bool
         with raw.pipeline() as pipeline:  # its end syncs
             conn = PgConnection(raw, pipeline)
             try:
-                for job in batch:
-                    if owners.refused(job):
-                        continue
-                    job.value = job.fn(conn)
-                    owners.ran(job)
+                for run in runs_of(batch, "postgresql"):  # neighbouring bulk writes of one kind: one statement per table
+                    live = [job for job in run if not owners.refused(job)]
+                    if live:
+                        apply_run(conn, live)
+                    for job in live:
+                        owners.ran(job)
             finally:
                 _guard(raw)
     except Exception as exc:
@@ -298,7 +343,7 @@ def _run_plain(raw: psycopg.Connection[Any], batch: list[WriteJob[Any]]) -> bool
             raise _BatchLost("a job ended the batch's transaction") from exc
         raw.execute("ROLLBACK")
         for each in batch:
-            each.value = None
+            each.value, each.bulk = None, False
         return False
     if not _in_transaction(raw):
         raise _BatchLost("a job ended the batch's transaction")
@@ -416,6 +461,7 @@ class PostgresStore(SqlOwnershipStore, SqlAccountStore, SqlMessageStore, SqlSoci
         self._reach = _Reach()
         self._writer = BatchWriter("postgresql", partial(_commit_batch, pool, self._reach), max_batch)
         self._closed = False
+        self.coalesced_reads(read_connections)
 
     async def write(self, fn: Callable[[PgConnection], T], *, fence: Fence | Claim | None = None) -> T:
         """Run `fn(conn)` inside the next group commit; return its result after COMMIT.
@@ -442,10 +488,11 @@ class PostgresStore(SqlOwnershipStore, SqlAccountStore, SqlMessageStore, SqlSoci
     async def claim(self, actor: str, node: str, now_ms: int) -> int:
         """Take `actor` over for `node`; the new epoch, durable when this returns (see OwnershipStore).
 
-        The claim's row is read with the rest of its batch's results: many
-        actors starting at once (a lost node's) claim in one round trip per batch.
+        The claim's row is read with the rest of its batch's results, and
+        claims that meet in a batch (a lost node's actors starting at once)
+        go as one statement (`_ClaimWrite`).
         """
-        later = await self._writer.submit(lambda conn: _Later(partial(epoch_of, send_claim(conn, actor, node, now_ms))), Claim(actor))
+        later = await self._writer.submit(_ClaimWrite(actor, node, now_ms), Claim(actor))
         return cast(int, later)  # the writer's thread put the value in its place before answering (_read_later)
 
     def statistics(self) -> dict[str, int]:

@@ -34,6 +34,16 @@ class Connection(Protocol):
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Cursor: ...
 
 
+def in_marks(keys: Sequence[Any]) -> tuple[str, list[Any]]:
+    """`(?, ?, ...)` for the non-empty `keys` and its parameters, padded to a power of two with the last key.
+
+    Both engines take a list of marks; padding keeps the statement texts
+    few (one per power of two), so the statement caches hold them all.
+    """
+    size = 1 << (len(keys) - 1).bit_length()
+    return f"({', '.join('?' * size)})", [*keys, *([keys[-1]] * (size - len(keys)))]
+
+
 def upsert(table: str, columns: Sequence[str], key: Sequence[str]) -> str:
     """`INSERT` of every column that replaces the row with the same `key` (both engines)."""
     updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)

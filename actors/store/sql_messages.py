@@ -10,9 +10,11 @@ from typing import Any, TypeVar
 
 from ..ids import IDEMPOTENCY_WINDOW_MS
 from .base import (
-    AccountState, AccountWrite, AlreadyDelivered, ClientMessageIDTaken, Fence, ConversationRow, MessageRow, Pending, ViewedMessage,
+    AccountState, AccountWrite, AlreadyDelivered, ClientMessageIDTaken, ConversationRow, DeviceRecord, Fence, MessageRow, Pending,
+    ViewedMessage,
 )
-from .sql import Connection, Cursor, upsert
+from .coalesced import Coalesced
+from .sql import Connection, Cursor, in_marks, upsert
 from .sql_accounts import (
     _INSERT_STREAM_ROW,
     _append_events,
@@ -20,10 +22,6 @@ from .sql_accounts import (
     _device_online,
     _ensure_account,
     _stream_row,
-    bounds_and_pending,
-    bounds_and_pending_of,
-    online_devices,
-    online_devices_of,
 )
 from .sql_webhooks import queue_webhooks
 from .writer import Bulk
@@ -179,7 +177,7 @@ class _Delivery(Bulk):
     """
 
     __slots__ = ("change",)
-    bulk_engines = frozenset({"sqlite"})  # its rowcounts are the sums over executemany's rows
+    bulk_engines = frozenset({"sqlite", "postgresql"})  # both give executemany's rowcount as the sum over its rows
 
     def __init__(self, change: AccountWrite) -> None:
         self.change = change
@@ -250,11 +248,12 @@ def _conversations_of(conn: Connection, user_id: str) -> Cursor:
 
 
 def _conversations(rows: Cursor) -> list[tuple[ConversationRow, MessageRow | None]]:
-    out = []
-    for r in rows.fetchall():
-        row = ConversationRow(r[1], r[0], r[2], r[3], r[4], r[5], r[6], r[7], bool(r[8]), r[9], r[10], tuple(json.loads(r[11])), bool(r[12]))
-        out.append((row, None if r[13] is None else _message(r[13:])))
-    return out
+    return [_conversation(r) for r in rows.fetchall()]
+
+
+def _conversation(r: Sequence[Any]) -> tuple[ConversationRow, MessageRow | None]:
+    row = ConversationRow(r[1], r[0], r[2], r[3], r[4], r[5], r[6], r[7], bool(r[8]), r[9], r[10], tuple(json.loads(r[11])), bool(r[12]))
+    return row, None if r[13] is None else _message(r[13:])
 
 
 def _history(
@@ -273,11 +272,68 @@ def _history(
     return [_viewed(r) for r in conn.execute(sql, (user_id, ctype, cid, bound, count))]
 
 
+def _account_states(conn: Connection, user_ids: Sequence[str]) -> dict[str, AccountState]:
+    """Every account's start state: five statements, sent before any is read (one round trip on PostgreSQL's pipeline)."""
+    marks, keys = in_marks(user_ids)
+    heads = conn.execute(f"SELECT user_id, head_seq FROM accounts WHERE user_id IN {marks}", keys)
+    oldest = conn.execute(f"SELECT user_id, MIN(seq) FROM stream_events WHERE user_id IN {marks} GROUP BY user_id", keys)
+    pending = conn.execute(f"SELECT DISTINCT user_id FROM outbox WHERE user_id IN {marks}", keys)
+    devices = conn.execute(
+        f"SELECT user_id, login_id, device_id, platform, device_name, login_time FROM online_devices WHERE user_id IN {marks}"
+        " ORDER BY user_id, login_time, id",
+        keys,
+    )
+    conversations = conn.execute(
+        "SELECT c.conversation_type, c.conversation_id, c.name, c.last_seq, c.read_seq, c.unread, c.last_message_id, c.order_key,"
+        f" c.is_pinned, c.notification_status, c.draft, c.marks, c.deleted, {_MESSAGE_COLUMNS}, c.user_id"
+        f" FROM conversations c LEFT JOIN messages m ON m.message_id = c.last_message_id WHERE c.user_id IN {marks}",
+        keys,
+    )
+    head_of = {user: int(head or 0) for user, head in heads.fetchall()}
+    oldest_of = {user: int(seq) for user, seq in oldest.fetchall() if seq is not None}
+    waiting = {user for (user,) in pending.fetchall()}
+    online: dict[str, list[DeviceRecord]] = {}
+    for user, *device in devices.fetchall():
+        online.setdefault(user, []).append(DeviceRecord(*device))
+    held: dict[str, list[tuple[ConversationRow, MessageRow | None]]] = {}
+    for r in conversations.fetchall():
+        held.setdefault(r[-1], []).append(_conversation(r[:-1]))
+    states = {}
+    for user in user_ids:
+        head = head_of.get(user, 0)
+        states[user] = AccountState(oldest_of.get(user, head + 1), head, online.get(user, []), held.get(user, []), user in waiting)
+    return states
+
+
+def _pending_deliveries_of(conn: Connection, user_ids: Sequence[str]) -> dict[str, list[Pending]]:
+    marks, keys = in_marks(user_ids)
+    rows = conn.execute(
+        f"SELECT {_MESSAGE_COLUMNS}, COALESCE(g.message_seq, t.message_seq), o.queued, o.events, o.exclude_login, o.notice, o.user_id"
+        " FROM outbox o"
+        " LEFT JOIN messages m ON m.message_id = o.message_id"
+        " LEFT JOIN group_messages g ON g.message_id = o.message_id"
+        " LEFT JOIN thread_messages t ON t.message_id = o.message_id"
+        f" WHERE o.user_id IN {marks} ORDER BY o.user_id, o.queued",
+        keys,
+    )
+    found: dict[str, list[Pending]] = {user: [] for user in user_ids}
+    for r in rows:
+        found[r[18]].append(Pending(r[14], None if r[0] is None else _message(r), r[13], r[15], r[16], r[17]))
+    return found
+
+
 class SqlMessageStore:
-    """MessageStore methods; mixed into a store class, which provides read/write."""
+    """MessageStore methods; mixed into a store class, which provides read/write and the coalesced reads (`coalesced_reads`)."""
 
     write: Callable[..., Awaitable[Any]]
     read: Callable[..., Awaitable[Any]]
+    coalesced_starts: Coalesced[str, AccountState]
+    coalesced_pending: Coalesced[str, list[Pending]]
+
+    def coalesced_reads(self, turns: int) -> None:
+        """Set up the reads many accounts make at once, coalesced over `turns` read turns (the store's read connections)."""
+        self.coalesced_starts = Coalesced(self.account_states, turns)
+        self.coalesced_pending = Coalesced(self.pending_deliveries_of, turns)
 
     async def commit(self, change: AccountWrite, *, fence: Fence | None = None) -> list[int]:
         ids: list[int] = await self.write(write_of(change), fence=fence)
@@ -288,15 +344,14 @@ class SqlMessageStore:
         return result
 
     async def account_state(self, user_id: str) -> AccountState:
-        # One worker-thread hop and one read snapshot where an account's start made four.
-        def read(conn: Connection) -> AccountState:
-            # Three statements sent before any is read: on PostgreSQL's pipeline they share one round trip.
-            bounds, devices, conversations = bounds_and_pending_of(conn, user_id), online_devices_of(conn, user_id), _conversations_of(conn, user_id)
-            oldest, head, pending = bounds_and_pending(bounds)
-            return AccountState(oldest, head, online_devices(devices), _conversations(conversations), pending)
-
-        state: AccountState = await self.read(read)
+        # coalesced with the other accounts starting now: one worker-thread hop and one snapshot for many
+        state: AccountState = await self.coalesced_starts.get(user_id)
         return state
+
+    async def account_states(self, user_ids: Sequence[str]) -> dict[str, AccountState]:
+        """What each account restores when it starts, read in one snapshot (Coalesced reads call it)."""
+        found: dict[str, AccountState] = await self.read(lambda conn: _account_states(conn, user_ids))
+        return found
 
     async def find_client_message(self, sender: str, client_message_id: str, since_ms: int) -> MessageRow | None:
         def find(conn: Connection) -> MessageRow | None:
@@ -364,19 +419,13 @@ class SqlMessageStore:
         return found
 
     async def pending_deliveries(self, user_id: str) -> list[Pending]:
-        def find(conn: Connection) -> list[Pending]:
-            rows = conn.execute(
-                f"SELECT {_MESSAGE_COLUMNS}, COALESCE(g.message_seq, t.message_seq), o.queued, o.events, o.exclude_login, o.notice"
-                " FROM outbox o"
-                " LEFT JOIN messages m ON m.message_id = o.message_id"
-                " LEFT JOIN group_messages g ON g.message_id = o.message_id"
-                " LEFT JOIN thread_messages t ON t.message_id = o.message_id"
-                " WHERE o.user_id = ? ORDER BY o.queued",
-                (user_id,),
-            )
-            return [Pending(r[14], None if r[0] is None else _message(r), r[13], r[15], r[16], r[17]) for r in rows]
+        # coalesced with the other accounts taking theirs now (a burst of group asks, a takeover)
+        found: list[Pending] = await self.coalesced_pending.get(user_id)
+        return found
 
-        found: list[Pending] = await self.read(find)
+    async def pending_deliveries_of(self, user_ids: Sequence[str]) -> dict[str, list[Pending]]:
+        """Each user's outbox rows, in queue order, read in one statement (Coalesced reads call it)."""
+        found: dict[str, list[Pending]] = await self.read(lambda conn: _pending_deliveries_of(conn, user_ids))
         return found
 
     async def users_with_pending_deliveries(self) -> list[str]:

@@ -154,6 +154,7 @@ class SqliteStore(SqlOwnershipStore, SqlAccountStore, SqlMessageStore, SqlSocial
         self._read_limiter = trio.CapacityLimiter(len(read_conns))
         self._writer = BatchWriter("sqlite", partial(_commit_batch, write_conn), max_batch)
         self._closed = False
+        self.coalesced_reads(len(read_conns))
 
     # -- primitives -------------------------------------------------------
 
