@@ -10,7 +10,7 @@ import cbor2
 
 from ..ids import IDEMPOTENCY_WINDOW_MS
 from .base import Claim, DeviceRecord, Fence, StoredEvent, WebhookRow
-from .sql import Connection, Cursor
+from .sql import Connection, Cursor, in_marks
 from .sql_webhooks import queue_webhooks
 
 T = TypeVar("T")
@@ -113,21 +113,24 @@ def _device_offline(conn: Connection, user_id: str, login_id: str, now_ms: int, 
 
 
 def _online_devices(conn: Connection, user_id: str) -> list[DeviceRecord]:
-    return online_devices(online_devices_of(conn, user_id))
+    return online_devices_by_user(online_devices_in(conn, *in_marks([user_id]))).get(user_id, [])
 
 
-def online_devices_of(conn: Connection, user_id: str) -> Cursor:
-    """Send the query of the account's online devices (read it with `online_devices`)."""
+def online_devices_in(conn: Connection, marks: str, keys: list[str]) -> Cursor:
+    """Send the query of the online devices of the accounts `keys` names (`in_marks`; read it with `online_devices_by_user`)."""
     return conn.execute(
-        "SELECT login_id, device_id, platform, device_name, login_time FROM online_devices"
-        " WHERE user_id = ? ORDER BY login_time, id",
-        (user_id,),
+        f"SELECT user_id, login_id, device_id, platform, device_name, login_time FROM online_devices WHERE user_id IN {marks}"
+        " ORDER BY user_id, login_time, id",
+        keys,
     )
 
 
-def online_devices(sent: Cursor) -> list[DeviceRecord]:
-    """The account's online devices, in login order."""
-    return [DeviceRecord(*row) for row in sent.fetchall()]
+def online_devices_by_user(sent: Cursor) -> dict[str, list[DeviceRecord]]:
+    """Each account's online devices, in login order (accounts with none are left out)."""
+    online: dict[str, list[DeviceRecord]] = {}
+    for user, *device in sent.fetchall():
+        online.setdefault(user, []).append(DeviceRecord(*device))
+    return online
 
 
 def _node_devices(conn: Connection, node: str) -> list[tuple[str, DeviceRecord]]:

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from ..ids import IDEMPOTENCY_WINDOW_MS
 from .base import (
-    AccountState, AccountWrite, AlreadyDelivered, ClientMessageIDTaken, ConversationRow, DeviceRecord, Fence, MessageRow, Pending,
+    AccountState, AccountWrite, AlreadyDelivered, ClientMessageIDTaken, ConversationRow, Fence, MessageRow, Pending,
     ViewedMessage,
 )
 from .coalesced import Coalesced
@@ -22,6 +22,8 @@ from .sql_accounts import (
     _device_online,
     _ensure_account,
     _stream_row,
+    online_devices_by_user,
+    online_devices_in,
 )
 from .sql_webhooks import queue_webhooks
 from .writer import Bulk
@@ -234,21 +236,25 @@ def _many(conn: Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
 
 
 def _load_conversations(conn: Connection, user_id: str) -> list[tuple[ConversationRow, MessageRow | None]]:
-    return _conversations(_conversations_of(conn, user_id))
+    return _conversations_by_user(_conversations_in(conn, *in_marks([user_id]))).get(user_id, [])
 
 
-def _conversations_of(conn: Connection, user_id: str) -> Cursor:
-    """Send the query of each conversation with its last message, in one statement (not one more per conversation)."""
+def _conversations_in(conn: Connection, marks: str, keys: list[str]) -> Cursor:
+    """Send the query of each conversation of the accounts `keys` names (`in_marks`), with its last message, in one statement."""
     return conn.execute(
         "SELECT c.conversation_type, c.conversation_id, c.name, c.last_seq, c.read_seq, c.unread, c.last_message_id, c.order_key,"
-        f" c.is_pinned, c.notification_status, c.draft, c.marks, c.deleted, {_MESSAGE_COLUMNS}"
-        " FROM conversations c LEFT JOIN messages m ON m.message_id = c.last_message_id WHERE c.user_id = ?",
-        (user_id,),
+        f" c.is_pinned, c.notification_status, c.draft, c.marks, c.deleted, {_MESSAGE_COLUMNS}, c.user_id"
+        f" FROM conversations c LEFT JOIN messages m ON m.message_id = c.last_message_id WHERE c.user_id IN {marks}",
+        keys,
     )
 
 
-def _conversations(rows: Cursor) -> list[tuple[ConversationRow, MessageRow | None]]:
-    return [_conversation(r) for r in rows.fetchall()]
+def _conversations_by_user(sent: Cursor) -> dict[str, list[tuple[ConversationRow, MessageRow | None]]]:
+    """Each account's conversations (accounts with none are left out)."""
+    held: dict[str, list[tuple[ConversationRow, MessageRow | None]]] = {}
+    for r in sent.fetchall():
+        held.setdefault(r[-1], []).append(_conversation(r[:-1]))
+    return held
 
 
 def _conversation(r: Sequence[Any]) -> tuple[ConversationRow, MessageRow | None]:
@@ -278,26 +284,11 @@ def _account_states(conn: Connection, user_ids: Sequence[str]) -> dict[str, Acco
     heads = conn.execute(f"SELECT user_id, head_seq FROM accounts WHERE user_id IN {marks}", keys)
     oldest = conn.execute(f"SELECT user_id, MIN(seq) FROM stream_events WHERE user_id IN {marks} GROUP BY user_id", keys)
     pending = conn.execute(f"SELECT DISTINCT user_id FROM outbox WHERE user_id IN {marks}", keys)
-    devices = conn.execute(
-        f"SELECT user_id, login_id, device_id, platform, device_name, login_time FROM online_devices WHERE user_id IN {marks}"
-        " ORDER BY user_id, login_time, id",
-        keys,
-    )
-    conversations = conn.execute(
-        "SELECT c.conversation_type, c.conversation_id, c.name, c.last_seq, c.read_seq, c.unread, c.last_message_id, c.order_key,"
-        f" c.is_pinned, c.notification_status, c.draft, c.marks, c.deleted, {_MESSAGE_COLUMNS}, c.user_id"
-        f" FROM conversations c LEFT JOIN messages m ON m.message_id = c.last_message_id WHERE c.user_id IN {marks}",
-        keys,
-    )
+    devices, conversations = online_devices_in(conn, marks, keys), _conversations_in(conn, marks, keys)
     head_of = {user: int(head or 0) for user, head in heads.fetchall()}
     oldest_of = {user: int(seq) for user, seq in oldest.fetchall() if seq is not None}
     waiting = {user for (user,) in pending.fetchall()}
-    online: dict[str, list[DeviceRecord]] = {}
-    for user, *device in devices.fetchall():
-        online.setdefault(user, []).append(DeviceRecord(*device))
-    held: dict[str, list[tuple[ConversationRow, MessageRow | None]]] = {}
-    for r in conversations.fetchall():
-        held.setdefault(r[-1], []).append(_conversation(r[:-1]))
+    online, held = online_devices_by_user(devices), _conversations_by_user(conversations)
     states = {}
     for user in user_ids:
         head = head_of.get(user, 0)
