@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 from contextlib import nullcontext
-from dataclasses import replace
 from typing import Any, TypeVar, assert_never
 
 from ..errors import InvalidArgument, LoginRejectedByPolicy, NotLoggedIn, StorageUnavailable
@@ -271,11 +270,12 @@ class AccountActor(Actor[AccountMsg]):
             stamp, only_device = now_ms(), self.devices.device_id_of(step.only)
             stored = [StoredEvent(e.seq or 0, e.name, e.frame(), stamp, only_device) for e in stamped]
             rows = step.rows if step.rows is not None else AccountWrite(self.user_id)
+            rows.events, rows.webhooks = stored, step.webhooks  # the step's own write
             hooks = self.ctx.webhooks
             try:
                 # the calls count as on disk if this returns; whatever it raises gives their room back
                 with nullcontext() if hooks is None else hooks.storing(step.webhooks):
-                    outbox_ids = await self.ctx.store.commit(replace(rows, events=stored, webhooks=step.webhooks), fence=self._fence())
+                    outbox_ids = await self.ctx.store.commit(rows, fence=self._fence())
             except AlreadyDelivered:
                 self.stream.unstamp(len(stamped))
                 return

@@ -321,9 +321,14 @@ class ViewRow:
     direction: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AccountWrite:
-    """Everything one account-actor step changes, committed in one transaction."""
+    """Everything one account-actor step changes, committed in one transaction.
+
+    Not frozen: a step's write is its own, and its commit sets the events and
+    webhook calls on it rather than copying two dozen fields (`replace`, on
+    every delivery).
+    """
 
     user_id: str
     events: Sequence[StoredEvent] = ()

@@ -6,6 +6,7 @@ import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import fields
 from itertools import pairwise
+from operator import attrgetter
 from typing import Any, TypeVar
 
 from ..ids import IDEMPOTENCY_WINDOW_MS
@@ -153,8 +154,16 @@ _DELIVERY_FIELDS = ("user_id", "delivered", "views", "conversations", "events")
 _NOT_IN_DELIVERY = tuple(f.name for f in fields(AccountWrite) if f.name not in _DELIVERY_FIELDS)
 
 
+_OTHER_FIELDS = attrgetter(*_NOT_IN_DELIVERY)
+_AS_BUILT = tuple(f.default for f in fields(AccountWrite) if f.name in _NOT_IN_DELIVERY)  # () and None
+
+
 def _is_delivery(w: AccountWrite) -> bool:
-    return w.delivered is not None and bool(w.events) and all(_empty(getattr(w, name)) for name in _NOT_IN_DELIVERY)
+    if w.delivered is None or not w.events:
+        return False
+    # fast: the other fields as AccountWrite() leaves them; else any empty value (a [] for a ()) still counts
+    others = _OTHER_FIELDS(w)
+    return others == _AS_BUILT or all(_empty(value) for value in others)
 
 
 def _empty(value: object) -> bool:

@@ -153,7 +153,13 @@ class BatchWriter:
             raise StorageUnavailable(f"{self._engine} store is closed")
         job = WriteJob(fn, fence)
         try:
-            await self._send.send(job)
+            await trio.lowlevel.checkpoint_if_cancelled()  # a caller cancelled already queues nothing
+            try:
+                # Room in the queue: in without a schedule point of its own (the wait
+                # below is one); no caller is blocked on a queue with room, so order holds.
+                self._send.send_nowait(job)
+            except trio.WouldBlock:
+                await self._send.send(job)
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             raise StorageUnavailable(f"{self._engine} store is closed") from None
         await job.done.wait()
