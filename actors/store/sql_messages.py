@@ -149,26 +149,18 @@ def _apply_rows(conn: Connection, w: AccountWrite, *, with_events: bool) -> list
     return queue_events(conn, w.outbox_events) + queue_notices(conn, w.outbox_notices)
 
 
-# What a delivery changes (a message taken into the account's view); every other field of its write is empty.
+# What a delivery changes (a message taken into the account's view); every other field of its write is empty:
+# its sequences hold nothing (an empty list counts, as the webhook calls a step hands over are) and its optionals are None.
 _DELIVERY_FIELDS = ("user_id", "delivered", "views", "conversations", "events")
-_NOT_IN_DELIVERY = tuple(f.name for f in fields(AccountWrite) if f.name not in _DELIVERY_FIELDS)
-
-
-_OTHER_FIELDS = attrgetter(*_NOT_IN_DELIVERY)
-_AS_BUILT = tuple(f.default for f in fields(AccountWrite) if f.name in _NOT_IN_DELIVERY)  # () and None
+_OTHERS = [f for f in fields(AccountWrite) if f.name not in _DELIVERY_FIELDS]
+_OTHER_SEQUENCES = attrgetter(*(f.name for f in _OTHERS if f.default == ()))
+_OTHER_OPTIONALS = attrgetter(*(f.name for f in _OTHERS if f.default is None))
+_NONES = tuple(None for f in _OTHERS if f.default is None)
+assert all(f.default == () or f.default is None for f in _OTHERS), "every other field defaults to () or None"
 
 
 def _is_delivery(w: AccountWrite) -> bool:
-    if w.delivered is None or not w.events:
-        return False
-    # fast: the other fields as AccountWrite() leaves them; else any empty value (a [] for a ()) still counts
-    others = _OTHER_FIELDS(w)
-    return others == _AS_BUILT or all(_empty(value) for value in others)
-
-
-def _empty(value: object) -> bool:
-    """Whether a field of an AccountWrite holds nothing (None, or an empty sequence, as its defaults are)."""
-    return value is None or (isinstance(value, (list, tuple)) and not value)
+    return w.delivered is not None and bool(w.events) and not any(_OTHER_SEQUENCES(w)) and _OTHER_OPTIONALS(w) == _NONES
 
 
 # as `_append_events`: the account is created with its first events, and its head moves only from below them
